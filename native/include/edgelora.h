@@ -1,0 +1,149 @@
+/* edgelora engine C API: the only surface the Node addon (and tests) use.
+ *
+ * Objects:
+ *   el_model    - a mapped GGUF base model + tokenizer (immutable, shareable).
+ *   el_context  - KV cache pool (paged), thread pool, scratch, LoRA slot pool.
+ *   el_sampler  - per-sequence sampling state (params + RNG).
+ * Every entry returns an el_status code; on failure, `err` (if non-null) gets a message that
+ * names the problem. No C++ exception crosses this boundary.
+ *
+ * Decoding is shaped like llama_decode: a batch of tokens, each with its sequence id,
+ * position, LoRA slot (-1 = none), LoRA scale and whether its logits are wanted. Tokens of
+ * different sequences and different adapters share one forward pass.
+ */
+#ifndef EDGELORA_H
+#define EDGELORA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  EL_OK = 0,
+  EL_ERR_INVALID_ARGUMENT = 1,
+  EL_ERR_BAD_FILE = 2,
+  EL_ERR_UNSUPPORTED = 3,
+  EL_ERR_OUT_OF_MEMORY = 4, /* includes "KV cache pool exhausted" */
+  EL_ERR_INTERNAL = 5,
+} el_status;
+
+typedef struct {
+  char message[1024];
+} el_error;
+
+typedef struct el_model el_model;
+typedef struct el_context el_context;
+typedef struct el_sampler el_sampler;
+
+/* ---- kernels ---- */
+/* Name of the kernel path in use ("scalar", "avx2", "neon", "neon-dotprod"). */
+const char* el_kernel_path(void);
+/* Force a kernel path by name for this process (tests/benchmarks); before any model load. */
+el_status el_set_kernel_path(const char* name, el_error* err);
+
+/* ---- model ---- */
+typedef struct {
+  const char* path;
+} el_model_params;
+
+el_status el_model_load(const el_model_params* params, el_model** out, el_error* err);
+void el_model_free(el_model* model);
+
+typedef struct {
+  char arch[32];            /* "llama" | "qwen2" */
+  char name[128];           /* general.name */
+  int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim;
+  float rope_freq_base, rms_norm_eps;
+  int32_t rope_neox;        /* 1 = NeoX-style rotation (Qwen2) */
+  int32_t tied_output;      /* 1 = no output.weight (token embeddings reused) */
+  int64_t n_params;
+  int64_t weight_bytes;
+  char weight_types[128];   /* e.g. "q4_0:169,f32:49" */
+  char tokenizer[16];       /* "llama" | "gpt2" */
+  char tokenizer_pre[32];
+  int32_t bos, eos, add_bos;
+} el_model_info;
+el_status el_model_get_info(const el_model* model, el_model_info* out, el_error* err);
+/* Raw metadata string (e.g. tokenizer.chat_template); returns length or -1 if absent.
+ * Copies up to buf_size-1 bytes plus NUL. */
+int64_t el_model_meta_str(const el_model* model, const char* key, char* buf, size_t buf_size);
+
+/* ---- tokenizer ---- */
+/* Writes up to cap ids; *n_out gets the full count (call again with a bigger buffer if > cap). */
+el_status el_tokenize(const el_model* model, const char* text, size_t len, int add_special,
+                      int parse_special, int32_t* ids, int32_t cap, int32_t* n_out, el_error* err);
+/* Bytes of one token; returns length (may exceed buf_size: then call again), or -1 for bad id. */
+int32_t el_token_piece(const el_model* model, int32_t id, int render_special, char* buf, int32_t buf_size);
+int el_token_is_eog(const el_model* model, int32_t id);
+
+/* ---- context ---- */
+typedef enum { EL_KV_F32 = 0, EL_KV_F16 = 1 } el_kv_type;
+
+typedef struct {
+  int32_t n_threads;       /* worker threads for compute (>= 1) */
+  int32_t n_ctx;           /* max tokens per sequence */
+  int32_t n_kv_blocks;     /* KV pool size in blocks (0 = enough for n_seq_max full sequences) */
+  int32_t kv_block_size;   /* tokens per KV block (0 = 32) */
+  int32_t n_seq_max;       /* max concurrent sequences (ids 0..n_seq_max-1) */
+  int32_t n_batch_max;     /* max tokens per decode call */
+  el_kv_type kv_type;
+  /* LoRA slot pool (issue: batched multi-LoRA). 0 slots = no LoRA support. */
+  int32_t lora_slots;
+  int32_t lora_max_rank;
+} el_context_params;
+
+el_context_params el_context_default_params(void);
+el_status el_context_new(el_model* model, const el_context_params* params, el_context** out, el_error* err);
+void el_context_free(el_context* ctx);
+
+typedef struct {
+  int32_t n_tokens;
+  const int32_t* token;
+  const int32_t* pos;          /* must equal the sequence's current length (append-only) */
+  const int32_t* seq_id;
+  const int32_t* lora_slot;    /* NULL or -1 entries = no adapter */
+  const float* lora_scale;     /* NULL = 1.0 */
+  const int8_t* logits;        /* NULL = only the last token of the batch */
+} el_batch;
+
+/* One forward pass. On error, no sequence state changes (the batch is validated first,
+ * KV blocks are reserved before any compute). */
+el_status el_decode(el_context* ctx, const el_batch* batch, el_error* err);
+/* Logits of the i-th token of the last batch that asked for them (order of the batch);
+ * NULL if i is out of range. n_vocab floats, valid until the next el_decode. */
+const float* el_get_logits(el_context* ctx, int32_t i);
+
+/* Drop a sequence's KV (returns its blocks to the pool). */
+el_status el_seq_clear(el_context* ctx, int32_t seq_id, el_error* err);
+int32_t el_seq_length(const el_context* ctx, int32_t seq_id);
+
+typedef struct {
+  int32_t kv_blocks_total, kv_blocks_used, kv_block_size;
+  int64_t kv_bytes;
+  int32_t n_threads;
+} el_context_stats;
+void el_context_get_stats(const el_context* ctx, el_context_stats* out);
+
+/* ---- sampling ---- */
+typedef struct {
+  float temperature;  /* 0 = greedy */
+  int32_t top_k;      /* 0 = off */
+  float top_p;        /* 1 = off */
+  float min_p;        /* 0 = off */
+  uint64_t seed;
+} el_sampler_params;
+
+el_sampler_params el_sampler_default_params(void);
+el_status el_sampler_new(const el_sampler_params* p, el_sampler** out, el_error* err);
+void el_sampler_free(el_sampler* s);
+/* Samples from raw logits; *logprob = natural-log probability of the token under the
+ * model's distribution (log_softmax of raw logits, before temperature/filters). */
+int32_t el_sampler_sample(el_sampler* s, const float* logits, int32_t n_vocab, float* logprob);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EDGELORA_H */

@@ -1,0 +1,87 @@
+// The engine as the rest of the TypeScript code sees it. `NativeEngine` (native.ts) is the
+// real one over the C++ addon; tests of the scheduler/daemon may use a fake with the same shape.
+
+export interface ModelInfo {
+  arch: string; // "llama" | "qwen2"
+  name: string;
+  nVocab: number;
+  nCtxTrain: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nFf: number;
+  headDim: number;
+  ropeFreqBase: number;
+  rmsNormEps: number;
+  ropeNeox: boolean;
+  tiedOutput: boolean;
+  nParams: number;
+  weightBytes: number;
+  weightTypes: Record<string, number>; // tensor type name -> count
+  tokenizer: string; // "llama" | "gpt2"
+  tokenizerPre: string;
+  bos: number;
+  eos: number;
+  addBos: boolean;
+  kernelPath: string; // "scalar" | "avx2" | "neon" | "neon-dotprod"
+}
+
+export interface ContextOptions {
+  threads: number;
+  nCtx: number; // max tokens per sequence
+  nSeqMax: number; // sequence ids 0..nSeqMax-1
+  nBatchMax: number; // max tokens per step
+  kvType: "f32" | "f16";
+  kvBlocks?: number; // paged KV pool size (default: enough for nSeqMax full sequences)
+  kvBlockSize?: number;
+  loraSlots?: number;
+  loraMaxRank?: number;
+}
+
+export interface SamplingParams {
+  temperature: number; // 0 = greedy
+  topK: number; // 0 = off
+  topP: number; // 1 = off
+  minP: number; // 0 = off
+  seed: number;
+}
+
+/** One token of a step: like llama_batch. */
+export interface StepToken {
+  seq: number;
+  token: number;
+  pos: number;
+  adapterSlot: number; // -1 = none
+  adapterScale: number;
+  /** When set, the engine samples the next token of `seq` from this position's logits. */
+  sample: boolean;
+}
+
+export interface SampledToken {
+  seq: number;
+  token: number;
+  logprob: number; // natural log-probability under the model before sampling
+}
+
+export interface StepResult {
+  sampled: SampledToken[]; // in batch order of tokens with sample=true
+  ms: number; // compute time of the step
+}
+
+/** A loaded model with one context: everything the scheduler needs. */
+export interface StepEngine {
+  readonly info: ModelInfo;
+  tokenize(text: string, addSpecial: boolean, parseSpecial?: boolean): number[];
+  detokenize(tokens: number[]): string;
+  tokenBytes(token: number): Uint8Array;
+  isEog(token: number): boolean;
+  metaString(key: string): string | null;
+  /** Per-sequence sampler settings (seed included); call before the first sampled step of seq. */
+  setSampler(seq: number, params: SamplingParams): void;
+  /** One forward pass over a mixed batch; runs off the JS thread. */
+  step(tokens: StepToken[]): Promise<StepResult>;
+  /** Drop a sequence's KV cache and sampler. */
+  clearSeq(seq: number): void;
+  dispose(): void;
+}
