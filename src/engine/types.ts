@@ -69,6 +69,14 @@ export interface StepResult {
   ms: number; // compute time of the step
 }
 
+export interface AdapterSlotInfo {
+  slot: number;
+  rank: number;
+  alpha: number;
+  bytes: number;
+  modules: string[]; // e.g. ["q", "v"]
+}
+
 /** A loaded model with one context: everything the scheduler needs. */
 export interface StepEngine {
   readonly info: ModelInfo;
@@ -81,6 +89,10 @@ export interface StepEngine {
   setSampler(seq: number, params: SamplingParams): void;
   /** One forward pass over a mixed batch; runs off the JS thread. */
   step(tokens: StepToken[]): Promise<StepResult>;
+  /** LoRA slot pool (batched multi-LoRA): load an adapter file (llama.cpp LoRA GGUF or PEFT
+   *  directory) into a free slot; the slot's effective scale is given per token in StepToken. */
+  loadAdapter(slot: number, path: string): Promise<AdapterSlotInfo>;
+  unloadAdapter(slot: number): void;
   /** Drop a sequence's KV cache and sampler. */
   clearSeq(seq: number): void;
   dispose(): void;
