@@ -127,6 +127,28 @@ typedef struct {
 } el_context_stats;
 void el_context_get_stats(const el_context* ctx, el_context_stats* out);
 
+/* ---- LoRA slot pool ----
+ * A context pre-allocates `lora_slots` slots, each big enough for `lora_max_rank` on every
+ * adaptable module (q, k, v, o, gate, up, down). Loading converts an adapter file (llama.cpp
+ * LoRA GGUF, or a PEFT directory with adapter_config.json + adapter_model.safetensors) into a
+ * free slot without heap allocation in the slot arena; it may run while el_decode runs on other
+ * slots. A slot referenced by a live sequence (one that decoded with it and is not cleared)
+ * cannot be unloaded or overwritten. The per-token scale in el_batch multiplies the adapter's
+ * own alpha/rank factor: y = W x + scale * (alpha / rank) * B (A x). */
+typedef struct {
+  int32_t loaded;        /* 0 = free slot */
+  int32_t rank;
+  float alpha;
+  int64_t bytes;         /* bytes this adapter occupies in the slot */
+  char modules[64];      /* e.g. "q,v,down" */
+  int32_t n_sequences;   /* live sequences referencing the slot */
+  char path[512];
+} el_lora_info;
+
+el_status el_lora_load(el_context* ctx, int32_t slot, const char* path, el_lora_info* out, el_error* err);
+el_status el_lora_unload(el_context* ctx, int32_t slot, el_error* err);
+el_status el_lora_slot_info(const el_context* ctx, int32_t slot, el_lora_info* out, el_error* err);
+
 /* ---- sampling ---- */
 typedef struct {
   float temperature;  /* 0 = greedy */

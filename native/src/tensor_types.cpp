@@ -1,0 +1,98 @@
+// Type traits table and the scalar half / bfloat16 conversions.
+#include "tensor_types.h"
+
+#include <cstdlib>
+
+namespace el {
+
+namespace {
+
+constexpr TypeTraits kF32{"f32", 1, sizeof(float), false, TensorType::F32};
+constexpr TypeTraits kF16{"f16", 1, sizeof(fp16_t), false, TensorType::F16};
+constexpr TypeTraits kBF16{"bf16", 1, sizeof(bf16_t), false, TensorType::BF16};
+constexpr TypeTraits kQ8_0{"q8_0", QK8_0, sizeof(block_q8_0), true, TensorType::Q8_0};
+constexpr TypeTraits kQ4_0{"q4_0", QK4_0, sizeof(block_q4_0), true, TensorType::Q8_0};
+constexpr TypeTraits kQ4_K{"q4_K", QK_K, sizeof(block_q4_K), true, TensorType::Q8_K};
+constexpr TypeTraits kQ6_K{"q6_K", QK_K, sizeof(block_q6_K), true, TensorType::Q8_K};
+// Q8_K pairs with nothing: it is only ever the activation side of a K-quant dot.
+constexpr TypeTraits kQ8_K{"q8_K", QK_K, sizeof(block_q8_K), true, TensorType::Q8_K};
+
+uint32_t float_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+float bits_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+}  // namespace
+
+const TypeTraits* type_traits(uint32_t type_id) {
+  switch (static_cast<TensorType>(type_id)) {
+    case TensorType::F32: return &kF32;
+    case TensorType::F16: return &kF16;
+    case TensorType::BF16: return &kBF16;
+    case TensorType::Q8_0: return &kQ8_0;
+    case TensorType::Q4_0: return &kQ4_0;
+    case TensorType::Q4_K: return &kQ4_K;
+    case TensorType::Q6_K: return &kQ6_K;
+    case TensorType::Q8_K: return &kQ8_K;
+  }
+  return nullptr;
+}
+
+const TypeTraits& type_traits(TensorType t) {
+  const TypeTraits* tr = type_traits(static_cast<uint32_t>(t));
+  if (!tr) std::abort();  // only reachable with an enum value cast from an unchecked id
+  return *tr;
+}
+
+size_t row_size(TensorType t, int64_t n) {
+  const TypeTraits& tr = type_traits(t);
+  return size_t(n / tr.block_size) * tr.type_size;
+}
+
+float fp16_to_fp32(fp16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1f;
+  const uint32_t mant = h & 0x3ff;
+  if (exp == 0x1f) return bits_float(sign | 0x7f800000u | (mant << 13));  // inf / nan
+  if (exp == 0) {
+    // zero or subnormal: mant * 2^-24, exact in float
+    const float v = float(mant) * (1.0f / 16777216.0f);
+    return sign ? -v : v;
+  }
+  return bits_float(sign | ((exp + 112) << 23) | (mant << 13));
+}
+
+fp16_t fp32_to_fp16(float f) {
+  const uint32_t x = float_bits(f);
+  const uint32_t sign = (x >> 16) & 0x8000;
+  uint32_t ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) {
+    // inf stays inf; nan keeps its top payload bits and is forced quiet
+    return fp16_t(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 | ((ax >> 13) & 0x3ff) : 0));
+  }
+  if (ax >= 0x477ff000u) return fp16_t(sign | 0x7c00);  // >= 65520 rounds to inf
+  if (ax < 0x38800000u) {
+    // below the smallest normal half: adding 0.5 puts the half's subnormal ulp (2^-24)
+    // at the float's rounding position, so the FPU does round-to-nearest-even for us
+    const float v = bits_float(ax) + 0.5f;
+    return fp16_t(sign | (float_bits(v) - 0x3f000000u));
+  }
+  const uint32_t odd = (ax >> 13) & 1;
+  ax += (uint32_t(15 - 127) << 23) + 0xfff + odd;  // rebias, round to nearest even
+  return fp16_t(sign | (ax >> 13));
+}
+
+bf16_t fp32_to_bf16(float f) {
+  const uint32_t u = float_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return bf16_t((u >> 16) | 0x40);  // quiet nan
+  return bf16_t((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+}  // namespace el

@@ -1,0 +1,87 @@
+// The scheduler's contract with the daemon: jobs in, results (or coded errors) out through a sink.
+import type { SamplingParams } from "../engine/types.js";
+
+export type ErrorCode =
+  | "BAD_REQUEST"
+  | "PROMPT_TOO_LONG"
+  | "ADAPTER_NOT_FOUND"
+  | "ADAPTER_FORBIDDEN"
+  | "OVERLOADED"
+  | "SHUTTING_DOWN"
+  | "INTERNAL";
+
+export class RequestError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "RequestError";
+  }
+}
+
+export interface Job {
+  id: string; // unique key, e.g. `${tenant}/${transaction}`
+  tenant: string;
+  promptTokens: number[]; // already tokenized (BOS included as the model wants)
+  adapter: string | null; // registered adapter name, null = base model
+  maxTokens: number;
+  sampling: SamplingParams;
+  stop: string[]; // stop strings (not included in the text)
+  timeoutMs: number;
+}
+
+export interface JobResult {
+  text: string;
+  tokens: number[];
+  promptTokens: number;
+  completionTokens: number;
+  finishReason: "stop" | "length" | "cancelled" | "timeout";
+  timings: { queue_ms: number; ttft_ms: number; total_ms: number };
+}
+
+export interface JobSink {
+  onDelta?(text: string, seq: number): void; // streamed text pieces, complete UTF-8 only, seq = 0,1,2...
+  onDone(result: JobResult): void;
+  onError(code: ErrorCode, message: string): void;
+}
+
+export interface JobHandle {
+  cancel(): void;
+}
+
+export interface AdapterSlots {
+  /** Pin `name` in a LoRA pool slot, loading it if not resident. Resolves {slot, scale}, or null when every slot is
+   *  pinned by running sequences (the job waits in the queue, the rest keep running). Rejects with
+   *  RequestError("ADAPTER_NOT_FOUND") for an unknown name. */
+  acquire(name: string): Promise<{ slot: number; scale: number } | null>;
+  release(name: string): void;
+}
+
+export interface SchedulerLimits {
+  maxBatchTokens: number;
+  maxSequences: number;
+  prefillChunk: number;
+  maxQueue: number;
+  perTenantInFlight: number;
+  perTenantQueue: number;
+}
+
+export interface StepLogEntry {
+  step: number;
+  tokens: number;
+  decodeTokens: number;
+  prefillTokens: number;
+  sequences: number;
+  adapters: (string | null)[]; // distinct adapters in this step
+  ms: number;
+}
+
+export interface SchedulerStats {
+  queueDepth: number;
+  active: number;
+  tokensPerSecond: number;
+  steps: number;
+  completed: number;
+  maxDistinctAdaptersInStep: number;
+}
