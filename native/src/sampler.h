@@ -28,6 +28,7 @@ class Sampler {
   // Throws el::Error(InvalidArgument) for out-of-range parameters.
   explicit Sampler(const el_sampler_params& p);
   // Returns the sampled id and sets *logprob = log_softmax(logits)[id] (raw logits).
+  // (el_sampler_sample returns -1 for a NULL sampler/logits or n_vocab <= 0.)
   int32_t sample(const float* logits, int32_t n_vocab, float* logprob);
 
  private:
@@ -36,6 +37,7 @@ class Sampler {
     float logit;
     double p;
   };
+  static bool before(const Candidate& a, const Candidate& b);
   void apply_top_k();
   void softmax(double inv_temp);  // fills p over cand_ from logit * inv_temp
   void apply_top_p();
