@@ -62,10 +62,6 @@ void decode_scalar(GGUFType t, const uint8_t* p, GGUFValue& v) {
   v.f = t == GGUFType::UINT64 ? double(v.u) : double(v.i);
 }
 
-bool is_unsigned(GGUFType t) {
-  return t == GGUFType::UINT8 || t == GGUFType::UINT16 || t == GGUFType::UINT32 || t == GGUFType::UINT64;
-}
-
 // Cursor over the map; `what` names the item being read for error messages.
 class Reader {
  public:

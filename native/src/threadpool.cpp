@@ -19,7 +19,7 @@ namespace {
 constexpr int kSpinIterations = 20000;
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::clamp(n_threads, 1, 0xFFFF)) {
   threads_.reserve(n_threads_ - 1);
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -28,7 +28,7 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_.store(true, std::memory_order_release);
-    generation_.fetch_add(1, std::memory_order_release);
+    generation_.fetch_add(1 << 16, std::memory_order_seq_cst);
   }
   wake_.notify_all();
   for (auto& t : threads_) t.join();
@@ -47,11 +47,11 @@ void ThreadPool::split_range(int64_t n, int64_t align, int ith, int nth, int64_t
 void ThreadPool::dispatch(int nth, Trampoline fn, void* ctx) {
   job_fn_ = fn;
   job_ctx_ = ctx;
-  job_nth_ = nth;
-  // Every helper thread acknowledges each generation (idle ones too), so that none can
-  // still be reading job_* when the next dispatch overwrites them.
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
+  // The thread count travels in the generation word, so a thread outside this job never
+  // reads job_* (which the next dispatch may be overwriting); the ones inside acknowledge.
+  pending_.store(nth - 1, std::memory_order_relaxed);
+  const uint64_t next = ((generation_.load(std::memory_order_relaxed) >> 16) + 1) << 16;
+  generation_.store(next | uint64_t(nth), std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();
@@ -75,14 +75,17 @@ void ThreadPool::worker_loop(int ith) {
     if (gen == seen) {
       std::unique_lock<std::mutex> lock(mutex_);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      wake_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
       gen = generation_.load(std::memory_order_acquire);
     }
     seen = gen;
     if (stop_.load(std::memory_order_acquire)) return;
-    if (ith < job_nth_) job_fn_(job_ctx_, ith, job_nth_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    const int nth = int(gen & 0xFFFF);
+    if (ith < nth) {
+      job_fn_(job_ctx_, ith, nth);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
   }
 }
 

@@ -8,13 +8,14 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace el {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int n_threads);
+  explicit ThreadPool(int n_threads);  // n_threads <= 65535
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -58,8 +59,8 @@ class ThreadPool {
   // Published job; workers read these after seeing a new generation (acquire).
   Trampoline job_fn_ = nullptr;
   void* job_ctx_ = nullptr;
-  int job_nth_ = 0;
 
+  // (dispatch count << 16) | threads in the job.
   // Each hot atomic on its own cache line: workers poll generation_ while the caller
   // polls pending_, and neither should invalidate the other's line.
   alignas(64) std::atomic<uint64_t> generation_{0};

@@ -1,4 +1,4 @@
-// The engine as the rest of the TypeScript code sees it. `NativeEngine` (native.ts) is the
+// The engine as the rest of the TypeScript code sees it. `NativeEngine` (engine.ts) is the
 // real one over the C++ addon; tests of the scheduler/daemon may use a fake with the same shape.
 
 export interface ModelInfo {
@@ -77,9 +77,17 @@ export interface AdapterSlotInfo {
   modules: string[]; // e.g. ["q", "v"]
 }
 
+/** What one context can hold: the scheduler and generate() plan steps within these. */
+export interface EngineLimits {
+  nCtx: number; // max tokens per sequence
+  nSeqMax: number; // sequence ids 0..nSeqMax-1
+  nBatchMax: number; // max tokens per step
+}
+
 /** A loaded model with one context: everything the scheduler needs. */
 export interface StepEngine {
   readonly info: ModelInfo;
+  readonly limits: EngineLimits;
   tokenize(text: string, addSpecial: boolean, parseSpecial?: boolean): number[];
   detokenize(tokens: number[]): string;
   tokenBytes(token: number): Uint8Array;

@@ -1,0 +1,170 @@
+// Baseline NEON kernels (armv8-a, e.g. Cortex-A72 in the Raspberry Pi 4): float ops, fp16 /
+// bf16 conversion, the activation quantizers, and the int8 dots through widening multiplies.
+#if defined(__aarch64__)
+#include <cmath>
+
+#include "neon_int8.h"
+#include "../paths.h"
+
+namespace el::kernels {
+namespace {
+
+inline float32x4_t load_f16x4(const fp16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+inline float32x4_t load_bf16x4(const bf16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+
+// Sum of a[i]*b[i] where load_a / load_b give 4 floats at element i and get_a / get_b one.
+template <typename LA, typename LB, typename GA, typename GB>
+inline float dot_generic(int n, LA load_a, LB load_b, GA get_a, GB get_b) {
+  float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0), acc2 = vdupq_n_f32(0), acc3 = vdupq_n_f32(0);
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = vfmaq_f32(acc0, load_a(i), load_b(i));
+    acc1 = vfmaq_f32(acc1, load_a(i + 4), load_b(i + 4));
+    acc2 = vfmaq_f32(acc2, load_a(i + 8), load_b(i + 8));
+    acc3 = vfmaq_f32(acc3, load_a(i + 12), load_b(i + 12));
+  }
+  for (; i + 4 <= n; i += 4) acc0 = vfmaq_f32(acc0, load_a(i), load_b(i));
+  float s = vaddvq_f32(vaddq_f32(vaddq_f32(acc0, acc1), vaddq_f32(acc2, acc3)));
+  for (; i < n; ++i) s += get_a(i) * get_b(i);
+  return s;
+}
+
+float dot_f32(int n, const float* a, const float* b) {
+  return dot_generic(
+      n, [a](int i) { return vld1q_f32(a + i); }, [b](int i) { return vld1q_f32(b + i); },
+      [a](int i) { return a[i]; }, [b](int i) { return b[i]; });
+}
+
+float dot_f16_f32(int n, const fp16_t* a, const float* b) {
+  return dot_generic(
+      n, [a](int i) { return load_f16x4(a + i); }, [b](int i) { return vld1q_f32(b + i); },
+      [a](int i) { return h2f(a[i]); }, [b](int i) { return b[i]; });
+}
+
+void vec_dot_f32(int n, float* s, const void* w, const void* a) {
+  *s = dot_f32(n, static_cast<const float*>(w), static_cast<const float*>(a));
+}
+
+void vec_dot_f16(int n, float* s, const void* vw, const void* va) {
+  const fp16_t* w = static_cast<const fp16_t*>(vw);
+  const fp16_t* a = static_cast<const fp16_t*>(va);
+  *s = dot_generic(
+      n, [w](int i) { return load_f16x4(w + i); }, [a](int i) { return load_f16x4(a + i); },
+      [w](int i) { return h2f(w[i]); }, [a](int i) { return h2f(a[i]); });
+}
+
+void vec_dot_bf16(int n, float* s, const void* vw, const void* va) {
+  const bf16_t* w = static_cast<const bf16_t*>(vw);
+  const bf16_t* a = static_cast<const bf16_t*>(va);
+  *s = dot_generic(
+      n, [w](int i) { return load_bf16x4(w + i); }, [a](int i) { return load_bf16x4(a + i); },
+      [w](int i) { return bf16_to_fp32(w[i]); }, [a](int i) { return bf16_to_fp32(a[i]); });
+}
+
+void axpy_f32(int n, float alpha, const float* x, float* y) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), alpha));
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void axpy_f16(int n, float alpha, const fp16_t* x, float* y) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), load_f16x4(x + i), alpha));
+  for (; i < n; ++i) y[i] += alpha * h2f(x[i]);
+}
+
+void f16_to_float(const void* vx, float* y, int64_t n) {
+  const fp16_t* x = static_cast<const fp16_t*>(vx);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, load_f16x4(x + i));
+  for (; i < n; ++i) y[i] = h2f(x[i]);
+}
+
+// The FPU converts with round-to-nearest-even, like the scalar fp32_to_fp16.
+void f16_from_float(const float* x, void* vy, int64_t n) {
+  fp16_t* y = static_cast<fp16_t*>(vy);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
+  for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void bf16_to_float(const void* vx, float* y, int64_t n) {
+  const bf16_t* x = static_cast<const bf16_t*>(vx);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, load_bf16x4(x + i));
+  for (; i < n; ++i) y[i] = bf16_to_fp32(x[i]);
+}
+
+// 16 floats scaled by s, rounded half-to-even, saturated to int8.
+inline int8x16_t round_pack_16(const float* x, float s) {
+  const int32x4_t i0 = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x), s));
+  const int32x4_t i1 = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + 4), s));
+  const int32x4_t i2 = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + 8), s));
+  const int32x4_t i3 = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + 12), s));
+  const int16x8_t h0 = vcombine_s16(vqmovn_s32(i0), vqmovn_s32(i1));
+  const int16x8_t h1 = vcombine_s16(vqmovn_s32(i2), vqmovn_s32(i3));
+  return vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1));
+}
+
+inline float amax_of(const float* x, int n) {
+  float32x4_t m = vdupq_n_f32(0);
+  for (int j = 0; j < n; j += 4) m = vmaxq_f32(m, vabsq_f32(vld1q_f32(x + j)));
+  return vmaxvq_f32(m);
+}
+
+void q8_0_from_float(const float* x, void* vy, int64_t n) {
+  block_q8_0* y = static_cast<block_q8_0*>(vy);
+  for (int64_t i = 0; i < n / QK8_0; ++i, x += QK8_0) {
+    const float amax = amax_of(x, QK8_0);
+    y[i].d = fp32_to_fp16(amax / 127.f);
+    const float id = amax != 0.f ? 127.f / amax : 0.f;
+    vst1q_s8(y[i].qs, round_pack_16(x, id));
+    vst1q_s8(y[i].qs + 16, round_pack_16(x + 16, id));
+  }
+}
+
+void q8_K_from_float(const float* x, void* vy, int64_t n) {
+  block_q8_K* y = static_cast<block_q8_K*>(vy);
+  for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+    const float amax = amax_of(x, QK_K);
+    if (amax == 0.f) {
+      std::memset(&y[i], 0, sizeof(block_q8_K));
+      continue;
+    }
+    int first = 0;  // the reference keeps the sign of the first element reaching amax
+    while (std::fabs(x[first]) != amax) ++first;
+    const float iscale = -127.f / x[first];
+    for (int g = 0; g < QK_K / 16; ++g) {
+      const int8x16_t q = round_pack_16(x + 16 * g, iscale);
+      vst1q_s8(y[i].qs + 16 * g, q);
+      y[i].bsums[g] = int16_t(vaddlvq_s8(q));
+    }
+    y[i].d = 1.f / iscale;
+  }
+}
+
+}  // namespace
+
+namespace detail {
+
+void install_neon(KernelSet& ks) {
+  auto& t = ks.by_type;
+  t[uint32_t(TensorType::F32)].vec_dot = vec_dot_f32;
+  t[uint32_t(TensorType::F16)] = TypeKernels{f16_to_float, f16_from_float, vec_dot_f16};
+  t[uint32_t(TensorType::BF16)].to_float = bf16_to_float;
+  t[uint32_t(TensorType::BF16)].vec_dot = vec_dot_bf16;
+  t[uint32_t(TensorType::Q8_0)].from_float = q8_0_from_float;
+  t[uint32_t(TensorType::Q8_0)].vec_dot = vec_dot_q8_0_t<DotWidening>;
+  t[uint32_t(TensorType::Q4_0)].vec_dot = vec_dot_q4_0_t<DotWidening>;
+  t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K_t<DotWidening>;
+  t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K_t<DotWidening>;
+  t[uint32_t(TensorType::Q8_K)].from_float = q8_K_from_float;
+  ks.dot_f32 = dot_f32;
+  ks.dot_f16_f32 = dot_f16_f32;
+  ks.axpy_f32 = axpy_f32;
+  ks.axpy_f16 = axpy_f16;
+}
+
+}  // namespace detail
+}  // namespace el::kernels
+#endif  // __aarch64__

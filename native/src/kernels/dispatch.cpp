@@ -1,0 +1,110 @@
+// Path selection: which kernel tables this binary has, which this CPU can run, and the
+// one chosen for the process (best CPU path unless EDGELORA_KERNELS names another).
+#include <cstdlib>
+#include <cstring>
+
+#include "paths.h"
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
+
+namespace el::kernels {
+namespace {
+
+struct Path {
+  const char* name;
+  bool (*supported)();
+  void (*install)(KernelSet&);  // applied, in order, on top of the scalar table
+  void (*install2)(KernelSet&);
+};
+
+#if defined(__x86_64__)
+bool cpu_has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+}
+#endif
+
+#if defined(__aarch64__)
+bool cpu_has_neon() { return true; }  // Advanced SIMD is mandatory on AArch64
+bool cpu_has_dotprod() {
+#if defined(__linux__)
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+  return false;
+#endif
+}
+#endif
+
+// Best first; scalar is always available and handled separately.
+const Path kPaths[] = {
+#if defined(__x86_64__)
+    {"avx2", cpu_has_avx2, detail::install_avx2, nullptr},
+#endif
+#if defined(__aarch64__)
+    {"neon-dotprod", cpu_has_dotprod, detail::install_neon, detail::install_neon_dotprod},
+    {"neon", cpu_has_neon, detail::install_neon, nullptr},
+#endif
+    {nullptr, nullptr, nullptr, nullptr},
+};
+constexpr int kNumPaths = int(sizeof(kPaths) / sizeof(kPaths[0])) - 1;
+
+KernelSet build(const Path* p) {
+  KernelSet ks;
+  detail::fill_scalar(ks);
+  if (p) {
+    p->install(ks);
+    if (p->install2) p->install2(ks);
+    ks.name = p->name;
+  }
+  return ks;
+}
+
+// Tables are built once, on first use; index kNumPaths is scalar.
+const KernelSet& table(int i) {
+  static const struct Tables {
+    KernelSet sets[kNumPaths + 1];
+    Tables() {
+      for (int k = 0; k < kNumPaths; ++k) sets[k] = build(&kPaths[k]);
+      sets[kNumPaths] = build(nullptr);
+    }
+  } tables;
+  return tables.sets[i];
+}
+
+}  // namespace
+
+const KernelSet& scalar() { return table(kNumPaths); }
+
+const KernelSet* by_name(const char* name) {
+  if (!name) return nullptr;
+  if (std::strcmp(name, "scalar") == 0) return &scalar();
+  for (int k = 0; k < kNumPaths; ++k)
+    if (std::strcmp(name, kPaths[k].name) == 0) return kPaths[k].supported() ? &table(k) : nullptr;
+  return nullptr;
+}
+
+std::vector<const KernelSet*> available() {
+  std::vector<const KernelSet*> out{&scalar()};
+  for (int k = 0; k < kNumPaths; ++k)
+    if (kPaths[k].supported()) out.push_back(&table(k));
+  return out;
+}
+
+const KernelSet& best() {
+  static const KernelSet* chosen = [] {
+    // An unknown or unsupported override falls back to detection rather than failing.
+    if (const KernelSet* forced = by_name(std::getenv("EDGELORA_KERNELS"))) return forced;
+    for (int k = 0; k < kNumPaths; ++k)
+      if (kPaths[k].supported()) return &table(k);
+    return &scalar();
+  }();
+  return *chosen;
+}
+
+}  // namespace el::kernels

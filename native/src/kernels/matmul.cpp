@@ -1,0 +1,57 @@
+// Batched matrix-vector products over a range of weight rows, cache-tiled so each weight
+// row comes from memory once per batch and is then reused from L1 for every token.
+#include "matmul.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace el::kernels {
+namespace {
+
+constexpr size_t kRowTileBytes = 16 * 1024;   // weight rows kept hot in L1 per tile
+constexpr size_t kTokTileBytes = 256 * 1024;  // activation rows kept hot in L2 per tile
+constexpr int64_t kMaxRowTile = 16;
+
+}  // namespace
+
+void prepare_activations(const KernelSet& ks, TensorType wtype, const float* x, int64_t x_stride,
+                         int n_tok, int64_t n_in, PreparedActivations& out) {
+  const TensorType at = type_traits(wtype).vec_dot_type;
+  out.type = at;
+  out.n_in = n_in;
+  out.n_tok = n_tok;
+  out.row_bytes = row_size(at, n_in);
+  const size_t need = out.row_bytes * size_t(n_tok);
+  if (out.buffer.size() < need) out.buffer.resize(need);
+  const FromFloatFn from = ks.of(at).from_float;
+  for (int t = 0; t < n_tok; ++t) from(x + t * x_stride, out.buffer.data() + t * out.row_bytes, n_in);
+}
+
+void matmul_rows(const KernelSet& ks, const WeightView& w, const PreparedActivations& act,
+                 int64_t row_begin, int64_t row_end, float* out, int64_t out_stride) {
+  const VecDotFn dot = ks.of(w.type).vec_dot;
+  const int n = int(w.n_in);
+  const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+
+  if (act.n_tok == 1) {  // decode: a plain streaming GEMV
+    const void* a = act.row(0);
+    for (int64_t r = row_begin; r < row_end; ++r) dot(n, out + r, wdata + r * w.row_bytes, a);
+    return;
+  }
+
+  const int64_t row_tile = std::clamp<int64_t>(int64_t(kRowTileBytes / std::max<size_t>(w.row_bytes, 1)), 1, kMaxRowTile);
+  const int tok_tile = int(std::max<size_t>(1, kTokTileBytes / std::max<size_t>(act.row_bytes, 1)));
+  for (int t0 = 0; t0 < act.n_tok; t0 += tok_tile) {
+    const int t1 = std::min(act.n_tok, t0 + tok_tile);
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += row_tile) {
+      const int64_t r1 = std::min(row_end, r0 + row_tile);
+      for (int t = t0; t < t1; ++t) {
+        const void* a = act.row(t);
+        float* o = out + t * out_stride;
+        for (int64_t r = r0; r < r1; ++r) dot(n, o + r, wdata + r * w.row_bytes, a);
+      }
+    }
+  }
+}
+
+}  // namespace el::kernels

@@ -1,0 +1,395 @@
+// Scalar reference kernels: the definition every SIMD path is tested against.
+// Quantized dot products are integer within a block (as ggml), float across blocks.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "block_scales.h"
+#include "paths.h"
+
+namespace el::kernels {
+namespace {
+
+// Round half to even (the FPU's default mode), like ggml's nearest_int.
+inline int nearest(float x) { return int(std::nearbyint(x)); }
+
+// ---- F32 / F16 / BF16 ------------------------------------------------------
+
+void f32_to_float(const void* x, float* y, int64_t n) { std::memcpy(y, x, size_t(n) * 4); }
+void f32_from_float(const float* x, void* y, int64_t n) { std::memcpy(y, x, size_t(n) * 4); }
+
+void f16_to_float(const void* vx, float* y, int64_t n) {
+  const fp16_t* x = static_cast<const fp16_t*>(vx);
+  for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_fp32(x[i]);
+}
+void f16_from_float(const float* x, void* vy, int64_t n) {
+  fp16_t* y = static_cast<fp16_t*>(vy);
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void bf16_to_float(const void* vx, float* y, int64_t n) {
+  const bf16_t* x = static_cast<const bf16_t*>(vx);
+  for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_fp32(x[i]);
+}
+void bf16_from_float(const float* x, void* vy, int64_t n) {
+  bf16_t* y = static_cast<bf16_t*>(vy);
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
+}
+
+float dot_f32(int n, const float* a, const float* b) {
+  double s = 0;
+  for (int i = 0; i < n; ++i) s += double(a[i]) * b[i];
+  return float(s);
+}
+
+float dot_f16_f32(int n, const fp16_t* a, const float* b) {
+  double s = 0;
+  for (int i = 0; i < n; ++i) s += double(fp16_to_fp32(a[i])) * b[i];
+  return float(s);
+}
+
+void axpy_f32(int n, float alpha, const float* x, float* y) {
+  for (int i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void axpy_f16(int n, float alpha, const fp16_t* x, float* y) {
+  for (int i = 0; i < n; ++i) y[i] += alpha * fp16_to_fp32(x[i]);
+}
+
+void vec_dot_f32(int n, float* s, const void* w, const void* a) {
+  *s = dot_f32(n, static_cast<const float*>(w), static_cast<const float*>(a));
+}
+
+void vec_dot_f16(int n, float* s, const void* vw, const void* va) {
+  const fp16_t* w = static_cast<const fp16_t*>(vw);
+  const fp16_t* a = static_cast<const fp16_t*>(va);
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += double(fp16_to_fp32(w[i])) * fp16_to_fp32(a[i]);
+  *s = float(sum);
+}
+
+void vec_dot_bf16(int n, float* s, const void* vw, const void* va) {
+  const bf16_t* w = static_cast<const bf16_t*>(vw);
+  const bf16_t* a = static_cast<const bf16_t*>(va);
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += double(bf16_to_fp32(w[i])) * bf16_to_fp32(a[i]);
+  *s = float(sum);
+}
+
+// ---- Q8_0 ------------------------------------------------------------------
+
+void q8_0_to_float(const void* vx, float* y, int64_t n) {
+  const block_q8_0* x = static_cast<const block_q8_0*>(vx);
+  for (int64_t i = 0; i < n / QK8_0; ++i) {
+    const float d = fp16_to_fp32(x[i].d);
+    for (int j = 0; j < QK8_0; ++j) y[i * QK8_0 + j] = d * x[i].qs[j];
+  }
+}
+
+// ggml's x86 activation quantizer: d = amax/127, q = round-half-even(x * 127/amax).
+void q8_0_from_float(const float* x, void* vy, int64_t n) {
+  block_q8_0* y = static_cast<block_q8_0*>(vy);
+  for (int64_t i = 0; i < n / QK8_0; ++i, x += QK8_0) {
+    float amax = 0;
+    for (int j = 0; j < QK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.f;
+    const float id = amax != 0.f ? 127.f / amax : 0.f;
+    y[i].d = fp32_to_fp16(d);
+    for (int j = 0; j < QK8_0; ++j) y[i].qs[j] = int8_t(nearest(x[j] * id));
+  }
+}
+
+void vec_dot_q8_0(int n, float* s, const void* vw, const void* va) {
+  const block_q8_0* w = static_cast<const block_q8_0*>(vw);
+  const block_q8_0* a = static_cast<const block_q8_0*>(va);
+  float sum = 0;
+  for (int i = 0; i < n / QK8_0; ++i) {
+    int sumi = 0;
+    for (int j = 0; j < QK8_0; ++j) sumi += w[i].qs[j] * a[i].qs[j];
+    sum += float(sumi) * (fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d));
+  }
+  *s = sum;
+}
+
+// ---- Q4_0 ------------------------------------------------------------------
+
+void q4_0_to_float(const void* vx, float* y, int64_t n) {
+  const block_q4_0* x = static_cast<const block_q4_0*>(vx);
+  for (int64_t i = 0; i < n / QK4_0; ++i, y += QK4_0) {
+    const float d = fp16_to_fp32(x[i].d);
+    for (int j = 0; j < QK4_0 / 2; ++j) {
+      y[j] = d * ((x[i].qs[j] & 0xF) - 8);
+      y[j + QK4_0 / 2] = d * ((x[i].qs[j] >> 4) - 8);
+    }
+  }
+}
+
+// ggml's reference quantizer: the value of largest magnitude maps to -8.
+void q4_0_from_float(const float* x, void* vy, int64_t n) {
+  block_q4_0* y = static_cast<block_q4_0*>(vy);
+  for (int64_t i = 0; i < n / QK4_0; ++i, x += QK4_0) {
+    float amax = 0, max = 0;
+    for (int j = 0; j < QK4_0; ++j) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -8.f;
+    const float id = d != 0.f ? 1.f / d : 0.f;
+    y[i].d = fp32_to_fp16(d);
+    for (int j = 0; j < QK4_0 / 2; ++j) {
+      const int q0 = std::min(15, int(int8_t(x[j] * id + 8.5f)));
+      const int q1 = std::min(15, int(int8_t(x[j + QK4_0 / 2] * id + 8.5f)));
+      y[i].qs[j] = uint8_t(q0 | (q1 << 4));
+    }
+  }
+}
+
+void vec_dot_q4_0(int n, float* s, const void* vw, const void* va) {
+  const block_q4_0* w = static_cast<const block_q4_0*>(vw);
+  const block_q8_0* a = static_cast<const block_q8_0*>(va);
+  float sum = 0;
+  for (int i = 0; i < n / QK4_0; ++i) {
+    int sumi = 0;
+    for (int j = 0; j < QK4_0 / 2; ++j) {
+      sumi += ((w[i].qs[j] & 0xF) - 8) * a[i].qs[j];
+      sumi += ((w[i].qs[j] >> 4) - 8) * a[i].qs[j + QK4_0 / 2];
+    }
+    sum += float(sumi) * (fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d));
+  }
+  *s = sum;
+}
+
+// ---- Q8_K ------------------------------------------------------------------
+
+void q8_K_to_float(const void* vx, float* y, int64_t n) {
+  const block_q8_K* x = static_cast<const block_q8_K*>(vx);
+  for (int64_t i = 0; i < n / QK_K; ++i)
+    for (int j = 0; j < QK_K; ++j) y[i * QK_K + j] = x[i].d * x[i].qs[j];
+}
+
+// ggml's quantize_row_q8_K_ref: the signed value of largest magnitude maps to -127
+// (so d may be negative); bsums hold the sums of each group of 16 quants.
+void q8_K_from_float(const float* x, void* vy, int64_t n) {
+  block_q8_K* y = static_cast<block_q8_K*>(vy);
+  for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+    float amax = 0, max = 0;
+    for (int j = 0; j < QK_K; ++j) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    if (amax == 0.f) {
+      std::memset(&y[i], 0, sizeof(block_q8_K));
+      continue;
+    }
+    const float iscale = -127.f / max;
+    for (int j = 0; j < QK_K; ++j) y[i].qs[j] = int8_t(std::min(127, nearest(iscale * x[j])));
+    for (int g = 0; g < QK_K / 16; ++g) {
+      int sum = 0;
+      for (int j = 0; j < 16; ++j) sum += y[i].qs[g * 16 + j];
+      y[i].bsums[g] = int16_t(sum);
+    }
+    y[i].d = 1.f / iscale;
+  }
+}
+
+// ---- Q4_K ------------------------------------------------------------------
+
+void q4_K_to_float(const void* vx, float* y, int64_t n) {
+  const block_q4_K* x = static_cast<const block_q4_K*>(vx);
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
+    uint8_t sc[8], m[8];
+    q4k_scales_mins(x[i].scales, sc, m);
+    const uint8_t* q = x[i].qs;
+    // Each 32 bytes of qs hold two sub-blocks: low nibbles first, then high nibbles.
+    for (int j = 0; j < QK_K / 64; ++j, q += 32) {
+      const float d1 = d * sc[2 * j], m1 = dmin * m[2 * j];
+      const float d2 = d * sc[2 * j + 1], m2 = dmin * m[2 * j + 1];
+      for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+    }
+  }
+}
+
+// Simple reference quantizer (for test data): per sub-block min/max, 6-bit scales and mins.
+void q4_K_from_float(const float* x, void* vy, int64_t n) {
+  block_q4_K* y = static_cast<block_q4_K*>(vy);
+  for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+    float scale[8], minv[8], max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; ++j) {
+      const float* xs = x + 32 * j;
+      const float lo = std::min(0.f, *std::min_element(xs, xs + 32));
+      const float hi = *std::max_element(xs, xs + 32);
+      scale[j] = (hi - lo) / 15.f;
+      minv[j] = -lo;
+      max_scale = std::max(max_scale, scale[j]);
+      max_min = std::max(max_min, minv[j]);
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    std::memset(y[i].scales, 0, K_SCALE_SIZE);
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t ls = uint8_t(std::min(63, nearest(inv_scale * scale[j])));
+      const uint8_t lm = uint8_t(std::min(63, nearest(inv_min * minv[j])));
+      if (j < 4) {
+        y[i].scales[j] = ls;
+        y[i].scales[j + 4] = lm;
+      } else {
+        y[i].scales[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
+        y[i].scales[j - 4] |= uint8_t((ls >> 4) << 6);
+        y[i].scales[j] |= uint8_t((lm >> 4) << 6);
+      }
+    }
+    y[i].d = fp32_to_fp16(max_scale / 63.f);
+    y[i].dmin = fp32_to_fp16(max_min / 63.f);
+    const float d = fp16_to_fp32(y[i].d), dmin = fp16_to_fp32(y[i].dmin);
+    uint8_t L[QK_K];
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      q4k_scale_min(j, y[i].scales, &sc, &m);
+      const float dd = d * sc, dm = dmin * m;
+      for (int l = 0; l < 32; ++l) {
+        const int q = dd != 0.f ? nearest((x[32 * j + l] + dm) / dd) : 0;
+        L[32 * j + l] = uint8_t(std::clamp(q, 0, 15));
+      }
+    }
+    for (int j = 0; j < QK_K; j += 64)
+      for (int l = 0; l < 32; ++l) y[i].qs[j / 2 + l] = uint8_t(L[j + l] | (L[j + l + 32] << 4));
+  }
+}
+
+void vec_dot_q4_K(int n, float* s, const void* vw, const void* va) {
+  const block_q4_K* w = static_cast<const block_q4_K*>(vw);
+  const block_q8_K* a = static_cast<const block_q8_K*>(va);
+  float sum = 0;
+  for (int i = 0; i < n / QK_K; ++i) {
+    uint8_t sc[8], m[8];
+    q4k_scales_mins(w[i].scales, sc, m);
+    // The min term needs only the activation group sums: sum_j m_j * sum(q8 in sub-block j).
+    int summ = 0;
+    for (int g = 0; g < QK_K / 16; ++g) summ += a[i].bsums[g] * m[g / 2];
+    int sumi = 0;
+    const uint8_t* q4 = w[i].qs;
+    const int8_t* q8 = a[i].qs;
+    for (int j = 0; j < QK_K / 64; ++j, q4 += 32, q8 += 64) {
+      int s1 = 0, s2 = 0;
+      for (int l = 0; l < 32; ++l) {
+        s1 += (q4[l] & 0xF) * q8[l];
+        s2 += (q4[l] >> 4) * q8[l + 32];
+      }
+      sumi += s1 * sc[2 * j] + s2 * sc[2 * j + 1];
+    }
+    sum += fp16_to_fp32(w[i].d) * a[i].d * float(sumi) - fp16_to_fp32(w[i].dmin) * a[i].d * float(summ);
+  }
+  *s = sum;
+}
+
+// ---- Q6_K ------------------------------------------------------------------
+
+// Element e of a Q6_K super-block, as an unsigned 6-bit value (0..63; value = q - 32).
+// Per 128 elements: 64 bytes of low nibbles (two runs of 32 sharing bytes, low then high
+// nibble) and 32 bytes holding four 2-bit high parts.
+inline int q6k_quant(const block_q6_K& b, int e) {
+  const int half = e / 128, r = e % 128, l = r % 32, quarter = r / 32;
+  const uint8_t* ql = b.ql + 64 * half;
+  const uint8_t* qh = b.qh + 32 * half;
+  const int lo = (quarter & 1) ? ql[l + 32] : ql[l];
+  const int low4 = quarter < 2 ? (lo & 0xF) : (lo >> 4);
+  return low4 | (((qh[l] >> (2 * quarter)) & 3) << 4);
+}
+
+void q6_K_to_float(const void* vx, float* y, int64_t n) {
+  const block_q6_K* x = static_cast<const block_q6_K*>(vx);
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const float d = fp16_to_fp32(x[i].d);
+    for (int e = 0; e < QK_K; ++e) *y++ = d * x[i].scales[e / 16] * (q6k_quant(x[i], e) - 32);
+  }
+}
+
+// Simple reference quantizer (for test data): per sub-block of 16, the value of largest
+// magnitude maps to -32; the 8-bit sub-block scales share one fp16 super-scale.
+void q6_K_from_float(const float* x, void* vy, int64_t n) {
+  block_q6_K* y = static_cast<block_q6_K*>(vy);
+  for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+    float scale[16], max_abs_scale = 0;
+    for (int j = 0; j < 16; ++j) {
+      float amax = 0, max = 0;
+      for (int l = 0; l < 16; ++l) {
+        if (std::fabs(x[16 * j + l]) > amax) {
+          amax = std::fabs(x[16 * j + l]);
+          max = x[16 * j + l];
+        }
+      }
+      scale[j] = max / -32.f;
+      max_abs_scale = std::max(max_abs_scale, std::fabs(scale[j]));
+    }
+    y[i].d = fp32_to_fp16(max_abs_scale / 127.f);
+    const float d = fp16_to_fp32(y[i].d);
+    uint8_t L[QK_K];
+    for (int j = 0; j < 16; ++j) {
+      y[i].scales[j] = int8_t(d != 0.f ? std::clamp(nearest(scale[j] / d), -128, 127) : 0);
+      const float dd = d * y[i].scales[j];
+      for (int l = 0; l < 16; ++l) {
+        const int q = dd != 0.f ? nearest(x[16 * j + l] / dd) : 0;
+        L[16 * j + l] = uint8_t(std::clamp(q, -32, 31) + 32);
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      uint8_t* ql = y[i].ql + 64 * h;
+      uint8_t* qh = y[i].qh + 32 * h;
+      const uint8_t* q = L + 128 * h;
+      for (int l = 0; l < 32; ++l) {
+        ql[l] = uint8_t((q[l] & 0xF) | ((q[l + 64] & 0xF) << 4));
+        ql[l + 32] = uint8_t((q[l + 32] & 0xF) | ((q[l + 96] & 0xF) << 4));
+        qh[l] = uint8_t((q[l] >> 4) | ((q[l + 32] >> 4) << 2) | ((q[l + 64] >> 4) << 4) |
+                        ((q[l + 96] >> 4) << 6));
+      }
+    }
+  }
+}
+
+void vec_dot_q6_K(int n, float* s, const void* vw, const void* va) {
+  const block_q6_K* w = static_cast<const block_q6_K*>(vw);
+  const block_q8_K* a = static_cast<const block_q8_K*>(va);
+  float sum = 0;
+  for (int i = 0; i < n / QK_K; ++i) {
+    int sumi = 0;
+    for (int j = 0; j < QK_K / 16; ++j) {
+      int sj = 0;
+      for (int l = 0; l < 16; ++l) sj += (q6k_quant(w[i], 16 * j + l) - 32) * a[i].qs[16 * j + l];
+      sumi += sj * w[i].scales[j];
+    }
+    sum += fp16_to_fp32(w[i].d) * a[i].d * float(sumi);
+  }
+  *s = sum;
+}
+
+}  // namespace
+
+namespace detail {
+
+void fill_scalar(KernelSet& ks) {
+  ks.name = "scalar";
+  auto set = [&](TensorType t, ToFloatFn to, FromFloatFn from, VecDotFn dot) {
+    ks.by_type[static_cast<uint32_t>(t)] = TypeKernels{to, from, dot};
+  };
+  set(TensorType::F32, f32_to_float, f32_from_float, vec_dot_f32);
+  set(TensorType::F16, f16_to_float, f16_from_float, vec_dot_f16);
+  set(TensorType::BF16, bf16_to_float, bf16_from_float, vec_dot_bf16);
+  set(TensorType::Q8_0, q8_0_to_float, q8_0_from_float, vec_dot_q8_0);
+  set(TensorType::Q4_0, q4_0_to_float, q4_0_from_float, vec_dot_q4_0);
+  set(TensorType::Q4_K, q4_K_to_float, q4_K_from_float, vec_dot_q4_K);
+  set(TensorType::Q6_K, q6_K_to_float, q6_K_from_float, vec_dot_q6_K);
+  set(TensorType::Q8_K, q8_K_to_float, q8_K_from_float, nullptr);
+  ks.dot_f32 = dot_f32;
+  ks.dot_f16_f32 = dot_f16_f32;
+  ks.axpy_f32 = axpy_f32;
+  ks.axpy_f16 = axpy_f16;
+}
+
+}  // namespace detail
+}  // namespace el::kernels

@@ -1,0 +1,358 @@
+// AVX2 + FMA + F16C kernels. Compiled with -mavx2 -mfma -mf16c and only called after
+// dispatch.cpp has seen those features on this CPU. Integer dots follow ggml's scheme:
+// bytes multiplied with maddubs (unsigned x signed), widened with madd, scaled per block.
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "../block_scales.h"
+#include "../paths.h"
+
+namespace el::kernels {
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int hsum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline float h2f(fp16_t h) { return _cvtsh_ss(h); }
+
+// 8 int32 sums of 4 products each of signed bytes x and y (|x| <= 127).
+inline __m256i dot_i8(__m256i x, __m256i y) {
+  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+// 32 nibbles of a Q4_0 block as bytes 0..15: low nibbles first, then high nibbles.
+inline __m256i nibbles_32(const uint8_t* qs) {
+  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+  return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+inline __m256 load_f16x8(const fp16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+inline __m256 load_bf16x8(const bf16_t* p) {
+  const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+// ---- float ops -------------------------------------------------------------
+
+// Sum of a[i]*b[i] where load_a / load_b give 8 floats at element i and get_a / get_b one.
+template <typename LA, typename LB, typename GA, typename GB>
+inline float dot_generic(int n, LA load_a, LB load_b, GA get_a, GB get_b) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm256_fmadd_ps(load_a(i), load_b(i), acc0);
+    acc1 = _mm256_fmadd_ps(load_a(i + 8), load_b(i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(load_a(i + 16), load_b(i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(load_a(i + 24), load_b(i + 24), acc3);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_a(i), load_b(i), acc0);
+  float s = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  for (; i < n; ++i) s += get_a(i) * get_b(i);
+  return s;
+}
+
+float dot_f32(int n, const float* a, const float* b) {
+  return dot_generic(
+      n, [a](int i) { return _mm256_loadu_ps(a + i); }, [b](int i) { return _mm256_loadu_ps(b + i); },
+      [a](int i) { return a[i]; }, [b](int i) { return b[i]; });
+}
+
+float dot_f16_f32(int n, const fp16_t* a, const float* b) {
+  return dot_generic(
+      n, [a](int i) { return load_f16x8(a + i); }, [b](int i) { return _mm256_loadu_ps(b + i); },
+      [a](int i) { return h2f(a[i]); }, [b](int i) { return b[i]; });
+}
+
+void vec_dot_f32(int n, float* s, const void* w, const void* a) {
+  *s = dot_f32(n, static_cast<const float*>(w), static_cast<const float*>(a));
+}
+
+void vec_dot_f16(int n, float* s, const void* vw, const void* va) {
+  const fp16_t* w = static_cast<const fp16_t*>(vw);
+  const fp16_t* a = static_cast<const fp16_t*>(va);
+  *s = dot_generic(
+      n, [w](int i) { return load_f16x8(w + i); }, [a](int i) { return load_f16x8(a + i); },
+      [w](int i) { return h2f(w[i]); }, [a](int i) { return h2f(a[i]); });
+}
+
+void vec_dot_bf16(int n, float* s, const void* vw, const void* va) {
+  const bf16_t* w = static_cast<const bf16_t*>(vw);
+  const bf16_t* a = static_cast<const bf16_t*>(va);
+  *s = dot_generic(
+      n, [w](int i) { return load_bf16x8(w + i); }, [a](int i) { return load_bf16x8(a + i); },
+      [w](int i) { return bf16_to_fp32(w[i]); }, [a](int i) { return bf16_to_fp32(a[i]); });
+}
+
+void axpy_f32(int n, float alpha, const float* x, float* y) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void axpy_f16(int n, float alpha, const fp16_t* x, float* y) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load_f16x8(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += alpha * h2f(x[i]);
+}
+
+void f16_to_float(const void* vx, float* y, int64_t n) {
+  const fp16_t* x = static_cast<const fp16_t*>(vx);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, load_f16x8(x + i));
+  for (; i < n; ++i) y[i] = h2f(x[i]);
+}
+
+void f16_from_float(const float* x, void* vy, int64_t n) {
+  fp16_t* y = static_cast<fp16_t*>(vy);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+void bf16_to_float(const void* vx, float* y, int64_t n) {
+  const bf16_t* x = static_cast<const bf16_t*>(vx);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, load_bf16x8(x + i));
+  for (; i < n; ++i) y[i] = bf16_to_fp32(x[i]);
+}
+
+// ---- activation quantizers ---------------------------------------------------
+
+// Round 32 floats (already scaled) to int8, in order, saturating at +-127/128.
+inline __m256i round_pack_32(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+  const __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(v0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(v1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(v2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(v3, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  // packs work per 128-bit lane; the final permute restores element order
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+  return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+void q8_0_from_float(const float* x, void* vy, int64_t n) {
+  block_q8_0* y = static_cast<block_q8_0*>(vy);
+  for (int64_t i = 0; i < n / QK8_0; ++i, x += QK8_0) {
+    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+    const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    const float amax = hmax(_mm256_max_ps(_mm256_max_ps(abs_ps(v0), abs_ps(v1)),
+                                          _mm256_max_ps(abs_ps(v2), abs_ps(v3))));
+    y[i].d = _cvtss_sh(amax / 127.f, _MM_FROUND_TO_NEAREST_INT);
+    const __m256 id = _mm256_set1_ps(amax != 0.f ? 127.f / amax : 0.f);
+    const __m256i q = round_pack_32(_mm256_mul_ps(v0, id), _mm256_mul_ps(v1, id), _mm256_mul_ps(v2, id),
+                                    _mm256_mul_ps(v3, id));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), q);
+  }
+}
+
+// Sum of 16 signed bytes.
+inline int sum16_i8(const int8_t* q) {
+  const __m128i u = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)), _mm_set1_epi8(char(0x80)));
+  const __m128i s = _mm_sad_epu8(u, _mm_setzero_si128());  // sums of (q + 128) per 8 bytes
+  return _mm_cvtsi128_si32(s) + _mm_extract_epi16(s, 4) - 16 * 128;
+}
+
+void q8_K_from_float(const float* x, void* vy, int64_t n) {
+  block_q8_K* y = static_cast<block_q8_K*>(vy);
+  for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+    __m256 vmax = _mm256_setzero_ps();
+    for (int j = 0; j < QK_K; j += 8) vmax = _mm256_max_ps(vmax, abs_ps(_mm256_loadu_ps(x + j)));
+    const float amax = hmax(vmax);
+    if (amax == 0.f) {
+      std::memset(&y[i], 0, sizeof(block_q8_K));
+      continue;
+    }
+    // The reference keeps the sign of the first element reaching amax.
+    float max = 0;
+    const __m256 va = _mm256_set1_ps(amax);
+    for (int j = 0; j < QK_K; j += 8) {
+      const int mask = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + j)), va, _CMP_EQ_OQ));
+      if (mask) {
+        max = x[j + __builtin_ctz(unsigned(mask))];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    const __m256 vs = _mm256_set1_ps(iscale);
+    for (int j = 0; j < QK_K; j += 32) {
+      const __m256i q = round_pack_32(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j)), _mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 8)),
+                                      _mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 16)),
+                                      _mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 24)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + j), q);
+    }
+    for (int g = 0; g < QK_K / 16; ++g) y[i].bsums[g] = int16_t(sum16_i8(y[i].qs + 16 * g));
+    y[i].d = 1.f / iscale;
+  }
+}
+
+// ---- quantized dot products --------------------------------------------------
+
+void vec_dot_q8_0(int n, float* s, const void* vw, const void* va) {
+  const block_q8_0* w = static_cast<const block_q8_0*>(vw);
+  const block_q8_0* a = static_cast<const block_q8_0*>(va);
+  const int nb = n / QK8_0;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256i p0 = dot_i8(load256(w[i].qs), load256(a[i].qs));
+    const __m256i p1 = dot_i8(load256(w[i + 1].qs), load256(a[i + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i + 1].d) * h2f(a[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+  }
+  for (; i < nb; ++i) {
+    const __m256i p = dot_i8(load256(w[i].qs), load256(a[i].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(p), acc0);
+  }
+  *s = hsum(_mm256_add_ps(acc0, acc1));
+}
+
+void vec_dot_q4_0(int n, float* s, const void* vw, const void* va) {
+  const block_q4_0* w = static_cast<const block_q4_0*>(vw);
+  const block_q8_0* a = static_cast<const block_q8_0*>(va);
+  const int nb = n / QK4_0;
+  const __m256i eight = _mm256_set1_epi8(8);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256i p0 = dot_i8(_mm256_sub_epi8(nibbles_32(w[i].qs), eight), load256(a[i].qs));
+    const __m256i p1 = dot_i8(_mm256_sub_epi8(nibbles_32(w[i + 1].qs), eight), load256(a[i + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i + 1].d) * h2f(a[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+  }
+  for (; i < nb; ++i) {
+    const __m256i p = dot_i8(_mm256_sub_epi8(nibbles_32(w[i].qs), eight), load256(a[i].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(p), acc0);
+  }
+  *s = hsum(_mm256_add_ps(acc0, acc1));
+}
+
+void vec_dot_q4_K(int n, float* s, const void* vw, const void* va) {
+  const block_q4_K* w = static_cast<const block_q4_K*>(vw);
+  const block_q8_K* a = static_cast<const block_q8_K*>(va);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  float acc_min = 0;
+  for (int i = 0; i < n / QK_K; ++i) {
+    uint8_t sc[8], m[8];
+    q4k_scales_mins(w[i].scales, sc, m);
+    // min term: bsums (16 groups of 16) times the min of their 32-wide sub-block
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)));
+    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].bsums));
+    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].bsums + 8));
+    __m128i pm = _mm_add_epi32(_mm_madd_epi16(b0, _mm_unpacklo_epi16(mins, mins)),
+                               _mm_madd_epi16(b1, _mm_unpackhi_epi16(mins, mins)));
+    pm = _mm_add_epi32(pm, _mm_unpackhi_epi64(pm, pm));
+    pm = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, 1));
+    acc_min += fp16_to_fp32(w[i].dmin) * a[i].d * float(_mm_cvtsi128_si32(pm));
+
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < QK_K / 64; ++j) {
+      const __m256i q4 = load256(w[i].qs + 32 * j);
+      const __m256i lo = _mm256_and_si256(q4, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+      const __m256i pl = _mm256_maddubs_epi16(lo, load256(a[i].qs + 64 * j));
+      const __m256i ph = _mm256_maddubs_epi16(hi, load256(a[i].qs + 64 * j + 32));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * j])));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * j + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * a[i].d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  *s = hsum(acc) - acc_min;
+}
+
+void vec_dot_q6_K(int n, float* s, const void* vw, const void* va) {
+  const block_q6_K* w = static_cast<const block_q6_K*>(vw);
+  const block_q8_K* a = static_cast<const block_q8_K*>(va);
+  const __m256i low4 = _mm256_set1_epi8(0x0F), top2 = _mm256_set1_epi8(0x30);
+  __m256 acc = _mm256_setzero_ps();
+  for (int i = 0; i < n / QK_K; ++i) {
+    const int8_t* sc = w[i].scales;
+    // Quants are stored unsigned (q + 32): subtract 32 * sum_j scale_j * bsum_j at the end.
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    const __m256i bias = _mm256_madd_epi16(load256(a[i].bsums), sc16);
+
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load256(w[i].ql + 64 * h), ql1 = load256(w[i].ql + 64 * h + 32);
+      const __m256i qh = load256(w[i].qh + 32 * h);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top2)),
+          _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top2)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, top2)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), top2)),
+      };
+      for (int k = 0; k < 4; ++k) {
+        const int sb = 8 * h + 2 * k;  // sub-blocks of the low and high 16 bytes
+        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[sb + 1]), _mm_set1_epi16(sc[sb]));
+        const __m256i p = _mm256_maddubs_epi16(q[k], load256(a[i].qs + 128 * h + 32 * k));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
+      }
+    }
+    sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(bias, 5));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * a[i].d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  *s = hsum(acc);
+}
+
+}  // namespace
+
+namespace detail {
+
+void install_avx2(KernelSet& ks) {
+  auto& t = ks.by_type;
+  t[uint32_t(TensorType::F32)].vec_dot = vec_dot_f32;
+  t[uint32_t(TensorType::F16)] = TypeKernels{f16_to_float, f16_from_float, vec_dot_f16};
+  t[uint32_t(TensorType::BF16)].to_float = bf16_to_float;
+  t[uint32_t(TensorType::BF16)].vec_dot = vec_dot_bf16;
+  t[uint32_t(TensorType::Q8_0)].from_float = q8_0_from_float;
+  t[uint32_t(TensorType::Q8_0)].vec_dot = vec_dot_q8_0;
+  t[uint32_t(TensorType::Q4_0)].vec_dot = vec_dot_q4_0;
+  t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K;
+  t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K;
+  t[uint32_t(TensorType::Q8_K)].from_float = q8_K_from_float;
+  ks.dot_f32 = dot_f32;
+  ks.dot_f16_f32 = dot_f16_f32;
+  ks.axpy_f32 = axpy_f32;
+  ks.axpy_f16 = axpy_f16;
+}
+
+}  // namespace detail
+}  // namespace el::kernels
+#endif  // __x86_64__

@@ -1,0 +1,55 @@
+// Batched multi-LoRA (BGMV/SGMV style): y[i] += scale_i * factor(slot_i) * B_slot_i (A_slot_i x[i])
+// for every token i of a batch, each with its own adapter slot (-1 = none).
+//
+// A plan, built once per decode batch, groups the tokens by slot and folds each token's
+// scale with its slot's factor; every layer and module reuses it. Per projection:
+//   shrink: t[k] = coeff_k * A x[token k]   r dot products per token; split by plan position
+//   expand: y[token k] += sum_j t[k][j] Bt_j  r axpys per token; split by output rows
+// Tokens without a slot or with scale 0 are not in the plan: their y is left exactly as is.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "../kernels/kernels.h"
+#include "lora_pool.h"
+
+namespace el::lora {
+
+struct LoraBatchPlan {
+  struct Group {
+    int32_t slot;
+    int begin, end;  // range of positions in `token`
+  };
+  std::vector<int32_t> token;  // token index in the batch, grouped by slot
+  std::vector<float> coeff;    // per position: scale * slot factor
+  std::vector<Group> groups;
+  int n_positions() const { return int(token.size()); }
+  bool empty() const { return token.empty(); }
+};
+
+// slot_per_token / scale_per_token may be null (no adapters / scale 1). Every slot named
+// must be ready in `pool` and referenced by the token's sequence (LoraPool::bind_sequences).
+void plan_lora_batch(const LoraPool& pool, const int32_t* slot_per_token, const float* scale_per_token, int n_tok,
+                     LoraBatchPlan& plan);
+
+// Floats of t the shrink/expand pair needs for a plan: positions x pool max rank.
+inline size_t lora_scratch_floats(const LoraPool& pool, const LoraBatchPlan& plan) {
+  return size_t(plan.n_positions()) * size_t(pool.max_rank());
+}
+
+// t[k * max_rank + j] = coeff_k * (A_j . x[token k]) for plan positions k in [k_begin, k_end).
+// x: activations of the batch, one row of n_in(m) floats per token, x_stride floats apart.
+// Thread-safe for disjoint position ranges.
+void lora_shrink(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
+                 const float* x, int64_t x_stride, float* t, int k_begin, int k_end);
+
+// y[token k][o] += sum_j t[k * max_rank + j] * Bt_j[o] for o in [row_begin, row_end).
+// Thread-safe for disjoint row ranges; call after every shrink of this projection is done.
+void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
+                 const float* t, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+
+// Shrink and expand over everything on the calling thread; `scratch` grows as needed.
+void lora_apply(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
+                const float* x, int64_t x_stride, float* y, int64_t y_stride, std::vector<float>& scratch);
+
+}  // namespace el::lora

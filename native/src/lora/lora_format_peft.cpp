@@ -1,0 +1,211 @@
+// PEFT LoRA directory: adapter_config.json + adapter_model.safetensors, tensors named
+//   base_model.model.model.layers.N.self_attn.{q,k,v,o}_proj.lora_{A,B}.weight
+//   base_model.model.model.layers.N.mlp.{gate,up,down}_proj.lora_{A,B}.weight
+// (the same for Llama and Qwen2). lora_A is [r, n_in], lora_B is [n_out, r] (torch order).
+// fan_in_fan_out needs no transposition here: PEFT keeps lora_A/lora_B as nn.Linear weights
+// either way and only transposes the merged delta for Conv1D bases (and resets the flag to
+// false for nn.Linear bases, which llama-family models have).
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <map>
+#include <regex>
+#include <utility>
+
+#include "../error.h"
+#include "json.h"
+#include "lora_source.h"
+#include "mapped_file.h"
+#include "safetensors.h"
+
+namespace el::lora {
+
+namespace {
+
+using json::Value;
+
+bool file_exists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+struct Config {
+  int r = 0;
+  double alpha = 0;
+  bool rslora = false;
+  const Value* target_modules = nullptr;  // string or array of strings (nullptr: any)
+};
+
+Config read_config(const Value& c, const std::string& path) {
+  if (c.kind != Value::Kind::Object) fail(ErrorKind::BadFile, path + ": not a JSON object");
+  auto get = [&](const char* key) { return c.find(key); };
+  auto truthy = [&](const char* key) {
+    const Value* v = get(key);
+    return v && v->kind == Value::Kind::Bool && v->boolean;
+  };
+  auto number = [&](const char* key) {
+    const Value* v = get(key);
+    if (!v || v->kind != Value::Kind::Number) fail(ErrorKind::BadFile, path + ": '" + key + "' must be a number");
+    return v->number;
+  };
+  if (const Value* t = get("peft_type"); t && !(t->kind == Value::Kind::String && t->string == "LORA"))
+    fail(ErrorKind::Unsupported, path + ": peft_type is not \"LORA\"");
+  Config cfg;
+  const double r = number("r");
+  if (r < 1 || r != double(int(r))) fail(ErrorKind::BadFile, path + ": 'r' must be a positive integer");
+  cfg.r = int(r);
+  cfg.alpha = number("lora_alpha");
+  if (!(cfg.alpha > 0)) fail(ErrorKind::BadFile, path + ": 'lora_alpha' must be positive");
+  cfg.rslora = truthy("use_rslora");
+  if (truthy("use_dora")) fail(ErrorKind::Unsupported, path + ": DoRA (use_dora) is not supported");
+  if (truthy("lora_bias")) fail(ErrorKind::Unsupported, path + ": lora_bias is not supported");
+  if (const Value* b = get("bias"); b && !(b->kind == Value::Kind::String && b->string == "none"))
+    fail(ErrorKind::Unsupported, path + ": bias training ('bias' other than \"none\") is not supported");
+  if (const Value* m = get("modules_to_save"); m && !m->is_null() && !(m->kind == Value::Kind::Array && m->array.empty()))
+    fail(ErrorKind::Unsupported,
+         path + ": modules_to_save (fully trained copies of base modules) is not supported; only LoRA weights are");
+  // Per-module rank/alpha overrides are fine only when they change nothing.
+  auto check_pattern = [&](const char* key, double expected) {
+    const Value* p = get(key);
+    if (!p || p->is_null()) return;
+    if (p->kind != Value::Kind::Object) fail(ErrorKind::BadFile, path + ": '" + key + "' must be an object");
+    for (const auto& [mod, v] : p->object)
+      if (v.kind != Value::Kind::Number || v.number != expected)
+        fail(ErrorKind::Unsupported, path + ": " + key + " gives '" + mod + "' its own value (per-module rank/alpha is not supported)");
+  };
+  check_pattern("rank_pattern", cfg.r);
+  check_pattern("alpha_pattern", cfg.alpha);
+  if (const Value* t = get("target_modules"); t && !t->is_null()) {
+    const bool ok = t->kind == Value::Kind::String ||
+                    (t->kind == Value::Kind::Array &&
+                     [&] {
+                       for (const Value& e : t->array)
+                         if (e.kind != Value::Kind::String) return false;
+                       return true;
+                     }());
+    if (!ok) fail(ErrorKind::BadFile, path + ": 'target_modules' must be a string or a list of strings");
+    cfg.target_modules = t;
+  }
+  return cfg;
+}
+
+// PEFT's rule: a list entry matches a module key equal to it or ending in "." + it; a string
+// is a regular expression the whole key must match ("all-linear" matches every projection).
+bool targeted(const Value* targets, const std::string& key, const std::string& path) {
+  if (!targets) return true;
+  if (targets->kind == Value::Kind::String) {
+    if (targets->string == "all-linear") return true;
+    try {
+      return std::regex_match(key, std::regex(targets->string));
+    } catch (const std::regex_error&) {
+      fail(ErrorKind::BadFile, path + ": target_modules is not a valid regular expression");
+    }
+  }
+  for (const Value& t : targets->array) {
+    const std::string& s = t.string;
+    if (key == s || (key.size() > s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0 &&
+                     key[key.size() - s.size() - 1] == '.'))
+      return true;
+  }
+  return false;
+}
+
+// "model.layers.<N>.<self_attn|mlp>.<proj>" -> (layer, module).
+bool parse_module_key(const std::string& key, int& layer, Module& module) {
+  static const std::regex re(R"(model\.layers\.(\d{1,6})\.(self_attn|mlp)\.([a-z_]+))");
+  std::smatch m;
+  if (!std::regex_match(key, m, re)) return false;
+  for (int mi = 0; mi < kNumModules; ++mi) {
+    if (m[3] == module_peft_name(Module(mi)) && (m[2] == "self_attn") == module_is_attention(Module(mi))) {
+      layer = std::atoi(m[1].str().c_str());
+      module = Module(mi);
+      return true;
+    }
+  }
+  return false;
+}
+
+void refuse_special(const std::string& file, const std::string& name) {
+  if (name.find("lora_embedding_") != std::string::npos || name.find("embed_tokens") != std::string::npos)
+    fail(ErrorKind::Unsupported, file + ": embedding LoRA ('" + name + "') is not supported");
+  if (name.find("lm_head") != std::string::npos)
+    fail(ErrorKind::Unsupported, file + ": LoRA on the output projection ('" + name + "') is not supported");
+  if (name.find("lora_magnitude_vector") != std::string::npos)
+    fail(ErrorKind::Unsupported, file + ": DoRA ('" + name + "') is not supported");
+}
+
+TensorRef ref_of(const std::string& file, const SafeTensor& t) {
+  if (t.shape.size() != 2)
+    fail(ErrorKind::BadFile, file + ": tensor '" + t.name + "' has " + std::to_string(t.shape.size()) + " dimensions, expected 2");
+  TensorRef r;
+  r.name = t.name;
+  r.type = t.type;
+  r.data = t.data;
+  r.ne0 = t.shape[1];  // torch [rows, cols] -> ggml-style [row length, rows]
+  r.ne1 = t.shape[0];
+  return r;
+}
+
+}  // namespace
+
+LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model) {
+  const std::string config_path = dir + "/adapter_config.json";
+  const std::string weights_path = dir + "/adapter_model.safetensors";
+  if (!file_exists(config_path)) fail(ErrorKind::BadFile, dir + ": not a PEFT adapter directory (no adapter_config.json)");
+  if (!file_exists(weights_path)) {
+    if (file_exists(dir + "/adapter_model.bin"))
+      fail(ErrorKind::Unsupported, dir + ": adapter_model.bin (pickle) is not supported; save it as safetensors");
+    fail(ErrorKind::BadFile, dir + ": no adapter_model.safetensors");
+  }
+  Config cfg;
+  Value config_json;
+  {
+    auto cf = MappedFile::open(config_path);
+    config_json = json::parse(reinterpret_cast<const char*>(cf->data()), cf->size(), config_path);
+    cfg = read_config(config_json, config_path);
+  }
+  std::shared_ptr<SafetensorsFile> st = SafetensorsFile::open(weights_path);
+
+  LoraSource src;
+  src.path = dir;
+  src.format = "peft";
+  src.alpha = float(cfg.alpha);
+  src.rslora = cfg.rslora;
+  std::map<std::pair<int, int>, LoraPair> by_target;
+  for (const SafeTensor& t : st->tensors()) {
+    refuse_special(weights_path, t.name);
+    std::string key = starts_with(t.name, "base_model.model.") ? t.name.substr(17) : t.name;
+    bool is_a = false;
+    const std::string sa = ".lora_A.weight", sb = ".lora_B.weight";
+    if (key.size() > sa.size() && key.compare(key.size() - sa.size(), sa.size(), sa) == 0) is_a = true;
+    else if (!(key.size() > sb.size() && key.compare(key.size() - sb.size(), sb.size(), sb) == 0))
+      fail(ErrorKind::Unsupported, weights_path + ": tensor '" + t.name + "' is not a LoRA A/B weight");
+    key.resize(key.size() - sa.size());
+    int layer = 0;
+    Module m = Module::Q;
+    if (!parse_module_key(key, layer, m))
+      fail(ErrorKind::Unsupported, weights_path + ": tensor '" + t.name +
+                                       "' adapts a module this engine does not (only self_attn q/k/v/o_proj, mlp gate/up/down_proj)");
+    if (!targeted(cfg.target_modules, key, config_path))
+      fail(ErrorKind::BadFile, weights_path + ": tensor '" + t.name + "' is for a module not in target_modules");
+    LoraPair& pr = by_target[{layer, int(m)}];
+    pr.layer = layer;
+    pr.module = m;
+    (is_a ? pr.a : pr.b) = ref_of(weights_path, t);
+  }
+  for (auto& [k, pr] : by_target) {
+    if (!pr.a.data || !pr.b.data)
+      fail(ErrorKind::BadFile, weights_path + ": '" + (pr.a.data ? pr.a.name : pr.b.name) + "' has no matching " +
+                                   (pr.a.data ? "lora_B" : "lora_A") + " tensor");
+    if (pr.a.ne1 != cfg.r)
+      fail(ErrorKind::BadFile, weights_path + ": tensor '" + pr.a.name + "' has rank " + std::to_string(pr.a.ne1) +
+                                   " but adapter_config.json says r = " + std::to_string(cfg.r));
+    src.pairs.push_back(std::move(pr));
+  }
+  src.keep_alive = std::move(st);
+  return src;
+}
+
+}  // namespace el::lora

@@ -1,0 +1,247 @@
+// Slot arena, slot state machine and conversion of an opened adapter into a slot.
+#include "lora_pool.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <new>
+
+#include "../error.h"
+#include "lora_source.h"
+
+namespace el::lora {
+
+namespace {
+
+// One row of a LoRA tensor to floats. Reads through memcpy: safetensors data need not be
+// aligned.
+void row_to_float(TensorType type, const uint8_t* src, int64_t n, float* dst) {
+  switch (type) {
+    case TensorType::F32:
+      std::memcpy(dst, src, size_t(n) * sizeof(float));
+      return;
+    case TensorType::F16:
+    case TensorType::BF16:
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        dst[i] = type == TensorType::F16 ? fp16_to_fp32(h) : bf16_to_fp32(h);
+      }
+      return;
+    case TensorType::Q8_0:
+      for (int64_t b = 0; b < n / QK8_0; ++b) {
+        block_q8_0 blk;
+        std::memcpy(&blk, src + b * sizeof(block_q8_0), sizeof blk);
+        const float d = fp16_to_fp32(blk.d);
+        for (int k = 0; k < QK8_0; ++k) dst[b * QK8_0 + k] = d * float(blk.qs[k]);
+      }
+      return;
+    default:
+      fail(ErrorKind::Internal, "LoRA row conversion: unexpected tensor type");  // validate_source refused it
+  }
+}
+
+fp16_t to_slot(float v, const TensorRef& t) {
+  if (!std::isfinite(v) || std::fabs(v) > 65504.0f)
+    fail(ErrorKind::Unsupported, "tensor '" + t.name + "' holds " + std::to_string(v) +
+                                     ", outside the F16 range of the slot pool");
+  return fp32_to_fp16(v);
+}
+
+}  // namespace
+
+LoraPool::LoraPool(const ModelShapes& shapes, int n_slots, int max_rank)
+    : shapes_(shapes), n_slots_(n_slots), max_rank_(max_rank) {
+  if (n_slots < 0 || max_rank < 1 || shapes.n_layer < 1)
+    fail(ErrorKind::InvalidArgument, "LoRA pool needs n_slots >= 0, max_rank >= 1 and a model with layers");
+  int64_t per_rank = 0;
+  for (int mi = 0; mi < kNumModules; ++mi) {
+    module_offset_[mi] = per_rank * max_rank;
+    per_rank += shapes.n_in[mi] + shapes.n_out[mi];
+  }
+  layer_elems_ = per_rank * max_rank;
+  slot_elems_ = layer_elems_ * shapes.n_layer;
+  const double bytes = double(slot_elems_) * double(n_slots) * sizeof(fp16_t);
+  // Not zeroed: untouched pages cost no RAM until an adapter is loaded into them.
+  arena_.reset(new (std::nothrow) fp16_t[size_t(slot_elems_) * size_t(n_slots)]);
+  if (!arena_ && n_slots > 0)
+    fail(ErrorKind::OutOfMemory, "cannot allocate the LoRA slot pool (" + std::to_string(n_slots) + " slots of rank " +
+                                     std::to_string(max_rank) + ", " + std::to_string(int64_t(bytes / 1048576)) + " MiB)");
+  slots_.reset(new Slot[size_t(n_slots)]);
+  for (int s = 0; s < n_slots; ++s) slots_[s].adapted.assign(size_t(shapes.n_layer) * kNumModules, 0);
+}
+
+LoraPool::~LoraPool() = default;
+
+void LoraPool::check_slot(int slot) const {
+  if (slot < 0 || slot >= n_slots_)
+    fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is out of range (the pool has " +
+                                         std::to_string(n_slots_) + " slots)");
+}
+
+fp16_t* LoraPool::region(int slot, int layer, Module m) const {
+  return arena_.get() + int64_t(slot) * slot_elems_ + int64_t(layer) * layer_elems_ + module_offset_[int(m)];
+}
+
+SlotInfo LoraPool::load(int slot, const std::string& path) {
+  check_slot(slot);
+  const LoraSource src = open_adapter(path, shapes_, max_rank_);
+  Slot& s = slots_[slot];
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (s.state == kLoading) fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is being loaded");
+    if (s.refs > 0)
+      fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is in use by " +
+                                           std::to_string(s.refs.load()) + " sequence(s)");
+    s.state = kLoading;
+  }
+  try {
+    std::fill(s.adapted.begin(), s.adapted.end(), 0);
+    std::vector<float> row;  // one source row at a time: the only temporary buffer
+    bool has_module[kNumModules] = {};
+    int64_t elems = 0;
+    const int r = src.rank;
+    for (const LoraPair& pr : src.pairs) {
+      const int mi = int(pr.module);
+      const int64_t n_in = shapes_.n_in[mi], n_out = shapes_.n_out[mi];
+      fp16_t* a = region(slot, pr.layer, pr.module);
+      fp16_t* bt = a + int64_t(max_rank_) * n_in;
+      row.resize(size_t(std::max<int64_t>(n_in, r)));
+      const size_t a_row_bytes = row_size(pr.a.type, n_in);
+      for (int j = 0; j < r; ++j) {
+        row_to_float(pr.a.type, pr.a.data + size_t(j) * a_row_bytes, n_in, row.data());
+        for (int64_t i = 0; i < n_in; ++i) a[j * n_in + i] = to_slot(row[i], pr.a);
+      }
+      const size_t b_row_bytes = row_size(pr.b.type, r);
+      for (int64_t o = 0; o < n_out; ++o) {
+        row_to_float(pr.b.type, pr.b.data + size_t(o) * b_row_bytes, r, row.data());
+        for (int j = 0; j < r; ++j) bt[j * n_out + o] = to_slot(row[j], pr.b);
+      }
+      s.adapted[size_t(pr.layer) * kNumModules + mi] = 1;
+      has_module[mi] = true;
+      elems += int64_t(r) * (n_in + n_out);
+    }
+    std::string modules;
+    for (int mi = 0; mi < kNumModules; ++mi)
+      if (has_module[mi]) modules += std::string(modules.empty() ? "" : ",") + module_short_name(Module(mi));
+    std::lock_guard<std::mutex> lock(mu_);
+    s.rank = r;
+    s.alpha = src.alpha;
+    s.factor = src.factor();
+    s.bytes = elems * int64_t(sizeof(fp16_t));
+    s.path = src.path;
+    s.format = src.format;
+    s.modules = modules;
+    s.state.store(kReady, std::memory_order_release);
+  } catch (const Error& e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    s.state = kFree;
+    fail(e.kind, src.path + ": " + e.what());
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mu_);
+    s.state = kFree;
+    throw;
+  }
+  return info(slot);
+}
+
+void LoraPool::unload(int slot) {
+  check_slot(slot);
+  std::lock_guard<std::mutex> lock(mu_);
+  Slot& s = slots_[slot];
+  if (s.state == kLoading) fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is being loaded");
+  if (s.refs > 0)
+    fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is in use by " +
+                                         std::to_string(s.refs.load()) + " sequence(s)");
+  s.state = kFree;
+}
+
+SlotInfo LoraPool::info(int slot) const {
+  check_slot(slot);
+  std::lock_guard<std::mutex> lock(mu_);
+  const Slot& s = slots_[slot];
+  SlotInfo out;
+  out.n_sequences = s.refs;
+  if (s.state != kReady) return out;
+  out.loaded = true;
+  out.rank = s.rank;
+  out.alpha = s.alpha;
+  out.factor = s.factor;
+  out.bytes = s.bytes;
+  out.modules = s.modules;
+  out.path = s.path;
+  out.format = s.format;
+  return out;
+}
+
+bool LoraPool::is_ready(int slot) const {
+  return slot >= 0 && slot < n_slots_ && slots_[slot].state.load(std::memory_order_acquire) == kReady;
+}
+
+void LoraPool::acquire_locked(int slot) {
+  check_slot(slot);
+  if (slots_[slot].state != kReady)
+    fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " has no adapter loaded");
+  ++slots_[slot].refs;
+}
+
+void LoraPool::acquire(int slot) {
+  std::lock_guard<std::mutex> lock(mu_);
+  acquire_locked(slot);
+}
+
+void LoraPool::release(int slot) {
+  check_slot(slot);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (slots_[slot].refs <= 0)
+    fail(ErrorKind::Internal, "LoRA slot " + std::to_string(slot) + " released more often than acquired");
+  --slots_[slot].refs;
+}
+
+void LoraPool::bind_sequences(int32_t* seq_slot, int n_seq, const int32_t* seq_id, const int32_t* token_slot,
+                              int n_tok) {
+  // Target slot per sequence in this batch; INT_MIN = sequence not in the batch.
+  std::vector<int32_t> target(size_t(n_seq), INT_MIN);
+  for (int i = 0; i < n_tok; ++i) {
+    const int32_t q = seq_id[i];
+    const int32_t sl = token_slot ? token_slot[i] : -1;
+    if (q < 0 || q >= n_seq) fail(ErrorKind::InvalidArgument, "sequence id " + std::to_string(q) + " is out of range");
+    if (sl < -1 || sl >= n_slots_)
+      fail(ErrorKind::InvalidArgument, "token " + std::to_string(i) + ": LoRA slot " + std::to_string(sl) +
+                                           " is out of range (the pool has " + std::to_string(n_slots_) + " slots)");
+    if (target[q] != INT_MIN && target[q] != sl)
+      fail(ErrorKind::InvalidArgument, "sequence " + std::to_string(q) + " has tokens for LoRA slots " +
+                                           std::to_string(target[q]) + " and " + std::to_string(sl) + " in one batch");
+    target[q] = sl;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int q = 0; q < n_seq; ++q)  // check everything before changing anything
+    if (target[q] >= 0 && target[q] != seq_slot[q] && slots_[target[q]].state != kReady)
+      fail(ErrorKind::InvalidArgument, "sequence " + std::to_string(q) + ": LoRA slot " + std::to_string(target[q]) +
+                                           " has no adapter loaded");
+  for (int q = 0; q < n_seq; ++q) {
+    if (target[q] == INT_MIN || target[q] == seq_slot[q]) continue;
+    if (target[q] >= 0) ++slots_[target[q]].refs;
+    if (seq_slot[q] >= 0) --slots_[seq_slot[q]].refs;
+    seq_slot[q] = target[q];
+  }
+}
+
+void LoraPool::unbind_sequence(int32_t& seq_slot) {
+  if (seq_slot < 0) return;
+  release(seq_slot);
+  seq_slot = -1;
+}
+
+ModuleView LoraPool::view(int slot, int layer, Module m) const {
+  const Slot& s = slots_[slot];
+  ModuleView v;
+  if (!s.adapted[size_t(layer) * kNumModules + int(m)]) return v;
+  v.a = region(slot, layer, m);
+  v.bt = v.a + int64_t(max_rank_) * shapes_.n_in[int(m)];
+  v.rank = s.rank;
+  return v;
+}
+
+}  // namespace el::lora

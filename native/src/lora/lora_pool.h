@@ -1,0 +1,115 @@
+// The LoRA slot pool: one arena allocated when the context is created, holding up to
+// n_slots adapters of rank <= max_rank on every adaptable module of every layer.
+//
+// Slot layout, per layer and module (in Module order), each region sized for max_rank:
+//   A:  r rows of n_in   (shrink: t_j = A_j . x is r dot products)
+//   Bt: r rows of n_out  (B transposed, so expand y += sum_j t_j * Bt_j is r axpys)
+//
+// Storage is F16: it halves the pool's RAM (a rank-16 slot for a 0.5B model is ~17 MiB in
+// F16, ~35 MiB in F32: the difference is whole adapters on a 4 GB board) and halves the
+// bytes read per token, which is what LoRA costs at decode time. Every kernel path has
+// F16 dot/axpy, and F16 keeps ~3 significant digits, far below the rounding already in the
+// base model's quantized weights. Values outside F16 range are refused at load.
+//
+// Slot states: free -> loading -> ready. Loading happens outside the pool lock (it may run
+// while a forward pass uses other slots); a slot becomes visible to decode only when ready.
+// Sequences hold references (acquire/release, or bind_sequences per batch); a slot with
+// references can be neither unloaded nor loaded over.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "../tensor_types.h"
+#include "lora_shapes.h"
+
+namespace el::lora {
+
+struct SlotInfo {
+  bool loaded = false;
+  int rank = 0;
+  float alpha = 0;        // as stored in the adapter (0 in a GGUF means factor 1)
+  float factor = 0;       // what B(Ax) is multiplied by before the per-token scale
+  int64_t bytes = 0;      // bytes the adapter occupies in the slot
+  std::string modules;    // adapted modules in any layer, e.g. "q,v,down"
+  int n_sequences = 0;    // live sequences referencing the slot
+  std::string path;
+  std::string format;     // "gguf" | "peft"
+};
+
+// One adapted (layer, module) of a ready slot, as the apply kernels read it.
+struct ModuleView {
+  const fp16_t* a = nullptr;   // rank rows of n_in; nullptr when the slot does not adapt it
+  const fp16_t* bt = nullptr;  // rank rows of n_out
+  int rank = 0;
+};
+
+class LoraPool {
+ public:
+  // Allocates the arena: n_slots x max_rank x sum over layers and modules of (n_in + n_out)
+  // F16 elements. Throws el::Error(OutOfMemory) naming the size when that fails.
+  LoraPool(const ModelShapes& shapes, int n_slots, int max_rank);
+  ~LoraPool();
+  LoraPool(const LoraPool&) = delete;
+  LoraPool& operator=(const LoraPool&) = delete;
+
+  int n_slots() const { return n_slots_; }
+  int max_rank() const { return max_rank_; }
+  const ModelShapes& shapes() const { return shapes_; }
+  size_t arena_bytes() const { return size_t(n_slots_) * size_t(slot_elems_) * sizeof(fp16_t); }
+
+  // Opens and validates `path` (GGUF file or PEFT directory), then converts it into the slot.
+  // Refused while the slot is loading or referenced. A file that fails validation leaves
+  // the slot as it was; a failure during conversion leaves it free.
+  SlotInfo load(int slot, const std::string& path);
+  void unload(int slot);  // refused while referenced or loading
+  SlotInfo info(int slot) const;
+  bool is_ready(int slot) const;
+
+  // Sequence references. acquire fails unless the slot is ready.
+  void acquire(int slot);
+  void release(int slot);
+  // For one decode batch: seq_slot[s] is the slot sequence s currently references (-1 none),
+  // owned by the caller. Each sequence in the batch moves its reference to the slot of its
+  // tokens (all of a sequence's tokens in one batch must name the same slot). All or nothing:
+  // on error (bad slot, slot not ready, mixed slots) no reference changes.
+  void bind_sequences(int32_t* seq_slot, int n_seq, const int32_t* seq_id, const int32_t* token_slot, int n_tok);
+  // Drops the reference of a sequence being cleared; sets seq_slot to -1.
+  void unbind_sequence(int32_t& seq_slot);
+
+  // Read side for the apply kernels: only for a ready slot a live sequence references.
+  ModuleView view(int slot, int layer, Module m) const;
+  float factor(int slot) const { return slots_[slot].factor; }
+
+ private:
+  enum State : int { kFree = 0, kLoading = 1, kReady = 2 };
+  struct Slot {
+    std::atomic<int> state{kFree};
+    std::atomic<int> refs{0};
+    // Written only while loading (nobody reads a loading slot), read after ready.
+    int rank = 0;
+    float alpha = 0, factor = 0;
+    int64_t bytes = 0;
+    std::vector<uint8_t> adapted;  // n_layer * kNumModules flags
+    std::string path, format, modules;
+  };
+
+  void check_slot(int slot) const;
+  fp16_t* region(int slot, int layer, Module m) const;  // A region; Bt follows at max_rank * n_in
+  void acquire_locked(int slot);
+
+  ModelShapes shapes_;
+  int n_slots_;
+  int max_rank_;
+  int64_t layer_elems_ = 0;                 // elements per layer per slot
+  int64_t module_offset_[kNumModules] = {}; // element offset of each module inside a layer
+  int64_t slot_elems_ = 0;
+  std::unique_ptr<fp16_t[]> arena_;
+  std::unique_ptr<Slot[]> slots_;
+  mutable std::mutex mu_;  // guards state transitions and reference counts together
+};
+
+}  // namespace el::lora

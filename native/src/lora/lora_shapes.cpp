@@ -1,0 +1,49 @@
+// Module names and reading the adaptable shapes from a base model GGUF.
+#include "lora_shapes.h"
+
+#include "../error.h"
+#include "../gguf.h"
+
+namespace el::lora {
+
+namespace {
+struct ModuleNames {
+  const char* short_name;
+  const char* gguf;
+  const char* peft;
+};
+constexpr ModuleNames kNames[kNumModules] = {
+    {"q", "attn_q", "q_proj"},         {"k", "attn_k", "k_proj"},   {"v", "attn_v", "v_proj"},
+    {"o", "attn_output", "o_proj"},    {"gate", "ffn_gate", "gate_proj"},
+    {"up", "ffn_up", "up_proj"},       {"down", "ffn_down", "down_proj"},
+};
+}  // namespace
+
+const char* module_short_name(Module m) { return kNames[int(m)].short_name; }
+const char* module_gguf_name(Module m) { return kNames[int(m)].gguf; }
+const char* module_peft_name(Module m) { return kNames[int(m)].peft; }
+bool module_is_attention(Module m) { return int(m) <= int(Module::O); }
+
+ModelShapes shapes_from_gguf(const GGUFFile& model) {
+  ModelShapes s;
+  s.arch = model.get_string("general.architecture");
+  s.n_layer = int(model.get_int(s.arch + ".block_count"));
+  if (s.n_layer <= 0) fail(ErrorKind::BadFile, model.path() + ": " + s.arch + ".block_count is not positive");
+  for (int mi = 0; mi < kNumModules; ++mi) {
+    for (int l = 0; l < s.n_layer; ++l) {
+      const std::string name = "blk." + std::to_string(l) + "." + kNames[mi].gguf + ".weight";
+      const GGUFTensor* t = model.tensor(name);
+      if (!t) fail(ErrorKind::BadFile, model.path() + ": missing tensor '" + name + "'");
+      if (l == 0) {
+        s.n_in[mi] = t->ne[0];
+        s.n_out[mi] = t->ne[1];
+      } else if (t->ne[0] != s.n_in[mi] || t->ne[1] != s.n_out[mi]) {
+        fail(ErrorKind::Unsupported, model.path() + ": tensor '" + name + "' has shape " + t->shape_str() +
+                                         ", unlike layer 0 (LoRA slots need equal shapes in every layer)");
+      }
+    }
+  }
+  return s;
+}
+
+}  // namespace el::lora

@@ -1,0 +1,404 @@
+// The forward pass over a mixed batch: tokens of many sequences, each at its own position,
+// go through every layer together, so each weight matrix is read once per batch.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "model.h"
+
+namespace el {
+
+namespace {
+
+// Below these amounts of work per thread, waking another thread costs more than it saves
+// (a 64-wide model like stories260K then runs on one thread, as it should).
+constexpr double kMatmulBytesPerThread = 128 * 1024;  // weight bytes x rows
+constexpr double kAttentionMacsPerThread = 32 * 1024;
+constexpr int kRowAlign = 16;  // rows per split unit: 64 bytes of f32 output, no false sharing
+
+// y = x / rms(x) * w, accumulated in double like ggml's rms_norm.
+void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += double(x[i] * x[i]);
+  const float mean = float(sum / n);
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  for (int i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
+}
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+ContextParams normalized(ContextParams p, const HParams& hp) {
+  if (p.n_threads < 1 || p.n_threads > 1024) fail(ErrorKind::InvalidArgument, "n_threads must be in 1..1024, got " + str(p.n_threads));
+  if (p.n_ctx == 0) p.n_ctx = hp.n_ctx_train;
+  if (p.kv_block_size == 0) p.kv_block_size = 32;
+  if (p.n_ctx < 1) fail(ErrorKind::InvalidArgument, "n_ctx must be positive, got " + str(p.n_ctx));
+  if (p.kv_block_size < 1) fail(ErrorKind::InvalidArgument, "kv_block_size must be positive, got " + str(p.kv_block_size));
+  if (p.n_seq_max < 1) fail(ErrorKind::InvalidArgument, "n_seq_max must be positive, got " + str(p.n_seq_max));
+  if (p.n_batch_max < 1) fail(ErrorKind::InvalidArgument, "n_batch_max must be positive, got " + str(p.n_batch_max));
+  if (p.n_kv_blocks == 0) {
+    const int64_t per_seq = (int64_t(p.n_ctx) + p.kv_block_size - 1) / p.kv_block_size;
+    const int64_t total = per_seq * p.n_seq_max;
+    if (total > (1 << 30)) fail(ErrorKind::InvalidArgument, "KV pool of " + str(total) + " blocks is too large");
+    p.n_kv_blocks = int(total);
+  }
+  if (p.n_kv_blocks < 1) fail(ErrorKind::InvalidArgument, "n_kv_blocks must be positive, got " + str(p.n_kv_blocks));
+  if (p.lora_slots < 0 || p.lora_max_rank < 0)
+    fail(ErrorKind::InvalidArgument, "lora_slots and lora_max_rank must not be negative");
+  return p;
+}
+
+KVCacheParams kv_params(const ContextParams& p, const HParams& hp) {
+  KVCacheParams k;
+  k.n_layer = hp.n_layer;
+  k.kv_dim = hp.kv_dim();
+  k.block_size = p.kv_block_size;
+  k.n_blocks = p.n_kv_blocks;
+  k.n_seq_max = p.n_seq_max;
+  k.n_ctx = p.n_ctx;
+  k.type = p.kv_type;
+  return k;
+}
+
+}  // namespace
+
+Context::Context(const Model& model, const ContextParams& params, const kernels::KernelSet& ks)
+    : model_(model),
+      hp_(model.hparams()),
+      p_(normalized(params, model.hparams())),
+      ks_(ks),
+      kv_(kv_params(p_, hp_)),
+      pool_(p_.n_threads) {
+  // Every weight must have a dot product on this kernel path, the embeddings a conversion.
+  if (!ks_.of(model_.token_embd().type).to_float && model_.token_embd().type != TensorType::F32)
+    fail(ErrorKind::Unsupported, std::string("kernel path ") + ks_.name + " cannot read token_embd of type " +
+                                     type_traits(model_.token_embd().type).name);
+  const size_t B = size_t(p_.n_batch_max);
+  // Per activation type: the widest input and one weight type that converts to it.
+  int64_t max_in[kernels::kMaxTypeId] = {};
+  TensorType wtype_for[kernels::kMaxTypeId] = {};
+  for (int il = -1; il < hp_.n_layer; ++il) {
+    for (int m = 0; m < (il < 0 ? 1 : kLayerModules); ++m) {
+      const Linear& lin = model_.linear(il, il < 0 ? Module::Output : Module(m));
+      if (!ks_.of(lin.w.type).vec_dot)
+        fail(ErrorKind::Unsupported, std::string("kernel path ") + ks_.name + " has no dot product for type " +
+                                         type_traits(lin.w.type).name + " (tensor " + lin.tensor->name + ")");
+      const uint32_t a = static_cast<uint32_t>(type_traits(lin.w.type).vec_dot_type);
+      max_in[a] = std::max(max_in[a], lin.w.n_in);
+      wtype_for[a] = lin.w.type;
+    }
+  }
+
+  const size_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), F = hp_.n_ff;
+  x_.resize(B * E);
+  xn_.resize(B * E);
+  q_.resize(B * Q);
+  k_.resize(B * KV);
+  v_.resize(B * KV);
+  attn_.resize(B * Q);
+  tmp_.resize(B * E);
+  gate_.resize(B * F);
+  up_.resize(B * F);
+  rope_.resize(B * size_t(hp_.n_rot));
+  score_stride_ = (size_t(p_.n_ctx) + 15) / 16 * 16 + 16;  // padded: threads never share a line
+  scores_.resize(score_stride_ * size_t(p_.n_threads));
+  slot_.resize(B);
+  scale_.resize(B);
+  out_rows_.resize(B);
+  out_slot_.resize(B);
+  out_scale_.resize(B);
+  run_len_.resize(size_t(p_.n_seq_max));
+  run_stamp_.assign(size_t(p_.n_seq_max), 0);
+  growth_.reserve(std::min<size_t>(B, size_t(p_.n_seq_max)));
+  logits_.resize(std::min<size_t>(B, size_t(p_.n_seq_max)) * size_t(hp_.n_vocab));
+
+  // Grow each activation buffer to its steady-state size now, not during a decode.
+  std::vector<float> zeros;
+  for (uint32_t t = 0; t < uint32_t(kernels::kMaxTypeId); ++t) {
+    if (!max_in[t]) continue;
+    zeros.assign(B * size_t(max_in[t]), 0.0f);
+    kernels::prepare_activations(ks_, wtype_for[t], zeros.data(), max_in[t], int(B), max_in[t], prepared_[t].act);
+  }
+}
+
+// ---- decode ------------------------------------------------------------------------------
+
+void Context::decode(const BatchView& b) {
+  validate_and_reserve(b);
+  embed(b);
+  rope_tables(b);
+  for (int il = 0; il < hp_.n_layer; ++il) layer_forward(il, b);
+  output_logits(b);
+  for (const SeqGrowth& g : growth_) kv_.set_length(g.seq, g.new_len);
+}
+
+const float* Context::logits(int i) const {
+  if (i < 0 || i >= n_outputs_) return nullptr;
+  return logits_.data() + size_t(i) * size_t(hp_.n_vocab);
+}
+
+void Context::seq_clear(int seq) {
+  if (seq < 0 || seq >= p_.n_seq_max)
+    fail(ErrorKind::InvalidArgument, "seq_id " + str(seq) + " out of range [0, " + str(p_.n_seq_max) + ")");
+  kv_.clear(seq);
+}
+
+int Context::seq_length(int seq) const {
+  if (seq < 0 || seq >= p_.n_seq_max) return -1;
+  return kv_.length(seq);
+}
+
+void Context::validate_and_reserve(const BatchView& b) {
+  const int n = b.n_tokens;
+  if (n < 1 || n > p_.n_batch_max)
+    fail(ErrorKind::InvalidArgument, "batch has " + str(n) + " tokens; n_batch_max is " + str(p_.n_batch_max));
+  if (!b.token || !b.pos || !b.seq_id) fail(ErrorKind::InvalidArgument, "batch token, pos and seq_id must not be NULL");
+
+  // Sequence lengths as the batch would leave them (run_len_ entries are valid for
+  // sequences stamped with this call's stamp).
+  ++stamp_;
+  growth_.clear();
+  int n_out = 0;
+  for (int i = 0; i < n; ++i) {
+    const int s = b.seq_id[i];
+    const std::string at = "batch token " + std::to_string(i) + ": ";
+    if (s < 0 || s >= p_.n_seq_max)
+      fail(ErrorKind::InvalidArgument, at + "seq_id " + str(s) + " out of range [0, " + str(p_.n_seq_max) + ")");
+    if (b.token[i] < 0 || b.token[i] >= hp_.n_vocab)
+      fail(ErrorKind::InvalidArgument, at + "token id " + str(b.token[i]) + " out of range [0, " + str(hp_.n_vocab) + ")");
+    const int slot = b.lora_slot ? b.lora_slot[i] : -1;
+    if (slot < -1 || slot >= p_.lora_slots)
+      fail(ErrorKind::InvalidArgument, at + "lora_slot " + str(slot) + " out of range (-1 or 0.." + str(p_.lora_slots - 1) + ")");
+    const float scale = b.lora_scale ? b.lora_scale[i] : 1.0f;
+    if (!std::isfinite(scale)) fail(ErrorKind::InvalidArgument, at + "lora_scale is not finite");
+    if (run_stamp_[s] != stamp_) {
+      run_stamp_[s] = stamp_;
+      run_len_[s] = kv_.length(s);
+      growth_.push_back(SeqGrowth{s, 0});
+    }
+    if (b.pos[i] != run_len_[s])
+      fail(ErrorKind::InvalidArgument, at + "pos " + str(b.pos[i]) + " of sequence " + str(s) + " must be " +
+                                           str(run_len_[s]) + " (sequences grow append-only)");
+    if (++run_len_[s] > p_.n_ctx)
+      fail(ErrorKind::InvalidArgument, at + "sequence " + str(s) + " would exceed n_ctx = " + str(p_.n_ctx) + " tokens");
+    if (b.logits ? b.logits[i] != 0 : i == n - 1) ++n_out;
+  }
+  for (SeqGrowth& g : growth_) g.new_len = run_len_[g.seq];
+
+  const size_t need = size_t(n_out) * size_t(hp_.n_vocab);
+  if (logits_.size() < need) logits_.resize(need);  // only when more outputs than n_seq_max
+  kv_.reserve(growth_.data(), int(growth_.size()));
+
+  // Accepted: nothing below fails on bad input.
+  n_outputs_ = 0;
+  for (int i = 0; i < n; ++i) {
+    slot_[i] = b.lora_slot ? b.lora_slot[i] : -1;
+    scale_[i] = b.lora_scale ? b.lora_scale[i] : 1.0f;
+    if (b.logits ? b.logits[i] != 0 : i == n - 1) out_rows_[n_outputs_++] = i;
+  }
+}
+
+void Context::embed(const BatchView& b) {
+  const GGUFTensor& t = model_.token_embd();
+  const size_t row_bytes = row_size(t.type, hp_.n_embd);
+  for (int i = 0; i < b.n_tokens; ++i) {
+    const uint8_t* row = t.data + size_t(b.token[i]) * row_bytes;
+    float* x = x_.data() + size_t(i) * hp_.n_embd;
+    if (t.type == TensorType::F32) std::memcpy(x, row, row_bytes);
+    else ks_.of(t.type).to_float(row, x, hp_.n_embd);
+  }
+}
+
+// cos/sin per rotated pair and token, computed like ggml's rope cache (float theta,
+// multiplied by theta_scale pair after pair) so that positions rotate identically.
+void Context::rope_tables(const BatchView& b) {
+  const int n_rot = hp_.n_rot;
+  const float theta_scale = std::pow(hp_.rope_freq_base, -2.0f / float(n_rot));
+  const std::vector<float>& ff = model_.rope_freqs();
+  for (int i = 0; i < b.n_tokens; ++i) {
+    float* cs = rope_.data() + size_t(i) * n_rot;
+    float theta = float(b.pos[i]);
+    for (int i0 = 0; i0 < n_rot; i0 += 2) {
+      const float extrap = ff.empty() ? theta : theta / ff[i0 / 2];
+      const float th = hp_.rope_freq_scale * extrap;
+      cs[i0] = std::cos(th);
+      cs[i0 + 1] = std::sin(th);
+      theta *= theta_scale;
+    }
+  }
+}
+
+void Context::apply_rope(float* rows, int n_heads, int n_tok) {
+  const int hd = hp_.head_dim, n_rot = hp_.n_rot;
+  // Llama GGUFs store Q/K permuted for rotation of adjacent pairs; Qwen2 rotates halves.
+  const int stride = hp_.rope_neox ? 1 : 2;
+  const int offset = hp_.rope_neox ? n_rot / 2 : 1;
+  for (int t = 0; t < n_tok; ++t) {
+    const float* cs = rope_.data() + size_t(t) * n_rot;
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = rows + (size_t(t) * n_heads + h) * hd;
+      for (int i0 = 0; i0 < n_rot; i0 += 2) {
+        float* p = v + (i0 / 2) * stride;
+        const float x0 = p[0], x1 = p[offset];
+        p[0] = x0 * cs[i0] - x1 * cs[i0 + 1];
+        p[offset] = x0 * cs[i0 + 1] + x1 * cs[i0];
+      }
+    }
+  }
+}
+
+void Context::layer_forward(int il, const BatchView& b) {
+  const Layer& L = model_.layer(il);
+  const int n = b.n_tokens, E = hp_.n_embd, F = hp_.n_ff;
+  const RowAdapters ad{slot_.data(), scale_.data()};
+
+  for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.attn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
+  const Input attn_in = input(xn_.data(), n, E);
+  project(il, Module::Q, attn_in, ad, q_.data());
+  project(il, Module::K, attn_in, ad, k_.data());
+  project(il, Module::V, attn_in, ad, v_.data());
+  apply_rope(q_.data(), hp_.n_head, n);
+  apply_rope(k_.data(), hp_.n_head_kv, n);
+  store_kv(il, b);
+  attention(il, b);
+  project(il, Module::O, input(attn_.data(), n, hp_.q_dim()), ad, tmp_.data());
+  for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
+
+  for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.ffn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
+  const Input ffn_in = input(xn_.data(), n, E);
+  project(il, Module::Gate, ffn_in, ad, gate_.data());
+  project(il, Module::Up, ffn_in, ad, up_.data());
+  for (size_t i = 0, e = size_t(n) * F; i < e; ++i) {
+    const float g = gate_[i];
+    gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
+  }
+  project(il, Module::Down, input(gate_.data(), n, F), ad, tmp_.data());
+  for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
+}
+
+void Context::store_kv(int il, const BatchView& b) {
+  const int kvd = hp_.kv_dim();
+  for (int t = 0; t < b.n_tokens; ++t) {
+    const float* k = k_.data() + size_t(t) * kvd;
+    const float* v = v_.data() + size_t(t) * kvd;
+    uint8_t* kd = kv_.k_row(il, b.seq_id[t], b.pos[t]);
+    uint8_t* vd = kv_.v_row(il, b.seq_id[t], b.pos[t]);
+    if (p_.kv_type == KVType::F32) {
+      std::memcpy(kd, k, size_t(kvd) * sizeof(float));
+      std::memcpy(vd, v, size_t(kvd) * sizeof(float));
+    } else {
+      auto* kh = reinterpret_cast<fp16_t*>(kd);
+      auto* vh = reinterpret_cast<fp16_t*>(vd);
+      for (int i = 0; i < kvd; ++i) {
+        kh[i] = fp32_to_fp16(k[i]);
+        vh[i] = fp32_to_fp16(v[i]);
+      }
+    }
+  }
+}
+
+void Context::attention(int il, const BatchView& b) {
+  const int n = b.n_tokens, H = hp_.n_head, hd = hp_.head_dim;
+  double work = 0;
+  for (int t = 0; t < n; ++t) work += double(b.pos[t] + 1) * H * hd * 2;
+  const int nth = threads_for(work, kAttentionMacsPerThread);
+  pool_.run(nth, [&](int ith, int nt) {
+    int64_t begin, end;
+    ThreadPool::split_range(int64_t(n) * H, 1, ith, nt, begin, end);
+    float* scores = scores_.data() + size_t(ith) * score_stride_;
+    for (int64_t item = begin; item < end; ++item) {
+      const int t = int(item / H), h = int(item % H);
+      const size_t off = (size_t(t) * H + h) * hd;
+      attend_one(il, b.seq_id[t], b.pos[t], h, q_.data() + off, attn_.data() + off, scores);
+    }
+  });
+}
+
+// Causal attention of one query head over its sequence's positions 0..pos (GQA: query head
+// h reads KV head h / (n_head / n_head_kv)), block by block through the paged cache.
+void Context::attend_one(int il, int seq, int pos, int h, const float* q, float* out, float* scores) const {
+  const int hd = hp_.head_dim, bs = p_.kv_block_size, n_kv = pos + 1;
+  const size_t head_off = size_t(h / (hp_.n_head / hp_.n_head_kv)) * hd;
+  const size_t kvd = size_t(hp_.kv_dim());
+  const float scale = 1.0f / std::sqrt(float(hd));
+  const bool f16 = p_.kv_type == KVType::F16;
+
+  float max_s = -INFINITY;
+  for (int j0 = 0; j0 < n_kv; j0 += bs) {
+    const int jn = std::min(bs, n_kv - j0);
+    const uint8_t* base = kv_.k_row(il, seq, j0);
+    for (int j = 0; j < jn; ++j) {
+      float s;
+      if (f16) s = ks_.dot_f16_f32(hd, reinterpret_cast<const fp16_t*>(base) + j * kvd + head_off, q);
+      else s = ks_.dot_f32(hd, reinterpret_cast<const float*>(base) + j * kvd + head_off, q);
+      s *= scale;
+      scores[j0 + j] = s;
+      max_s = std::max(max_s, s);
+    }
+  }
+  double sum = 0;
+  for (int j = 0; j < n_kv; ++j) {
+    scores[j] = std::exp(scores[j] - max_s);
+    sum += scores[j];
+  }
+  const float inv = float(1.0 / sum);
+  std::fill(out, out + hd, 0.0f);
+  for (int j0 = 0; j0 < n_kv; j0 += bs) {
+    const int jn = std::min(bs, n_kv - j0);
+    const uint8_t* base = kv_.v_row(il, seq, j0);
+    for (int j = 0; j < jn; ++j) {
+      const float w = scores[j0 + j] * inv;
+      if (f16) ks_.axpy_f16(hd, w, reinterpret_cast<const fp16_t*>(base) + j * kvd + head_off, out);
+      else ks_.axpy_f32(hd, w, reinterpret_cast<const float*>(base) + j * kvd + head_off, out);
+    }
+  }
+}
+
+// Final norm and output head, only for the tokens that asked for logits.
+void Context::output_logits(const BatchView& b) {
+  const int E = hp_.n_embd, no = n_outputs_;
+  if (no == 0) return;
+  for (int r = 0; r < no; ++r) {
+    const int t = out_rows_[r];
+    rms_norm(&x_[size_t(t) * E], model_.output_norm().data(), &xn_[size_t(r) * E], E, hp_.rms_eps);
+    out_slot_[r] = slot_[t];
+    out_scale_[r] = scale_[t];
+  }
+  project(-1, Module::Output, input(xn_.data(), no, E), RowAdapters{out_slot_.data(), out_scale_.data()},
+          logits_.data());
+}
+
+// ---- linear projections ---------------------------------------------------------------------
+
+void Context::project(int il, Module m, const Input& in, const RowAdapters& ad, float* out) {
+  const Linear& lin = model_.linear(il, m);
+  auto& cached = prepared_[static_cast<uint32_t>(type_traits(lin.w.type).vec_dot_type)];
+  if (cached.epoch != in.epoch) {
+    kernels::prepare_activations(ks_, lin.w.type, in.x, in.n_in, in.n_rows, in.n_in, cached.act);
+    cached.epoch = in.epoch;
+  }
+  matmul(lin.w, cached.act, in.n_rows, out);
+  if (!lin.bias.empty()) {
+    for (int r = 0; r < in.n_rows; ++r) {
+      float* y = out + size_t(r) * lin.w.n_out;
+      for (int64_t o = 0; o < lin.w.n_out; ++o) y[o] += lin.bias[o];
+    }
+  }
+  // Batched LoRA goes here: y_r += ad.scale[r] * B_s (A_s x_r) for each run of rows sharing
+  // adapter slot s = ad.slot[r] (slots are validated against lora_slots by decode).
+  (void)ad;
+}
+
+void Context::matmul(const kernels::WeightView& w, const kernels::PreparedActivations& act, int n_rows, float* out) {
+  const int nth = threads_for(double(w.row_bytes) * double(w.n_out) * n_rows, kMatmulBytesPerThread);
+  pool_.parallel_for(nth, w.n_out, kRowAlign, [&](int64_t r0, int64_t r1) {
+    kernels::matmul_rows(ks_, w, act, r0, r1, out, w.n_out);
+  });
+}
+
+int Context::threads_for(double work, double per_thread) const {
+  const double n = work / per_thread;
+  return n < 2 ? 1 : int(std::min<double>(n, pool_.size()));
+}
+
+}  // namespace el

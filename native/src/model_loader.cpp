@@ -1,0 +1,177 @@
+// Model loading: hyperparameters from `<arch>.*` metadata, weights checked against them.
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "model.h"
+
+namespace el {
+
+namespace {
+
+std::string shape_str(std::initializer_list<int64_t> ne) {
+  std::string s = "[";
+  bool first = true;
+  for (int64_t n : ne) {
+    s += (first ? "" : ", ") + std::to_string(n);
+    first = false;
+  }
+  return s + "]";
+}
+
+bool has_shape(const GGUFTensor& t, std::initializer_list<int64_t> ne) {
+  if (t.n_dims != ne.size()) return false;
+  int i = 0;
+  for (int64_t n : ne)
+    if (t.ne[i++] != n) return false;
+  return true;
+}
+
+// The tensor `name` with exactly the shape `ne` (ggml order); nullptr when absent and optional.
+const GGUFTensor* find_tensor(const GGUFFile& f, const std::string& name, std::initializer_list<int64_t> ne,
+                              bool required = true) {
+  const GGUFTensor* t = f.tensor(name);
+  if (!t) {
+    if (!required) return nullptr;
+    fail(ErrorKind::BadFile, f.path() + ": tensor '" + name + "' is missing (expected shape " + shape_str(ne) + ")");
+  }
+  if (!has_shape(*t, ne))
+    fail(ErrorKind::BadFile, f.path() + ": tensor '" + name + "' has shape " + t->shape_str() + ", expected " +
+                                 shape_str(ne));
+  return t;
+}
+
+// Small 1-D tensors (norms, biases, RoPE factors) are kept as floats whatever their type.
+std::vector<float> to_floats(const GGUFTensor& t) {
+  std::vector<float> out(size_t(t.n_elements()));
+  if (t.type == TensorType::F32) {
+    std::memcpy(out.data(), t.data, out.size() * sizeof(float));
+    return out;
+  }
+  const auto& ks = kernels::scalar();
+  const auto to_float = ks.of(t.type).to_float;
+  if (!to_float) fail(ErrorKind::Unsupported, "tensor '" + t.name + "': no conversion from type " + type_traits(t.type).name);
+  to_float(t.data, out.data(), t.n_elements());
+  return out;
+}
+
+Linear make_linear(const GGUFTensor* t) {
+  Linear l;
+  l.tensor = t;
+  l.w.type = t->type;
+  l.w.data = t->data;
+  l.w.n_in = t->ne[0];
+  l.w.n_out = t->ne[1];
+  l.w.row_bytes = row_size(t->type, t->ne[0]);
+  return l;
+}
+
+int positive_int(const GGUFFile& f, const std::string& key, int64_t v) {
+  if (v < 1 || v > (1 << 30)) fail(ErrorKind::BadFile, f.path() + ": " + key + " = " + std::to_string(v) + " is out of range");
+  return int(v);
+}
+
+}  // namespace
+
+const char* module_tensor_name(Module m) {
+  switch (m) {
+    case Module::Q: return "attn_q";
+    case Module::K: return "attn_k";
+    case Module::V: return "attn_v";
+    case Module::O: return "attn_output";
+    case Module::Gate: return "ffn_gate";
+    case Module::Up: return "ffn_up";
+    case Module::Down: return "ffn_down";
+    case Module::Output: return "output";
+  }
+  return "?";
+}
+
+std::unique_ptr<Model> Model::load(const std::string& path) {
+  std::unique_ptr<Model> m(new Model());
+  m->file_ = GGUFFile::open(path);
+  m->read_hparams();
+  m->tokenizer_ = Tokenizer::from_gguf(*m->file_);
+  m->hp_.n_vocab = m->tokenizer_->n_vocab();
+  m->read_weights();
+  return m;
+}
+
+void Model::read_hparams() {
+  const GGUFFile& f = *file_;
+  HParams& hp = hp_;
+  hp.arch_name = f.get_string("general.architecture");
+  if (hp.arch_name == "llama") hp.arch = Arch::Llama;
+  else if (hp.arch_name == "qwen2") hp.arch = Arch::Qwen2;
+  else fail(ErrorKind::Unsupported, f.path() + ": architecture '" + hp.arch_name + "' is not supported (llama, qwen2)");
+  hp.rope_neox = hp.arch == Arch::Qwen2;
+
+  const std::string a = hp.arch_name + ".";
+  auto req = [&](const std::string& key) { return positive_int(f, a + key, f.get_int(a + key)); };
+  hp.n_ctx_train = req("context_length");
+  hp.n_embd = req("embedding_length");
+  hp.n_layer = req("block_count");
+  hp.n_ff = req("feed_forward_length");
+  hp.n_head = req("attention.head_count");
+  hp.n_head_kv = hp.n_head;
+  if (auto v = f.get_int_opt(a + "attention.head_count_kv")) hp.n_head_kv = positive_int(f, a + "attention.head_count_kv", *v);
+  if (hp.n_head % hp.n_head_kv != 0)
+    fail(ErrorKind::BadFile, f.path() + ": head_count " + std::to_string(hp.n_head) + " is not a multiple of head_count_kv " +
+                                 std::to_string(hp.n_head_kv));
+  if (auto v = f.get_int_opt(a + "attention.key_length")) hp.head_dim = positive_int(f, a + "attention.key_length", *v);
+  else if (hp.n_embd % hp.n_head == 0) hp.head_dim = hp.n_embd / hp.n_head;
+  else fail(ErrorKind::BadFile, f.path() + ": embedding_length is not a multiple of head_count and key_length is absent");
+  if (auto v = f.get_int_opt(a + "attention.value_length"); v && *v != hp.head_dim)
+    fail(ErrorKind::Unsupported, f.path() + ": attention.value_length differs from key_length");
+  hp.n_rot = hp.head_dim;
+  if (auto v = f.get_int_opt(a + "rope.dimension_count")) hp.n_rot = positive_int(f, a + "rope.dimension_count", *v);
+  if (hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0)
+    fail(ErrorKind::BadFile, f.path() + ": rope.dimension_count " + std::to_string(hp.n_rot) + " must be even and <= head size " +
+                                 std::to_string(hp.head_dim));
+
+  hp.rms_eps = float(f.get_float(a + "attention.layer_norm_rms_epsilon"));
+  if (auto v = f.get_float_opt(a + "rope.freq_base")) hp.rope_freq_base = float(*v);
+
+  // Same rules as llama.cpp: factor from rope.scaling.factor (or the older rope.scale_linear).
+  const std::string scaling = f.get_string_opt(a + "rope.scaling.type").value_or("linear");
+  double factor = 0;
+  if (auto v = f.get_float_opt(a + "rope.scaling.factor")) factor = *v;
+  else if (auto w = f.get_float_opt(a + "rope.scale_linear")) factor = *w;
+  if (scaling != "linear" && scaling != "none" && factor != 0 && factor != 1)
+    fail(ErrorKind::Unsupported, f.path() + ": rope scaling '" + scaling + "' is not supported (linear only)");
+  if (factor < 0 || !std::isfinite(factor)) fail(ErrorKind::BadFile, f.path() + ": bad rope scaling factor");
+  hp.rope_freq_scale = factor == 0 ? 1.0f : float(1.0 / factor);
+}
+
+void Model::read_weights() {
+  const GGUFFile& f = *file_;
+  const HParams& hp = hp_;
+  const int64_t E = hp.n_embd, V = hp.n_vocab, F = hp.n_ff, Q = hp.q_dim(), KV = hp.kv_dim();
+
+  token_embd_ = find_tensor(f, "token_embd.weight", {E, V});
+  output_norm_ = to_floats(*find_tensor(f, "output_norm.weight", {E}));
+  const GGUFTensor* out = find_tensor(f, "output.weight", {E, V}, false);
+  tied_output_ = out == nullptr;
+  output_ = make_linear(out ? out : token_embd_);
+  if (const GGUFTensor* rf = find_tensor(f, "rope_freqs.weight", {hp.n_rot / 2}, false)) rope_freqs_ = to_floats(*rf);
+
+  const bool biases_required = hp.arch == Arch::Qwen2;
+  layers_.resize(hp.n_layer);
+  for (int il = 0; il < hp.n_layer; ++il) {
+    Layer& L = layers_[il];
+    const std::string p = "blk." + std::to_string(il) + ".";
+    L.attn_norm = to_floats(*find_tensor(f, p + "attn_norm.weight", {E}));
+    L.ffn_norm = to_floats(*find_tensor(f, p + "ffn_norm.weight", {E}));
+    const int64_t shapes[kLayerModules][2] = {{E, Q}, {E, KV}, {E, KV}, {Q, E}, {E, F}, {E, F}, {F, E}};
+    for (int m = 0; m < kLayerModules; ++m) {
+      const std::string name = p + module_tensor_name(Module(m));
+      L.proj[m] = make_linear(find_tensor(f, name + ".weight", {shapes[m][0], shapes[m][1]}));
+      if (m <= int(Module::V)) {
+        const bool req = biases_required;
+        if (const GGUFTensor* b = find_tensor(f, name + ".bias", {shapes[m][1]}, req)) L.proj[m].bias = to_floats(*b);
+      }
+    }
+  }
+}
+
+}  // namespace el

@@ -1,0 +1,273 @@
+// LoRA adapter files: llama.cpp GGUF (F32/F16/Q8_0) and PEFT directories (F32/F16/BF16) of
+// the same adapter give identical slot contents; the factor rules (alpha/r, rslora, GGUF
+// alpha 0); and every refusal names its problem (wrong model, rank, truncation, features
+// the engine does not support).
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <functional>
+
+#include "check.h"
+#include "error.h"
+#include "gguf.h"
+#include "lora/lora_pool.h"
+#include "lora_fixtures.h"
+
+using namespace el::lora;
+using namespace lora_fixtures;
+using el::ErrorKind;
+
+namespace {
+
+std::string g_dir;
+
+ModelShapes shapes(int n_layer, int64_t d, int64_t kv, int64_t ff) {
+  ModelShapes s;
+  s.arch = "llama";
+  s.n_layer = n_layer;
+  const int64_t n_in[kNumModules] = {d, d, d, d, d, d, ff};
+  const int64_t n_out[kNumModules] = {d, kv, kv, d, ff, ff, d};
+  for (int m = 0; m < kNumModules; ++m) s.n_in[m] = n_in[m], s.n_out[m] = n_out[m];
+  return s;
+}
+
+const ModelShapes kShapes = shapes(2, 37, 13, 53);
+const std::vector<Module> kAll = {Module::Q, Module::K, Module::V, Module::O, Module::Gate, Module::Up, Module::Down};
+
+void expect_error(const std::function<void()>& fn, ErrorKind kind, const std::string& needle) {
+  try {
+    fn();
+    CHECK_MSG(false, "expected an error containing '%s'", needle.c_str());
+  } catch (const el::Error& e) {
+    CHECK_MSG(e.kind == kind && std::string(e.what()).find(needle) != std::string::npos, "got '%s' (kind %d)",
+              e.what(), int(e.kind));
+  }
+}
+
+std::string gguf_path(const std::string& name, const GgufFile& g) {
+  const std::string p = g_dir + "/" + name + ".gguf";
+  write_file(p, serialize(g));
+  return p;
+}
+
+std::string peft_path(const std::string& name, const std::string& config, const std::vector<SafeTensorSpec>& ts) {
+  const std::string p = g_dir + "/" + name;
+  write_peft(p, config, ts);
+  return p;
+}
+
+// Slot contents equal the adapter's values (A rows; B transposed), rounded to F16.
+bool slot_matches(const LoraPool& pool, int slot, const Adapter& ad, const std::function<float(float)>& round) {
+  for (const Pair& p : ad.pairs) {
+    const ModuleView v = pool.view(slot, p.layer, p.module);
+    if (!v.a || v.rank != p.rank) return false;
+    for (int j = 0; j < p.rank; ++j) {
+      for (int64_t i = 0; i < p.n_in; ++i)
+        if (v.a[j * p.n_in + i] != el::fp32_to_fp16(round(p.a[j * p.n_in + i]))) return false;
+      for (int64_t o = 0; o < p.n_out; ++o)
+        if (v.bt[j * p.n_out + o] != el::fp32_to_fp16(round(p.b[o * p.rank + j]))) return false;
+    }
+  }
+  return true;
+}
+
+void test_same_adapter_every_format() {
+  const Adapter ad = random_adapter(kShapes, 4, kAll, 42, 8.0f);
+  LoraPool pool(kShapes, 5, 16);
+  const std::string cfg = peft_config(4, 8.0f);
+  const std::string paths[5] = {
+      gguf_path("same_f32", gguf_of(ad, "llama", TensorType::F32)),
+      gguf_path("same_f16", gguf_of(ad, "llama", TensorType::F16)),
+      peft_path("same_peft_f32", cfg, peft_tensors_of(ad, TensorType::F32)),
+      peft_path("same_peft_f16", cfg, peft_tensors_of(ad, TensorType::F16)),
+      peft_path("same_peft_bf16", cfg, peft_tensors_of(ad, TensorType::BF16)),
+  };
+  auto same = [](float v) { return v; };
+  for (int k = 0; k < 5; ++k) {
+    const SlotInfo info = pool.load(k, paths[k]);
+    CHECK_MSG(slot_matches(pool, k, ad, same), "slot %d (%s) differs", k, paths[k].c_str());
+    CHECK(info.rank == 4 && info.alpha == 8.0f && info.factor == 2.0f && info.modules == "q,k,v,o,gate,up,down");
+    CHECK(info.format == (k < 2 ? "gguf" : "peft"));
+  }
+}
+
+void test_q8_0_gguf() {
+  // Q8_0 rows are blocks of 32: n_in and the rank must be multiples of 32.
+  const ModelShapes s = shapes(1, 64, 32, 96);
+  const Adapter ad = random_adapter(s, 32, {Module::Q, Module::Down}, 5);
+  LoraPool pool(s, 1, 32);
+  pool.load(0, gguf_path("q8", gguf_of(ad, "llama", TensorType::Q8_0)));
+  // Expected: the value each element has after a Q8_0 round trip.
+  bool ok = true;
+  for (const Pair& p : ad.pairs) {
+    auto dequant = [](const std::vector<float>& v) {
+      std::vector<uint8_t> q = encode(v, TensorType::Q8_0);
+      std::vector<float> out(v.size());
+      for (size_t b = 0; b < v.size() / el::QK8_0; ++b) {
+        el::block_q8_0 blk;
+        std::memcpy(&blk, q.data() + b * sizeof blk, sizeof blk);
+        for (int k = 0; k < el::QK8_0; ++k) out[b * el::QK8_0 + k] = el::fp16_to_fp32(blk.d) * blk.qs[k];
+      }
+      return out;
+    };
+    const std::vector<float> a = dequant(p.a), b = dequant(p.b);
+    const ModuleView v = pool.view(0, p.layer, p.module);
+    for (int j = 0; j < p.rank; ++j) {
+      for (int64_t i = 0; i < p.n_in; ++i) ok = ok && v.a[j * p.n_in + i] == el::fp32_to_fp16(a[j * p.n_in + i]);
+      for (int64_t o = 0; o < p.n_out; ++o) ok = ok && v.bt[j * p.n_out + o] == el::fp32_to_fp16(b[o * p.rank + j]);
+    }
+  }
+  CHECK(ok);
+  CHECK(pool.view(0, 0, Module::K).a == nullptr);
+  CHECK(pool.info(0).modules == "q,down");
+}
+
+void test_factors() {
+  LoraPool pool(kShapes, 1, 16);
+  const Adapter ad = random_adapter(kShapes, 4, {Module::Q}, 3, 8.0f);
+  pool.load(0, peft_path("rslora", peft_config(4, 8.0f, ", \"use_rslora\": true"), peft_tensors_of(ad, TensorType::F32)));
+  CHECK(pool.info(0).factor == 4.0f);  // alpha / sqrt(r)
+  GgufFile g = gguf_of(ad, "llama", TensorType::F32);
+  g.floats.clear();  // no adapter.lora.alpha: llama.cpp applies B(Ax) unscaled
+  pool.load(0, gguf_path("noalpha", g));
+  CHECK(pool.info(0).factor == 1.0f && pool.info(0).alpha == 0.0f);
+  // Trivial per-module patterns, a regex target_modules and fan_in_fan_out are accepted.
+  pool.load(0, peft_path("patterns",
+                         "{\"r\": 4, \"lora_alpha\": 8, \"rank_pattern\": {\"q_proj\": 4}, \"alpha_pattern\": {}, "
+                         "\"target_modules\": \".*\\\\.(q_proj|v_proj)\", \"fan_in_fan_out\": true}",
+                         peft_tensors_of(ad, TensorType::F32)));
+  CHECK(pool.info(0).factor == 2.0f);
+}
+
+void test_refusals() {
+  LoraPool pool(kShapes, 1, 8);
+  const Adapter ad = random_adapter(kShapes, 4, kAll, 9);
+  const GgufFile good = gguf_of(ad, "llama", TensorType::F32);
+  const std::string cfg = peft_config(4, 8.0f);
+  const std::vector<SafeTensorSpec> st = peft_tensors_of(ad, TensorType::F32);
+
+  expect_error([&] { pool.load(0, gguf_path("arch", gguf_of(ad, "qwen2", TensorType::F32))); },
+               ErrorKind::InvalidArgument, "adapter architecture 'qwen2' does not match the model's 'llama'");
+  {
+    GgufFile g = good;
+    g.strings[0].second = "model";
+    expect_error([&] { pool.load(0, gguf_path("model", g)); }, ErrorKind::BadFile, "not a LoRA adapter");
+  }
+  expect_error([&] { pool.load(0, gguf_path("shape", gguf_of(random_adapter(shapes(2, 40, 13, 53), 4, kAll, 1), "llama",
+                                                                  TensorType::F32))); },
+               ErrorKind::InvalidArgument, "is [40, 4] and B 'blk.0.attn_q.weight.lora_b' is [4, 40] (as [row length, rows]); the model needs A [37, r]");
+  expect_error([&] { pool.load(0, gguf_path("layers", gguf_of(random_adapter(shapes(3, 37, 13, 53), 4, kAll, 1), "llama",
+                                                                   TensorType::F32))); },
+               ErrorKind::InvalidArgument, "is for layer 2 but the model has 2 layers");
+  expect_error([&] { pool.load(0, gguf_path("rank", gguf_of(random_adapter(kShapes, 16, kAll, 1), "llama",
+                                                                 TensorType::F32))); },
+               ErrorKind::InvalidArgument, "rank 16 exceeds the slot pool's max rank 8");
+  {
+    std::vector<uint8_t> bytes = serialize(good);
+    bytes.resize(bytes.size() - 100);
+    const std::string p = g_dir + "/truncated.gguf";
+    write_file(p, bytes);
+    expect_error([&] { pool.load(0, p); }, ErrorKind::BadFile, "truncated.gguf");
+  }
+  {
+    GgufFile g = good;
+    g.tensors.push_back({"token_embd.weight.lora_a", 37, 4, TensorType::F32, std::vector<float>(37 * 4)});
+    expect_error([&] { pool.load(0, gguf_path("embd", g)); }, ErrorKind::Unsupported, "embedding LoRA");
+  }
+  {
+    GgufFile g = good;
+    g.tensors.pop_back();  // the last lora_b
+    expect_error([&] { pool.load(0, gguf_path("half", g)); }, ErrorKind::BadFile, "has no matching lora_b");
+  }
+  {
+    GgufFile g = good;
+    g.tensors[0].ne1 = 2;  // lora_a of rank 2 paired with a rank-4 lora_b
+    g.tensors[0].values.resize(37 * 2);
+    expect_error([&] { pool.load(0, gguf_path("mixed", g)); }, ErrorKind::InvalidArgument, "needs A [37, r]");
+  }
+  {
+    Adapter mixed = ad;
+    mixed.pairs.push_back(random_adapter(shapes(2, 37, 13, 53), 2, {Module::Q}, 4).pairs[0]);
+    mixed.pairs.erase(mixed.pairs.begin());  // layer 0 q now has rank 2, the rest rank 4
+    expect_error([&] { pool.load(0, gguf_path("ranks", gguf_of(mixed, "llama", TensorType::F32))); },
+                 ErrorKind::Unsupported, "mixed ranks are not supported");
+  }
+  {
+    Adapter big = ad;
+    big.pairs[3].b[5] = 1.0e6f;
+    expect_error([&] { pool.load(0, gguf_path("range", gguf_of(big, "llama", TensorType::F32))); },
+                 ErrorKind::Unsupported, "outside the F16 range");
+    CHECK(!pool.info(0).loaded);
+  }
+
+  // PEFT
+  {
+    const std::string p = peft_path("trunc", cfg, st);
+    std::vector<uint8_t> bytes = serialize_safetensors(st);
+    bytes.resize(bytes.size() - 7);
+    write_file(p + "/adapter_model.safetensors", bytes);
+    expect_error([&] { pool.load(0, p); }, ErrorKind::BadFile, "truncated safetensors file: tensor '");
+    bytes.resize(20);
+    write_file(p + "/adapter_model.safetensors", bytes);
+    expect_error([&] { pool.load(0, p); }, ErrorKind::BadFile, "truncated safetensors file: header of");
+    bytes = serialize_safetensors(st);
+    bytes[8] = '[';
+    write_file(p + "/adapter_model.safetensors", bytes);
+    expect_error([&] { pool.load(0, p); }, ErrorKind::BadFile, "invalid JSON");
+  }
+  expect_error([&] { pool.load(0, peft_path("mts", "{\"r\": 4, \"lora_alpha\": 8, \"modules_to_save\": [\"lm_head\"]}", st)); },
+               ErrorKind::Unsupported, "modules_to_save");
+  {
+    std::vector<SafeTensorSpec> e = st;
+    e.push_back({"base_model.model.model.embed_tokens.lora_embedding_A", {4, 512}, TensorType::F32,
+                 std::vector<float>(4 * 512)});
+    expect_error([&] { pool.load(0, peft_path("pembd", cfg, e)); }, ErrorKind::Unsupported, "embedding LoRA");
+    e = st;
+    e.push_back({"base_model.model.lm_head.lora_A.weight", {4, 37}, TensorType::F32, std::vector<float>(4 * 37)});
+    expect_error([&] { pool.load(0, peft_path("plmhead", cfg, e)); }, ErrorKind::Unsupported, "output projection");
+  }
+  expect_error([&] { pool.load(0, peft_path("r8", peft_config(8, 8), st)); }, ErrorKind::BadFile,
+               "adapter_config.json says r = 8");
+  expect_error([&] { pool.load(0, peft_path("dora", peft_config(4, 8, ", \"use_dora\": true"), st)); },
+               ErrorKind::Unsupported, "DoRA");
+  expect_error([&] { pool.load(0, peft_path("rp", peft_config(4, 8, ", \"rank_pattern\": {\"q_proj\": 8}"), st)); },
+               ErrorKind::Unsupported, "rank_pattern gives 'q_proj' its own value");
+  expect_error([&] { pool.load(0, peft_path("tm", "{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"]}", st)); },
+               ErrorKind::BadFile, "k_proj.lora_A.weight' is for a module not in target_modules");
+  expect_error([&] { pool.load(0, g_dir); }, ErrorKind::BadFile, "no adapter_config.json");
+  CHECK(!pool.info(0).loaded);
+}
+
+void test_stories260k() {
+  const std::string path = el_test::source_path("../shared/models/stories260K.gguf");
+  if (access(path.c_str(), R_OK) != 0) {
+    std::fprintf(stderr, "SKIP stories260K tests: %s not found\n", path.c_str());
+    return;
+  }
+  const ModelShapes s = shapes_from_gguf(*el::GGUFFile::open(path));
+  CHECK(s.arch == "llama" && s.n_layer == 5);
+  CHECK(s.n_in[int(Module::Q)] == 64 && s.n_out[int(Module::Q)] == 64);
+  CHECK(s.n_in[int(Module::K)] == 64 && s.n_out[int(Module::K)] == 32);  // 4 KV heads of 8
+  CHECK(s.n_out[int(Module::Gate)] == s.n_in[int(Module::Down)]);
+  LoraPool pool(s, 1, 8);
+  const Adapter ad = random_adapter(s, 8, kAll, 77);
+  pool.load(0, gguf_path("stories", gguf_of(ad, "llama", TensorType::F16)));
+  CHECK(slot_matches(pool, 0, ad, [](float v) { return v; }));
+  expect_error([&] { shapes_from_gguf(*el::GGUFFile::open(gguf_path("notmodel", gguf_of(ad, "llama", TensorType::F32)))); },
+               ErrorKind::BadFile, "missing metadata key 'llama.block_count'");
+}
+
+}  // namespace
+
+int main() {
+  char tmpl[] = "/tmp/el-test-lora-formats-XXXXXX";
+  if (!mkdtemp(tmpl)) return 2;
+  g_dir = tmpl;
+  test_same_adapter_every_format();
+  test_q8_0_gguf();
+  test_factors();
+  test_refusals();
+  test_stories260k();
+  std::system(("rm -rf " + g_dir).c_str());
+  return el_test::test_exit_code();
+}

@@ -1,0 +1,354 @@
+// Forward pass through the C API on stories260K: greedy ids as llama.cpp gives them,
+// batched == one at a time, threads, F16 KV, KV pool exhaustion, bad batches, kernel paths.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "edgelora.h"
+
+namespace {
+
+const std::vector<int32_t> kGreedyFromBos = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298};
+
+int32_t argmax(const float* v, int n) { return int32_t(std::max_element(v, v + n) - v); }
+
+el_context* make_ctx(el_model* m, int n_threads, el_kv_type kv, int n_seq = 4, int n_kv_blocks = 0, int block = 0,
+                     int n_ctx = 256) {
+  el_context_params p = el_context_default_params();
+  p.n_threads = n_threads;
+  p.n_ctx = n_ctx;
+  p.n_seq_max = n_seq;
+  p.n_kv_blocks = n_kv_blocks;
+  p.kv_block_size = block;
+  p.n_batch_max = 256;
+  p.kv_type = kv;
+  el_context* c = nullptr;
+  el_error err;
+  const el_status s = el_context_new(m, &p, &c, &err);
+  CHECK_MSG(s == EL_OK, "%s", err.message);
+  return c;
+}
+
+struct Batch {
+  std::vector<int32_t> token, pos, seq;
+  std::vector<int8_t> logits;
+  void add(int32_t t, int32_t p, int32_t s, bool want) {
+    token.push_back(t);
+    pos.push_back(p);
+    seq.push_back(s);
+    logits.push_back(want ? 1 : 0);
+  }
+  el_batch view() const {
+    el_batch b{};
+    b.n_tokens = int32_t(token.size());
+    b.token = token.data();
+    b.pos = pos.data();
+    b.seq_id = seq.data();
+    b.logits = logits.data();
+    return b;
+  }
+};
+
+el_status decode(el_context* c, const Batch& b, el_error* err) {
+  const el_batch v = b.view();
+  return el_decode(c, &v, err);
+}
+
+std::vector<int32_t> greedy_from_bos(el_model* m, el_context* c, int n) {
+  std::vector<int32_t> out;
+  int32_t tok = 1;  // BOS
+  for (int i = 0; i < n; ++i) {
+    Batch b;
+    b.add(tok, i, 0, true);
+    el_error err;
+    if (decode(c, b, &err) != EL_OK) {
+      CHECK_MSG(false, "%s", err.message);
+      break;
+    }
+    tok = argmax(el_get_logits(c, 0), 512);
+    out.push_back(tok);
+  }
+  return out;
+}
+
+std::vector<int32_t> tokenize(el_model* m, const std::string& text) {
+  std::vector<int32_t> ids(256);
+  int32_t n = 0;
+  el_error err;
+  CHECK(el_tokenize(m, text.data(), text.size(), 1, 0, ids.data(), int32_t(ids.size()), &n, &err) == EL_OK);
+  ids.resize(size_t(std::min<int32_t>(n, 256)));
+  return ids;
+}
+
+// Greedy continuation of several prompts: per step, the logits of each sequence.
+using Trace = std::vector<std::vector<std::vector<float>>>;  // [seq][step][vocab]
+
+// All prompts prefilled in one batch, then one token per sequence per step, together.
+Trace run_batched(el_context* c, const std::vector<std::vector<int32_t>>& prompts, int steps) {
+  const int n_seq = int(prompts.size());
+  Trace tr(n_seq);
+  Batch b;
+  for (int s = 0; s < n_seq; ++s)
+    for (size_t i = 0; i < prompts[s].size(); ++i) b.add(prompts[s][i], int32_t(i), s, i + 1 == prompts[s].size());
+  for (int step = 0; step <= steps; ++step) {
+    el_error err;
+    if (decode(c, b, &err) != EL_OK) {
+      CHECK_MSG(false, "%s", err.message);
+      return tr;
+    }
+    Batch next;
+    for (int s = 0; s < n_seq; ++s) {
+      const float* l = el_get_logits(c, s);
+      tr[s].emplace_back(l, l + 512);
+      if (step < steps) next.add(argmax(l, 512), el_seq_length(c, s), s, true);
+    }
+    b = next;
+  }
+  return tr;
+}
+
+// Each sequence on its own: prefill, then one token per decode call.
+Trace run_alone(el_context* c, const std::vector<std::vector<int32_t>>& prompts, int steps) {
+  Trace tr(prompts.size());
+  for (size_t s = 0; s < prompts.size(); ++s) {
+    Batch b;
+    for (size_t i = 0; i < prompts[s].size(); ++i) b.add(prompts[s][i], int32_t(i), int32_t(s), false);
+    b.logits.back() = 1;
+    for (int step = 0; step <= steps; ++step) {
+      el_error err;
+      if (decode(c, b, &err) != EL_OK) {
+        CHECK_MSG(false, "%s", err.message);
+        return tr;
+      }
+      const float* l = el_get_logits(c, 0);
+      tr[s].emplace_back(l, l + 512);
+      b = Batch();
+      b.add(argmax(l, 512), el_seq_length(c, int32_t(s)), int32_t(s), true);
+    }
+  }
+  return tr;
+}
+
+double max_diff(const Trace& a, const Trace& b, bool* same_ids) {
+  double d = 0;
+  *same_ids = a.size() == b.size();
+  for (size_t s = 0; s < a.size() && s < b.size(); ++s) {
+    if (a[s].size() != b[s].size()) *same_ids = false;
+    for (size_t t = 0; t < a[s].size() && t < b[s].size(); ++t) {
+      if (argmax(a[s][t].data(), 512) != argmax(b[s][t].data(), 512)) *same_ids = false;
+      for (int v = 0; v < 512; ++v) d = std::max(d, double(std::fabs(a[s][t][v] - b[s][t][v])));
+    }
+  }
+  return d;
+}
+
+void test_info(el_model* m) {
+  el_model_info info;
+  el_error err;
+  CHECK(el_model_get_info(m, &info, &err) == EL_OK);
+  CHECK(std::strcmp(info.arch, "llama") == 0);
+  CHECK(info.n_vocab == 512 && info.n_embd == 64 && info.n_layer == 5 && info.n_ff == 172);
+  CHECK(info.n_head == 8 && info.n_head_kv == 4 && info.head_dim == 8);
+  CHECK(info.rope_neox == 0 && info.tied_output == 0);
+  CHECK_MSG(std::strcmp(info.weight_types, "f32:48") == 0, "%s", info.weight_types);
+  CHECK(std::strcmp(info.tokenizer, "llama") == 0);
+  CHECK(info.bos == 1 && info.eos == 2);
+  CHECK(info.n_params == 64 * 512 * 2 + 64 + 5 * (64 * 64 * 2 + 64 * 32 * 2 + 64 * 172 * 3 + 64 * 2));
+}
+
+void test_greedy(el_model* m) {
+  el_context* c = make_ctx(m, 1, EL_KV_F32);
+  CHECK(greedy_from_bos(m, c, 10) == kGreedyFromBos);
+  el_context_free(c);
+}
+
+void test_batched_equals_alone(el_model* m, const std::vector<std::vector<int32_t>>& prompts) {
+  el_context* a = make_ctx(m, 1, EL_KV_F32);
+  el_context* b = make_ctx(m, 1, EL_KV_F32);
+  const Trace alone = run_alone(a, prompts, 12);
+  const Trace together = run_batched(b, prompts, 12);
+  bool same = false;
+  const double d = max_diff(alone, together, &same);
+  CHECK(same);
+  CHECK_MSG(d <= 1e-5, "batched vs alone: max logit difference %g", d);
+  el_context_free(a);
+  el_context_free(b);
+}
+
+void test_threads(el_model* m, const std::vector<std::vector<int32_t>>& prompts) {
+  el_context* one = make_ctx(m, 1, EL_KV_F32);
+  el_context* two = make_ctx(m, 2, EL_KV_F32);
+  const Trace t1 = run_batched(one, prompts, 8);
+  const Trace t2 = run_batched(two, prompts, 8);
+  bool same = false;
+  CHECK(max_diff(t1, t2, &same) == 0.0);
+  CHECK(same);
+  el_context_free(one);
+  el_context_free(two);
+}
+
+void test_f16_kv(el_model* m, const std::vector<std::vector<int32_t>>& prompts) {
+  el_context* f32 = make_ctx(m, 1, EL_KV_F32);
+  el_context* f16 = make_ctx(m, 1, EL_KV_F16);
+  const Trace a = run_batched(f32, prompts, 8);
+  const Trace b = run_batched(f16, prompts, 8);
+  bool same = false;
+  const double d = max_diff(a, b, &same);
+  CHECK(same);
+  CHECK_MSG(d > 0 && d < 2e-2, "F16 vs F32 KV: max logit difference %g", d);
+  el_context_free(f32);
+  el_context_free(f16);
+}
+
+void test_kv_exhaustion(el_model* m) {
+  // 3 blocks of 4 tokens; sequence 0 takes 2 of them.
+  el_context* c = make_ctx(m, 1, EL_KV_F32, 2, 3, 4);
+  Batch b;
+  for (int i = 0; i < 8; ++i) b.add(1 + i, i, 0, i == 7);
+  el_error err;
+  CHECK(decode(c, b, &err) == EL_OK);
+  Batch big;  // sequence 1 needs 2 blocks, 1 is free
+  for (int i = 0; i < 5; ++i) big.add(1 + i, i, 1, i == 4);
+  CHECK(decode(c, big, &err) == EL_ERR_OUT_OF_MEMORY);
+  CHECK_MSG(std::strstr(err.message, "KV cache pool exhausted") != nullptr, "%s", err.message);
+  el_context_stats st;
+  el_context_get_stats(c, &st);
+  CHECK(st.kv_blocks_total == 3 && st.kv_blocks_used == 2 && st.kv_block_size == 4);
+  CHECK(el_seq_length(c, 1) == 0);
+  CHECK(el_seq_clear(c, 0, &err) == EL_OK);
+  el_context_get_stats(c, &st);
+  CHECK(st.kv_blocks_used == 0 && el_seq_length(c, 0) == 0);
+  CHECK(decode(c, big, &err) == EL_OK);
+  CHECK(el_seq_length(c, 1) == 5);
+  el_context_free(c);
+
+  // n_ctx caps a sequence with its own message.
+  el_context* small = make_ctx(m, 1, EL_KV_F32, 1, 0, 4, 6);
+  Batch seven;
+  for (int i = 0; i < 7; ++i) seven.add(1, i, 0, i == 6);
+  CHECK(decode(small, seven, &err) == EL_ERR_INVALID_ARGUMENT);
+  CHECK_MSG(std::strstr(err.message, "n_ctx") != nullptr, "%s", err.message);
+  CHECK(el_seq_length(small, 0) == 0);
+  el_context_free(small);
+}
+
+void test_bad_batches(el_model* m) {
+  el_context* c = make_ctx(m, 1, EL_KV_F32, 2);
+  el_context* ref = make_ctx(m, 1, EL_KV_F32, 2);
+  Batch start;
+  start.add(1, 0, 0, true);
+  el_error err;
+  CHECK(decode(c, start, &err) == EL_OK);
+  CHECK(decode(ref, start, &err) == EL_OK);
+
+  auto rejected = [&](const Batch& b, const char* needle) {
+    el_context_stats before, after;
+    el_context_get_stats(c, &before);
+    const el_status s = decode(c, b, &err);
+    CHECK_MSG(s == EL_ERR_INVALID_ARGUMENT, "status %d for '%s'", int(s), needle);
+    CHECK_MSG(std::strstr(err.message, needle) != nullptr, "'%s' not in '%s'", needle, err.message);
+    el_context_get_stats(c, &after);
+    CHECK(before.kv_blocks_used == after.kv_blocks_used);
+    CHECK(el_seq_length(c, 0) == 1 && el_seq_length(c, 1) == 0);
+  };
+  Batch gap;  // valid token for seq 1 first, then a gap in seq 0
+  gap.add(5, 0, 1, false);
+  gap.add(403, 2, 0, true);
+  rejected(gap, "pos 2");
+  Batch seq;
+  seq.add(403, 1, 0, false);
+  seq.add(403, 0, 2, true);
+  rejected(seq, "seq_id 2");
+  Batch tok;
+  tok.add(512, 1, 0, true);
+  rejected(tok, "token id 512");
+  Batch slot;
+  slot.add(403, 1, 0, true);
+  const int32_t bad_slot = 0;  // the context has no LoRA slots
+  el_batch v = slot.view();
+  v.lora_slot = &bad_slot;
+  el_context_stats before;
+  el_context_get_stats(c, &before);
+  CHECK(el_decode(c, &v, &err) == EL_ERR_INVALID_ARGUMENT);
+  CHECK_MSG(std::strstr(err.message, "lora_slot 0") != nullptr, "%s", err.message);
+  CHECK(el_seq_length(c, 0) == 1);
+  el_batch empty{};
+  CHECK(el_decode(c, &empty, &err) == EL_ERR_INVALID_ARGUMENT);
+  CHECK(el_decode(nullptr, &empty, &err) == EL_ERR_INVALID_ARGUMENT);
+
+  // After the rejections, the context computes exactly what an untouched one does.
+  Batch next;
+  next.add(403, 1, 0, true);
+  CHECK(decode(c, next, &err) == EL_OK);
+  CHECK(decode(ref, next, &err) == EL_OK);
+  CHECK(std::memcmp(el_get_logits(c, 0), el_get_logits(ref, 0), 512 * sizeof(float)) == 0);
+  CHECK(el_get_logits(c, 1) == nullptr && el_get_logits(c, -1) == nullptr);
+  el_context_free(c);
+  el_context_free(ref);
+}
+
+void test_kernel_paths(el_model* m) {
+  const std::string initial = el_kernel_path();
+  for (const char* name : {"scalar", "avx2", "neon", "neon-dotprod"}) {
+    el_error err;
+    if (el_set_kernel_path(name, &err) != EL_OK) {
+      CHECK(std::strstr(err.message, "not available") != nullptr);
+      continue;
+    }
+    CHECK(std::strcmp(el_kernel_path(), name) == 0);
+    el_context* c = make_ctx(m, 1, EL_KV_F16);
+    CHECK_MSG(greedy_from_bos(m, c, 10) == kGreedyFromBos, "kernel path %s", name);
+    el_context_free(c);
+  }
+  el_error err;
+  CHECK(el_set_kernel_path("no-such-path", &err) == EL_ERR_UNSUPPORTED);
+  CHECK(el_set_kernel_path(initial.c_str(), &err) == EL_OK);
+}
+
+void test_load_errors() {
+  el_model_params p{"/nonexistent/model.gguf"};
+  el_model* m = nullptr;
+  el_error err;
+  CHECK(el_model_load(&p, &m, &err) != EL_OK && m == nullptr);
+  CHECK(std::strstr(err.message, "/nonexistent/model.gguf") != nullptr);
+  CHECK(el_model_load(nullptr, &m, &err) == EL_ERR_INVALID_ARGUMENT);
+}
+
+}  // namespace
+
+int main() {
+  test_load_errors();
+  const std::string path = el_test::source_path("../shared/models/stories260K.gguf");
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    std::fclose(f);
+  } else {
+    std::fprintf(stderr, "SKIP: %s not found (../shared is absent)\n", path.c_str());
+    return el_test::test_exit_code();
+  }
+  el_model_params p{path.c_str()};
+  el_model* m = nullptr;
+  el_error err;
+  if (el_model_load(&p, &m, &err) != EL_OK) {
+    CHECK_MSG(false, "%s", err.message);
+    return el_test::test_exit_code();
+  }
+  std::string long_text;
+  for (int i = 0; i < 6; ++i) long_text += "The little dog ran to the park and played with a red ball. ";
+  const std::vector<std::vector<int32_t>> prompts = {
+      tokenize(m, "Once upon a time"), tokenize(m, "Hello world!"), tokenize(m, long_text)};
+  CHECK(prompts[0] == std::vector<int32_t>({1, 403, 407, 261, 378}));
+
+  test_info(m);
+  test_greedy(m);
+  test_batched_equals_alone(m, prompts);
+  test_threads(m, prompts);
+  test_f16_kv(m, prompts);
+  test_kv_exhaustion(m);
+  test_bad_batches(m);
+  test_kernel_paths(m);
+  el_model_free(m);
+  return el_test::test_exit_code();
+}

@@ -1,0 +1,3 @@
+export { loadConfig, DEFAULT_CONFIG_FILE, type LoadOptions } from "./load.js";
+export { ConfigError, type ConfigIssue } from "./errors.js";
+export type { Config, TenantConfig } from "./schema.js";

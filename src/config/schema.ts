@@ -1,0 +1,152 @@
+// The configuration's JSON schema (validated with ajv) and the matching TypeScript type.
+// Keys are snake_case because they are what users write in YAML and in EDGELORA_<SECTION>_<KEY>.
+
+export interface TenantConfig {
+  password_hash: string; // see src/mqtt/password.ts for the format
+  adapters: string[]; // allow-list; "*" allows every registered adapter; default [] (base model only)
+  default_adapter: string | null; // used when a request names no adapter; default null (base model)
+}
+
+export interface Config {
+  daemon: { data_dir: string; shutdown_grace_ms: number; log_level: string };
+  mqtt: {
+    base_topic: string;
+    embedded: boolean; // run the aedes broker in-process
+    host: string; // embedded broker bind address
+    port: number;
+    url: string | null; // external broker, e.g. mqtts://broker:8883 (used when embedded is false)
+    username: string | null;
+    password: string | null;
+    client_id: string | null;
+    qos: 0 | 1 | 2;
+    keepalive_s: number;
+    reconnect_ms: number;
+    shared_subscription: boolean; // $share/edgelora/... on an external MQTT 5 broker
+    max_payload_bytes: number;
+    tls: { ca: string | null; cert: string | null; key: string | null; reject_unauthorized: boolean };
+  };
+  model: {
+    path: string | null; // null: the demo model in data_dir
+    threads: number;
+    n_ctx: number;
+    kv_type: "f32" | "f16";
+    lora_slots: number;
+    lora_max_rank: number;
+    chat_template: string | null; // overrides tokenizer.chat_template from the GGUF
+  };
+  scheduler: {
+    max_batch_tokens: number;
+    max_sequences: number;
+    prefill_chunk: number;
+    max_queue: number;
+    per_tenant_in_flight: number;
+    per_tenant_queue: number;
+    default_max_tokens: number;
+    max_tokens_limit: number;
+    request_timeout_ms: number;
+  };
+  adapters: { directory: string | null; entries: Record<string, string> };
+  tenants: Record<string, TenantConfig>;
+  admin: { username: string; password_hash: string | null };
+  leds: {
+    backend: "none" | "sysfs" | "gpio";
+    sysfs_root: string;
+    gpio_root: string;
+    gpio_chip_label: string;
+    status: string | null; // LED class name (sysfs) or GPIO line offset (gpio)
+  };
+  homeassistant: { enabled: boolean; discovery_prefix: string };
+  metrics: { interval_s: number };
+  systemd: { notify: boolean };
+}
+
+const str = { type: "string", minLength: 1 } as const;
+const nullableStr = { type: ["string", "null"] } as const;
+const posInt = { type: "integer", minimum: 1 } as const;
+
+function section(properties: Record<string, unknown>) {
+  return { type: "object", additionalProperties: false, required: Object.keys(properties), properties };
+}
+
+export const configSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["daemon", "mqtt", "model", "scheduler", "adapters", "tenants", "admin", "leds", "homeassistant", "metrics", "systemd"],
+  properties: {
+    daemon: section({
+      data_dir: str,
+      shutdown_grace_ms: { type: "integer", minimum: 0 },
+      log_level: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
+    }),
+    mqtt: section({
+      base_topic: { type: "string", pattern: "^[^#+/$][^#+]*[^#+/]$|^[^#+/$]$" },
+      embedded: { type: "boolean" },
+      host: str,
+      port: { type: "integer", minimum: 0, maximum: 65535 },
+      url: { type: ["string", "null"], pattern: "^(mqtts?|wss?|tcp|ssl)://" },
+      username: nullableStr,
+      password: nullableStr,
+      client_id: nullableStr,
+      qos: { enum: [0, 1, 2] },
+      keepalive_s: posInt,
+      reconnect_ms: posInt,
+      shared_subscription: { type: "boolean" },
+      max_payload_bytes: { type: "integer", minimum: 64 },
+      tls: section({
+        ca: nullableStr,
+        cert: nullableStr,
+        key: nullableStr,
+        reject_unauthorized: { type: "boolean" },
+      }),
+    }),
+    model: section({
+      path: nullableStr,
+      threads: posInt,
+      n_ctx: { type: "integer", minimum: 16 },
+      kv_type: { enum: ["f32", "f16"] },
+      lora_slots: posInt,
+      lora_max_rank: posInt,
+      chat_template: nullableStr,
+    }),
+    scheduler: section({
+      max_batch_tokens: posInt,
+      max_sequences: posInt,
+      prefill_chunk: posInt,
+      max_queue: posInt,
+      per_tenant_in_flight: posInt,
+      per_tenant_queue: posInt,
+      default_max_tokens: posInt,
+      max_tokens_limit: posInt,
+      request_timeout_ms: posInt,
+    }),
+    adapters: section({
+      directory: nullableStr,
+      entries: { type: "object", additionalProperties: str, propertyNames: { pattern: "^[A-Za-z0-9_.-]+$" } },
+    }),
+    tenants: {
+      type: "object",
+      propertyNames: { pattern: "^[A-Za-z0-9_-]+$", not: { enum: ["bridge"] } },
+      additionalProperties: {
+        type: "object",
+        additionalProperties: false,
+        required: ["password_hash"],
+        properties: {
+          password_hash: str,
+          adapters: { type: "array", items: str, default: [] },
+          default_adapter: { ...nullableStr, default: null },
+        },
+      },
+    },
+    admin: section({ username: str, password_hash: nullableStr }),
+    leds: section({
+      backend: { enum: ["none", "sysfs", "gpio"] },
+      sysfs_root: str,
+      gpio_root: str,
+      gpio_chip_label: str,
+      status: nullableStr,
+    }),
+    homeassistant: section({ enabled: { type: "boolean" }, discovery_prefix: str }),
+    metrics: section({ interval_s: { type: "number", minimum: 0 } }),
+    systemd: section({ notify: { type: "boolean" } }),
+  },
+} as const;

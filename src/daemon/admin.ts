@@ -1,0 +1,90 @@
+// Admin ops: <base>/bridge/request/<op> -> <base>/bridge/response/<op>, JSON in and out.
+//   adapters/list · adapters/register {name, path} · adapters/remove {name} · tenants/list · health
+// Replies: {transaction?, status:"ok", data} or {transaction?, status:"error", error:{code, message}}.
+import { AdapterRegistryError } from "../adapters/registry.js";
+import type { BusMessage } from "../mqtt/client.js";
+import type { DaemonContext, Extension } from "./context.js";
+
+type Op = (args: Record<string, unknown>) => Promise<unknown> | unknown;
+
+class AdminError extends Error {
+  constructor(
+    readonly code: "BAD_REQUEST" | "ADAPTER_NOT_FOUND",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function stringArg(args: Record<string, unknown>, key: string): string {
+  const v = args[key];
+  if (typeof v !== "string" || v === "") throw new AdminError("BAD_REQUEST", `${key}: a non-empty string is required`);
+  return v;
+}
+
+export class Admin implements Extension {
+  readonly name = "admin";
+  private readonly ops: Record<string, Op>;
+
+  constructor(private readonly ctx: DaemonContext) {
+    const { registry } = ctx;
+    this.ops = {
+      "adapters/list": () => {
+        const resident = new Map((ctx.slots?.resident() ?? []).map((r) => [r.name, r]));
+        return registry.list().map((e) => ({ ...e, resident: resident.has(e.name), slot: resident.get(e.name)?.slot ?? null }));
+      },
+      "adapters/register": async (args) => {
+        try {
+          const entry = await registry.register(stringArg(args, "name"), stringArg(args, "path"));
+          ctx.events.emit("adaptersChanged", {});
+          return entry;
+        } catch (e) {
+          if (e instanceof AdapterRegistryError) throw new AdminError("BAD_REQUEST", e.message);
+          throw e;
+        }
+      },
+      "adapters/remove": async (args) => {
+        const name = stringArg(args, "name");
+        if (!(await registry.remove(name))) throw new AdminError("ADAPTER_NOT_FOUND", `unknown adapter ${JSON.stringify(name)}`);
+        ctx.slots?.forget(name);
+        ctx.events.emit("adaptersChanged", {});
+        return { name, removed: true };
+      },
+      "tenants/list": () =>
+        Object.entries(ctx.config.tenants).map(([name, t]) => ({ name, adapters: t.adapters, default_adapter: t.default_adapter })),
+      health: () => ({ healthy: ctx.health.healthy, ...ctx.health.get(), model_error: ctx.modelError, scheduler: ctx.scheduler?.stats() ?? null }),
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.ctx.bus.subscribe(this.ctx.topics.allAdminRequests, (msg) => void this.handle(msg));
+  }
+
+  async stop(): Promise<void> {}
+
+  private async handle(msg: BusMessage): Promise<void> {
+    const op = this.ctx.topics.adminOp(msg.topic);
+    if (op === null) return;
+    let args: Record<string, unknown> = {};
+    let reply: Record<string, unknown>;
+    try {
+      const text = msg.payload.toString("utf8").trim();
+      if (text !== "") {
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new AdminError("BAD_REQUEST", "payload must be a JSON object");
+        args = parsed as Record<string, unknown>;
+      }
+      const fn = Object.hasOwn(this.ops, op) ? this.ops[op] : undefined;
+      if (!fn) throw new AdminError("BAD_REQUEST", `unknown op ${JSON.stringify(op)}; ops: ${Object.keys(this.ops).join(", ")}`);
+      reply = { status: "ok", data: await fn(args) };
+    } catch (e) {
+      const code = e instanceof AdminError ? e.code : e instanceof SyntaxError ? "BAD_REQUEST" : "INTERNAL";
+      if (code === "INTERNAL") this.ctx.logger.error({ err: e, op }, "admin op failed");
+      reply = { status: "error", error: { code, message: code === "INTERNAL" ? "internal error" : (e as Error).message } };
+    }
+    if (args.transaction !== undefined) reply = { transaction: args.transaction, ...reply };
+    await this.ctx.bus
+      .publish(this.ctx.topics.adminResponse(op.replace(/[+#]/g, "_")), JSON.stringify(reply), { correlationData: msg.correlationData })
+      .catch((err: unknown) => this.ctx.logger.warn({ err, op }, "admin reply not published"));
+  }
+}

@@ -1,0 +1,36 @@
+// <base>/bridge/info, retained: what this daemon serves. Republished when adapters change.
+import type { DaemonContext, Extension } from "./context.js";
+
+export function bridgeInfo(ctx: DaemonContext): Record<string, unknown> {
+  const info = ctx.engine?.info;
+  return {
+    version: ctx.version,
+    model: info
+      ? { path: ctx.modelPath, name: info.name, arch: info.arch, n_params: info.nParams, n_ctx_train: info.nCtxTrain, weight_types: info.weightTypes }
+      : { path: ctx.modelPath, error: ctx.modelError },
+    kernel_path: info?.kernelPath ?? null,
+    tenants: Object.keys(ctx.config.tenants).sort(),
+    adapters: { registered: ctx.registry.size, resident: ctx.slots?.resident().length ?? 0, slots: ctx.slots?.size ?? 0 },
+    mqtt: { protocol: ctx.bus.mqtt5 ? 5 : 4, shared_subscription: ctx.bus.mqtt5 && ctx.config.mqtt.shared_subscription },
+  };
+}
+
+export class BridgeInfo implements Extension {
+  readonly name = "bridge-info";
+  private off: (() => void) | null = null;
+
+  constructor(private readonly ctx: DaemonContext) {}
+
+  async start(): Promise<void> {
+    this.off = this.ctx.events.on("adaptersChanged", () => void this.publish());
+    await this.publish();
+  }
+
+  async stop(): Promise<void> {
+    this.off?.();
+  }
+
+  private publish(): Promise<void> {
+    return this.ctx.bus.setRetained(this.ctx.topics.info, JSON.stringify(bridgeInfo(this.ctx)));
+  }
+}

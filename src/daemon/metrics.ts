@@ -1,0 +1,55 @@
+// <base>/bridge/metrics every metrics.interval_s: scheduler load, adapter tier hits, memory, and
+// answered requests by outcome since start.
+import type { DaemonContext, Extension } from "./context.js";
+
+export class Metrics implements Extension {
+  readonly name = "metrics";
+  private timer: NodeJS.Timeout | null = null;
+  private off: (() => void) | null = null;
+  private readonly answered: Record<string, number> = { ok: 0 };
+
+  constructor(private readonly ctx: DaemonContext) {}
+
+  async start(): Promise<void> {
+    this.off = this.ctx.events.on("answered", ({ code }) => {
+      const k = code ?? "ok";
+      this.answered[k] = (this.answered[k] ?? 0) + 1;
+    });
+    const s = this.ctx.config.metrics.interval_s;
+    if (s > 0) this.timer = setInterval(() => void this.publish(), s * 1000).unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.off?.();
+  }
+
+  snapshot(): Record<string, unknown> {
+    const st = this.ctx.scheduler?.stats();
+    const slots = this.ctx.slots?.stats;
+    const lookups = slots ? slots.hits + slots.loads : 0;
+    const mem = process.memoryUsage();
+    return {
+      queue_depth: st?.queueDepth ?? 0,
+      active_sequences: st?.active ?? 0,
+      tokens_per_second: Math.round((st?.tokensPerSecond ?? 0) * 10) / 10,
+      steps: st?.steps ?? 0,
+      completed: st?.completed ?? 0,
+      adapters: {
+        registered: this.ctx.registry.size,
+        resident: this.ctx.slots?.resident().length ?? 0,
+        slot_hit_ratio: lookups > 0 ? slots!.hits / lookups : null,
+        loads: slots?.loads ?? 0,
+        evictions: slots?.evictions ?? 0,
+      },
+      requests: { ...this.answered },
+      memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed },
+    };
+  }
+
+  publish(): Promise<void> {
+    return this.ctx.bus
+      .publish(this.ctx.topics.metrics, JSON.stringify(this.snapshot()), { qos: 0 })
+      .catch((err: unknown) => this.ctx.logger.warn({ err }, "metrics not published"));
+  }
+}

@@ -1,0 +1,179 @@
+// Tenant requests: <base>/<tenant>/request in, replies out (see DESIGN.md, MQTT contract).
+// Every request gets exactly one final reply (ok or a coded error); streaming adds chunks before it.
+import type { BusMessage } from "../mqtt/client.js";
+import { RequestError, type ErrorCode, type Job, type JobHandle, type JobResult } from "../scheduler/types.js";
+import type { DaemonContext, Extension, SchedulerPort } from "./context.js";
+import { Dedupe } from "./dedupe.js";
+import { promptTokens } from "./prompt.js";
+import { replyRoute, type ReplyRoute } from "./reply-route.js";
+import { BadRequest, parseRequest, type RequestBody } from "./request-schema.js";
+import type { StepEngine } from "../engine/types.js";
+
+const DEFAULT_SAMPLING = { temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05 };
+
+type Reply = Record<string, unknown>;
+
+export class RequestHandler implements Extension {
+  readonly name = "requests";
+  private readonly inFlight = new Map<string, { handle: JobHandle; done: Promise<void> }>();
+  private readonly dedupe = new Dedupe<{ route: ReplyRoute; reply: Reply }>();
+  private accepting = false;
+
+  constructor(
+    private readonly ctx: DaemonContext,
+    private readonly engine: StepEngine,
+    private readonly scheduler: SchedulerPort,
+    private readonly contextLength: number,
+  ) {}
+
+  async start(): Promise<void> {
+    const { bus, topics, config } = this.ctx;
+    // Shared subscription: several boards on one external MQTT 5 broker split the requests.
+    const filter = bus.mqtt5 && config.mqtt.shared_subscription ? `$share/edgelora/${topics.allRequests}` : topics.allRequests;
+    this.accepting = true;
+    await bus.subscribe(filter, (msg) => this.onMessage(msg));
+  }
+
+  /** New requests get SHUTTING_DOWN from now on; running ones continue until drained. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Resolves when every running request has published its final reply. */
+  async drained(): Promise<void> {
+    await Promise.all([...this.inFlight.values()].map((f) => f.done));
+  }
+
+  async stop(): Promise<void> {
+    this.stopAccepting();
+    await this.drained();
+  }
+
+  private onMessage(msg: BusMessage): Promise<void> | void {
+    const tenant = this.ctx.topics.tenantOfRequest(msg.topic);
+    if (tenant === null) return;
+    const tenantConfig = Object.hasOwn(this.ctx.config.tenants, tenant) ? this.ctx.config.tenants[tenant] : undefined;
+    let parsed;
+    try {
+      parsed = parseRequest(msg.payload, this.ctx.config.mqtt.max_payload_bytes);
+    } catch (e) {
+      const err = e as BadRequest;
+      return this.answer(tenant, { topic: this.ctx.topics.response(tenant) }, errorReply(err.transaction, "BAD_REQUEST", err.message));
+    }
+    const { transaction } = parsed;
+    const key = `${tenant}/${transaction}`;
+    if (parsed.kind === "cancel") {
+      const running = this.inFlight.get(key);
+      if (running) return running.handle.cancel();
+      return this.answer(tenant, { topic: this.ctx.topics.response(tenant) }, errorReply(transaction, "BAD_REQUEST", "no running request with this transaction"));
+    }
+    const body = parsed.body;
+    const route = replyRoute(this.ctx.topics, tenant, msg, body.reply_to);
+    if (typeof route === "string") return this.answer(tenant, { topic: this.ctx.topics.response(tenant) }, errorReply(transaction, "BAD_REQUEST", route));
+    const stream = body.stream === true;
+    const fail = (code: ErrorCode, message: string) => this.answer(tenant, route, errorReply(transaction, code, message, stream));
+
+    if (!tenantConfig) return fail("BAD_REQUEST", `unknown tenant ${tenant}`);
+    if (!this.accepting) return fail("SHUTTING_DOWN", "server is shutting down");
+    if (parsed.clientTransaction) {
+      const seen = this.dedupe.check(key);
+      if (seen === "running") return this.ctx.logger.info({ tenant, transaction }, "duplicate of a running request dropped");
+      if (seen !== "new") return this.answer(tenant, seen.reply.route, seen.reply.reply);
+    }
+    let job: Job;
+    try {
+      job = this.buildJob(tenant, tenantConfig, transaction, body);
+    } catch (e) {
+      this.dedupe.forget(key);
+      if (e instanceof RequestError) return fail(e.code, e.message);
+      this.ctx.logger.error({ err: e, tenant }, "request preparation failed");
+      return fail("INTERNAL", "internal error");
+    }
+    this.run(tenant, key, job, route, body, stream, parsed.clientTransaction);
+  }
+
+  private buildJob(tenant: string, tc: DaemonContext["config"]["tenants"][string], transaction: string, body: RequestBody): Job {
+    const cfg = this.ctx.config;
+    const adapter = body.adapter === undefined ? tc.default_adapter : body.adapter;
+    if (adapter !== null) {
+      if (!tc.adapters.includes("*") && !tc.adapters.includes(adapter))
+        throw new RequestError("ADAPTER_FORBIDDEN", `tenant ${tenant} may not use adapter ${JSON.stringify(adapter)}`);
+      if (!this.ctx.registry.has(adapter)) throw new RequestError("ADAPTER_NOT_FOUND", `unknown adapter ${JSON.stringify(adapter)}`);
+    }
+    const maxTokens = body.max_tokens ?? cfg.scheduler.default_max_tokens;
+    if (maxTokens > cfg.scheduler.max_tokens_limit) throw new RequestError("BAD_REQUEST", `max_tokens: must be <= ${cfg.scheduler.max_tokens_limit}`);
+    const tokens = promptTokens(this.engine, body, cfg.model.chat_template);
+    // One position must stay free for the first generated token.
+    if (tokens.length >= this.contextLength)
+      throw new RequestError("PROMPT_TOO_LONG", `prompt is ${tokens.length} tokens; the context holds ${this.contextLength}`);
+    return {
+      id: `${tenant}/${transaction}`,
+      tenant,
+      promptTokens: tokens,
+      adapter,
+      maxTokens,
+      sampling: {
+        temperature: body.temperature ?? DEFAULT_SAMPLING.temperature,
+        topK: body.top_k ?? DEFAULT_SAMPLING.top_k,
+        topP: body.top_p ?? DEFAULT_SAMPLING.top_p,
+        minP: body.min_p ?? DEFAULT_SAMPLING.min_p,
+        seed: body.seed ?? Math.floor(Math.random() * 0xffffffff),
+      },
+      stop: body.stop === undefined ? [] : Array.isArray(body.stop) ? body.stop : [body.stop],
+      timeoutMs: cfg.scheduler.request_timeout_ms,
+    };
+  }
+
+  private run(tenant: string, key: string, job: Job, route: ReplyRoute, body: RequestBody, stream: boolean, dedupe: boolean): void {
+    const transaction = key.slice(tenant.length + 1);
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    const final = (reply: Reply, code: ErrorCode | null) => {
+      this.inFlight.delete(key);
+      if (dedupe) {
+        // Refusals for load or shutdown may be retried with the same transaction.
+        if (code === "OVERLOADED" || code === "SHUTTING_DOWN") this.dedupe.forget(key);
+        else this.dedupe.finish(key, { route, reply });
+      }
+      this.answer(tenant, route, reply).finally(finish);
+    };
+    const handle = this.scheduler.submit(job, {
+      onDelta: stream
+        ? (delta, seq) => void this.publish(route, { transaction, type: "chunk", seq, delta })
+        : undefined,
+      onDone: (r) => final(okReply(transaction, job.adapter, r, stream), null),
+      onError: (code, message) => final(errorReply(transaction, code, message, stream), code),
+    });
+    this.inFlight.set(key, { handle, done });
+    this.ctx.logger.debug({ tenant, transaction, adapter: job.adapter, prompt_tokens: job.promptTokens.length, stream: body.stream }, "request queued");
+  }
+
+  private answer(tenant: string, route: ReplyRoute, reply: Reply): Promise<void> {
+    const error = reply.error as { code: ErrorCode } | undefined;
+    this.ctx.events.emit("answered", { tenant, code: error?.code ?? null });
+    return this.publish(route, reply);
+  }
+
+  private publish(route: ReplyRoute, reply: Reply): Promise<void> {
+    return this.ctx.bus
+      .publish(route.topic, JSON.stringify(reply), { correlationData: route.correlationData })
+      .catch((err: unknown) => this.ctx.logger.warn({ err, topic: route.topic }, "reply not published"));
+  }
+}
+
+function okReply(transaction: string, adapter: string | null, r: JobResult, stream: boolean): Reply {
+  return {
+    transaction,
+    ...(stream ? { type: "final" } : {}),
+    status: "ok",
+    text: r.text,
+    adapter,
+    finish_reason: r.finishReason,
+    usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens },
+    timings: r.timings,
+  };
+}
+
+function errorReply(transaction: string, code: ErrorCode, message: string, stream = false): Reply {
+  return { transaction, ...(stream ? { type: "final" } : {}), status: "error", error: { code, message } };
+}

@@ -1,0 +1,154 @@
+// Loading the C++ addon and the types of its JS surface (native/addon/*.cpp).
+// The addon is build/native/Release/edgelora.node under the package root; EDGELORA_ADDON
+// overrides the path (a build made elsewhere, e.g. by a test run).
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface AddonModelInfo {
+  arch: string;
+  name: string;
+  nVocab: number;
+  nCtxTrain: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nFf: number;
+  headDim: number;
+  ropeFreqBase: number;
+  rmsNormEps: number;
+  ropeNeox: boolean;
+  tiedOutput: boolean;
+  nParams: number;
+  weightBytes: number;
+  weightTypes: string; // "q4_0:169,f32:49"
+  tokenizer: string;
+  tokenizerPre: string;
+  bos: number;
+  eos: number;
+  addBos: boolean;
+  kernelPath: string;
+}
+
+export interface AddonContextParams {
+  threads?: number;
+  nCtx?: number;
+  nSeqMax?: number;
+  nBatchMax?: number;
+  kvType?: "f32" | "f16";
+  kvBlocks?: number;
+  kvBlockSize?: number;
+  loraSlots?: number;
+  loraMaxRank?: number;
+}
+
+export interface AddonSamplerParams {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  seed?: number;
+}
+
+type Ints = Int32Array | number[];
+
+export interface AddonBatch {
+  tokens: Ints;
+  pos: Ints;
+  seq: Ints;
+  loraSlot?: Ints;
+  loraScale?: Float32Array | number[];
+  /** Which tokens want logits; absent = only the last one. */
+  logits?: Uint8Array | Int8Array | boolean[] | number[];
+}
+
+export interface AddonDecodeResult {
+  tokens: Int32Array; // sampled id per logits-wanted token; -1 where the sampler was null
+  logprobs: Float32Array; // log-probability of each sampled id (NaN where null)
+  logits: Float32Array; // raw logits, n_vocab floats per null-sampler entry, in order
+  ms: number;
+}
+
+export interface AddonSampler {
+  readonly __brand: "Sampler";
+}
+
+export interface AddonLoraInfo {
+  slot: number;
+  loaded: boolean;
+  rank: number;
+  alpha: number;
+  bytes: number;
+  modules: string; // "q,v,down"
+  nSequences: number;
+  path: string;
+}
+
+export interface AddonContext {
+  loraLoad(slot: number, path: string): Promise<AddonLoraInfo>;
+  loraUnload(slot: number): void;
+  loraSlotInfo(slot: number): AddonLoraInfo;
+  decode(batch: AddonBatch, samplers: (AddonSampler | null)[]): Promise<AddonDecodeResult>;
+  seqClear(seq: number): void;
+  seqLength(seq: number): number;
+  stats(): {
+    kvBlocksTotal: number;
+    kvBlocksUsed: number;
+    kvBlockSize: number;
+    kvBytes: number;
+    threads: number;
+    busy: boolean;
+    nCtx: number;
+    nSeqMax: number;
+    nBatchMax: number;
+  };
+  dispose(): void;
+}
+
+export interface AddonModel {
+  info(): AddonModelInfo;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  tokenPiece(id: number, renderSpecial: boolean): Buffer;
+  isEog(id: number): boolean;
+  metaString(key: string): string | null;
+  createContext(params: AddonContextParams): Promise<AddonContext>;
+  dispose(): void;
+}
+
+export interface Addon {
+  loadModel(path: string): Promise<AddonModel>;
+  kernelPath(): string;
+  setKernelPath(name: string): void;
+  Sampler: new (params: AddonSamplerParams) => AddonSampler;
+}
+
+/** The package root: the nearest folder above this file that holds package.json. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error("edgelora: cannot find the package root (no package.json above the code)");
+    dir = up;
+  }
+  return dir;
+}
+
+let cached: Addon | undefined;
+
+export function loadAddon(): Addon {
+  if (cached) return cached;
+  const fromEnv = process.env.EDGELORA_ADDON;
+  const path = fromEnv ? resolve(fromEnv) : join(packageRoot(), "build", "native", "Release", "edgelora.node");
+  if (!existsSync(path)) {
+    throw new Error(
+      fromEnv
+        ? `native addon not found at EDGELORA_ADDON=${path}`
+        : `native addon not built: ${path} is missing (run \`npm run build:native\`)`,
+    );
+  }
+  const require = createRequire(import.meta.url);
+  cached = require(path) as Addon;
+  return cached;
+}

@@ -1,0 +1,155 @@
+// The daemon's MQTT connection (mqtt.js): to the embedded broker (MQTT 3.1.1) or an external one
+// (MQTT 5). Last will = bridge offline; after a reconnect (a broker restart loses retained
+// messages) the retained state is published again; mqtt.js resubscribes by itself.
+import { EventEmitter } from "node:events";
+import { readFileSync } from "node:fs";
+import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from "mqtt";
+import type { Logger } from "pino";
+import { matches } from "./match.js";
+
+export interface BusMessage {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  dup: boolean;
+  responseTopic?: string; // MQTT 5 request/response
+  correlationData?: Buffer;
+}
+
+export interface PublishOptions {
+  retain?: boolean;
+  qos?: 0 | 1 | 2;
+  correlationData?: Buffer; // MQTT 5 only; dropped on 3.1.1
+}
+
+export interface BusOptions {
+  url: string;
+  protocolVersion: 4 | 5;
+  clientId: string;
+  username?: string | null;
+  password?: string | null;
+  qos: 0 | 1 | 2;
+  keepaliveS: number;
+  reconnectMs: number;
+  tls?: { ca: string | null; cert: string | null; key: string | null; rejectUnauthorized: boolean };
+  will: { topic: string; payload: string };
+  logger: Logger;
+}
+
+export type MessageHandler = (msg: BusMessage) => void;
+
+/** Events: "up" on every (re)connect, "down" when the connection is lost. */
+export class Bus extends EventEmitter {
+  private client: MqttClient | null = null;
+  private readonly handlers: { filter: string; handler: MessageHandler }[] = [];
+  private readonly retained = new Map<string, string>();
+  private connects = 0;
+
+  constructor(readonly opts: BusOptions) {
+    super();
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  get mqtt5(): boolean {
+    return this.opts.protocolVersion === 5;
+  }
+
+  /** Starts connecting (and retrying); does not wait for the broker. */
+  start(): void {
+    const o = this.opts;
+    const options: IClientOptions = {
+      protocolVersion: o.protocolVersion,
+      clientId: o.clientId,
+      username: o.username ?? undefined,
+      password: o.password ?? undefined,
+      keepalive: o.keepaliveS,
+      reconnectPeriod: o.reconnectMs,
+      connectTimeout: 10_000,
+      clean: true,
+      resubscribe: true,
+      will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: true },
+    };
+    if (o.tls) {
+      if (o.tls.ca) options.ca = readFileSync(o.tls.ca);
+      if (o.tls.cert) options.cert = readFileSync(o.tls.cert);
+      if (o.tls.key) options.key = readFileSync(o.tls.key);
+      options.rejectUnauthorized = o.tls.rejectUnauthorized;
+    }
+    const client = connect(o.url, options);
+    this.client = client;
+    client.on("connect", () => {
+      this.connects++;
+      o.logger.info({ url: o.url, reconnect: this.connects > 1 }, "mqtt connected");
+      if (this.connects > 1) for (const [topic, payload] of this.retained) this.send(topic, payload, { retain: true });
+      this.emit("up");
+    });
+    client.on("offline", () => {
+      o.logger.warn({ url: o.url }, "mqtt connection lost");
+      this.emit("down");
+    });
+    client.on("error", (err) => o.logger.warn({ err: err.message }, "mqtt error"));
+    client.on("message", (topic, payload, packet) => {
+      const msg: BusMessage = {
+        topic,
+        payload,
+        qos: packet.qos,
+        dup: packet.dup,
+        responseTopic: packet.properties?.responseTopic,
+        correlationData: packet.properties?.correlationData,
+      };
+      for (const h of this.handlers) {
+        if (!matches(h.filter, topic)) continue;
+        try {
+          h.handler(msg);
+        } catch (err) {
+          // One failing feature must not take down the connection's message loop.
+          o.logger.error({ err, topic }, "message handler failed");
+        }
+      }
+    });
+  }
+
+  /** Resolves once connected (immediately when already). */
+  waitConnected(): Promise<void> {
+    return this.connected ? Promise.resolve() : new Promise((resolve) => this.once("up", resolve));
+  }
+
+  async subscribe(filter: string, handler: MessageHandler): Promise<void> {
+    this.handlers.push({ filter, handler });
+    const granted = await this.require().subscribeAsync(filter, { qos: this.opts.qos });
+    if (granted.some((g) => g.qos === 128)) throw new Error(`subscription refused: ${filter}`);
+  }
+
+  publish(topic: string, payload: string | Buffer, opts: PublishOptions = {}): Promise<void> {
+    return this.send(topic, payload, opts);
+  }
+
+  /** Publishes a retained message and remembers it, to publish again after a reconnect. */
+  setRetained(topic: string, payload: string): Promise<void> {
+    this.retained.set(topic, payload);
+    return this.send(topic, payload, { retain: true });
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    this.client = null;
+    await client.endAsync();
+  }
+
+  private send(topic: string, payload: string | Buffer, opts: PublishOptions): Promise<void> {
+    const pub: IClientPublishOptions = { qos: opts.qos ?? this.opts.qos, retain: opts.retain ?? false };
+    if (this.mqtt5 && opts.correlationData) pub.properties = { correlationData: opts.correlationData };
+    return this.require()
+      .publishAsync(topic, payload, pub)
+      .then(() => undefined);
+  }
+
+  private require(): MqttClient {
+    if (!this.client) throw new Error("mqtt client not started");
+    return this.client;
+  }
+}

@@ -1,0 +1,44 @@
+import test from "ava";
+import { LruAdapterSlots } from "../../src/adapters/slots.js";
+import { RequestError } from "../../src/scheduler/types.js";
+import { FakeEngine } from "../helpers/fake-engine.js";
+
+const registry = { resolve: (n: string) => (["a", "b", "c", "bad"].includes(n) ? `/adapters/${n}.gguf` : null) };
+
+test("resident adapters are reused; the LRU unpinned one is evicted; all pinned -> null", async (t) => {
+  const engine = new FakeEngine();
+  const slots = new LruAdapterSlots(engine, registry, 2);
+  const [a1, a2] = await Promise.all([slots.acquire("a"), slots.acquire("a")]);
+  t.deepEqual(a1, a2);
+  t.is(engine.loads.length, 1, "concurrent acquires share one load");
+  const b = await slots.acquire("b");
+  t.not(b!.slot, a1!.slot);
+  t.is(await slots.acquire("c"), null, "both slots pinned");
+  slots.release("a");
+  slots.release("a");
+  const c = await slots.acquire("c");
+  t.is(c!.slot, a1!.slot, "a (unpinned) was evicted");
+  t.deepEqual(engine.unloads, [a1!.slot]);
+  t.is(slots.stats.evictions, 1);
+  t.deepEqual(slots.resident().map((r) => r.name).sort(), ["b", "c"]);
+});
+
+test("unknown names reject with ADAPTER_NOT_FOUND, failed loads free the slot", async (t) => {
+  const engine = new FakeEngine();
+  engine.failLoad = "/adapters/bad.gguf";
+  const slots = new LruAdapterSlots(engine, registry, 1);
+  const missing = await t.throwsAsync(slots.acquire("zzz"), { instanceOf: RequestError });
+  t.is((missing as RequestError).code, "ADAPTER_NOT_FOUND");
+  await t.throwsAsync(slots.acquire("bad"), { message: /failed to load/ });
+  t.truthy(await slots.acquire("a"), "the slot is free again");
+});
+
+test("forget unloads once the last pin is released", async (t) => {
+  const engine = new FakeEngine();
+  const slots = new LruAdapterSlots(engine, registry, 1);
+  await slots.acquire("a");
+  slots.forget("a");
+  t.deepEqual(engine.unloads, []);
+  slots.release("a");
+  t.deepEqual(engine.unloads, [0]);
+});
