@@ -302,17 +302,28 @@ test("slot exhaustion: a job whose adapter finds every slot pinned waits, others
   const a = job(h.engine, "first", { tenant: "t1", adapter: "A", maxTokens: 8 });
   const b = job(h.engine, "second", { tenant: "t2", adapter: "B", maxTokens: 8 });
   const base = job(h.engine, "third", { tenant: "t3", maxTokens: 8 });
+  const c = job(h.engine, "fourth", { tenant: "t4", adapter: "C", maxTokens: 8 });
   h.engine.model = () => 10; // never EOS: every job runs to maxTokens
   const outs = [a, b, base].map((j) => h.submit(j).outcome);
   h.scheduler.start();
+  // C arrives once B waits for the slot: it must not take the slot when A frees it.
+  await new Promise<void>((resolve) => {
+    const off = h.scheduler.onStep(() => {
+      off();
+      resolve();
+    });
+  });
+  outs.push(h.submit(c).outcome);
   await Promise.all(outs.map((o) => o.settled));
   t.true(outs.every((o) => o.result?.completionTokens === 8));
-  const slotOf = (s: { adapterSlot: number; adapterScale: number }) => (s.adapterSlot < 0 ? "base" : s.adapterScale === 1 ? "A" : "B");
-  const stepsWith = (name: string) => h.engine.steps.flatMap((s, i) => (s.some((tk) => slotOf(tk) === name) ? [i] : []));
-  const [aSteps, bSteps, baseSteps] = [stepsWith("A"), stepsWith("B"), stepsWith("base")];
+  const adapterOf = (tk: { adapterSlot: number; adapterScale: number }) =>
+    tk.adapterSlot < 0 ? "base" : Object.entries(SCALES).find(([, scale]) => scale === tk.adapterScale)![0];
+  const stepsWith = (name: string) => h.engine.steps.flatMap((s, i) => (s.some((tk) => adapterOf(tk) === name) ? [i] : []));
+  const [aSteps, bSteps, cSteps, baseSteps] = ["A", "B", "C", "base"].map(stepsWith);
   t.true(Math.max(...aSteps) < Math.min(...bSteps), "B starts after A released the only slot");
+  t.true(Math.max(...bSteps) < Math.min(...cSteps), "C, which came later, waits behind B");
   t.true(baseSteps.some((i) => aSteps.includes(i)), "the base-model job ran alongside A");
-  t.deepEqual(h.engine.loads.map((l) => l.path), ["A", "B"]);
+  t.deepEqual(h.engine.loads.map((l) => l.path), ["A", "B", "C"]);
   t.is(h.slots.pinned, 0);
   await h.scheduler.stop(0);
 });
@@ -342,7 +353,12 @@ test("stop(grace): queued jobs and new submits get SHUTTING_DOWN, short jobs fin
   const queued = h.submit(job(h.engine, "q", { tenant: "a" }));
   h.scheduler.start();
   await new Promise<void>((resolve) => {
-    const off = h.scheduler.onStep(() => (off(), resolve()));
+    const off = h.scheduler.onStep((e) => {
+      if (e.adapters.includes("A")) {
+        off();
+        resolve();
+      }
+    });
   });
   const stopped = h.scheduler.stop(100);
   const late = h.submit(job(h.engine, "late", { tenant: "c" }));
@@ -377,4 +393,25 @@ test("busy/idle events, stats and the step log", async (t) => {
   t.deepEqual(h.log.map((e) => e.step), h.log.map((_, i) => i + 1));
   t.is(h.log.reduce((n, e) => n + e.tokens, 0), h.engine.steps.flat().length);
   await h.scheduler.stop(0);
+});
+
+test("a sink that throws does not disturb the other jobs", async (t) => {
+  const h = harness();
+  const good = job(h.engine, "abc", { tenant: "a", maxTokens: 6 });
+  h.scheduler.submit(job(h.engine, "xyz", { tenant: "b", maxTokens: 6 }), {
+    onDelta: () => {
+      throw new Error("broken client");
+    },
+    onDone: () => {
+      throw new Error("broken client");
+    },
+    onError: () => {},
+  });
+  const o = h.submit(good);
+  h.scheduler.start();
+  await o.outcome.settled;
+  const expected = await alone(good);
+  t.deepEqual([o.outcome.result?.text, o.outcome.result?.tokens], [expected.text, expected.tokens]);
+  await h.scheduler.stop(0);
+  t.is(h.engine.histories.size, 0);
 });

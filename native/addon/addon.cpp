@@ -26,11 +26,12 @@ class LoadWorker : public PromiseWorker {
     el_model_params p{path_.c_str()};
     el_error err{};
     el_model* m = nullptr;
-    const el_status s = el_model_load(&p, &m, &err);
+    el_status s = el_model_load(&p, &m, &err);
     if (s != EL_OK) return fail(s, err.message);
+    handle_ = std::make_shared<ModelHandle>(m, 0);
     el_model_info mi{};
-    el_model_get_info(m, &mi, &err);
-    handle_ = std::make_shared<ModelHandle>(ModelHandle{m, mi.n_vocab});
+    if ((s = el_model_get_info(m, &mi, &err)) != EL_OK) return fail(s, err.message);
+    handle_->n_vocab = mi.n_vocab;
   }
   void OnOK() override { deferred_.Resolve(new_model(Env(), handle_)); }
 

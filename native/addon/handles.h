@@ -14,25 +14,35 @@
 
 namespace addon {
 
+// Owners are never copied: a copy's destructor would free the handle twice.
 struct ModelHandle {
-  el_model* model;
-  int32_t n_vocab;
+  el_model* model = nullptr;
+  int32_t n_vocab = 0;
+  ModelHandle(el_model* m, int32_t n) : model(m), n_vocab(n) {}
+  ModelHandle(const ModelHandle&) = delete;
+  ModelHandle& operator=(const ModelHandle&) = delete;
   ~ModelHandle() { el_model_free(model); }
 };
 
 struct ContextHandle {
-  el_context* ctx;
+  el_context* ctx = nullptr;
   std::shared_ptr<ModelHandle> model;  // the context reads the model's weights
   el_context_params params;            // as created (defaults filled in)
   bool busy = false;                   // a decode is in flight (set and cleared on the JS thread)
   bool lora_loading = false;           // an adapter load is in flight (may overlap a decode)
   el_context_stats last_stats{};       // what stats() reports while busy
+  ContextHandle() = default;
+  ContextHandle(const ContextHandle&) = delete;
+  ContextHandle& operator=(const ContextHandle&) = delete;
   ~ContextHandle() { el_context_free(ctx); }
 };
 
 struct SamplerHandle {
-  el_sampler* sampler;
+  el_sampler* sampler = nullptr;
   bool busy = false;  // used by an in-flight decode (its RNG state is not shareable across threads)
+  SamplerHandle() = default;
+  SamplerHandle(const SamplerHandle&) = delete;
+  SamplerHandle& operator=(const SamplerHandle&) = delete;
   ~SamplerHandle() { el_sampler_free(sampler); }
 };
 

@@ -56,17 +56,17 @@ size_t row_size(TensorType t, int64_t n) {
   return size_t(n / tr.block_size) * tr.type_size;
 }
 
+// Branch-free: shift the half's exponent and mantissa into float position and rescale
+// by 2^-112 (this also carries inf/nan to inf/nan); subnormals are rebuilt by subtracting
+// a magic 0.5 from a float whose low mantissa bits hold them.
 float fp16_to_fp32(fp16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 0x1f;
-  const uint32_t mant = h & 0x3ff;
-  if (exp == 0x1f) return bits_float(sign | 0x7f800000u | (mant << 13));  // inf / nan
-  if (exp == 0) {
-    // zero or subnormal: mant * 2^-24, exact in float
-    const float v = float(mant) * (1.0f / 16777216.0f);
-    return sign ? -v : v;
-  }
-  return bits_float(sign | ((exp + 112) << 23) | (mant << 13));
+  const uint32_t w = uint32_t(h) << 16;
+  const uint32_t sign = w & 0x80000000u;
+  const uint32_t two_w = w + w;
+  const float normalized = bits_float((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
+  const float denormalized = bits_float((two_w >> 17) | (126u << 23)) - 0.5f;
+  const uint32_t mag = two_w < (1u << 27) ? float_bits(denormalized) : float_bits(normalized);
+  return bits_float(sign | mag);
 }
 
 fp16_t fp32_to_fp16(float f) {

@@ -355,7 +355,7 @@ void test_matmul(const KernelSet& ks) {
       wbuf.insert(wbuf.end(), enc.begin(), enc.end());
     }
     const WeightView w{t, wbuf.data(), n_in, n_out, row_size(t, n_in)};
-    for (int n_tok : {1, 3, 8}) {
+    for (int n_tok : {1, 3, 5, 8}) {
       const int64_t x_stride = n_in + 3;  // rows of x are not packed
       const auto x = randn(size_t(x_stride * n_tok), uint32_t(n_tok) + 12);
       PreparedActivations act_ref, act;
@@ -364,7 +364,7 @@ void test_matmul(const KernelSet& ks) {
       CHECK(act.type == type_traits(t).vec_dot_type && act.n_tok == n_tok);
       CHECK_MSG(std::memcmp(act.buffer.data(), act_ref.buffer.data(), act.row_bytes * size_t(n_tok)) == 0,
                 "%s prepare_activations %s differs", ks.name, type_traits(t).name);
-      for (auto range : {std::pair<int64_t, int64_t>{0, n_out}, {5, 29}, {36, 37}}) {
+      for (auto range : {std::pair<int64_t, int64_t>{0, n_out}, {5, 29}, {3, 22}, {36, 37}}) {
         const int64_t out_stride = n_out + 1;
         const float sentinel = -12345.f;
         std::vector<float> out(size_t(out_stride * n_tok), sentinel);

@@ -100,7 +100,7 @@ export class RequestHandler implements Extension {
         throw new RequestError("ADAPTER_FORBIDDEN", `tenant ${tenant} may not use adapter ${JSON.stringify(adapter)}`);
       if (!this.ctx.registry.has(adapter)) throw new RequestError("ADAPTER_NOT_FOUND", `unknown adapter ${JSON.stringify(adapter)}`);
     }
-    const maxTokens = body.max_tokens ?? cfg.scheduler.default_max_tokens;
+    const maxTokens = body.max_tokens ?? Math.min(cfg.scheduler.default_max_tokens, cfg.scheduler.max_tokens_limit);
     if (maxTokens > cfg.scheduler.max_tokens_limit) throw new RequestError("BAD_REQUEST", `max_tokens: must be <= ${cfg.scheduler.max_tokens_limit}`);
     const tokens = promptTokens(this.engine, body, cfg.model.chat_template);
     // One position must stay free for the first generated token.

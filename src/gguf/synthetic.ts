@@ -60,6 +60,8 @@ export function loadVocab(kind: SyntheticVocab, arch: SyntheticArch): Vocab {
   return bpeVocab(arch === "qwen2" ? "qwen2" : "llama-bpe");
 }
 
+
+const BRANCH_GAIN = 2;
 interface TensorPlan {
   name: string;
   shape: number[]; // ggml order: [n_in, n_out] for matrices
@@ -92,11 +94,11 @@ function plan(o: Required<Omit<SyntheticModelOptions, "out" | "vocab">>, nVocab:
       out.push(bias(`${b}.attn_v.bias`, nKv));
     }
     // Residual branches are damped so the residual stream grows slowly with depth.
-    out.push(mat(`${b}.attn_output.weight`, o.nEmbd, o.nEmbd, 0.5));
+    out.push(mat(`${b}.attn_output.weight`, o.nEmbd, o.nEmbd, BRANCH_GAIN));
     out.push(norm(`${b}.ffn_norm.weight`, o.nEmbd));
     out.push(mat(`${b}.ffn_gate.weight`, o.nEmbd, o.nFf, 1));
     out.push(mat(`${b}.ffn_up.weight`, o.nEmbd, o.nFf, 1));
-    out.push(mat(`${b}.ffn_down.weight`, o.nFf, o.nEmbd, 0.5));
+    out.push(mat(`${b}.ffn_down.weight`, o.nFf, o.nEmbd, BRANCH_GAIN));
   }
   return out;
 }

@@ -14,4 +14,5 @@ export async function openStatusLed(cfg: Config["leds"]): Promise<Led> {
 }
 
 export type { Led, LedPattern } from "./types.js";
+export { NoLed } from "./none.js";
 export { patternFor, PATTERNS, type HealthState } from "./status.js";

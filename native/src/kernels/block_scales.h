@@ -2,6 +2,7 @@
 // Declared static so each translation unit (compiled with its own ISA flags) keeps its own copy.
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 #include "../tensor_types.h"
 
@@ -20,9 +21,19 @@ static inline void q4k_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* 
   }
 }
 
-// All eight scales and mins of one super-block.
+// All eight scales and mins of one super-block, with word-wide masks (little endian):
+// the same unpacking as q4k_scale_min for j = 0..7, without a branch per sub-block.
 static inline void q4k_scales_mins(const uint8_t* q, uint8_t sc[8], uint8_t m[8]) {
-  for (int j = 0; j < 8; ++j) q4k_scale_min(j, q, &sc[j], &m[j]);
+  uint32_t u[3];
+  std::memcpy(u, q, 12);
+  const uint32_t s_lo = u[0] & 0x3f3f3f3fu;
+  const uint32_t s_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m_lo = u[1] & 0x3f3f3f3fu;
+  const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  std::memcpy(sc, &s_lo, 4);
+  std::memcpy(sc + 4, &s_hi, 4);
+  std::memcpy(m, &m_lo, 4);
+  std::memcpy(m + 4, &m_hi, 4);
 }
 
 }  // namespace el::kernels

@@ -18,8 +18,8 @@ namespace {
 struct Path {
   const char* name;
   bool (*supported)();
-  void (*install)(KernelSet&);  // applied, in order, on top of the scalar table
-  void (*install2)(KernelSet&);
+  void (*install)(KernelSet&, detail::TileKernels&);  // applied, in order, on top of the scalar table
+  void (*install2)(KernelSet&, detail::TileKernels&);
 };
 
 #if defined(__x86_64__)
@@ -54,32 +54,46 @@ const Path kPaths[] = {
 };
 constexpr int kNumPaths = int(sizeof(kPaths) / sizeof(kPaths[0])) - 1;
 
-KernelSet build(const Path* p) {
+struct Entry {
   KernelSet ks;
-  detail::fill_scalar(ks);
+  detail::TileKernels tiles;
+};
+
+Entry build(const Path* p) {
+  Entry e;
+  detail::fill_scalar(e.ks);
   if (p) {
-    p->install(ks);
-    if (p->install2) p->install2(ks);
-    ks.name = p->name;
+    p->install(e.ks, e.tiles);
+    if (p->install2) p->install2(e.ks, e.tiles);
+    e.ks.name = p->name;
   }
-  return ks;
+  return e;
 }
 
 // Tables are built once, on first use; index kNumPaths is scalar.
-const KernelSet& table(int i) {
+const Entry* entries() {
   static const struct Tables {
-    KernelSet sets[kNumPaths + 1];
+    Entry e[kNumPaths + 1];
     Tables() {
-      for (int k = 0; k < kNumPaths; ++k) sets[k] = build(&kPaths[k]);
-      sets[kNumPaths] = build(nullptr);
+      for (int k = 0; k < kNumPaths; ++k) e[k] = build(&kPaths[k]);
+      e[kNumPaths] = build(nullptr);
     }
   } tables;
-  return tables.sets[i];
+  return tables.e;
 }
+
+const KernelSet& table(int i) { return entries()[i].ks; }
 
 }  // namespace
 
 const KernelSet& scalar() { return table(kNumPaths); }
+
+const detail::TileKernels& detail::tiles(const KernelSet& ks) {
+  static const TileKernels none;
+  for (int k = 0; k <= kNumPaths; ++k)
+    if (&ks == &entries()[k].ks) return entries()[k].tiles;
+  return none;
+}
 
 const KernelSet* by_name(const char* name) {
   if (!name) return nullptr;

@@ -1,9 +1,12 @@
-// Batched matrix-vector products over a range of weight rows, cache-tiled so each weight
-// row comes from memory once per batch and is then reused from L1 for every token.
+// Batched matrix-vector products over a range of weight rows. One token: a streaming GEMV.
+// Several: cache-tiled so each weight row comes from memory once per batch and is reused
+// from L1 for every token; where the path has a rows x tokens tile kernel, each weight
+// block is also decoded once per tile of tokens instead of once per token.
 #include "matmul.h"
 
 #include <algorithm>
-#include <cstring>
+
+#include "paths.h"
 
 namespace el::kernels {
 namespace {
@@ -30,27 +33,37 @@ void prepare_activations(const KernelSet& ks, TensorType wtype, const float* x, 
 void matmul_rows(const KernelSet& ks, const WeightView& w, const PreparedActivations& act,
                  int64_t row_begin, int64_t row_end, float* out, int64_t out_stride) {
   const VecDotFn dot = ks.of(w.type).vec_dot;
+  const detail::TileDotFn tile = detail::tiles(ks).by_type[static_cast<uint32_t>(w.type)];
   const int n = int(w.n_in);
+  const size_t rb = w.row_bytes;
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+  const uint8_t* adata = act.buffer.data();
 
-  if (act.n_tok == 1) {  // decode: a plain streaming GEMV
+  if (act.n_tok == 1) {  // decode: a plain streaming GEMV, one row at a time
     const void* a = act.row(0);
-    for (int64_t r = row_begin; r < row_end; ++r) dot(n, out + r, wdata + r * w.row_bytes, a);
+    for (int64_t r = row_begin; r < row_end; ++r) dot(n, out + r, wdata + r * rb, a);
     return;
   }
 
-  const int64_t row_tile = std::clamp<int64_t>(int64_t(kRowTileBytes / std::max<size_t>(w.row_bytes, 1)), 1, kMaxRowTile);
+  // Rows [r0, r1) x tokens [t0, t1).
+  auto compute = [&](int64_t r0, int64_t r1, int t0, int t1) {
+    if (tile) {
+      for (int64_t r = r0; r < r1; r += detail::kTileRows)
+        for (int t = t0; t < t1; t += detail::kTileToks)
+          tile(n, wdata + r * rb, rb, int(std::min<int64_t>(detail::kTileRows, r1 - r)), adata + t * act.row_bytes,
+               act.row_bytes, std::min(detail::kTileToks, t1 - t), out + t * out_stride + r, out_stride);
+      return;
+    }
+    for (int t = t0; t < t1; ++t)
+      for (int64_t r = r0; r < r1; ++r) dot(n, out + t * out_stride + r, wdata + r * rb, act.row(t));
+  };
+
+  const int64_t row_tile = std::clamp<int64_t>(int64_t(kRowTileBytes / std::max<size_t>(rb, 1)), 1, kMaxRowTile);
   const int tok_tile = int(std::max<size_t>(1, kTokTileBytes / std::max<size_t>(act.row_bytes, 1)));
   for (int t0 = 0; t0 < act.n_tok; t0 += tok_tile) {
     const int t1 = std::min(act.n_tok, t0 + tok_tile);
-    for (int64_t r0 = row_begin; r0 < row_end; r0 += row_tile) {
-      const int64_t r1 = std::min(row_end, r0 + row_tile);
-      for (int t = t0; t < t1; ++t) {
-        const void* a = act.row(t);
-        float* o = out + t * out_stride;
-        for (int64_t r = r0; r < r1; ++r) dot(n, o + r, wdata + r * w.row_bytes, a);
-      }
-    }
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += row_tile)
+      compute(r0, std::min(row_end, r0 + row_tile), t0, t1);
   }
 }
 

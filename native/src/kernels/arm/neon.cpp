@@ -147,7 +147,7 @@ void q8_K_from_float(const float* x, void* vy, int64_t n) {
 
 namespace detail {
 
-void install_neon(KernelSet& ks) {
+void install_neon(KernelSet& ks, TileKernels& tk) {
   auto& t = ks.by_type;
   t[uint32_t(TensorType::F32)].vec_dot = vec_dot_f32;
   t[uint32_t(TensorType::F16)] = TypeKernels{f16_to_float, f16_from_float, vec_dot_f16};
@@ -159,6 +159,8 @@ void install_neon(KernelSet& ks) {
   t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K_t<DotWidening>;
   t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K_t<DotWidening>;
   t[uint32_t(TensorType::Q8_K)].from_float = q8_K_from_float;
+  tk.by_type[uint32_t(TensorType::Q8_0)] = tile_q8_entry<DotWidening, DecodeQ8_0>;
+  tk.by_type[uint32_t(TensorType::Q4_0)] = tile_q8_entry<DotWidening, DecodeQ4_0>;
   ks.dot_f32 = dot_f32;
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;

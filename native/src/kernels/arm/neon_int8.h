@@ -147,6 +147,72 @@ void vec_dot_q6_K_t(int n, float* s, const void* vw, const void* va) {
   *s = sum;
 }
 
+// ---- rows x tokens tiles (Q8_0 activations) -----------------------------------
+
+// A weight block decoded to 32 signed bytes (elements 0..15, 16..31), with its scale.
+struct DecodeQ8_0 {
+  using Block = block_q8_0;
+  static int8x16x2_t quants(const Block& b) { return {{vld1q_s8(b.qs), vld1q_s8(b.qs + 16)}}; }
+};
+struct DecodeQ4_0 {
+  using Block = block_q4_0;
+  static int8x16x2_t quants(const Block& b) {
+    const uint8x16_t q = vld1q_u8(b.qs);
+    const int8x16_t eight = vdupq_n_s8(8);
+    return {{vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), eight),
+             vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight)}};
+  }
+};
+
+// NR x NT float accumulators in registers (NEON has 32): NR <= 4, NT <= 4.
+template <class D, class Dec, int NR, int NT>
+void tile_q8(int nb, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, int64_t os) {
+  using B = typename Dec::Block;
+  float32x4_t acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = vdupq_n_f32(0);
+  for (int i = 0; i < nb; ++i) {
+    int8x16x2_t x[NR];
+    float dw[NR];
+    for (int r = 0; r < NR; ++r) {
+      const B& b = reinterpret_cast<const B*>(w + r * ws)[i];
+      x[r] = Dec::quants(b);
+      dw[r] = h2f(b.d);
+    }
+    for (int t = 0; t < NT; ++t) {
+      const block_q8_0& ab = reinterpret_cast<const block_q8_0*>(a + t * as)[i];
+      const int8x16_t y0 = vld1q_s8(ab.qs), y1 = vld1q_s8(ab.qs + 16);
+      const float da = h2f(ab.d);
+      for (int r = 0; r < NR; ++r) {
+        const int32x4_t p = D::dot(D::dot(vdupq_n_s32(0), x[r].val[0], y0), x[r].val[1], y1);
+        acc[r][t] = vmlaq_n_f32(acc[r][t], vcvtq_f32_s32(p), dw[r] * da);
+      }
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) out[t * os + r] = vaddvq_f32(acc[r][t]);
+}
+
+template <class D, class Dec, int NR>
+void tile_q8_rows(int nb, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int nt, float* out, int64_t os) {
+  switch (nt) {
+    case 1: tile_q8<D, Dec, NR, 1>(nb, w, ws, a, as, out, os); break;
+    case 2: tile_q8<D, Dec, NR, 2>(nb, w, ws, a, as, out, os); break;
+    case 3: tile_q8<D, Dec, NR, 3>(nb, w, ws, a, as, out, os); break;
+    default: tile_q8<D, Dec, NR, 4>(nb, w, ws, a, as, out, os); break;
+  }
+}
+
+template <class D, class Dec>
+void tile_q8_entry(int n, const uint8_t* w, size_t ws, int nr, const uint8_t* a, size_t as, int nt, float* out,
+                   int64_t os) {
+  const int nb = n / QK8_0;
+  int r = 0;
+  for (; r + 4 <= nr; r += 4) tile_q8_rows<D, Dec, 4>(nb, w + r * ws, ws, a, as, nt, out + r, os);
+  for (; r + 2 <= nr; r += 2) tile_q8_rows<D, Dec, 2>(nb, w + r * ws, ws, a, as, nt, out + r, os);
+  for (; r < nr; ++r) tile_q8_rows<D, Dec, 1>(nb, w + r * ws, ws, a, as, nt, out + r, os);
+}
+
 }  // namespace
 }  // namespace el::kernels
 #endif  // __aarch64__

@@ -331,11 +331,73 @@ void vec_dot_q6_K(int n, float* s, const void* vw, const void* va) {
   *s = hsum(acc);
 }
 
+// ---- rows x tokens tiles (Q8_0 activations) -----------------------------------
+
+// A weight block decoded to 32 signed bytes, with its scale.
+struct DecodeQ8_0 {
+  using Block = block_q8_0;
+  static __m256i quants(const Block& b) { return load256(b.qs); }
+};
+struct DecodeQ4_0 {
+  using Block = block_q4_0;
+  static __m256i quants(const Block& b) { return _mm256_sub_epi8(nibbles_32(b.qs), _mm256_set1_epi8(8)); }
+};
+
+// NR x NT accumulators stay in registers (AVX2 has 16): NR <= 2, NT <= 4.
+template <class Dec, int NR, int NT>
+void tile_q8(int nb, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, int64_t os) {
+  using B = typename Dec::Block;
+  __m256 acc[NR][NT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+  for (int i = 0; i < nb; ++i) {
+    __m256i x[NR], ax[NR];
+    float dw[NR];
+    for (int r = 0; r < NR; ++r) {
+      const B& b = reinterpret_cast<const B*>(w + r * ws)[i];
+      x[r] = Dec::quants(b);
+      ax[r] = _mm256_sign_epi8(x[r], x[r]);
+      dw[r] = h2f(b.d);
+    }
+    for (int t = 0; t < NT; ++t) {
+      const block_q8_0& ab = reinterpret_cast<const block_q8_0*>(a + t * as)[i];
+      const __m256i y = load256(ab.qs);
+      const float da = h2f(ab.d);
+      for (int r = 0; r < NR; ++r) {
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[r], _mm256_sign_epi8(y, x[r])), _mm256_set1_epi16(1));
+        acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * da), _mm256_cvtepi32_ps(p), acc[r][t]);
+      }
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < NT; ++t) out[t * os + r] = hsum(acc[r][t]);
+}
+
+template <class Dec, int NR>
+void tile_q8_rows(int nb, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int nt, float* out, int64_t os) {
+  switch (nt) {
+    case 1: tile_q8<Dec, NR, 1>(nb, w, ws, a, as, out, os); break;
+    case 2: tile_q8<Dec, NR, 2>(nb, w, ws, a, as, out, os); break;
+    case 3: tile_q8<Dec, NR, 3>(nb, w, ws, a, as, out, os); break;
+    default: tile_q8<Dec, NR, 4>(nb, w, ws, a, as, out, os); break;
+  }
+}
+
+template <class Dec>
+void tile_q8_entry(int n, const uint8_t* w, size_t ws, int nr, const uint8_t* a, size_t as, int nt, float* out,
+                   int64_t os) {
+  const int nb = n / QK8_0;
+  for (int r = 0; r < nr; r += 2) {
+    if (nr - r >= 2) tile_q8_rows<Dec, 2>(nb, w + r * ws, ws, a, as, nt, out + r, os);
+    else tile_q8_rows<Dec, 1>(nb, w + r * ws, ws, a, as, nt, out + r, os);
+  }
+}
+
 }  // namespace
 
 namespace detail {
 
-void install_avx2(KernelSet& ks) {
+void install_avx2(KernelSet& ks, TileKernels& tk) {
   auto& t = ks.by_type;
   t[uint32_t(TensorType::F32)].vec_dot = vec_dot_f32;
   t[uint32_t(TensorType::F16)] = TypeKernels{f16_to_float, f16_from_float, vec_dot_f16};
@@ -347,6 +409,8 @@ void install_avx2(KernelSet& ks) {
   t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K;
   t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K;
   t[uint32_t(TensorType::Q8_K)].from_float = q8_K_from_float;
+  tk.by_type[uint32_t(TensorType::Q8_0)] = tile_q8_entry<DecodeQ8_0>;
+  tk.by_type[uint32_t(TensorType::Q4_0)] = tile_q8_entry<DecodeQ4_0>;
   ks.dot_f32 = dot_f32;
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;

@@ -1,0 +1,190 @@
+// Composition root: builds the broker, MQTT connection, engine, adapter slots and scheduler, hands
+// them to each feature in one context object, starts features in order and stops them in reverse.
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { AdapterRegistry } from "../adapters/registry.js";
+import { LruAdapterSlots } from "../adapters/slots.js";
+import type { Config } from "../config/schema.js";
+import type { StepEngine } from "../engine/types.js";
+import { NoLed, type Led } from "../leds/index.js";
+import { EmbeddedBroker } from "../mqtt/broker.js";
+import { Bus, type BusOptions } from "../mqtt/client.js";
+import { topics } from "../mqtt/topics.js";
+import { userDirectory } from "../mqtt/users.js";
+import { Scheduler } from "../scheduler/scheduler.js";
+import { Admin } from "./admin.js";
+import { BridgeInfo } from "./bridge-info.js";
+import { BridgeState, OFFLINE } from "./bridge-state.js";
+import type { DaemonContext, Extension } from "./context.js";
+import { EventBus } from "./events.js";
+import { Health } from "./health.js";
+import { HomeAssistant } from "./homeassistant.js";
+import { Metrics } from "./metrics.js";
+import { RequestHandler } from "./request-handler.js";
+import { StatusLed } from "./status-led.js";
+import { Systemd, type Notifier } from "./systemd.js";
+import { Unavailable } from "./unavailable.js";
+
+export interface ControllerOptions {
+  config: Config;
+  logger: Logger;
+  modelPath: string;
+  openEngine(path: string): Promise<StepEngine>;
+  led?: Led;
+  env?: NodeJS.ProcessEnv; // for systemd's NOTIFY_SOCKET / WATCHDOG_USEC
+  notifier?: Notifier;
+}
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+export class Controller {
+  private broker: EmbeddedBroker | null = null;
+  private ctx: DaemonContext | null = null;
+  private extensions: Extension[] = [];
+  private requests: RequestHandler | null = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(private readonly opts: ControllerOptions) {}
+
+  /** Port of the embedded broker (null when using an external one). */
+  get brokerPort(): number | null {
+    return this.broker?.port ?? null;
+  }
+
+  get context(): DaemonContext {
+    if (!this.ctx) throw new Error("controller not started");
+    return this.ctx;
+  }
+
+  async start(): Promise<void> {
+    const { config, logger } = this.opts;
+    const events = new EventBus(logger);
+    const health = new Health(events);
+    const t = topics(config.mqtt.base_topic);
+    const registry = new AdapterRegistry({
+      entries: config.adapters.entries,
+      directory: config.adapters.directory,
+      stateFile: join(config.daemon.data_dir, "adapters.json"),
+    });
+    await registry.load();
+
+    const bus = new Bus(await this.busOptions(t.state));
+    bus.on("up", () => health.set({ brokerDown: false }));
+    bus.on("down", () => health.set({ brokerDown: true }));
+
+    let engine: StepEngine | null = null;
+    let modelError: string | null = null;
+    try {
+      engine = await this.opts.openEngine(this.opts.modelPath);
+    } catch (e) {
+      modelError = (e as Error).message;
+      logger.error({ err: e, model: this.opts.modelPath }, "model failed to load: requests will get INTERNAL");
+      health.set({ modelFailed: true });
+    }
+    const slots = engine ? new LruAdapterSlots(engine, registry, config.model.lora_slots) : null;
+    const s = config.scheduler;
+    const scheduler =
+      engine && slots
+        ? new Scheduler({
+            engine,
+            adapters: slots,
+            logger,
+            limits: {
+              maxBatchTokens: s.max_batch_tokens,
+              maxSequences: s.max_sequences,
+              prefillChunk: s.prefill_chunk,
+              maxQueue: s.max_queue,
+              perTenantInFlight: s.per_tenant_in_flight,
+              perTenantQueue: s.per_tenant_queue,
+            },
+          })
+        : null;
+    const ctx: DaemonContext = {
+      config, topics: t, bus, events, health, logger, version: VERSION,
+      engine, scheduler, registry, slots, modelPath: this.opts.modelPath, modelError,
+    };
+    this.ctx = ctx;
+    if (scheduler) {
+      scheduler.on("busy", () => health.set({ busy: true }));
+      // Idle again: the queue has drained, so an earlier overload is over.
+      scheduler.on("idle", () => health.set({ busy: false, overloaded: false }));
+      events.on("answered", ({ code }) => code === "OVERLOADED" && health.set({ overloaded: true }));
+    }
+
+    // The LED first, so it shows "broker down" while the connection comes up.
+    const led = new StatusLed(ctx, this.opts.led ?? new NoLed());
+    await led.start();
+    this.extensions.push(led);
+    bus.start();
+    await bus.waitConnected();
+
+    if (engine && scheduler) this.requests = new RequestHandler(ctx, engine, scheduler, engine.limits.nCtx);
+    const features: Extension[] = [
+      new BridgeState(ctx),
+      new BridgeInfo(ctx),
+      new Metrics(ctx),
+      new Admin(ctx),
+      ...(config.homeassistant.enabled ? [new HomeAssistant(ctx, bus.opts.clientId)] : []),
+      this.requests ?? new Unavailable(ctx),
+      // Last: READY=1 only once everything above serves.
+      new Systemd(ctx, this.opts.env, this.opts.notifier),
+    ];
+    scheduler?.start();
+    for (const f of features) {
+      await f.start();
+      this.extensions.push(f);
+      logger.debug({ feature: f.name }, "started");
+    }
+  }
+
+  /** Graceful stop: new requests get SHUTTING_DOWN, running ones finish within the grace period
+   *  (then are cancelled), the final replies and the offline state are published. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    const ctx = this.ctx;
+    const { logger, config } = this.opts;
+    this.requests?.stopAccepting();
+    await ctx?.scheduler?.stop(config.daemon.shutdown_grace_ms);
+    await this.requests?.drained();
+    for (const f of [...this.extensions].reverse()) {
+      await f.stop().catch((err: unknown) => logger.error({ err, feature: f.name }, "stop failed"));
+    }
+    this.extensions = [];
+    if (ctx) {
+      if (!ctx.bus.connected) logger.warn("broker unreachable at shutdown: the last will reports offline");
+      await ctx.bus.stop();
+      ctx.engine?.dispose();
+    }
+    await this.broker?.close();
+    logger.info("stopped");
+  }
+
+  private async busOptions(willTopic: string): Promise<BusOptions> {
+    const { config, logger } = this.opts;
+    const m = config.mqtt;
+    const common = {
+      clientId: m.client_id ?? `edgelora-${hostname()}`,
+      qos: m.qos,
+      keepaliveS: m.keepalive_s,
+      reconnectMs: m.reconnect_ms,
+      will: { topic: willTopic, payload: OFFLINE },
+      logger,
+    };
+    if (!m.embedded) {
+      if (!m.url) throw new Error("mqtt.url is required when mqtt.embedded is false");
+      const tls = { ca: m.tls.ca, cert: m.tls.cert, key: m.tls.key, rejectUnauthorized: m.tls.reject_unauthorized };
+      return { ...common, url: m.url, protocolVersion: 5, username: m.username, password: m.password, tls };
+    }
+    const { users, daemon } = userDirectory({ tenants: config.tenants, admin: config.admin });
+    this.broker = new EmbeddedBroker({ host: m.host, port: m.port, base: m.base_topic, users, logger });
+    const port = await this.broker.listen();
+    logger.info({ host: m.host, port }, "embedded MQTT broker listening");
+    return { ...common, url: `mqtt://${m.host}:${port}`, protocolVersion: 4, username: daemon.username, password: daemon.password };
+  }
+}

@@ -1,0 +1,29 @@
+// When the model failed to load the daemon stays up (LED and bridge state say why) and answers
+// every request with INTERNAL instead of leaving it unanswered.
+import type { DaemonContext, Extension } from "./context.js";
+import { BadRequest, parseRequest } from "./request-schema.js";
+
+export class Unavailable implements Extension {
+  readonly name = "unavailable";
+
+  constructor(private readonly ctx: DaemonContext) {}
+
+  async start(): Promise<void> {
+    const { bus, topics } = this.ctx;
+    await bus.subscribe(topics.allRequests, (msg) => {
+      const tenant = topics.tenantOfRequest(msg.topic);
+      if (tenant === null) return;
+      let transaction: string;
+      try {
+        transaction = parseRequest(msg.payload, this.ctx.config.mqtt.max_payload_bytes).transaction;
+      } catch (e) {
+        transaction = (e as BadRequest).transaction;
+      }
+      const reply = { transaction, status: "error", error: { code: "INTERNAL", message: `model not loaded: ${this.ctx.modelError}` } };
+      this.ctx.events.emit("answered", { tenant, code: "INTERNAL" });
+      void bus.publish(topics.response(tenant), JSON.stringify(reply)).catch(() => undefined);
+    });
+  }
+
+  async stop(): Promise<void> {}
+}
