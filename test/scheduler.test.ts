@@ -304,6 +304,9 @@ test("slot exhaustion: a job whose adapter finds every slot pinned waits, others
   const base = job(h.engine, "third", { tenant: "t3", maxTokens: 8 });
   const c = job(h.engine, "fourth", { tenant: "t4", adapter: "C", maxTokens: 8 });
   h.engine.model = () => 10; // never EOS: every job runs to maxTokens
+  const acquires: string[] = [];
+  const acquire = h.slots.acquire.bind(h.slots);
+  h.slots.acquire = (name) => (acquires.push(name), acquire(name));
   const outs = [a, b, base].map((j) => h.submit(j).outcome);
   h.scheduler.start();
   // C arrives once B waits for the slot: it must not take the slot when A frees it.
@@ -322,6 +325,7 @@ test("slot exhaustion: a job whose adapter finds every slot pinned waits, others
   const [aSteps, bSteps, cSteps, baseSteps] = ["A", "B", "C", "base"].map(stepsWith);
   t.true(Math.max(...aSteps) < Math.min(...bSteps), "B starts after A released the only slot");
   t.true(Math.max(...bSteps) < Math.min(...cSteps), "C, which came later, waits behind B");
+  t.true(acquires.indexOf("C") > acquires.lastIndexOf("B"), `C does not compete for the slot B waits for: ${acquires}`);
   t.true(baseSteps.some((i) => aSteps.includes(i)), "the base-model job ran alongside A");
   t.deepEqual(h.engine.loads.map((l) => l.path), ["A", "B", "C"]);
   t.is(h.slots.pinned, 0);

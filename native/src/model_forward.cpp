@@ -15,7 +15,9 @@ namespace {
 // (a 64-wide model like stories260K then runs on one thread, as it should).
 constexpr double kMatmulBytesPerThread = 128 * 1024;  // weight bytes x rows
 constexpr double kAttentionMacsPerThread = 32 * 1024;
-constexpr int kRowAlign = 16;  // rows per split unit: 64 bytes of f32 output, no false sharing
+constexpr int kRowAlign = 16;  // rows per chunk unit: 64 bytes of f32 output, no false sharing
+// Chunks per thread: enough that a late or slow thread leaves its share to the others.
+constexpr int kChunksPerThread = 4;
 
 // y = x / rms(x) * w, accumulated in double like ggml's rms_norm.
 void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
@@ -302,16 +304,16 @@ void Context::attention(int il, const BatchView& b) {
   double work = 0;
   for (int t = 0; t < n; ++t) work += double(b.pos[t] + 1) * H * hd * 2;
   const int nth = threads_for(work, kAttentionMacsPerThread);
-  pool_.run(nth, [&](int ith, int nt) {
-    int64_t begin, end;
-    ThreadPool::split_range(int64_t(n) * H, 1, ith, nt, begin, end);
-    float* scores = scores_.data() + size_t(ith) * score_stride_;
-    for (int64_t item = begin; item < end; ++item) {
-      const int t = int(item / H), h = int(item % H);
-      const size_t off = (size_t(t) * H + h) * hd;
-      attend_one(il, b.seq_id[t], b.pos[t], h, q_.data() + off, attn_.data() + off, scores);
-    }
-  });
+  const int64_t items = int64_t(n) * H;
+  pool_.parallel_for(nth, items, ThreadPool::chunk_for(items, nth, kChunksPerThread, 1),
+                     [&](int64_t begin, int64_t end, int ith) {
+                       float* scores = scores_.data() + size_t(ith) * score_stride_;
+                       for (int64_t item = begin; item < end; ++item) {
+                         const int t = int(item / H), h = int(item % H);
+                         const size_t off = (size_t(t) * H + h) * hd;
+                         attend_one(il, b.seq_id[t], b.pos[t], h, q_.data() + off, attn_.data() + off, scores);
+                       }
+                     });
 }
 
 // Causal attention of one query head over its sequence's positions 0..pos (GQA: query head
@@ -391,9 +393,8 @@ void Context::project(int il, Module m, const Input& in, const RowAdapters& ad, 
 
 void Context::matmul(const kernels::WeightView& w, const kernels::PreparedActivations& act, int n_rows, float* out) {
   const int nth = threads_for(double(w.row_bytes) * double(w.n_out) * n_rows, kMatmulBytesPerThread);
-  pool_.parallel_for(nth, w.n_out, kRowAlign, [&](int64_t r0, int64_t r1) {
-    kernels::matmul_rows(ks_, w, act, r0, r1, out, w.n_out);
-  });
+  pool_.parallel_for(nth, w.n_out, ThreadPool::chunk_for(w.n_out, nth, kChunksPerThread, kRowAlign),
+                     [&](int64_t r0, int64_t r1, int) { kernels::matmul_rows(ks_, w, act, r0, r1, out, w.n_out); });
 }
 
 int Context::threads_for(double work, double per_thread) const {

@@ -14,12 +14,19 @@
 namespace el {
 
 namespace {
-// About 50-100 us of polling: longer than the single-threaded gaps inside one forward pass
-// (norms, RoPE), far shorter than the pause between two decode calls.
+
+// Polling budget before sleeping: longer than the single-threaded gaps inside one forward
+// pass (norms, RoPE), much shorter than the pause between two decode calls.
 constexpr int kSpinIterations = 20000;
+constexpr uint64_t kClosed = uint64_t(1) << 16;
+constexpr uint64_t kThreadsMask = kClosed - 1;
+constexpr int kCounterShift = 17;
+
+uint64_t counter_of(uint64_t state) { return state >> kCounterShift; }
+
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::clamp(n_threads, 1, 0xFFFF)) {
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::clamp(n_threads, 1, int(kThreadsMask))) {
   threads_.reserve(n_threads_ - 1);
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -27,65 +34,72 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::clamp(n_threads, 1, 0xFF
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_.store(true, std::memory_order_release);
-    generation_.fetch_add(1 << 16, std::memory_order_seq_cst);
+    stop_.store(true, std::memory_order_seq_cst);
+    state_.store(((counter_of(state_.load()) + 1) << kCounterShift) | kClosed, std::memory_order_seq_cst);
   }
   wake_.notify_all();
   for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::split_range(int64_t n, int64_t align, int ith, int nth, int64_t& begin, int64_t& end) {
+int64_t ThreadPool::chunk_for(int64_t n, int nth, int per_thread, int64_t align) {
   if (align < 1) align = 1;
-  const int64_t units = (n + align - 1) / align;
-  const int64_t per = units / nth, extra = units % nth;
-  const int64_t ub = ith * per + std::min<int64_t>(ith, extra);
-  const int64_t ue = ub + per + (ith < extra ? 1 : 0);
-  begin = std::min(n, ub * align);
-  end = std::min(n, ue * align);
+  const int64_t parts = std::max<int64_t>(1, int64_t(nth) * std::max(1, per_thread));
+  const int64_t c = (n + parts - 1) / parts;
+  return std::max<int64_t>(align, (c + align - 1) / align * align);
 }
 
-void ThreadPool::dispatch(int nth, Trampoline fn, void* ctx) {
-  job_fn_ = fn;
-  job_ctx_ = ctx;
-  // The thread count travels in the generation word, so a thread outside this job never
-  // reads job_* (which the next dispatch may be overwriting); the ones inside acknowledge.
-  pending_.store(nth - 1, std::memory_order_relaxed);
-  const uint64_t next = ((generation_.load(std::memory_order_relaxed) >> 16) + 1) << 16;
-  generation_.store(next | uint64_t(nth), std::memory_order_seq_cst);
+void ThreadPool::run_chunks(const Job& job, int ith) {
+  for (;;) {
+    const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    const int64_t begin = c * job.chunk;
+    if (begin >= job.n) return;
+    job.fn(job.ctx, begin, std::min(job.n, begin + job.chunk), ith);
+  }
+}
+
+void ThreadPool::dispatch(int nth, const Job& job) {
+  job_ = job;
+  next_chunk_.store(0, std::memory_order_relaxed);
+  const uint64_t open = ((counter_of(state_.load(std::memory_order_relaxed)) + 1) << kCounterShift) | uint64_t(nth);
+  state_.store(open, std::memory_order_seq_cst);  // publishes job_ and next_chunk_
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();
   }
-  fn(ctx, 0, nth);
+  run_chunks(job, 0);
+  // Close the dispatch: a helper that has not joined yet now never will, and the job's
+  // data (on the caller's stack) stays valid until the ones inside have left.
+  state_.store(open | kClosed, std::memory_order_seq_cst);
   int spins = 0;
-  while (pending_.load(std::memory_order_acquire) != 0) {
+  while (active_.load(std::memory_order_seq_cst) != 0) {
     if (++spins < kSpinIterations) EL_CPU_RELAX();
     else std::this_thread::yield();
   }
 }
 
 void ThreadPool::worker_loop(int ith) {
-  uint64_t seen = 0;
+  uint64_t seen = 0;  // counter of the last dispatch this thread looked at
   for (;;) {
-    uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spins = 0; gen == seen && spins < kSpinIterations; ++spins) {
+    uint64_t s = state_.load(std::memory_order_acquire);
+    for (int spins = 0; counter_of(s) == seen && spins < kSpinIterations; ++spins) {
       EL_CPU_RELAX();
-      gen = generation_.load(std::memory_order_acquire);
+      s = state_.load(std::memory_order_acquire);
     }
-    if (gen == seen) {
+    if (counter_of(s) == seen) {
       std::unique_lock<std::mutex> lock(mutex_);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      wake_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+      wake_.wait(lock, [&] { return counter_of(state_.load(std::memory_order_seq_cst)) != seen; });
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
-      gen = generation_.load(std::memory_order_acquire);
+      s = state_.load(std::memory_order_acquire);
     }
-    seen = gen;
+    seen = counter_of(s);
     if (stop_.load(std::memory_order_acquire)) return;
-    const int nth = int(gen & 0xFFFF);
-    if (ith < nth) {
-      job_fn_(job_ctx_, ith, nth);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
-    }
+    if ((s & kClosed) || ith >= int(s & kThreadsMask)) continue;
+    // Join, then check the dispatch is still open (seq_cst pairs with the caller's close:
+    // either it sees us in active_ and waits, or we see it closed and leave).
+    active_.fetch_add(1, std::memory_order_seq_cst);
+    if (state_.load(std::memory_order_seq_cst) == s) run_chunks(job_, ith);
+    active_.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 

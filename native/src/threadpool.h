@@ -1,7 +1,11 @@
-// A persistent pool of compute threads. The calling thread is worker 0; n-1 helper threads
-// wait for work by spinning briefly (so back-to-back dispatches of one forward pass cost
-// no wake-up) and then sleeping on a condition variable (so an idle engine burns no CPU).
-// One dispatch at a time: run() is not reentrant and must be called from one thread.
+// A persistent pool of compute threads. The calling thread always takes part; helper
+// threads wait for work by spinning briefly (so back-to-back dispatches of one forward pass
+// cost no wake-up) and then sleeping on a condition variable (so an idle engine burns no CPU).
+//
+// Work is split into chunks that participants claim from a shared counter, so the caller
+// never waits for a helper that has not started (on a busy machine a descheduled helper
+// would otherwise stall every dispatch): it runs the unclaimed chunks itself and waits only
+// for chunks already in progress. One dispatch at a time, from one thread.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -15,56 +19,54 @@ namespace el {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int n_threads);  // n_threads <= 65535
+  explicit ThreadPool(int n_threads);  // clamped to [1, 65535]
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
 
-  // Calls fn(ith, nth) for ith in [0, nth) on nth threads (the caller is ith 0) and returns
-  // when all calls have returned. nth is clamped to [1, size()]; nth == 1 runs inline.
+  // Calls fn(begin, end, ith) for consecutive chunks of `chunk` indices covering [0, n), on
+  // up to nth threads; ith in [0, nth) names the thread running the call (the caller is 0),
+  // for per-thread scratch. Returns when every chunk is done. nth <= 1 runs inline.
   template <class F>
-  void run(int nth, F&& fn) {
+  void parallel_for(int nth, int64_t n, int64_t chunk, F&& fn) {
+    if (n <= 0) return;
+    if (chunk < 1) chunk = 1;
     if (nth > n_threads_) nth = n_threads_;
-    if (nth <= 1) {
-      fn(0, 1);
+    if (nth <= 1 || n <= chunk) {
+      for (int64_t b = 0; b < n; b += chunk) fn(b, b + chunk < n ? b + chunk : n, 0);
       return;
     }
     using Fn = std::remove_reference_t<F>;
-    dispatch(nth, [](void* ctx, int ith, int n) { (*static_cast<Fn*>(ctx))(ith, n); }, &fn);
+    Job job{[](void* ctx, int64_t b, int64_t e, int ith) { (*static_cast<Fn*>(ctx))(b, e, ith); }, &fn, n, chunk};
+    dispatch(nth, job);
   }
 
-  // Splits [0, n) into nth contiguous chunks whose bounds are multiples of `align`
-  // (except the end) and calls fn(begin, end) for each non-empty chunk.
-  template <class F>
-  void parallel_for(int nth, int64_t n, int64_t align, F&& fn) {
-    run(nth, [&](int ith, int nt) {
-      int64_t begin, end;
-      split_range(n, align, ith, nt, begin, end);
-      if (begin < end) fn(begin, end);
-    });
-  }
-
-  static void split_range(int64_t n, int64_t align, int ith, int nth, int64_t& begin, int64_t& end);
+  // Chunk size that gives each of nth threads about `per_thread` chunks, rounded up to a
+  // multiple of `align`.
+  static int64_t chunk_for(int64_t n, int nth, int per_thread, int64_t align);
 
  private:
-  using Trampoline = void (*)(void* ctx, int ith, int nth);
-  void dispatch(int nth, Trampoline fn, void* ctx);
+  struct Job {
+    void (*fn)(void* ctx, int64_t begin, int64_t end, int ith);
+    void* ctx;
+    int64_t n;
+    int64_t chunk;
+  };
+  void dispatch(int nth, const Job& job);
+  void run_chunks(const Job& job, int ith);
   void worker_loop(int ith);
 
   int n_threads_;
   std::vector<std::thread> threads_;
+  Job job_{};  // written before a dispatch is published, read by the threads that join it
 
-  // Published job; workers read these after seeing a new generation (acquire).
-  Trampoline job_fn_ = nullptr;
-  void* job_ctx_ = nullptr;
-
-  // (dispatch count << 16) | threads in the job.
-  // Each hot atomic on its own cache line: workers poll generation_ while the caller
-  // polls pending_, and neither should invalidate the other's line.
-  alignas(64) std::atomic<uint64_t> generation_{0};
-  alignas(64) std::atomic<int> pending_{0};
+  // state_ = (dispatch counter << 17) | (closed << 16) | threads allowed in the dispatch.
+  // Each hot atomic on its own cache line.
+  alignas(64) std::atomic<uint64_t> state_{0};
+  alignas(64) std::atomic<int64_t> next_chunk_{0};
+  alignas(64) std::atomic<int> active_{0};  // helpers inside the current dispatch
   alignas(64) std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
   std::mutex mutex_;

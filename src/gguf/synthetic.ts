@@ -60,8 +60,11 @@ export function loadVocab(kind: SyntheticVocab, arch: SyntheticArch): Vocab {
   return bpeVocab(arch === "qwen2" ? "qwen2" : "llama-bpe");
 }
 
-
+// Residual branches (attention output, FFN down) get gain 2 so that they outweigh the token's own
+// embedding in the residual stream; in tied models that embedding otherwise tends to win the
+// argmax (the model repeats its input). Tied random models still repeat more than untied ones.
 const BRANCH_GAIN = 2;
+
 interface TensorPlan {
   name: string;
   shape: number[]; // ggml order: [n_in, n_out] for matrices
@@ -93,7 +96,6 @@ function plan(o: Required<Omit<SyntheticModelOptions, "out" | "vocab">>, nVocab:
       out.push(bias(`${b}.attn_k.bias`, nKv));
       out.push(bias(`${b}.attn_v.bias`, nKv));
     }
-    // Residual branches are damped so the residual stream grows slowly with depth.
     out.push(mat(`${b}.attn_output.weight`, o.nEmbd, o.nEmbd, BRANCH_GAIN));
     out.push(norm(`${b}.ffn_norm.weight`, o.nEmbd));
     out.push(mat(`${b}.ffn_gate.weight`, o.nEmbd, o.nFf, 1));

@@ -14,7 +14,7 @@ export interface LoraGgufOptions {
 }
 
 /** Writes the adapter; returns the file size in bytes. */
-export function writeLoraGguf(path: string, o: LoraGgufOptions): Promise<number> {
+export async function writeLoraGguf(path: string, o: LoraGgufOptions): Promise<number> {
   const type = o.type ?? GGMLType.F32;
   const w = new GGUFWriter();
   w.set("general.architecture", meta.str(o.arch));

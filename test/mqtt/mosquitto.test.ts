@@ -1,0 +1,103 @@
+// config/mosquitto/{acl,passwd.example} through a real mosquitto, and the daemon on an external
+// MQTT 5 broker: response topic + correlation data.
+import test from "ava";
+import { fileURLToPath } from "node:url";
+import { connectAsync, type IClientOptions } from "mqtt";
+import { collect, sleep } from "../helpers/broker.js";
+import { startDaemon } from "../helpers/daemon.js";
+import { FakeEngine, scriptedModel } from "../helpers/fake-engine.js";
+import { MOSQUITTO_MISSING, mosquittoBinary, startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
+
+const file = (p: string) => fileURLToPath(new URL(`../../../config/mosquitto/${p}`, import.meta.url));
+const maybe = mosquittoBinary ? test.serial : test.serial.skip;
+if (!mosquittoBinary) {
+  test("mosquitto tests", (t) => {
+    t.log(MOSQUITTO_MISSING);
+    t.pass();
+  });
+}
+
+async function withMosquitto(fn: (m: Mosquitto, connect: (u: string, o?: IClientOptions) => ReturnType<typeof connectAsync>) => Promise<void>) {
+  const m = (await startMosquitto({ acl: file("acl"), passwd: file("passwd.example") }))!;
+  const clients: Awaited<ReturnType<typeof connectAsync>>[] = [];
+  try {
+    await fn(m, async (u, o = {}) => {
+      const c = await connectAsync(m.url, { username: u, password: u, protocolVersion: 5, reconnectPeriod: 0, ...o });
+      clients.push(c);
+      return c;
+    });
+  } finally {
+    await Promise.all(clients.map((c) => c.endAsync(true)));
+    await m.stop();
+  }
+}
+
+maybe("config/mosquitto ACL: same rules as the embedded broker", async (t) => {
+  await withMosquitto(async (m, connect) => {
+    await t.throwsAsync(connectAsync(m.url, { username: "alice", password: "wrong", reconnectPeriod: 0 }));
+    const daemon = await connect("edgelora");
+    const requests = await collect(daemon, "edgelora/+/request");
+    const alice = await connect("alice");
+    const bob = await connect("bob");
+    // Mosquitto grants the subscription but never delivers what the ACL forbids.
+    const spy = await collect(bob, "edgelora/alice/response");
+    const own = await collect(bob, "edgelora/bob/#");
+    // MQTT 5: a refused publish gets a negative PUBACK (0x87 Not authorized).
+    await t.throwsAsync(bob.publishAsync("edgelora/alice/request", "forged", { qos: 1 }), { message: /Not authorized/ });
+    await alice.publishAsync("edgelora/alice/request", "real", { qos: 1 });
+    await daemon.publishAsync("edgelora/alice/response", "for alice", { qos: 1 });
+    await daemon.publishAsync("edgelora/bob/response", "for bob", { qos: 1 });
+    await own.next(1);
+    await sleep(100);
+    t.deepEqual(requests.got.map((r) => r.payload), ["real"]);
+    t.deepEqual(spy.got, []);
+    const admin = await connect("admin");
+    const bridge = await collect(admin, "edgelora/bridge/response/#");
+    await admin.publishAsync("edgelora/bridge/request/health", "{}", { qos: 1 });
+    await t.throwsAsync(admin.publishAsync("edgelora/alice/request", "x", { qos: 1 }), { message: /Not authorized/ });
+    await daemon.publishAsync("edgelora/bridge/response/health", "ok", { qos: 1 });
+    await bridge.next(1);
+    await sleep(100);
+    t.is(requests.got.length, 1);
+    t.is(bridge.got.length, 1);
+  });
+});
+
+maybe("daemon on external MQTT 5 broker: response topic + correlation data", async (t) => {
+  await withMosquitto(async (m, connect) => {
+    const engine = new FakeEngine();
+    engine.model = scriptedModel(engine, { "hello": " world" });
+    const d = await startDaemon({
+      engine,
+      edit: (c) => {
+        c.mqtt.embedded = false;
+        c.mqtt.url = m.url;
+        c.mqtt.username = "edgelora";
+        c.mqtt.password = "edgelora";
+        c.mqtt.shared_subscription = true;
+      },
+    });
+    try {
+      const alice = await connect("alice");
+      const inbox = await collect(alice, "edgelora/alice/nodered");
+      const correlationData = Buffer.from("corr-1");
+      await alice.publishAsync("edgelora/alice/request", JSON.stringify({ prompt: "hello", transaction: "m5" }), {
+        qos: 1,
+        properties: { responseTopic: "edgelora/alice/nodered", correlationData },
+      });
+      const r = await inbox.next(1);
+      t.is(r.json.transaction, "m5");
+      t.is(r.json.text, " world");
+      t.deepEqual(Buffer.from(r.properties.correlationData), correlationData);
+      // A response topic outside the tenant's namespace is refused, answered on the default topic.
+      const responses = await collect(alice, "edgelora/alice/response");
+      await alice.publishAsync("edgelora/alice/request", JSON.stringify({ prompt: "hello", transaction: "m6" }), {
+        qos: 1,
+        properties: { responseTopic: "edgelora/bob/response" },
+      });
+      t.is((await responses.next(1)).json.error.code, "BAD_REQUEST");
+    } finally {
+      await d.close();
+    }
+  });
+});
