@@ -33,11 +33,11 @@ export class Oracle {
 
   // batchSize 1 makes llama.cpp evaluate one token at a time (its decode path, not its GEMM
   // prompt path), the tightest reference for per-position numbers.
-  private async withSequence<T>(nCtx: number, f: (seq: LlamaContextSequence) => Promise<T>): Promise<T> {
+  private async withSequence<T>(nCtx: number, f: (seq: LlamaContextSequence) => Promise<T>, batchSize = 1): Promise<T> {
     const ctx = await this.model.createContext({
       contextSize: nCtx,
       sequences: 1,
-      batchSize: 1,
+      batchSize,
       flashAttention: false,
       experimentalKvCacheKeyType: "F32",
       experimentalKvCacheValueType: "F32",
@@ -66,9 +66,9 @@ export class Oracle {
   /**
    * Teacher forcing: for each i >= 1, llama.cpp's probabilities of the next token after
    * tokens[0..i-1], as natural logs of its float32 softmax. Result[i-1] maps id -> log-prob
-   * for every id of the vocabulary.
+   * for every id of the vocabulary. batchSize > 1 takes llama.cpp's prompt-processing path.
    */
-  nextLogprobs(tokens: number[]): Promise<Map<number, number>[]> {
+  nextLogprobs(tokens: number[], batchSize = 1): Promise<Map<number, number>[]> {
     return this.withSequence(tokens.length + 1, async (seq) => {
       const input = tokens.slice(0, -1).map(
         (t) => [t, { generateNext: { probabilities: true, token: true, options: { temperature: 0 } } }] as const,
@@ -81,7 +81,7 @@ export class Oracle {
         for (const [id, p] of probs) m.set(Number(id), Math.log(p));
         return m;
       });
-    });
+    }, batchSize);
   }
 
   async dispose(): Promise<void> {
