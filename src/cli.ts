@@ -112,8 +112,7 @@ async function withModel<T>(path: string, f: (m: NativeModel) => T): Promise<T> 
 
 const program = new Command()
   .name("edgelora")
-  .description("Serve many LoRA fine-tunes of one GGUF base model, batched, over MQTT")
-  .showHelpAfterError();
+  .description("Serve many LoRA fine-tunes of one GGUF base model, batched, over MQTT");
 
 program
   .command("generate")

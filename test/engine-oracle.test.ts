@@ -51,16 +51,20 @@ test("stories260K: greedy ids from BOS and per-position log-probabilities match 
   }
 });
 
-// Tolerances in log-probability per weight type (see ORACLE.md for where llama.cpp's numbers
-// come from); measured maxima are logged by each test.
+// Tolerances in log-probability per weight type. F32 is plain float32 arithmetic on both sides.
+// llama.cpp rounds activations to F16 / BF16 before some F16 / BF16 dot products and quantizes
+// them to Q8_0 for quantized weights (ORACLE.md); the engine does the same for quantized types,
+// so what is left are rounding-boundary flips. Measured maxima (seed 7, 2 layers, 256 wide,
+// 37 positions): f32 8e-6, f16 4.6e-3, bf16 7e-4, q8_0/q4_0/q4_k/q6_k 1e-5 to 1.7e-3; each
+// test logs its own.
 const TOLERANCE: Record<SyntheticType, number> = {
   f32: 1e-4,
   f16: 2e-2,
   bf16: 2e-2,
-  q8_0: 5e-2,
-  q4_0: 5e-2,
-  q4_k: 5e-2,
-  q6_k: 5e-2,
+  q8_0: 2e-2,
+  q4_0: 2e-2,
+  q4_k: 2e-2,
+  q6_k: 2e-2,
 };
 
 const TYPES: SyntheticType[] = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"];

@@ -163,26 +163,27 @@ void Context::validate_and_reserve(const BatchView& b) {
   int n_out = 0;
   for (int i = 0; i < n; ++i) {
     const int s = b.seq_id[i];
-    const std::string at = "batch token " + std::to_string(i) + ": ";
+    // Built only on failure: validation allocates nothing for a good batch.
+    const auto at = [i] { return "batch token " + std::to_string(i) + ": "; };
     if (s < 0 || s >= p_.n_seq_max)
-      fail(ErrorKind::InvalidArgument, at + "seq_id " + str(s) + " out of range [0, " + str(p_.n_seq_max) + ")");
+      fail(ErrorKind::InvalidArgument, at() + "seq_id " + str(s) + " out of range [0, " + str(p_.n_seq_max) + ")");
     if (b.token[i] < 0 || b.token[i] >= hp_.n_vocab)
-      fail(ErrorKind::InvalidArgument, at + "token id " + str(b.token[i]) + " out of range [0, " + str(hp_.n_vocab) + ")");
+      fail(ErrorKind::InvalidArgument, at() + "token id " + str(b.token[i]) + " out of range [0, " + str(hp_.n_vocab) + ")");
     const int slot = b.lora_slot ? b.lora_slot[i] : -1;
     if (slot < -1 || slot >= p_.lora_slots)
-      fail(ErrorKind::InvalidArgument, at + "lora_slot " + str(slot) + " out of range (-1 or 0.." + str(p_.lora_slots - 1) + ")");
+      fail(ErrorKind::InvalidArgument, at() + "lora_slot " + str(slot) + " out of range (-1 or 0.." + str(p_.lora_slots - 1) + ")");
     const float scale = b.lora_scale ? b.lora_scale[i] : 1.0f;
-    if (!std::isfinite(scale)) fail(ErrorKind::InvalidArgument, at + "lora_scale is not finite");
+    if (!std::isfinite(scale)) fail(ErrorKind::InvalidArgument, at() + "lora_scale is not finite");
     if (run_stamp_[s] != stamp_) {
       run_stamp_[s] = stamp_;
       run_len_[s] = kv_.length(s);
       growth_.push_back(SeqGrowth{s, 0});
     }
     if (b.pos[i] != run_len_[s])
-      fail(ErrorKind::InvalidArgument, at + "pos " + str(b.pos[i]) + " of sequence " + str(s) + " must be " +
+      fail(ErrorKind::InvalidArgument, at() + "pos " + str(b.pos[i]) + " of sequence " + str(s) + " must be " +
                                            str(run_len_[s]) + " (sequences grow append-only)");
     if (++run_len_[s] > p_.n_ctx)
-      fail(ErrorKind::InvalidArgument, at + "sequence " + str(s) + " would exceed n_ctx = " + str(p_.n_ctx) + " tokens");
+      fail(ErrorKind::InvalidArgument, at() + "sequence " + str(s) + " would exceed n_ctx = " + str(p_.n_ctx) + " tokens");
     if (b.logits ? b.logits[i] != 0 : i == n - 1) ++n_out;
   }
   for (SeqGrowth& g : growth_) g.new_len = run_len_[g.seq];
@@ -280,6 +281,7 @@ void Context::layer_forward(int il, const BatchView& b) {
 
 void Context::store_kv(int il, const BatchView& b) {
   const int kvd = hp_.kv_dim();
+  const kernels::FromFloatFn to_f16 = ks_.of(TensorType::F16).from_float;
   for (int t = 0; t < b.n_tokens; ++t) {
     const float* k = k_.data() + size_t(t) * kvd;
     const float* v = v_.data() + size_t(t) * kvd;
@@ -289,12 +291,8 @@ void Context::store_kv(int il, const BatchView& b) {
       std::memcpy(kd, k, size_t(kvd) * sizeof(float));
       std::memcpy(vd, v, size_t(kvd) * sizeof(float));
     } else {
-      auto* kh = reinterpret_cast<fp16_t*>(kd);
-      auto* vh = reinterpret_cast<fp16_t*>(vd);
-      for (int i = 0; i < kvd; ++i) {
-        kh[i] = fp32_to_fp16(k[i]);
-        vh[i] = fp32_to_fp16(v[i]);
-      }
+      to_f16(k, kd, kvd);
+      to_f16(v, vd, kvd);
     }
   }
 }

@@ -1,6 +1,7 @@
 // Kernel tests: every path this CPU runs against the scalar reference, plus hand-worked
 // block layouts, fp16/bf16 edge cases and quantize/dequantize round trips.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -401,11 +402,14 @@ void test_dispatch() {
     for (TensorType t : kWeightTypes) CHECK(p->of(t).vec_dot && p->of(t).to_float && p->of(t).from_float);
   }
   CHECK(best_listed);
+  // main() forced the reference path through the environment before best() first ran.
+  CHECK(&best() == &scalar());
 }
 
 }  // namespace
 
 int main() {
+  setenv("EDGELORA_KERNELS", "scalar", 1);  // read once, by the first best()
   test_traits();
   test_fp16_edges();
   test_round_trips();

@@ -2,6 +2,8 @@
 // batched == one at a time, threads, F16 KV, KV pool exhaustion, bad batches, kernel paths.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -317,6 +319,62 @@ void test_load_errors() {
   CHECK(el_model_load(nullptr, &m, &err) == EL_ERR_INVALID_ARGUMENT);
 }
 
+std::vector<char> read_all(const std::string& path) {
+  std::vector<char> v;
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) v.insert(v.end(), buf, buf + n);
+    std::fclose(f);
+  }
+  return v;
+}
+
+// Loads a copy of the model with its header patched by `patch`; returns the load error.
+template <class F>
+std::string load_patched(const std::string& path, F&& patch) {
+  std::vector<char> bytes = read_all(path);
+  patch(bytes);
+  const std::string tmp = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/el_test_model_" +
+                          std::to_string(std::rand()) + ".gguf";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return "cannot write " + tmp;
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+  el_model_params p{tmp.c_str()};
+  el_model* m = nullptr;
+  el_error err;
+  const el_status s = el_model_load(&p, &m, &err);
+  std::remove(tmp.c_str());
+  el_model_free(m);
+  return s == EL_OK ? "" : err.message;
+}
+
+// Offset just past the tensor-info name `name` (its n_dims follows).
+size_t after_name(const std::vector<char>& bytes, const std::string& name) {
+  const std::string key = std::string(1, char(name.size())) + std::string(7, '\0') + name;
+  auto it = std::search(bytes.begin(), bytes.end(), key.begin(), key.end());
+  return it == bytes.end() ? 0 : size_t(it - bytes.begin()) + key.size();
+}
+
+void test_bad_weights(const std::string& path) {
+  // blk.0.attn_k.weight stored as [32, 64] instead of [64, 32] (same size, so the file is valid).
+  std::string e = load_patched(path, [](std::vector<char>& b) {
+    const size_t at = after_name(b, "blk.0.attn_k.weight");
+    CHECK(at != 0);
+    if (!at) return;
+    const uint64_t ne[2] = {32, 64};
+    std::memcpy(&b[at + 4], ne, sizeof ne);
+  });
+  CHECK_MSG(e.find("'blk.0.attn_k.weight' has shape [32, 64], expected [64, 32]") != std::string::npos, "%s", e.c_str());
+  e = load_patched(path, [](std::vector<char>& b) {
+    const size_t at = after_name(b, "blk.3.ffn_up.weight");
+    CHECK(at != 0);
+    if (at) std::memcpy(&b[at - 9], "XX", 2);  // "blk.3.ffn_XX.weight"
+  });
+  CHECK_MSG(e.find("'blk.3.ffn_up.weight' is missing (expected shape [64, 172])") != std::string::npos, "%s", e.c_str());
+}
+
 }  // namespace
 
 int main() {
@@ -341,6 +399,7 @@ int main() {
       tokenize(m, "Once upon a time"), tokenize(m, "Hello world!"), tokenize(m, long_text)};
   CHECK(prompts[0] == std::vector<int32_t>({1, 403, 407, 261, 378}));
 
+  test_bad_weights(path);
   test_info(m);
   test_greedy(m);
   test_batched_equals_alone(m, prompts);
