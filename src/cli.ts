@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// The `edgelora` command: generate, tokenize and info over the native engine.
+// The `edgelora` command: serve (the daemon), generate, tokenize and info over the native engine.
 // Bad input ends with one line on stderr and exit code 1, never a stack trace.
 import { existsSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 import { NativeEngine } from "./engine/engine.js";
 import { NativeModel } from "./engine/model.js";
 import { generate } from "./engine/generate.js";
+import { registerServeCommand } from "./daemon/serve-command.js";
 import type { ModelInfo } from "./engine/types.js";
 
 function intArg(min: number) {
@@ -148,6 +149,8 @@ program
     const info = await withModel(o.model, (m) => m.info);
     process.stdout.write((o.json ? JSON.stringify(info) : formatInfo(o.model, info)) + "\n");
   });
+
+registerServeCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`edgelora: error: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -59,7 +59,7 @@ export async function generate(engine: StepEngine, prompt: string, opts: Generat
   const t0 = performance.now();
   const tokens: number[] = [];
   const logprobs: number[] = [];
-  const decoder = new TextDecoder("utf-8");
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   let text = "";
   let emitted = 0;
   let finishReason: GenerateResult["finishReason"] = "length";

@@ -18,7 +18,7 @@ function toModelInfo(i: AddonModelInfo): ModelInfo {
 
 export class NativeModel {
   readonly info: ModelInfo;
-  private readonly decoder = new TextDecoder("utf-8");
+  private readonly decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
   private constructor(private readonly handle: AddonModel) {
     this.info = toModelInfo(handle.info());
