@@ -196,6 +196,11 @@ void test_slot_rules() {
   }
   {
     const int32_t seq[2] = {2, 0}, sl[2] = {1, 2};  // slot 2 is free: nothing may change
+    expect_error([&] { pool.check_batch(3, seq, sl, 2); }, el::ErrorKind::InvalidArgument,
+                 "LoRA slot 2 has no adapter loaded");
+    const int32_t ok_slots[2] = {1, 0};
+    pool.check_batch(3, seq, ok_slots, 2);  // checks only
+    CHECK(pool.info(1).n_sequences == 0);
     expect_error([&] { pool.bind_sequences(seq_slot, 3, seq, sl, 2); }, el::ErrorKind::InvalidArgument,
                  "LoRA slot 2 has no adapter loaded");
     CHECK(seq_slot[0] == 0 && seq_slot[2] == -1 && pool.info(1).n_sequences == 0);

@@ -179,16 +179,12 @@ bool LoraPool::is_ready(int slot) const {
   return slot >= 0 && slot < n_slots_ && slots_[slot].state.load(std::memory_order_acquire) == kReady;
 }
 
-void LoraPool::acquire_locked(int slot) {
+void LoraPool::acquire(int slot) {
   check_slot(slot);
+  std::lock_guard<std::mutex> lock(mu_);
   if (slots_[slot].state != kReady)
     fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " has no adapter loaded");
   ++slots_[slot].refs;
-}
-
-void LoraPool::acquire(int slot) {
-  std::lock_guard<std::mutex> lock(mu_);
-  acquire_locked(slot);
 }
 
 void LoraPool::release(int slot) {
@@ -199,9 +195,8 @@ void LoraPool::release(int slot) {
   --slots_[slot].refs;
 }
 
-void LoraPool::bind_sequences(int32_t* seq_slot, int n_seq, const int32_t* seq_id, const int32_t* token_slot,
-                              int n_tok) {
-  // Target slot per sequence in this batch; INT_MIN = sequence not in the batch.
+std::vector<int32_t> LoraPool::batch_targets(int n_seq, const int32_t* seq_id, const int32_t* token_slot,
+                                             int n_tok) const {
   std::vector<int32_t> target(size_t(n_seq), INT_MIN);
   for (int i = 0; i < n_tok; ++i) {
     const int32_t q = seq_id[i];
@@ -215,11 +210,27 @@ void LoraPool::bind_sequences(int32_t* seq_slot, int n_seq, const int32_t* seq_i
                                            std::to_string(target[q]) + " and " + std::to_string(sl) + " in one batch");
     target[q] = sl;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  for (int q = 0; q < n_seq; ++q)  // check everything before changing anything
-    if (target[q] >= 0 && target[q] != seq_slot[q] && slots_[target[q]].state != kReady)
+  return target;
+}
+
+void LoraPool::check_ready_locked(const std::vector<int32_t>& target, const int32_t* seq_slot) const {
+  for (size_t q = 0; q < target.size(); ++q)
+    if (target[q] >= 0 && !(seq_slot && target[q] == seq_slot[q]) && slots_[target[q]].state != kReady)
       fail(ErrorKind::InvalidArgument, "sequence " + std::to_string(q) + ": LoRA slot " + std::to_string(target[q]) +
                                            " has no adapter loaded");
+}
+
+void LoraPool::check_batch(int n_seq, const int32_t* seq_id, const int32_t* token_slot, int n_tok) const {
+  const std::vector<int32_t> target = batch_targets(n_seq, seq_id, token_slot, n_tok);
+  std::lock_guard<std::mutex> lock(mu_);
+  check_ready_locked(target, nullptr);
+}
+
+void LoraPool::bind_sequences(int32_t* seq_slot, int n_seq, const int32_t* seq_id, const int32_t* token_slot,
+                              int n_tok) {
+  const std::vector<int32_t> target = batch_targets(n_seq, seq_id, token_slot, n_tok);
+  std::lock_guard<std::mutex> lock(mu_);
+  check_ready_locked(target, seq_slot);  // everything is checked before anything changes
   for (int q = 0; q < n_seq; ++q) {
     if (target[q] == INT_MIN || target[q] == seq_slot[q]) continue;
     if (target[q] >= 0) ++slots_[target[q]].refs;

@@ -77,6 +77,9 @@ class LoraPool {
   // tokens (all of a sequence's tokens in one batch must name the same slot). All or nothing:
   // on error (bad slot, slot not ready, mixed slots) no reference changes.
   void bind_sequences(int32_t* seq_slot, int n_seq, const int32_t* seq_id, const int32_t* token_slot, int n_tok);
+  // The checks of bind_sequences without binding, to reject a batch before reserving anything
+  // else for it; bind_sequences can then fail only if a slot is unloaded in between.
+  void check_batch(int n_seq, const int32_t* seq_id, const int32_t* token_slot, int n_tok) const;
   // Drops the reference of a sequence being cleared; sets seq_slot to -1.
   void unbind_sequence(int32_t& seq_slot);
 
@@ -99,7 +102,10 @@ class LoraPool {
 
   void check_slot(int slot) const;
   fp16_t* region(int slot, int layer, Module m) const;  // A region; Bt follows at max_rank * n_in
-  void acquire_locked(int slot);
+  // Per sequence, the slot its tokens in the batch name (INT_MIN: not in the batch); checks
+  // ranges and that a sequence names one slot. check_ready_locked: every named slot is ready.
+  std::vector<int32_t> batch_targets(int n_seq, const int32_t* seq_id, const int32_t* token_slot, int n_tok) const;
+  void check_ready_locked(const std::vector<int32_t>& target, const int32_t* seq_slot) const;
 
   ModelShapes shapes_;
   int n_slots_;
