@@ -18,14 +18,15 @@ export interface LlamaChildResult {
   speed: Speed;
   cpuLibrary: string; // the libggml-cpu-*.so mapped into this process
   systemInfo: string;
-  flashAttention: boolean;
+  flashAttention: string; // the context's setting: "auto", "true" or "false"
   batchSize: number;
 }
 
 type NodeLlamaCpp = typeof import("node-llama-cpp");
 type Sequence = import("node-llama-cpp").LlamaContextSequence;
+type Token = import("node-llama-cpp").Token;
 
-async function decodeTps(seq: Sequence, prompt: number[], n: number): Promise<number> {
+async function decodeTps(seq: Sequence, prompt: Token[], n: number): Promise<number> {
   await seq.clearHistory();
   await seq.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1));
   // The timed part: n one-token decodes (the prompt's last token, then each generated one).
@@ -35,7 +36,7 @@ async function decodeTps(seq: Sequence, prompt: number[], n: number): Promise<nu
   return n / ((performance.now() - t0) / 1000);
 }
 
-async function prefillTps(seq: Sequence, prompt: number[]): Promise<number> {
+async function prefillTps(seq: Sequence, prompt: Token[]): Promise<number> {
   await seq.clearHistory();
   const t0 = performance.now();
   await seq.evaluateWithoutGeneratingNewTokens(prompt);
@@ -68,15 +69,15 @@ async function run(job: LlamaJob): Promise<LlamaChildResult> {
   const seq = context.getSequence();
   const bos = model.tokens.bos;
   if (bos === null) throw new Error("model has no BOS token");
-  const decodePrompt = promptIds(bos, w.promptTokens);
-  const prefillPrompt = promptIds(bos, w.prefillTokens);
+  const decodePrompt = promptIds(bos, w.promptTokens) as Token[];
+  const prefillPrompt = promptIds(bos, w.prefillTokens) as Token[];
   const d = await medianOf(w.runs, () => decodeTps(seq, decodePrompt, w.decodeTokens), () => decodeTps(seq, decodePrompt, 2));
   const p = await medianOf(w.runs, () => prefillTps(seq, prefillPrompt), () => prefillTps(seq, prefillPrompt));
   const result: LlamaChildResult = {
     speed: { decode: d.median, prefill: p.median, decodeRuns: d.all, prefillRuns: p.all },
     cpuLibrary: loadedCpuLibrary(),
     systemInfo: llama.systemInfo,
-    flashAttention: context.flashAttention === true,
+    flashAttention: String(context.flashAttention),
     batchSize: context.batchSize,
   };
   await context.dispose();

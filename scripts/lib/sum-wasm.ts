@@ -58,7 +58,7 @@ const I32 = 0x7f;
 const V128 = 0x7b;
 
 /** The module's bytes for a shared memory of `pages` 64 KiB pages. */
-export function sumModuleBytes(pages: number): Uint8Array {
+export function sumModuleBytes(pages: number): Uint8Array<ArrayBuffer> {
   const P = 0; // param: start address
   const END = 1; // param: end address (exclusive, start + a multiple of 64)
   const ACC = [2, 3, 4, 5]; // v128 locals
