@@ -1,34 +1,18 @@
 #!/usr/bin/env node
-// The `edgelora` command: serve (the daemon), generate, tokenize and info over the native engine.
+// The `edgelora` command: serve (the daemon), generate, batch, tokenize, info and adapters over
+// the native engine.
 // Bad input ends with one line on stderr and exit code 1, never a stack trace.
-import { existsSync } from "node:fs";
-import { Command, InvalidArgumentError } from "commander";
+import { Command } from "commander";
 import { NativeEngine } from "./engine/engine.js";
 import { NativeModel } from "./engine/model.js";
 import { generate } from "./engine/generate.js";
 import { registerServeCommand } from "./daemon/serve-command.js";
-import type { ModelInfo } from "./engine/types.js";
-
-function intArg(min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be an integer >= ${min}`);
-    return n;
-  };
-}
-
-function floatArg(min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max)
-      throw new InvalidArgumentError(`must be a number in [${min}, ${max}]`);
-    return n;
-  };
-}
-
-function checkModelPath(path: string): void {
-  if (!existsSync(path)) throw new Error(`model file not found: ${path}`);
-}
+import type { ModelInfo, StepEngine } from "./engine/types.js";
+import { adapterRank, type AdapterRef } from "./batch/adapter-file.js";
+import { AdapterBoundEngine } from "./batch/adapter-engine.js";
+import { adapterArg, checkModelPath, floatArg, intArg } from "./cli/args.js";
+import { registerBatchCommand } from "./cli/batch-command.js";
+import { registerAdaptersCommand } from "./cli/adapters-command.js";
 
 function formatInfo(path: string, i: ModelInfo): string {
   const types = Object.entries(i.weightTypes)
@@ -59,17 +43,19 @@ interface GenerateCliOptions {
   minP: number;
   seed: number;
   threads: number;
+  lora?: AdapterRef;
   json?: boolean;
 }
 
 async function runGenerate(o: GenerateCliOptions): Promise<void> {
   checkModelPath(o.model);
+  const rank = o.lora ? adapterRank(o.lora.path) : 0;
   const model = await NativeModel.load(o.model);
   // Size the context for this one request: prompt plus the tokens asked for.
   const promptLen = o.prompt === "" ? 1 : model.tokenize(o.prompt, true).length;
   const wanted = promptLen + o.maxTokens;
   const nCtx = model.info.nCtxTrain > 0 ? Math.min(wanted, model.info.nCtxTrain) : wanted;
-  let engine: NativeEngine;
+  let engine: StepEngine;
   try {
     const ctx = await model.createContext({
       threads: o.threads,
@@ -77,6 +63,8 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
       nSeqMax: 1,
       nBatchMax: Math.min(512, nCtx),
       kvType: "f32",
+      loraSlots: o.lora ? 1 : 0,
+      loraMaxRank: rank,
     });
     engine = new NativeEngine(model, ctx);
   } catch (e) {
@@ -84,6 +72,10 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
     throw e;
   }
   try {
+    if (o.lora) {
+      await engine.loadAdapter(0, o.lora.path);
+      engine = new AdapterBoundEngine(engine, 0, o.lora.scale);
+    }
     const r = await generate(engine, o.prompt, {
       maxTokens: o.maxTokens,
       sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, seed: o.seed },
@@ -127,6 +119,7 @@ program
   .option("--min-p <p>", "drop tokens below p times the top probability (0 = off)", floatArg(0, 1), 0.05)
   .option("--seed <s>", "random seed", intArg(0), 0)
   .option("--threads <n>", "compute threads", intArg(1), 1)
+  .option("--lora <path[:scale]>", "LoRA adapter (GGUF file or PEFT directory) and its scale (default 1)", adapterArg)
   .option("--json", "print one JSON object {tokens, logprobs, text, timings}")
   .action((o: GenerateCliOptions) => runGenerate(o));
 
@@ -150,6 +143,8 @@ program
     process.stdout.write((o.json ? JSON.stringify(info) : formatInfo(o.model, info)) + "\n");
   });
 
+registerBatchCommand(program);
+registerAdaptersCommand(program);
 registerServeCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -94,6 +94,7 @@ Napi::Object lora_info_object(Napi::Env env, int32_t slot, const el_lora_info& l
   o.Set("loaded", li.loaded != 0);
   o.Set("rank", li.rank);
   o.Set("alpha", li.alpha);
+  o.Set("factor", li.factor);
   o.Set("bytes", double(li.bytes));
   o.Set("modules", li.modules);  // "q,v,down"; the TS wrapper splits it
   o.Set("nSequences", li.n_sequences);

@@ -134,11 +134,13 @@ void el_context_get_stats(const el_context* ctx, el_context_stats* out);
  * free slot without heap allocation in the slot arena; it may run while el_decode runs on other
  * slots. A slot referenced by a live sequence (one that decoded with it and is not cleared)
  * cannot be unloaded or overwritten. The per-token scale in el_batch multiplies the adapter's
- * own alpha/rank factor: y = W x + scale * (alpha / rank) * B (A x). */
+ * own factor, as llama.cpp does: y = W x + scale * factor * B (A x), where factor = alpha / rank
+ * (alpha / sqrt(rank) for rsLoRA adapters; 1 for a GGUF adapter without adapter.lora.alpha). */
 typedef struct {
   int32_t loaded;        /* 0 = free slot */
   int32_t rank;
   float alpha;
+  float factor;          /* what B (A x) is multiplied by before the per-token scale */
   int64_t bytes;         /* bytes this adapter occupies in the slot */
   char modules[64];      /* e.g. "q,v,down" */
   int32_t n_sequences;   /* live sequences referencing the slot */

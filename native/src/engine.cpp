@@ -271,6 +271,47 @@ el_status el_seq_clear(el_context* ctx, int32_t seq_id, el_error* err) {
 
 int32_t el_seq_length(const el_context* ctx, int32_t seq_id) { return ctx ? ctx->impl.seq_length(seq_id) : -1; }
 
+namespace {
+
+el::lora::LoraPool& lora_pool_of(const el_context* ctx, const char* fn) {
+  if (!ctx) el::fail(ErrorKind::InvalidArgument, std::string(fn) + ": ctx is NULL");
+  el::lora::LoraPool* pool = ctx->impl.lora_pool();
+  if (!pool)
+    el::fail(ErrorKind::InvalidArgument, std::string(fn) + ": this context has no LoRA slots (create it with lora_slots > 0)");
+  return *pool;
+}
+
+void fill_lora_info(const el::lora::SlotInfo& si, el_lora_info* out) {
+  if (!out) return;
+  *out = el_lora_info{};
+  out->loaded = si.loaded ? 1 : 0;
+  out->rank = si.rank;
+  out->alpha = si.alpha;
+  out->factor = si.factor;
+  out->bytes = si.bytes;
+  copy_str(out->modules, sizeof(out->modules), si.modules);
+  out->n_sequences = si.n_sequences;
+  copy_str(out->path, sizeof(out->path), si.path);
+}
+
+}  // namespace
+
+el_status el_lora_load(el_context* ctx, int32_t slot, const char* path, el_lora_info* out, el_error* err) {
+  return guarded(err, [&] {
+    el::lora::LoraPool& pool = lora_pool_of(ctx, "el_lora_load");
+    require(path != nullptr, "el_lora_load: path is NULL");
+    fill_lora_info(pool.load(slot, path), out);
+  });
+}
+
+el_status el_lora_unload(el_context* ctx, int32_t slot, el_error* err) {
+  return guarded(err, [&] { lora_pool_of(ctx, "el_lora_unload").unload(slot); });
+}
+
+el_status el_lora_slot_info(const el_context* ctx, int32_t slot, el_lora_info* out, el_error* err) {
+  return guarded(err, [&] { fill_lora_info(lora_pool_of(ctx, "el_lora_slot_info").info(slot), out); });
+}
+
 void el_context_get_stats(const el_context* ctx, el_context_stats* out) {
   if (!out) return;
   *out = el_context_stats{};

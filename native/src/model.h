@@ -11,6 +11,7 @@
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
 #include "kv_cache.h"
+#include "lora/lora_apply.h"
 #include "threadpool.h"
 #include "tokenizer.h"
 
@@ -141,6 +142,8 @@ class Context {
   const ContextParams& params() const { return p_; }
   const KVCache& kv() const { return kv_; }
   const kernels::KernelSet& kernels() const { return ks_; }
+  // The LoRA slot pool; null when the context was created with lora_slots = 0.
+  lora::LoraPool* lora_pool() const { return lora_.get(); }
 
  private:
   // Converted copy of one projection input, reused by every weight of the same
@@ -165,7 +168,10 @@ class Context {
   // out[r * n_out + o] = W_m . x[r] (+ bias) for the module's weight, then (batched LoRA)
   // the per-row adapter deltas of `ad`.
   void project(int il, Module m, const Input& in, const RowAdapters& ad, float* out);
-  void matmul(const kernels::WeightView& w, const kernels::PreparedActivations& act, int n_rows, float* out);
+  // out = W act for every row; with lora_layer >= 0 also the LoRA expand of module lm.
+  void matmul(const kernels::WeightView& w, const kernels::PreparedActivations& act, int n_rows, float* out,
+              int lora_layer = -1, lora::Module lm = lora::Module::Q);
+  void lora_shrink(int il, lora::Module m, const Input& in);
   int threads_for(double work, double per_thread) const;
 
   const Model& model_;
@@ -206,6 +212,13 @@ class Context {
   };
   CachedActivations prepared_[kernels::kMaxTypeId];
   uint64_t epoch_ = 0;
+
+  // Batched LoRA: the slot pool, this batch's tokens grouped by slot, the shrink results
+  // (plan positions x max rank), and the slot each sequence references (-1 = none).
+  std::unique_ptr<lora::LoraPool> lora_;
+  lora::LoraBatchPlan lora_plan_;
+  std::vector<float> lora_t_;
+  std::vector<int32_t> seq_slot_;
 };
 
 }  // namespace el

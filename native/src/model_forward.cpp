@@ -91,6 +91,15 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
     }
   }
 
+  seq_slot_.assign(size_t(p_.n_seq_max), -1);
+  if (p_.lora_slots > 0) {
+    if (p_.lora_max_rank < 1) fail(ErrorKind::InvalidArgument, "lora_max_rank must be positive when lora_slots > 0");
+    lora_ = std::make_unique<lora::LoraPool>(lora::shapes_from_gguf(model_.file()), p_.lora_slots, p_.lora_max_rank);
+    lora_t_.resize(B * size_t(p_.lora_max_rank));
+    lora_plan_.token.reserve(B);
+    lora_plan_.coeff.reserve(B);
+  }
+
   const size_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), F = hp_.n_ff;
   x_.resize(B * E);
   xn_.resize(B * E);
@@ -143,6 +152,7 @@ void Context::seq_clear(int seq) {
   if (seq < 0 || seq >= p_.n_seq_max)
     fail(ErrorKind::InvalidArgument, "seq_id " + str(seq) + " out of range [0, " + str(p_.n_seq_max) + ")");
   kv_.clear(seq);
+  if (lora_) lora_->unbind_sequence(seq_slot_[size_t(seq)]);
 }
 
 int Context::seq_length(int seq) const {
@@ -190,7 +200,11 @@ void Context::validate_and_reserve(const BatchView& b) {
 
   const size_t need = size_t(n_out) * size_t(hp_.n_vocab);
   if (logits_.size() < need) logits_.resize(need);  // only when more outputs than n_seq_max
+  // Adapter slots must be loaded and one per sequence; checked before anything is reserved.
+  if (lora_) lora_->check_batch(p_.n_seq_max, b.seq_id, b.lora_slot, n);
   kv_.reserve(growth_.data(), int(growth_.size()));
+  // Sequences now reference their slots (so the slots cannot be unloaded under them).
+  if (lora_) lora_->bind_sequences(seq_slot_.data(), p_.n_seq_max, b.seq_id, b.lora_slot, n);
 
   // Accepted: nothing below fails on bad input.
   n_outputs_ = 0;
@@ -199,6 +213,7 @@ void Context::validate_and_reserve(const BatchView& b) {
     scale_[i] = b.lora_scale ? b.lora_scale[i] : 1.0f;
     if (b.logits ? b.logits[i] != 0 : i == n - 1) out_rows_[n_outputs_++] = i;
   }
+  if (lora_) lora::plan_lora_batch(*lora_, slot_.data(), scale_.data(), n, lora_plan_);
 }
 
 void Context::embed(const BatchView& b) {
@@ -377,22 +392,41 @@ void Context::project(int il, Module m, const Input& in, const RowAdapters& ad, 
     kernels::prepare_activations(ks_, lin.w.type, in.x, in.n_in, in.n_rows, in.n_in, cached.act);
     cached.epoch = in.epoch;
   }
-  matmul(lin.w, cached.act, in.n_rows, out);
+  // LoRA on Q..Down (not the output head): y_r += scale_r * factor * B (A x_r) for each row
+  // with an adapter. The plan indexes batch tokens, which are this projection's rows.
+  const bool lora = lora_ && m != Module::Output && !lora_plan_.empty();
+  const lora::Module lm = lora::Module(int(m));
+  if (lora) lora_shrink(il, lm, in);
+  matmul(lin.w, cached.act, in.n_rows, out, lora ? il : -1, lm);
   if (!lin.bias.empty()) {
     for (int r = 0; r < in.n_rows; ++r) {
       float* y = out + size_t(r) * lin.w.n_out;
       for (int64_t o = 0; o < lin.w.n_out; ++o) y[o] += lin.bias[o];
     }
   }
-  // Batched LoRA goes here: y_r += ad.scale[r] * B_s (A_s x_r) for each run of rows sharing
-  // adapter slot s = ad.slot[r] (slots are validated against lora_slots by decode).
-  (void)ad;
+  (void)ad;  // per-row adapters reach the kernels through lora_plan_, built once per batch
 }
 
-void Context::matmul(const kernels::WeightView& w, const kernels::PreparedActivations& act, int n_rows, float* out) {
+void Context::lora_shrink(int il, lora::Module m, const Input& in) {
+  const int n_pos = lora_plan_.n_positions();
+  const double work = double(n_pos) * double(p_.lora_max_rank) * double(in.n_in) * sizeof(fp16_t);
+  const int nth = threads_for(work, kMatmulBytesPerThread);
+  pool_.parallel_for(nth, n_pos, ThreadPool::chunk_for(n_pos, nth, kChunksPerThread, 1),
+                     [&](int64_t k0, int64_t k1, int) {
+                       lora::lora_shrink(ks_, *lora_, lora_plan_, il, m, in.x, in.n_in, lora_t_.data(), int(k0), int(k1));
+                     });
+}
+
+// Base product, then (lora_layer >= 0) the LoRA expand on the same rows, while they are hot.
+void Context::matmul(const kernels::WeightView& w, const kernels::PreparedActivations& act, int n_rows, float* out,
+                     int lora_layer, lora::Module lm) {
   const int nth = threads_for(double(w.row_bytes) * double(w.n_out) * n_rows, kMatmulBytesPerThread);
   pool_.parallel_for(nth, w.n_out, ThreadPool::chunk_for(w.n_out, nth, kChunksPerThread, kRowAlign),
-                     [&](int64_t r0, int64_t r1, int) { kernels::matmul_rows(ks_, w, act, r0, r1, out, w.n_out); });
+                     [&](int64_t r0, int64_t r1, int) {
+                       kernels::matmul_rows(ks_, w, act, r0, r1, out, w.n_out);
+                       if (lora_layer >= 0)
+                         lora::lora_expand(ks_, *lora_, lora_plan_, lora_layer, lm, lora_t_.data(), out, w.n_out, r0, r1);
+                     });
 }
 
 int Context::threads_for(double work, double per_thread) const {

@@ -16,6 +16,7 @@ export function toSlotInfo(i: AddonLoraInfo): AdapterSlotInfo {
     slot: i.slot,
     rank: i.rank,
     alpha: i.alpha,
+    factor: i.factor,
     bytes: i.bytes,
     modules: i.modules ? i.modules.split(",") : [],
   };

@@ -80,6 +80,7 @@ export interface AddonLoraInfo {
   loaded: boolean;
   rank: number;
   alpha: number;
+  factor: number; // multiplies B(Ax) before the per-token scale
   bytes: number;
   modules: string; // "q,v,down"
   nSequences: number;

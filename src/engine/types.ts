@@ -73,6 +73,7 @@ export interface AdapterSlotInfo {
   slot: number;
   rank: number;
   alpha: number;
+  factor: number; // alpha/rank (alpha/sqrt(rank) for rsLoRA; 1 for a GGUF without alpha)
   bytes: number;
   modules: string[]; // e.g. ["q", "v"]
 }

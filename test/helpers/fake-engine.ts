@@ -177,7 +177,7 @@ export class FakeEngine implements StepEngine {
     if (path === this.failLoad) throw new Error("bad adapter file");
     this.loaded.set(slot, path);
     this.loads.push({ slot, path });
-    return { slot, rank: 8, alpha: 16, bytes: 1024, modules: ["q", "v"] };
+    return { slot, rank: 8, alpha: 16, factor: 2, bytes: 1024, modules: ["q", "v"] };
   }
 
   unloadAdapter(slot: number): void {
