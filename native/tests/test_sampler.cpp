@@ -23,8 +23,10 @@ el_sampler* make(float temperature, int32_t top_k, float top_p, float min_p, uin
 }
 
 std::vector<double> softmax(const std::vector<float>& logits, double temp = 1.0) {
+  // A plain compare (not std::fmax): aarch64 gcc 12 crashes vectorizing that reduction.
   double mx = logits[0];
-  for (float l : logits) mx = std::fmax(mx, l);
+  for (float l : logits)
+    if (l > mx) mx = l;
   std::vector<double> p(logits.size());
   double sum = 0;
   for (size_t i = 0; i < logits.size(); ++i) sum += (p[i] = std::exp((logits[i] - mx) / temp));

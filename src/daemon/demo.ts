@@ -1,32 +1,54 @@
-// Demo mode (no model configured): a small random-weight model and demo adapters are written into
-// the data directory once, and demo tenants alice/bob (passwords alice/bob) are configured.
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+// Demo mode (no model configured): a small random-weight llama (SentencePiece vocabulary, GQA,
+// SwiGLU: the shape of a real one, scaled down so it is written and loaded in a few seconds) and
+// rank-8 demo adapters are written into the data directory once, and demo tenants alice/bob
+// (passwords alice/bob) are configured, each with its own default adapter.
+import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import type { Config, TenantConfig } from "../config/schema.js";
-import { writeSyntheticModel } from "../gguf/synthetic.js";
+import { writeSyntheticModel, type SyntheticModelOptions } from "../gguf/synthetic.js";
+import { writeSyntheticAdapter } from "../lora/synthetic.js";
 import { hashPassword } from "../mqtt/password.js";
 
 export interface DemoAssets {
   modelPath: string;
   adapterDir: string;
-  adapters: string[]; // names of the demo adapters present
+  adapters: string[]; // names of the demo adapters, as registered from adapterDir
 }
 
 export const DEMO_TENANTS = ["alice", "bob"] as const;
+export const DEMO_ADAPTERS = ["demo-a", "demo-b", "demo-c", "demo-d"] as const;
 
-/** Writes the demo model (and adapters) unless already there. Weights are random: output is noise. */
+const DEMO_MODEL: Omit<SyntheticModelOptions, "out"> = {
+  arch: "llama", type: "q8_0", vocab: "spm", nEmbd: 128, nLayer: 4, nHead: 4, nHeadKv: 2, nFf: 384, nCtx: 2048, seed: 1,
+};
+// Part of the folder name: a changed demo model never meets adapters written for an older one.
+const DEMO_VERSION = "v2";
+
+/** Writes `out` through a temporary name: a start interrupted mid-write leaves no half file behind. */
+async function writeOnce(out: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
+  if (existsSync(out)) return;
+  const tmp = `${out}.tmp`;
+  await write(tmp);
+  renameSync(tmp, out);
+}
+
+/** Writes the demo model and adapters unless already there. Weights are random: output is noise. */
 export async function ensureDemoAssets(dataDir: string): Promise<DemoAssets> {
-  const demoDir = join(dataDir, "demo");
+  const demoDir = join(dataDir, "demo", DEMO_VERSION);
   const adapterDir = join(demoDir, "adapters");
   mkdirSync(adapterDir, { recursive: true });
   const modelPath = join(demoDir, "demo-model.gguf");
-  if (!existsSync(modelPath)) await writeSyntheticModel({ arch: "llama", type: "q8_0", out: modelPath, nCtx: 1024, seed: 1 });
-  // Demo adapters: written here once a synthetic LoRA adapter writer exists in src/gguf (not yet).
-  const adapters = readdirSync(adapterDir).filter((f) => f.endsWith(".gguf")).map((f) => f.slice(0, -5)).sort();
-  return { modelPath, adapterDir, adapters };
+  await writeOnce(modelPath, (tmp) => writeSyntheticModel({ ...DEMO_MODEL, out: tmp }));
+  for (const [i, name] of DEMO_ADAPTERS.entries()) {
+    // strength 1: each adapter clearly changes what the model generates.
+    await writeOnce(join(adapterDir, `${name}.gguf`), (tmp) =>
+      writeSyntheticAdapter({ model: modelPath, out: tmp, format: "gguf", rank: 8, alpha: 16, seed: 100 + i, strength: 1 }),
+    );
+  }
+  return { modelPath, adapterDir, adapters: [...DEMO_ADAPTERS] };
 }
 
-/** alice and bob, passwords equal to their names, allowed every adapter. */
+/** alice and bob, passwords equal to their names, allowed every adapter, each with its own default. */
 export async function demoTenants(adapters: string[]): Promise<Record<string, TenantConfig>> {
   const out: Record<string, TenantConfig> = {};
   for (const [i, name] of DEMO_TENANTS.entries()) {
@@ -35,28 +57,33 @@ export async function demoTenants(adapters: string[]): Promise<Record<string, Te
   return out;
 }
 
-/** The start-up text of demo mode: how to send a prompt, and that the weights are random. */
-export function demoInstructions(cfg: Config, demoModel: boolean, demoTenantsOn: boolean): string {
-  const { host, port, base_topic: base } = cfg.mqtt;
-  const h = host === "0.0.0.0" ? "127.0.0.1" : host;
+/** The start-up text of demo mode: that the weights are random, how to configure real ones, how to send a prompt. */
+export function demoInstructions(cfg: Config, demo: DemoAssets | null, demoTenantsOn: boolean, port = cfg.mqtt.port): string {
+  const { host, base_topic: base, embedded, url } = cfg.mqtt;
+  // Where a client on this machine reaches the broker: the embedded one, or the external one's URL.
+  const external = !embedded && url ? new URL(url) : null;
+  const h = external ? external.hostname : host === "0.0.0.0" ? "127.0.0.1" : host;
+  if (external) port = Number(external.port || 1883);
   const lines: string[] = [];
-  if (demoModel) {
+  if (demo) {
     lines.push(
-      "DEMO MODE: the model and adapters are RANDOM demo weights; the answers are noise.",
+      "DEMO MODE: no model.path is configured, so a small RANDOM-WEIGHT demo model and demo adapters",
+      `(${demo.adapters.join(", ")}) were written to ${demo.modelPath} and ${demo.adapterDir}. The answers are noise.`,
       "Use a real model: set model.path to a llama-family GGUF file (e.g. a TinyLlama or SmolLM Q4_K_M .gguf)",
-      "in a config file (`edgelora serve --config my.yaml`) or with EDGELORA_MODEL_PATH=/path/model.gguf,",
-      "and register LoRA adapters under adapters.entries / adapters.directory.",
+      "in a config file (`edgelora serve --config my.yaml`, see config/default.yaml) or with EDGELORA_MODEL_PATH=/path/model.gguf,",
+      "and register its LoRA adapters (llama.cpp LoRA GGUF or PEFT folders) under adapters.entries (name: path) or adapters.directory.",
     );
   }
   if (demoTenantsOn) {
+    const defaults = DEMO_TENANTS.map((t) => `${t} (password ${t}, adapter ${cfg.tenants[t]?.default_adapter ?? "none"})`);
     lines.push(
-      "Demo tenants: alice (password alice) and bob (password bob).",
-      "Send a prompt:",
+      `Demo tenants: ${defaults.join(" and ")}.`,
+      "Send a prompt (mqtt.js CLI):",
       `  npx mqtt sub -h ${h} -p ${port} -u alice -P alice -t '${base}/alice/response' -v`,
-      `  npx mqtt pub -h ${h} -p ${port} -u alice -P alice -t '${base}/alice/request' -m '{"prompt":"Once upon a time","max_tokens":32}'`,
+      `  npx mqtt pub -h ${h} -p ${port} -u alice -P alice -t '${base}/alice/request' -m '{"prompt":"Once upon a time","max_tokens":32,"temperature":0}'`,
       "or with mosquitto-clients:",
-      `  mosquitto_sub -h ${h} -p ${port} -u alice -P alice -t '${base}/alice/response' -v`,
-      `  mosquitto_pub -h ${h} -p ${port} -u alice -P alice -t '${base}/alice/request' -m 'Once upon a time'`,
+      `  mosquitto_sub -h ${h} -p ${port} -u bob -P bob -t '${base}/bob/response' -v`,
+      `  mosquitto_pub -h ${h} -p ${port} -u bob -P bob -t '${base}/bob/request' -m 'Once upon a time'`,
     );
   }
   return lines.join("\n");

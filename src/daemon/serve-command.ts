@@ -70,7 +70,8 @@ async function serve(configFile: string | undefined): Promise<number> {
       }),
   });
   await controller.start();
-  for (const line of demoInstructions(config, demoModel, demoTenantsOn).split("\n").filter(Boolean)) logger.info(line);
+  const port = controller.brokerPort ?? config.mqtt.port;
+  for (const line of demoInstructions(config, demo, demoTenantsOn, port).split("\n").filter(Boolean)) logger.info(line);
   logger.info({ base_topic: config.mqtt.base_topic }, "edgelora serving");
 
   await new Promise<void>((resolve) => {

@@ -1,0 +1,230 @@
+// LoRA test helpers: adapters whose values survive the engine's F16 slot storage exactly (so the
+// engine and llama.cpp multiply by the same numbers), llama.cpp with an adapter as the oracle,
+// a mixed-adapter batched greedy run on the engine, and a merged model (W + s·B·A).
+import { join } from "node:path";
+import { getLlama, LlamaLogLevel, type Llama, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
+
+import { convertPeftToGguf } from "../../src/cli/peft-to-gguf.js";
+import type { NativeContext } from "../../src/engine/context.js";
+import { fp16ToFp32, fp32ToFp16, GGMLType } from "../../src/gguf/quantize.js";
+import { readGGUF, readTensorBytes } from "../../src/gguf/reader.js";
+import { GGUFWriter } from "../../src/gguf/writer.js";
+import { writeLoraGguf } from "../../src/lora/gguf-adapter.js";
+import { GGUF_MODULE_NAME, type LoraModule, type LoraPair } from "../../src/lora/modules.js";
+import { writePeftDir } from "../../src/lora/peft.js";
+import { readModelShapes, syntheticPairs } from "../../src/lora/synthetic.js";
+import { logSoftmax } from "./engine.js";
+
+export interface AdapterSpec {
+  name: string;
+  format: "gguf" | "peft";
+  rank: number;
+  modules: LoraModule[];
+  seed: number;
+  alphaOverRank?: number; // default 1; powers of two keep alpha/rank exact in float32
+  strength?: number; // how far each adapted projection moves per unit-RMS input (default 0.5)
+  peftDtype?: "F32" | "F16";
+}
+
+export interface TestAdapter {
+  spec: AdapterSpec;
+  path: string; // what the engine loads (GGUF file or PEFT directory)
+  ggufPath: string; // what llama.cpp loads (the PEFT form converted)
+  pairs: LoraPair[]; // exact values
+  factor: number; // alpha / rank
+}
+
+/** F16-representable float32 values: the engine's F16 slots then hold them exactly. */
+function toHalfExact(x: Float32Array): Float32Array {
+  return x.map((v) => fp16ToFp32(fp32ToFp16(v)));
+}
+
+export async function writeTestAdapter(modelPath: string, dir: string, spec: AdapterSpec): Promise<TestAdapter> {
+  const shapes = readModelShapes(modelPath);
+  const factor = spec.alphaOverRank ?? 1;
+  const alpha = factor * spec.rank;
+  const bStd = (spec.strength ?? 0.5) / (factor * Math.sqrt(spec.rank));
+  const pairs = syntheticPairs(shapes, spec.rank, spec.modules, spec.seed, bStd).map((p) => ({ ...p, a: toHalfExact(p.a), b: toHalfExact(p.b) }));
+  const ggufPath = join(dir, `${spec.name}.gguf`);
+  if (spec.format === "gguf") {
+    await writeLoraGguf(ggufPath, { arch: shapes.arch, alpha, pairs });
+    return { spec, path: ggufPath, ggufPath, pairs, factor };
+  }
+  const peftDir = join(dir, `${spec.name}-peft`);
+  await writePeftDir(peftDir, { alpha, pairs, dtype: spec.peftDtype ?? "F32" });
+  await convertPeftToGguf(peftDir, ggufPath, shapes.arch, shapes);
+  return { spec, path: peftDir, ggufPath, pairs, factor };
+}
+
+/** Writes `modelPath` with W + s·B·A folded into every adapted weight (all must be F32). */
+export async function writeMergedModel(modelPath: string, out: string, adapter: TestAdapter, scale: number): Promise<void> {
+  const info = readGGUF(modelPath);
+  const w = new GGUFWriter(info.alignment);
+  for (const [key, value] of info.metadata) if (key !== "general.alignment") w.set(key, value);
+  const byName = new Map(adapter.pairs.map((p) => [`blk.${p.layer}.${GGUF_MODULE_NAME[p.module]}.weight`, p]));
+  const s = scale * adapter.factor;
+  for (const t of info.tensors) {
+    const bytes = readTensorBytes(modelPath, info, t);
+    const p = byName.get(t.name);
+    if (!p) {
+      w.addTensor(t.name, t.shape, t.type, () => bytes);
+      continue;
+    }
+    if (t.type !== GGMLType.F32) throw new Error(`${t.name}: merging needs F32 weights`);
+    const wf = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    for (let o = 0; o < p.nOut; o++) {
+      for (let i = 0; i < p.nIn; i++) {
+        let d = 0;
+        for (let j = 0; j < p.rank; j++) d += p.b[o * p.rank + j] * p.a[j * p.nIn + i];
+        wf[o * p.nIn + i] += s * d;
+      }
+    }
+    w.addTensor(t.name, t.shape, t.type, () => new Uint8Array(wf.buffer));
+  }
+  await w.write(out);
+}
+
+// ---- llama.cpp with an adapter ----------------------------------------------------------------
+
+let llamaPromise: Promise<Llama> | undefined;
+
+function llama(): Promise<Llama> {
+  llamaPromise ??= getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true, logLevel: LlamaLogLevel.error });
+  return llamaPromise;
+}
+
+export interface OracleAdapter {
+  filePath: string; // llama.cpp LoRA GGUF
+  scale: number;
+}
+
+/** llama.cpp as the oracle (F32 KV, no flash attention, one token per decode, one sequence per
+ *  context), with at most one adapter per context: llama.cpp's own way to serve an adapter. */
+export class LoraOracle {
+  private constructor(private readonly model: LlamaModel) {}
+
+  static async load(path: string): Promise<LoraOracle> {
+    return new LoraOracle(await (await llama()).loadModel({ modelPath: path, gpuLayers: 0 }));
+  }
+
+  private async withSequence<T>(nCtx: number, adapter: OracleAdapter | null, f: (seq: LlamaContextSequence) => Promise<T>): Promise<T> {
+    const ctx = await this.model.createContext({
+      contextSize: nCtx,
+      sequences: 1,
+      batchSize: 1,
+      flashAttention: false,
+      experimentalKvCacheKeyType: "F32",
+      experimentalKvCacheValueType: "F32",
+      threads: 1,
+      ...(adapter ? { lora: { adapters: [adapter] } } : {}),
+    });
+    try {
+      return await f(ctx.getSequence());
+    } finally {
+      await ctx.dispose();
+    }
+  }
+
+  /** Greedy continuation: n ids, not stopping at end-of-generation tokens. */
+  greedy(prompt: number[], n: number, adapter: OracleAdapter | null): Promise<number[]> {
+    return this.withSequence(prompt.length + n + 1, adapter, async (seq) => {
+      const out: number[] = [];
+      for await (const t of seq.evaluate(prompt as never[], { temperature: 0 })) {
+        out.push(Number(t));
+        if (out.length === n) break;
+      }
+      return out;
+    });
+  }
+
+  /** Teacher forcing: result[i] maps id -> ln p(id | tokens[0..i]) over the whole vocabulary. */
+  nextLogprobs(tokens: number[], adapter: OracleAdapter | null): Promise<Map<number, number>[]> {
+    return this.withSequence(tokens.length + 1, adapter, async (seq) => {
+      const input = tokens.slice(0, -1).map(
+        (t) => [t, { generateNext: { probabilities: true, token: true, options: { temperature: 0 } } }] as const,
+      );
+      const res = await seq.controlledEvaluate(input as never);
+      return res.map((r, i) => {
+        const probs = r?.next?.probabilities;
+        if (!probs) throw new Error(`oracle: no probabilities at position ${i}`);
+        return new Map([...probs].map(([id, p]) => [Number(id), Math.log(p)]));
+      });
+    });
+  }
+
+  async dispose(): Promise<void> {
+    await this.model.dispose();
+  }
+}
+
+// ---- the engine: many sequences, each with its own adapter, in every step ---------------------
+
+export interface MixedSequence {
+  prompt: number[];
+  slot: number; // -1 = base model
+  scale: number;
+}
+
+export interface GreedyRun {
+  ids: number[];
+  rows: Float64Array[]; // rows[k]: log-probabilities the model gave before ids[k]
+}
+
+/**
+ * Greedy decoding of all `seqs` together on sequences 0..n-1: one step with every prompt, then
+ * one step per token with one token of every sequence. `join[i]` (default 0) delays sequence i
+ * by that many decode steps (it joins mid-run; its prompt shares a step with the others'
+ * decode tokens); `leave[i]` ends sequence i after that many tokens (its KV is cleared while
+ * the others go on).
+ */
+export async function mixedGreedy(
+  ctx: NativeContext, seqs: MixedSequence[], n: number, join: number[] = [], leave: number[] = [],
+): Promise<GreedyRun[]> {
+  const runs: GreedyRun[] = seqs.map(() => ({ ids: [], rows: [] }));
+  const done = seqs.map((_, i) => (leave[i] ?? n) <= 0);
+  seqs.forEach((_, i) => ctx.seqClear(i));
+  for (let step = 0; done.some((d) => !d); step++) {
+    const tokens: number[] = [], pos: number[] = [], seq: number[] = [], loraSlot: number[] = [], loraScale: number[] = [], logits: number[] = [];
+    const wants: number[] = [];
+    seqs.forEach((s, i) => {
+      const start = join[i] ?? 0;
+      if (done[i] || step < start) return;
+      const fresh = step === start;
+      const feed = fresh ? s.prompt : [runs[i].ids[runs[i].ids.length - 1]];
+      const pos0 = fresh ? 0 : s.prompt.length + runs[i].ids.length - 1;
+      feed.forEach((t, k) => {
+        tokens.push(t);
+        pos.push(pos0 + k);
+        seq.push(i);
+        loraSlot.push(s.slot);
+        loraScale.push(s.scale);
+        logits.push(k === feed.length - 1 ? 1 : 0);
+      });
+      wants.push(i);
+    });
+    const r = await ctx.decode({ tokens, pos, seq, loraSlot, loraScale, logits }, wants.map(() => null));
+    const nVocab = r.logits.length / wants.length;
+    wants.forEach((i, k) => {
+      const row = logSoftmax(r.logits.subarray(k * nVocab, (k + 1) * nVocab));
+      let best = 0;
+      for (let id = 1; id < nVocab; id++) if (row[id] > row[best]) best = id;
+      runs[i].ids.push(best);
+      runs[i].rows.push(row);
+      if (runs[i].ids.length >= Math.min(n, leave[i] ?? n)) {
+        done[i] = true;
+        ctx.seqClear(i);
+      }
+    });
+  }
+  return runs;
+}
+
+/** Largest |engine - llama.cpp| over each position's path token and llama.cpp's top 5. */
+export function maxLogprobDiff(mine: Float64Array[], ref: Map<number, number>[], path: number[]): number {
+  let worst = 0;
+  mine.forEach((row, k) => {
+    const top = [...ref[k].entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([id]) => id);
+    for (const id of new Set([path[k], ...top])) worst = Math.max(worst, Math.abs(row[id] - ref[k].get(id)!));
+  });
+  return worst;
+}

@@ -1,0 +1,140 @@
+// Batched multi-LoRA against llama.cpp: one engine batch mixing four adapters (ranks 4, 8, 16, 64;
+// different module subsets; GGUF and PEFT files) and base-only sequences gives, for every
+// sequence, llama.cpp's greedy ids and log-probabilities with that adapter alone. Also: scale 0
+// is the base model bit for bit, and a merged model (W + s·B·A) agrees with the adapter.
+import test from "ava";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { NativeModel } from "../src/engine/model.js";
+import type { NativeContext } from "../src/engine/context.js";
+import { writeSyntheticModel } from "../src/gguf/synthetic.js";
+import { storiesPath } from "./helpers/engine.js";
+import {
+  LoraOracle, maxLogprobDiff, mixedGreedy, writeMergedModel, writeTestAdapter,
+  type AdapterSpec, type MixedSequence, type TestAdapter,
+} from "./helpers/lora.js";
+
+// F32 models and F16-exact adapter values: both engines do float32 arithmetic on the same
+// numbers, so only summation order differs (the base model agrees to ~1e-5, engine-oracle.test.ts).
+const TOLERANCE = 1e-4;
+const N = 24;
+
+const ADAPTERS: AdapterSpec[] = [
+  { name: "r4-qv", format: "gguf", rank: 4, modules: ["q", "v"], seed: 11, strength: 1 },
+  { name: "r8-ko-down", format: "peft", rank: 8, modules: ["k", "o", "down"], seed: 12, alphaOverRank: 2, peftDtype: "F16" },
+  { name: "r16-ffn", format: "gguf", rank: 16, modules: ["gate", "up", "down"], seed: 13 },
+  { name: "r64-all", format: "peft", rank: 64, modules: ["q", "k", "v", "o", "gate", "up", "down"], seed: 14, alphaOverRank: 0.5 },
+];
+
+const dir = mkdtempSync(join(tmpdir(), "edgelora-lora-oracle-"));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Case {
+  name: string;
+  model: () => Promise<string | null>;
+  prompts: [string, string];
+}
+
+const CASES: Case[] = [
+  { name: "stories260K", model: async () => storiesPath(), prompts: ["Once upon a time", "The little dog"] },
+  {
+    name: "synthetic qwen2 f32",
+    model: async () => {
+      const path = join(dir, "qwen2-f32.gguf");
+      await writeSyntheticModel({ arch: "qwen2", type: "f32", out: path, nEmbd: 128, nFf: 256, nHead: 4, nHeadKv: 2, nLayer: 2, tied: true, seed: 7 });
+      return path;
+    },
+    prompts: ["The quick brown fox", "Hello world"],
+  },
+];
+
+async function loraContext(model: NativeModel, adapters: TestAdapter[], nSeq: number): Promise<NativeContext> {
+  const ctx = await model.createContext({
+    nCtx: 64, nSeqMax: nSeq, nBatchMax: 64, kvType: "f32", threads: 1,
+    loraSlots: adapters.length, loraMaxRank: Math.max(0, ...adapters.map((a) => a.spec.rank)),
+  });
+  for (const [slot, a] of adapters.entries()) await ctx.loadAdapter(slot, a.path);
+  return ctx;
+}
+
+for (const c of CASES) {
+  test.serial(`${c.name}: one batch mixing 4 adapters and the base model matches llama.cpp per adapter`, async (t) => {
+    const modelPath = await c.model();
+    if (!modelPath) return t.pass("skipped: ../shared/models/stories260K.gguf is absent");
+    const sub = mkdtempSync(join(dir, "case-"));
+    const adapters = await Promise.all(ADAPTERS.map((s) => writeTestAdapter(modelPath, sub, s)));
+    const model = await NativeModel.load(modelPath);
+    const oracle = await LoraOracle.load(modelPath);
+    try {
+      const [p0, p1] = c.prompts.map((p) => model.tokenize(p, true));
+      // Each adapter once (the third at scale 0.5), the first adapter on both prompts, the base on both.
+      const seqs: (MixedSequence & { adapter: TestAdapter | null })[] = [
+        { prompt: p0, slot: 0, scale: 1, adapter: adapters[0] },
+        { prompt: p1, slot: 1, scale: 1, adapter: adapters[1] },
+        { prompt: p0, slot: 2, scale: 0.5, adapter: adapters[2] },
+        { prompt: p1, slot: 3, scale: 1, adapter: adapters[3] },
+        { prompt: p1, slot: 0, scale: 1, adapter: adapters[0] },
+        { prompt: p0, slot: -1, scale: 0, adapter: null },
+        { prompt: p1, slot: -1, scale: 0, adapter: null },
+      ];
+      const ctx = await loraContext(model, adapters, seqs.length);
+      const runs = await mixedGreedy(ctx, seqs, N);
+      ctx.dispose();
+
+      const base = new Map([[p0, runs[5].ids], [p1, runs[6].ids]]);
+      for (const [i, s] of seqs.entries()) {
+        const label = s.adapter ? `${s.adapter.spec.name} (${s.adapter.spec.format}) x${s.scale}` : "base";
+        const adapter = s.adapter ? { filePath: s.adapter.ggufPath, scale: s.scale } : null;
+        const want = await oracle.greedy(s.prompt, N, adapter);
+        t.deepEqual(runs[i].ids, want, `${label}: greedy ids differ from llama.cpp's`);
+        const ref = (await oracle.nextLogprobs([...s.prompt, ...want], adapter)).slice(s.prompt.length - 1);
+        const diff = maxLogprobDiff(runs[i].rows, ref, want);
+        t.log(`${c.name} seq ${i} ${label}: max |delta logprob| ${diff.toExponential(2)}`);
+        t.true(diff <= TOLERANCE, `${label}: max |delta logprob| ${diff} > ${TOLERANCE}`);
+        if (s.adapter) t.notDeepEqual(runs[i].ids, base.get(s.prompt), `${label}: the adapter does not change the output`);
+      }
+    } finally {
+      model.dispose();
+      await oracle.dispose();
+    }
+  });
+
+  test.serial(`${c.name}: scale 0 is the base model bit for bit; a merged model agrees with the adapter`, async (t) => {
+    const modelPath = await c.model();
+    if (!modelPath) return t.pass("skipped: ../shared/models/stories260K.gguf is absent");
+    const sub = mkdtempSync(join(dir, "merge-"));
+    const adapter = await writeTestAdapter(modelPath, sub, ADAPTERS[3]);
+    const scale = 0.75;
+    const mergedPath = join(sub, "merged.gguf");
+    await writeMergedModel(modelPath, mergedPath, adapter, scale);
+    const model = await NativeModel.load(modelPath);
+    const merged = await NativeModel.load(mergedPath);
+    try {
+      const prompt = model.tokenize(c.prompts[0], true);
+      const ctx = await loraContext(model, [adapter], 3);
+      const [base, zero, lora] = await mixedGreedy(ctx, [
+        { prompt, slot: -1, scale: 0 },
+        { prompt, slot: 0, scale: 0 },
+        { prompt, slot: 0, scale },
+      ], N);
+      ctx.dispose();
+      t.deepEqual(zero.ids, base.ids);
+      zero.rows.forEach((row, k) => t.deepEqual(row, base.rows[k], `scale 0 changed the logits at token ${k}`));
+      t.notDeepEqual(lora.ids, base.ids, "the adapter does not change the output");
+
+      const mctx = await loraContext(merged, [], 1);
+      const [m] = await mixedGreedy(mctx, [{ prompt, slot: -1, scale: 0 }], N);
+      mctx.dispose();
+      t.deepEqual(m.ids, lora.ids);
+      let worst = 0;
+      m.rows.forEach((row, k) => row.forEach((v, id) => (worst = Math.max(worst, Math.abs(v - lora.rows[k][id])))));
+      t.log(`${c.name}: merged vs adapter, max |delta logprob| over the vocabulary ${worst.toExponential(2)}`);
+      t.true(worst <= TOLERANCE, `merged vs adapter: ${worst}`);
+    } finally {
+      model.dispose();
+      merged.dispose();
+    }
+  });
+}
