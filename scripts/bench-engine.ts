@@ -10,7 +10,7 @@ import { join } from "node:path";
 
 import { Command, InvalidArgumentError } from "commander";
 
-import { loadAddon, packageRoot } from "../src/engine/native.js";
+import { packageRoot } from "../src/engine/native.js";
 import { measureBandwidth, type BandwidthResult } from "./lib/bandwidth.js";
 import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
 import type { LlamaChildResult } from "./lib/llama-child.js";
@@ -143,7 +143,7 @@ process.stdout.write(
       opts.threads.map((t) => `${t}t ${fmt(bwStart.find((b) => b.threads === t)?.gbPerS)}/${fmt(bwEnd.find((b) => b.threads === t)?.gbPerS)} GB/s`).join(", "),
     "",
     `Decode, one sequence, tokens/s (median of ${w.runs}; ${w.decodeTokens} tokens after a ${w.promptTokens}-token prompt); ratio = ours / llama.cpp;`,
-    "roofline = bandwidth / weight bytes per token",
+    "roofline = bandwidth / weight bytes per token (all weights read once per token; KV reads are negligible here)",
     renderTable(decodeHeader, decodeRows),
     "",
     `Prefill, ${w.prefillTokens}-token prompt in one batch, tokens/s (median of ${w.runs})`,
@@ -165,7 +165,7 @@ writeFileSync(
       model: { ...BENCH_SHAPE, vocab },
       workload,
       kvCache: "f16",
-      ourKernelPath: kernelPath || loadAddon().kernelPath(),
+      ourKernelPath: kernelPath,
       llamaBuilds,
       bandwidth: { method: "wasm SIMD i32x4 sum, worker_threads, best pass", start: bwStart, end: bwEnd },
       rows: records,

@@ -11,7 +11,7 @@ import { runBatch, type BatchJob } from "../src/batch/driver.js";
 import { NativeEngine } from "../src/engine/engine.js";
 import { NativeModel } from "../src/engine/model.js";
 import { writeSyntheticModel } from "../src/gguf/synthetic.js";
-import { mixedGreedy, writeTestAdapter, type AdapterSpec, type TestAdapter } from "./helpers/lora.js";
+import { mixedGreedy, writeTestAdapter, type AdapterSpec, type GreedyRun, type TestAdapter } from "./helpers/lora.js";
 
 const dir = mkdtempSync(join(tmpdir(), "edgelora-lora-batch-"));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -91,7 +91,7 @@ test.serial("continuous batching: sequences joining and leaving mid-run do not c
       { prompt: p[0], slot: 2, scale: 0.5 },
     ];
     const n = 16;
-    const solo = [];
+    const solo: GreedyRun[] = [];
     for (const s of seqs) solo.push((await mixedGreedy(ctx, [s], n))[0]);
     // Sequence 1 joins at step 3 and 3 at step 7; 2 leaves after 5 tokens, 4 after 9.
     const mixed = await mixedGreedy(ctx, seqs, n, [0, 3, 0, 7, 0], [n, n, 5, n, 9]);

@@ -124,7 +124,7 @@ export async function runBatch(
         const prompt = jobs[run.job].promptTokens;
         const n = Math.min(prompt.length - run.fed, limits.prefillChunk, limits.maxBatchTokens - batch.length);
         for (let i = 0; i < n; i++, run.fed++) batch.push(token(run, prompt[run.fed], run.fed, run.fed === prompt.length - 1));
-        stats.promptTokens += Math.max(n, 0);
+        stats.promptTokens += Math.max(0, n);
       }
 
       const members = [...new Set(batch.map((t) => t.seq))].map((s) => running.get(s)!);

@@ -61,6 +61,9 @@ async function runBatchCommand(o: BatchCliOptions): Promise<void> {
     sampling: { temperature: o.temperature, topK: 40, topP: 0.95, minP: 0.05, seed: o.seed },
   });
   const ranks = adapterRanks(requests);
+  const maxSequences = Math.min(o.maxBatch, requests.length);
+  // Enough slots that a sequence never waits for one: at most maxSequences adapters run at once.
+  const nSlots = Math.min(ranks.size, maxSequences);
 
   const model = await NativeModel.load(o.model);
   let engine: NativeEngine;
@@ -68,20 +71,19 @@ async function runBatchCommand(o: BatchCliOptions): Promise<void> {
   try {
     // As engine/generate.ts: BOS when the model adds one; an empty prompt is BOS alone.
     prompts = requests.map((r) => (r.prompt === "" ? [model.info.bos] : model.tokenize(r.prompt, true)));
-    // One context sized for the longest request; enough slots that running sequences never wait.
+    // One context sized for the longest request.
     const wanted = Math.max(...requests.map((r, i) => prompts[i].length + r.maxTokens));
     const nCtx = model.info.nCtxTrain > 0 ? Math.min(wanted, model.info.nCtxTrain) : wanted;
     prompts.forEach((p, i) => {
       if (p.length >= nCtx) throw new RequestLineError(requests[i].line, `prompt is ${p.length} tokens but the context holds ${nCtx}`);
     });
-    const maxSequences = Math.min(o.maxBatch, requests.length);
     const ctx = await model.createContext({
       threads: o.threads,
       nCtx,
       nSeqMax: maxSequences,
       nBatchMax: Math.max(maxSequences, MAX_BATCH_TOKENS),
       kvType: "f32",
-      loraSlots: Math.min(ranks.size, maxSequences),
+      loraSlots: nSlots,
       loraMaxRank: Math.max(0, ...ranks.values()),
     });
     engine = new NativeEngine(model, ctx);
@@ -90,8 +92,7 @@ async function runBatchCommand(o: BatchCliOptions): Promise<void> {
     throw e;
   }
   try {
-    const maxSequences = engine.limits.nSeqMax;
-    const slots = new LruAdapterSlots(engine, { resolve: (path) => path }, Math.min(ranks.size, maxSequences));
+    const slots = new LruAdapterSlots(engine, { resolve: (path) => path }, nSlots);
     const jobs = requests.map((r, i) => ({ promptTokens: prompts[i], adapter: r.adapter, maxTokens: r.maxTokens, sampling: r.sampling }));
     const { outputs, stats } = await runBatch(engine, jobs, slots, {
       maxSequences,

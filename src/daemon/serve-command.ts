@@ -56,18 +56,12 @@ async function serve(configFile: string | undefined): Promise<number> {
   if (demoTenantsOn) config.tenants = await demoTenants(demo.adapters);
   if (Object.keys(config.tenants).length === 0) logger.warn("no tenants configured: nobody can send requests (see tenants in config/default.yaml)");
 
-  const m = config.model;
-  const s = config.scheduler;
   const controller = new Controller({
     config,
     logger,
     modelPath,
     led: await statusLed(config, logger),
-    openEngine: (path) =>
-      NativeEngine.open(path, {
-        threads: m.threads, nCtx: m.n_ctx, nSeqMax: s.max_sequences, nBatchMax: s.max_batch_tokens,
-        kvType: m.kv_type, loraSlots: m.lora_slots, loraMaxRank: m.lora_max_rank,
-      }),
+    openEngine: (path) => openNativeEngine(path, config),
   });
   await controller.start();
   const port = controller.brokerPort ?? config.mqtt.port;
@@ -89,6 +83,16 @@ async function serve(configFile: string | undefined): Promise<number> {
     process.once("SIGINT", onSignal);
   });
   return 0;
+}
+
+/** The native engine with the context the config asks for (one sequence id per scheduler slot). */
+export function openNativeEngine(path: string, config: Config): Promise<NativeEngine> {
+  const m = config.model;
+  const s = config.scheduler;
+  return NativeEngine.open(path, {
+    threads: m.threads, nCtx: m.n_ctx, nSeqMax: s.max_sequences, nBatchMax: s.max_batch_tokens,
+    kvType: m.kv_type, loraSlots: m.lora_slots, loraMaxRank: m.lora_max_rank,
+  });
 }
 
 async function statusLed(config: Config, logger: Logger): Promise<Led> {

@@ -1,0 +1,303 @@
+// Batched multi-LoRA speed: aggregate decode tokens/s of our engine at batch 1, 2, 4 and 8 with
+// (a) no adapter, (b) one rank-16 adapter (all 7 modules) shared by every sequence, (c) a different
+// adapter per sequence; the LoRA overhead versus (a); and, in the same run, llama.cpp
+// (node-llama-cpp) serving the same 8 different adapters the ways it allows: 8 contexts (one per
+// adapter) generating concurrently, and one context re-created for each adapter switch.
+// Usage: npm run bench:lora -- [--types f16,q4_0] [--threads 2] [--quick] [--no-baseline]
+// Progress goes to stderr; the tables to stdout; all figures to bench-results/lora-<date>.json.
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+
+import { Command, InvalidArgumentError } from "commander";
+import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaContextSequence, type Token } from "node-llama-cpp";
+
+import { createSampler, type NativeContext } from "../src/engine/context.js";
+import { GREEDY } from "../src/engine/engine.js";
+import { NativeModel } from "../src/engine/model.js";
+import { packageRoot } from "../src/engine/native.js";
+import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
+import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
+import { fmt, renderTable } from "./lib/table.js";
+import { median, promptIds } from "./lib/workload.js";
+
+const BATCHES = [1, 2, 4, 8];
+const N_ADAPTERS = 8;
+const RANK = 16;
+const PROMPT = 8; // tokens before the timed decode (BOS included)
+const MODES = ["none", "shared", "distinct"] as const;
+type Mode = (typeof MODES)[number];
+
+const opts = new Command()
+  .name("bench-lora")
+  .description("Aggregate decode speed with many LoRA adapters: our batched engine vs llama.cpp")
+  .option("--types <list>", "weight types", (v: string) =>
+    v.split(",").map((s) => {
+      if (!(BENCH_TYPES as string[]).includes(s.trim())) throw new InvalidArgumentError(`expected ${BENCH_TYPES.join(", ")}`);
+      return s.trim() as BenchType;
+    }), ["f16", "q4_0"] as BenchType[])
+  .option("--threads <n>", "compute threads (both engines)", (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a positive integer");
+    return n;
+  }, 2)
+  .option("--quick", "fewer tokens, one run each", false)
+  .option("--no-baseline", "skip llama.cpp")
+  .parse()
+  .opts<{ types: BenchType[]; threads: number; quick: boolean; baseline: boolean }>();
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const root = packageRoot();
+const cache = join(root, ".tmp", "bench-models");
+const DECODE = opts.quick ? 8 : 32; // timed decode steps
+const RUNS = opts.quick ? 1 : 3;
+
+/** The 8 adapters (rank 16, all modules, F16 as a converted adapter would be), written once. */
+async function benchAdapters(modelPath: string): Promise<string[]> {
+  const s = BENCH_SHAPE;
+  const paths: string[] = [];
+  for (let i = 0; i < N_ADAPTERS; i++) {
+    const path = join(cache, `lora-${s.arch}-${s.nEmbd}x${s.nLayer}-ff${s.nFf}-r${RANK}-seed${i + 1}.gguf`);
+    if (!existsSync(path)) {
+      log(`writing ${path} (once)`);
+      const tmp = `${path}.${process.pid}.tmp`;
+      await writeSyntheticAdapter({ model: modelPath, out: tmp, format: "gguf", rank: RANK, seed: i + 1, dtype: "f16" });
+      renameSync(tmp, path);
+    }
+    paths.push(path);
+  }
+  return paths;
+}
+
+// ---- ours ------------------------------------------------------------------------------------
+
+/** Aggregate tokens/s of `batch` sequences decoding together for `steps` steps (prompt untimed). */
+async function oursRun(ctx: NativeContext, bos: number, batch: number, mode: Mode, steps: number): Promise<number> {
+  const slot = (i: number) => (mode === "none" ? -1 : mode === "shared" ? 0 : i);
+  const seqs = Array.from({ length: batch }, (_, i) => i);
+  const samplers = seqs.map(() => createSampler(GREEDY));
+  seqs.forEach((i) => ctx.seqClear(i));
+  const prompt = promptIds(bos, PROMPT);
+  const all = seqs.flatMap((i) => prompt.map((t, p) => ({ t, p, i })));
+  let r = await ctx.decode(
+    {
+      tokens: all.map((x) => x.t), pos: all.map((x) => x.p), seq: all.map((x) => x.i),
+      loraSlot: all.map((x) => slot(x.i)), loraScale: all.map(() => 1), logits: all.map((x) => (x.p === PROMPT - 1 ? 1 : 0)),
+    },
+    samplers,
+  );
+  const t0 = performance.now();
+  for (let step = 0; step < steps; step++) {
+    r = await ctx.decode(
+      {
+        tokens: seqs.map((i) => r.tokens[i]), pos: seqs.map(() => PROMPT + step), seq: seqs,
+        loraSlot: seqs.map(slot), loraScale: seqs.map(() => 1), logits: seqs.map(() => 1),
+      },
+      samplers,
+    );
+  }
+  const tps = (batch * steps) / ((performance.now() - t0) / 1000);
+  seqs.forEach((i) => ctx.seqClear(i));
+  return tps;
+}
+
+type OursTable = Record<number, Record<Mode, number[]>>; // batch -> mode -> runs
+
+async function benchOurs(modelPath: string, adapters: string[]): Promise<{ kernelPath: string; runs: OursTable; slotBytes: number }> {
+  const model = await NativeModel.load(modelPath);
+  try {
+    const ctx = await model.createContext({
+      threads: opts.threads, nCtx: PROMPT + DECODE + 8, nSeqMax: 8, nBatchMax: 8 * PROMPT, kvType: "f16",
+      loraSlots: N_ADAPTERS, loraMaxRank: RANK,
+    });
+    try {
+      let slotBytes = 0;
+      for (const [i, p] of adapters.entries()) slotBytes = (await ctx.loadAdapter(i, p)).bytes;
+      const runs: OursTable = {};
+      for (const batch of BATCHES) {
+        runs[batch] = { none: [], shared: [], distinct: [] };
+        for (const mode of MODES) await oursRun(ctx, model.info.bos, batch, mode, 2); // warm-up
+        // Modes interleaved within each round, so slow drifts in the machine's load hit all alike.
+        for (let k = 0; k < RUNS; k++) for (const mode of MODES) runs[batch][mode].push(await oursRun(ctx, model.info.bos, batch, mode, DECODE));
+        log(`  ours batch ${batch}: ` + MODES.map((m) => `${m} ${median(runs[batch][m]).toFixed(1)}`).join(", ") + " tok/s");
+      }
+      return { kernelPath: model.info.kernelPath, runs, slotBytes };
+    } finally {
+      ctx.dispose();
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+// ---- llama.cpp -------------------------------------------------------------------------------
+
+interface LlamaResult {
+  threads: number; // per context
+  contextsTps: number[]; // 8 contexts generating concurrently, aggregate decode tok/s per run
+  switchTps: number[]; // one context re-created per adapter: decode tokens over total time
+  switchMs: number[]; // context creation with the adapter (median per run)
+}
+
+async function benchLlama(modelPath: string, adapters: string[], threads: number): Promise<LlamaResult> {
+  const llama = await getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true, logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath });
+  const bos = model.tokens.bos;
+  if (bos === null) throw new Error("model has no BOS token");
+  const prompt = promptIds(bos, PROMPT) as Token[];
+  const create = (filePath: string) =>
+    model.createContext({ contextSize: 256, sequences: 1, threads: { ideal: threads, min: threads }, lora: { adapters: [{ filePath, scale: 1 }] } });
+  const decode = async (seq: LlamaContextSequence, steps: number) => {
+    let got = 0;
+    for await (const _ of seq.evaluate(prompt.slice(-1), { temperature: 0 })) if (++got === steps) break;
+  };
+  const result: LlamaResult = { threads, contextsTps: [], switchTps: [], switchMs: [] };
+  try {
+    // (1) one context per adapter, all generating at once.
+    const contexts: LlamaContext[] = [];
+    for (const a of adapters) contexts.push(await create(a));
+    const seqs = contexts.map((c) => c.getSequence());
+    try {
+      for (let k = 0; k <= RUNS; k++) {
+        const steps = k === 0 ? 2 : DECODE; // k = 0: warm-up
+        for (const s of seqs) {
+          await s.clearHistory();
+          await s.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1));
+        }
+        const t0 = performance.now();
+        await Promise.all(seqs.map((s) => decode(s, steps)));
+        if (k > 0) result.contextsTps.push((adapters.length * steps) / ((performance.now() - t0) / 1000));
+      }
+    } finally {
+      for (const c of contexts) await c.dispose();
+    }
+    log(`  llama.cpp ${threads}t, 8 contexts: ${median(result.contextsTps).toFixed(1)} tok/s`);
+    // (2) one context at a time, created with the adapter and disposed after its request.
+    for (let k = 0; k < RUNS; k++) {
+      const creates: number[] = [];
+      const t0 = performance.now();
+      for (const a of adapters) {
+        const c0 = performance.now();
+        const ctx = await create(a);
+        creates.push(performance.now() - c0);
+        const seq = ctx.getSequence();
+        await seq.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1));
+        await decode(seq, DECODE);
+        await ctx.dispose();
+      }
+      result.switchTps.push((adapters.length * DECODE) / ((performance.now() - t0) / 1000));
+      result.switchMs.push(median(creates));
+    }
+    log(`  llama.cpp ${threads}t, context per switch: ${median(result.switchTps).toFixed(1)} tok/s, ${median(result.switchMs).toFixed(0)} ms per context`);
+    return result;
+  } finally {
+    await model.dispose();
+    await llama.dispose();
+  }
+}
+
+// ---- run -------------------------------------------------------------------------------------
+
+interface TypeRecord {
+  type: BenchType;
+  ours: OursTable;
+  slotBytes: number;
+  llama: LlamaResult[];
+  llamaErrors: string[];
+}
+
+const records: TypeRecord[] = [];
+let kernelPath = "";
+for (const type of opts.types) {
+  const modelPath = await benchModel(cache, type, log);
+  const adapters = await benchAdapters(modelPath);
+  log(`${type}: ${modelPath}`);
+  const ours = await benchOurs(modelPath, adapters);
+  kernelPath = ours.kernelPath;
+  const rec: TypeRecord = { type, ours: ours.runs, slotBytes: ours.slotBytes, llama: [], llamaErrors: [] };
+  // llama.cpp at 1 thread per context as well: with 8 contexts (or other load) on few cores, its
+  // spinning worker threads can make more threads per context far slower.
+  for (const threads of opts.baseline ? [...new Set([1, opts.threads])] : []) {
+    try {
+      rec.llama.push(await benchLlama(modelPath, adapters, threads));
+    } catch (e) {
+      rec.llamaErrors.push(String(e));
+      log(`  llama.cpp ${threads}t: ${String(e)}`);
+    }
+  }
+  records.push(rec);
+}
+
+const pct = (x: number, base: number) => (100 * (x - base)) / base;
+const oursRows: string[][] = [];
+const llamaRows: string[][] = [];
+const summary = records.map((r) => {
+  const m = (b: number, mode: Mode) => median(r.ours[b][mode]);
+  for (const b of BATCHES) {
+    oursRows.push([
+      r.type, String(b), fmt(m(b, "none")), fmt(m(b, "shared")), fmt(m(b, "distinct")),
+      fmt(pct(m(b, "shared"), m(b, "none")), 1, "%"), fmt(pct(m(b, "distinct"), m(b, "none")), 1, "%"),
+    ]);
+  }
+  const c8 = m(8, "distinct");
+  for (const l of r.llama) {
+    const best = Math.max(median(l.contextsTps), median(l.switchTps));
+    llamaRows.push([r.type, String(l.threads), fmt(median(l.contextsTps)), fmt(median(l.switchTps)), fmt(median(l.switchMs), 0), fmt(c8), fmt(c8 / best, 2, "x")]);
+  }
+  const best = r.llama.length ? Math.max(...r.llama.flatMap((l) => [median(l.contextsTps), median(l.switchTps)])) : undefined;
+  return {
+    type: r.type,
+    overheadDistinctAt8Pct: pct(c8, m(8, "none")),
+    withinFifteenPct: pct(c8, m(8, "none")) >= -15,
+    speedupVsLlamaBest: best && c8 / best,
+    atLeastThreeTimesLlama: best === undefined ? undefined : c8 >= 3 * best,
+  };
+});
+
+process.stdout.write(
+  [
+    `Synthetic llama ${BENCH_SHAPE.nEmbd}x${BENCH_SHAPE.nLayer}, ffn ${BENCH_SHAPE.nFf}, heads ${BENCH_SHAPE.nHead}/${BENCH_SHAPE.nHeadKv}; ` +
+      `${N_ADAPTERS} adapters of rank ${RANK} on q,k,v,o,gate,up,down (F16); ${opts.threads} threads; KV cache F16; our kernels: ${kernelPath}`,
+    `Aggregate decode tokens/s (median of ${RUNS}; ${DECODE} steps after a ${PROMPT}-token prompt per sequence);`,
+    "(a) no adapter, (b) one adapter shared by all sequences, (c) a different adapter per sequence; overhead vs (a)",
+    renderTable(["type", "batch", "(a) none", "(b) shared", "(c) distinct", "(b) vs (a)", "(c) vs (a)"], oursRows),
+    "",
+    ...(opts.baseline
+      ? [
+          `llama.cpp (node-llama-cpp) serving the same ${N_ADAPTERS} adapters, one request each (${DECODE} tokens): ` +
+            "8 contexts generating concurrently, or one context created per adapter switch (creation time included)",
+          renderTable(["type", "llama thr/ctx", "llama 8 contexts", "llama ctx per switch", "ms per ctx", "ours (c) batch 8", "ours / llama best"], llamaRows),
+          "",
+        ]
+      : []),
+    "Targets: (c) within 15% of (a) at batch 8; (c) at batch 8 >= 3x llama.cpp's best for 8 different adapters",
+    ...summary.map((s) =>
+      `  ${s.type}: (c) vs (a) at batch 8 ${fmt(s.overheadDistinctAt8Pct, 1, "%")} -> ${s.withinFifteenPct ? "met" : "NOT met"}` +
+        (s.speedupVsLlamaBest === undefined ? "" : `; ours / llama.cpp best ${fmt(s.speedupVsLlamaBest, 2, "x")} -> ${s.atLeastThreeTimesLlama ? "met" : "NOT met"}`),
+    ),
+    "",
+  ].join("\n"),
+);
+
+const date = new Date();
+const outDir = join(root, "bench-results");
+mkdirSync(outDir, { recursive: true });
+const outPath = join(outDir, `lora-${date.toISOString().replace(/[:.]/g, "-")}.json`);
+writeFileSync(
+  outPath,
+  `${JSON.stringify(
+    {
+      date: date.toISOString(),
+      machine: { cpu: cpus()[0]?.model, logicalCpus: cpus().length, node: process.version },
+      model: BENCH_SHAPE,
+      adapters: { count: N_ADAPTERS, rank: RANK, modules: "q,k,v,o,gate,up,down", fileType: "f16" },
+      workload: { promptTokens: PROMPT, decodeSteps: DECODE, runs: RUNS, threads: opts.threads, kvCache: "f16" },
+      ourKernelPath: kernelPath,
+      records,
+      summary,
+    },
+    null,
+    2,
+  )}\n`,
+);
+log(`wrote ${outPath}`);
