@@ -2,7 +2,7 @@ import test from "ava";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { collect, sleep } from "../helpers/broker.js";
+import { collect, sleep, until } from "../helpers/broker.js";
 import { startDaemon } from "../helpers/daemon.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 import { PATTERNS } from "../../src/leds/status.js";
@@ -27,7 +27,7 @@ test("retained state/info; graceful shutdown drains, refuses new work and publis
   const bob = await d.connect("bob", "bob");
   const responses = await collect(bob, "edgelora/bob/response");
   await bob.publishAsync("edgelora/bob/request", JSON.stringify({ prompt: "go", max_tokens: 4000, transaction: "long" }), { qos: 1 });
-  await sleep(50);
+  await until(() => JSON.stringify(d.led.current) === JSON.stringify(PATTERNS.busy), "the busy LED pattern");
   t.deepEqual(d.led.current, PATTERNS.busy);
   const stopped = d.controller.stop();
   await bob.publishAsync("edgelora/bob/request", JSON.stringify({ prompt: "late", transaction: "late" }), { qos: 1 });
