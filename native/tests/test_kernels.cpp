@@ -342,52 +342,78 @@ void test_float_ops(const KernelSet& ks) {
   }
 }
 
-void test_matmul(const KernelSet& ks) {
-  const KernelSet& ref = scalar();
-  for (TensorType t : kWeightTypes) {
-    const int bs = type_traits(t).block_size;
-    const int64_t n_in = bs == 1 ? 67 : 2 * std::max(bs, 64);
-    const int64_t n_out = 37;
-    const auto wx = randn(size_t(n_in * n_out), 11);
-    std::vector<uint8_t> wbuf;
-    for (int64_t r = 0; r < n_out; ++r) {
-      const std::vector<float> row(wx.begin() + r * n_in, wx.begin() + (r + 1) * n_in);
-      const auto enc = encode(ref, t, row);
-      wbuf.insert(wbuf.end(), enc.begin(), enc.end());
-    }
-    const WeightView w{t, wbuf.data(), n_in, n_out, row_size(t, n_in)};
-    for (int n_tok : {1, 3, 5, 8}) {
-      const int64_t x_stride = n_in + 3;  // rows of x are not packed
-      const auto x = randn(size_t(x_stride * n_tok), uint32_t(n_tok) + 12);
-      PreparedActivations act_ref, act;
-      prepare_activations(ref, t, x.data(), x_stride, n_tok, n_in, act_ref);
-      prepare_activations(ks, t, x.data(), x_stride, n_tok, n_in, act);
-      CHECK(act.type == type_traits(t).vec_dot_type && act.n_tok == n_tok);
-      CHECK_MSG(std::memcmp(act.buffer.data(), act_ref.buffer.data(), act.row_bytes * size_t(n_tok)) == 0,
-                "%s prepare_activations %s differs", ks.name, type_traits(t).name);
-      for (auto range : {std::pair<int64_t, int64_t>{0, n_out}, {5, 29}, {3, 22}, {36, 37}}) {
-        const int64_t out_stride = n_out + 1;
-        const float sentinel = -12345.f;
-        std::vector<float> out(size_t(out_stride * n_tok), sentinel);
-        matmul_rows(ks, w, act, range.first, range.second, out.data(), out_stride);
-        int bad = 0, touched = 0;
-        for (int tk = 0; tk < n_tok; ++tk) {
-          for (int64_t r = 0; r < out_stride; ++r) {
-            const float got = out[size_t(tk * out_stride + r)];
-            if (r < range.first || r >= range.second) {
-              touched += got != sentinel;
-              continue;
-            }
-            float want = 0;
-            ref.of(t).vec_dot(int(n_in), &want, wbuf.data() + r * w.row_bytes, act_ref.row(tk));
-            bad += !(std::fabs(got - want) <= 1e-4f * (std::fabs(want) + 1.f));
-          }
-        }
-        CHECK_MSG(bad == 0 && touched == 0, "%s matmul %s n_tok=%d rows [%lld,%lld): %d wrong, %d outside written",
-                  ks.name, type_traits(t).name, n_tok, (long long)range.first, (long long)range.second, bad, touched);
-      }
+// The float side array of prepared activations: F16 values and Q8_0 block scales, exact.
+void check_side_array(const KernelSet& ks, TensorType t, const PreparedActivations& act) {
+  int bad = 0;
+  for (int tk = 0; tk < act.n_tok; ++tk) {
+    if (act.type == TensorType::F16) {
+      const fp16_t* h = static_cast<const fp16_t*>(act.row(tk));
+      for (int64_t i = 0; i < act.n_in; ++i) bad += act.f32_row(tk)[i] != fp16_to_fp32(h[i]);
+    } else if (act.type == TensorType::Q8_0) {
+      const block_q8_0* b = static_cast<const block_q8_0*>(act.row(tk));
+      for (int64_t i = 0; i < act.n_in / QK8_0; ++i) bad += act.f32_row(tk)[i] != fp16_to_fp32(b[i].d);
     }
   }
+  CHECK_MSG(bad == 0, "%s prepare_activations %s: %d side values differ", ks.name, type_traits(t).name, bad);
+}
+
+// matmul_rows on one weight matrix for token counts 1..9 and row ranges that are not
+// multiples of any register tile, against the reference vec_dot of each row and token.
+void check_matmul(const KernelSet& ks, TensorType t, int64_t n_in, int64_t n_out) {
+  const KernelSet& ref = scalar();
+  const auto wx = randn(size_t(n_in * n_out), 11);
+  std::vector<uint8_t> wbuf;
+  for (int64_t r = 0; r < n_out; ++r) {
+    const std::vector<float> row(wx.begin() + r * n_in, wx.begin() + (r + 1) * n_in);
+    const auto enc = encode(ref, t, row);
+    wbuf.insert(wbuf.end(), enc.begin(), enc.end());
+  }
+  const WeightView w{t, wbuf.data(), n_in, n_out, row_size(t, n_in)};
+  const std::pair<int64_t, int64_t> ranges[] = {{0, n_out}, {5, 29}, {3, 22}, {n_out - 1, n_out}, {1, n_out - 2}};
+  for (int n_tok = 1; n_tok <= 9; ++n_tok) {
+    const int64_t x_stride = n_in + 3;  // rows of x are not packed
+    const auto x = randn(size_t(x_stride * n_tok), uint32_t(n_tok) + 12);
+    PreparedActivations act_ref, act;
+    prepare_activations(ref, t, x.data(), x_stride, n_tok, n_in, act_ref);
+    prepare_activations(ks, t, x.data(), x_stride, n_tok, n_in, act);
+    CHECK(act.type == type_traits(t).vec_dot_type && act.n_tok == n_tok);
+    CHECK_MSG(std::memcmp(act.buffer.data(), act_ref.buffer.data(), act.row_bytes * size_t(n_tok)) == 0,
+              "%s prepare_activations %s differs", ks.name, type_traits(t).name);
+    check_side_array(ks, t, act);
+    for (auto range : ranges) {
+      const int64_t out_stride = n_out + 1;
+      const float sentinel = -12345.f;
+      std::vector<float> out(size_t(out_stride * n_tok), sentinel);
+      matmul_rows(ks, w, act, range.first, range.second, out.data(), out_stride);
+      int bad = 0, touched = 0;
+      for (int tk = 0; tk < n_tok; ++tk) {
+        for (int64_t r = 0; r < out_stride; ++r) {
+          const float got = out[size_t(tk * out_stride + r)];
+          if (r < range.first || r >= range.second) {
+            touched += got != sentinel;
+            continue;
+          }
+          float want = 0;
+          ref.of(t).vec_dot(int(n_in), &want, wbuf.data() + r * w.row_bytes, act_ref.row(tk));
+          bad += !(std::fabs(got - want) <= 1e-4f * (std::fabs(want) + 1.f));
+        }
+      }
+      CHECK_MSG(bad == 0 && touched == 0,
+                "%s matmul %s %lldx%lld n_tok=%d rows [%lld,%lld): %d wrong, %d outside written", ks.name,
+                type_traits(t).name, (long long)n_in, (long long)n_out, n_tok, (long long)range.first,
+                (long long)range.second, bad, touched);
+    }
+  }
+}
+
+void test_matmul(const KernelSet& ks) {
+  for (TensorType t : kWeightTypes) {
+    const int bs = type_traits(t).block_size;
+    // 53 rows: more than one row tile of matmul_rows for short rows; odd for float types
+    check_matmul(ks, t, bs == 1 ? 67 : 2 * std::max(bs, 64), 53);
+  }
+  // Long rows; for F16 the 9 tokens span two of matmul_rows' cache tiles.
+  for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0}) check_matmul(ks, t, 4864 + 32, 31);
 }
 
 void test_dispatch() {

@@ -19,14 +19,21 @@ struct WeightView {
   size_t row_bytes;   // row_size(type, n_in)
 };
 
-// Converted activations for one weight type: n_tok rows of `row_bytes` each.
+// Converted activations for one weight type: n_tok rows of `row_bytes` each, plus a float
+// side array the tile kernels read instead of decoding the same values once per weight row:
+//   F16 rows:  the activations (already rounded to F16) as floats, n_in per token;
+//   Q8_0 rows: the block scales as floats, n_in / 32 per token.
+// Other types leave it empty. Both buffers are reused across calls: they grow, never shrink.
 struct PreparedActivations {
   TensorType type = TensorType::F32;
   int64_t n_in = 0;
   int n_tok = 0;
   size_t row_bytes = 0;
-  std::vector<uint8_t> buffer;  // reused across calls; grows, never shrinks
+  std::vector<uint8_t> buffer;
+  std::vector<float> f32;
+  size_t f32_stride = 0;  // floats per token in f32
   const void* row(int t) const { return buffer.data() + size_t(t) * row_bytes; }
+  const float* f32_row(int t) const { return f32.data() + size_t(t) * f32_stride; }
 };
 
 // Converts x (n_tok rows of n_in floats, row stride x_stride floats) into the activation

@@ -4,15 +4,15 @@
 #include <cstddef>
 
 #include "kernels.h"
+#include "matmul.h"
 
 namespace el::kernels::detail {
 
-// Optional rows x tokens tile used by matmul_rows: out[t * out_stride + r] = W[r] . act[t]
-// for r < nr <= kTileRows and t < nt <= kTileToks, rows w_stride bytes apart, activation rows
-// a_stride bytes apart. Each weight block is decoded once for all tokens of the tile.
-constexpr int kTileRows = 4;
-constexpr int kTileToks = 4;
-using TileDotFn = void (*)(int n, const uint8_t* w, size_t w_stride, int nr, const uint8_t* a, size_t a_stride,
+// Optional rows x tokens kernel used by matmul_rows for any nr >= 1 rows (w_stride bytes
+// apart) and nt >= 1 tokens starting at token t0 of act:
+// out[t * out_stride + r] = W[r] . act[t0 + t]. It walks the block in register tiles, so
+// each weight vector is decoded once per tile of tokens.
+using TileDotFn = void (*)(int n, const uint8_t* w, size_t w_stride, int nr, const PreparedActivations& act, int t0,
                            int nt, float* out, int64_t out_stride);
 struct TileKernels {
   TileDotFn by_type[kMaxTypeId] = {};

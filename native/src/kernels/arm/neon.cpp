@@ -1,5 +1,6 @@
 // Baseline NEON kernels (armv8-a, e.g. Cortex-A72 in the Raspberry Pi 4): float ops, fp16 /
-// bf16 conversion, the activation quantizers, and the int8 dots through widening multiplies.
+// bf16 conversion, the activation quantizers, the F16 register tile, and the int8 dots and
+// tiles through widening multiplies.
 #if defined(__aarch64__)
 #include <cmath>
 
@@ -143,6 +144,37 @@ void q8_K_from_float(const float* x, void* vy, int64_t n) {
   }
 }
 
+// F16 weights against the activations' float side array (values already rounded to F16,
+// as the reference's F16 activation row): each weight vector is converted once per tile
+// and used for T tokens.
+template <int R, int T>
+struct MicroF16 {
+  static void run(const TileArgs& g, int r0, int tt) {
+    const fp16_t* w[R];
+    const float* a[T];
+    for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const fp16_t*>(g.w + (r0 + r) * g.ws);
+    for (int t = 0; t < T; ++t) a[t] = g.act->f32_row(g.t0 + tt + t);
+    float32x4_t acc[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
+    int i = 0;
+    for (; i + 4 <= g.n; i += 4) {
+      float32x4_t x[R];
+      for (int r = 0; r < R; ++r) x[r] = load_f16x4(w[r] + i);
+      for (int t = 0; t < T; ++t) {
+        const float32x4_t y = vld1q_f32(a[t] + i);
+        for (int r = 0; r < R; ++r) acc[r][t] = vfmaq_f32(acc[r][t], x[r], y);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) {
+        float s = vaddvq_f32(acc[r][t]);
+        for (int j = i; j < g.n; ++j) s += h2f(w[r][j]) * a[t][j];
+        g.out[(tt + t) * g.os + r0 + r] = s;
+      }
+  }
+};
+
 }  // namespace
 
 namespace detail {
@@ -159,8 +191,9 @@ void install_neon(KernelSet& ks, TileKernels& tk) {
   t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K_t<DotWidening>;
   t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K_t<DotWidening>;
   t[uint32_t(TensorType::Q8_K)].from_float = q8_K_from_float;
-  tk.by_type[uint32_t(TensorType::Q8_0)] = tile_q8_entry<DotWidening, DecodeQ8_0>;
-  tk.by_type[uint32_t(TensorType::Q4_0)] = tile_q8_entry<DotWidening, DecodeQ4_0>;
+  tk.by_type[uint32_t(TensorType::F16)] = tile_entry<MicroF16, 4, 4>;
+  tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DotWidening, DecodeQ8_0>::K, 4, 4>;
+  tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DotWidening, DecodeQ4_0>::K, 4, 4>;
   ks.dot_f32 = dot_f32;
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;

@@ -22,8 +22,8 @@ void install_neon_dotprod(KernelSet& ks, TileKernels& tk) {
   t[uint32_t(TensorType::Q4_0)].vec_dot = vec_dot_q4_0_t<DotProd>;
   t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K_t<DotProd>;
   t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K_t<DotProd>;
-  tk.by_type[uint32_t(TensorType::Q8_0)] = tile_q8_entry<DotProd, DecodeQ8_0>;
-  tk.by_type[uint32_t(TensorType::Q4_0)] = tile_q8_entry<DotProd, DecodeQ4_0>;
+  tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DotProd, DecodeQ8_0>::K, 4, 4>;
+  tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DotProd, DecodeQ4_0>::K, 4, 4>;
 }
 
 }  // namespace detail

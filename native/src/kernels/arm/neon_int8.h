@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "../block_scales.h"
+#include "../tiles.h"
 
 namespace el::kernels {
 namespace {
@@ -164,54 +165,48 @@ struct DecodeQ4_0 {
   }
 };
 
-// NR x NT float accumulators in registers (NEON has 32): NR <= 4, NT <= 4.
-template <class D, class Dec, int NR, int NT>
-void tile_q8(int nb, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, int64_t os) {
-  using B = typename Dec::Block;
-  float32x4_t acc[NR][NT];
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) acc[r][t] = vdupq_n_f32(0);
-  for (int i = 0; i < nb; ++i) {
-    int8x16x2_t x[NR];
-    float dw[NR];
-    for (int r = 0; r < NR; ++r) {
-      const B& b = reinterpret_cast<const B*>(w + r * ws)[i];
-      x[r] = Dec::quants(b);
-      dw[r] = h2f(b.d);
-    }
-    for (int t = 0; t < NT; ++t) {
-      const block_q8_0& ab = reinterpret_cast<const block_q8_0*>(a + t * as)[i];
-      const int8x16_t y0 = vld1q_s8(ab.qs), y1 = vld1q_s8(ab.qs + 16);
-      const float da = h2f(ab.d);
-      for (int r = 0; r < NR; ++r) {
-        const int32x4_t p = D::dot(D::dot(vdupq_n_s32(0), x[r].val[0], y0), x[r].val[1], y1);
-        acc[r][t] = vmlaq_n_f32(acc[r][t], vcvtq_f32_s32(p), dw[r] * da);
-      }
-    }
-  }
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) out[t * os + r] = vaddvq_f32(acc[r][t]);
-}
-
-template <class D, class Dec, int NR>
-void tile_q8_rows(int nb, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int nt, float* out, int64_t os) {
-  switch (nt) {
-    case 1: tile_q8<D, Dec, NR, 1>(nb, w, ws, a, as, out, os); break;
-    case 2: tile_q8<D, Dec, NR, 2>(nb, w, ws, a, as, out, os); break;
-    case 3: tile_q8<D, Dec, NR, 3>(nb, w, ws, a, as, out, os); break;
-    default: tile_q8<D, Dec, NR, 4>(nb, w, ws, a, as, out, os); break;
-  }
-}
-
+// R x T float accumulators in registers (NEON has 32). Per block the integer dot of each
+// row and token is exact; it is scaled by (row scale x token scale), the token scales
+// coming as floats from the activations' side array.
 template <class D, class Dec>
-void tile_q8_entry(int n, const uint8_t* w, size_t ws, int nr, const uint8_t* a, size_t as, int nt, float* out,
-                   int64_t os) {
-  const int nb = n / QK8_0;
-  int r = 0;
-  for (; r + 4 <= nr; r += 4) tile_q8_rows<D, Dec, 4>(nb, w + r * ws, ws, a, as, nt, out + r, os);
-  for (; r + 2 <= nr; r += 2) tile_q8_rows<D, Dec, 2>(nb, w + r * ws, ws, a, as, nt, out + r, os);
-  for (; r < nr; ++r) tile_q8_rows<D, Dec, 1>(nb, w + r * ws, ws, a, as, nt, out + r, os);
-}
+struct MicroQ {
+  template <int R, int T>
+  struct K {
+    static void run(const TileArgs& g, int r0, int tt) {
+      using B = typename Dec::Block;
+      const int nb = g.n / QK8_0;
+      const B* w[R];
+      const block_q8_0* a[T];
+      const float* da[T];
+      for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const B*>(g.w + (r0 + r) * g.ws);
+      for (int t = 0; t < T; ++t) {
+        a[t] = static_cast<const block_q8_0*>(g.act->row(g.t0 + tt + t));
+        da[t] = g.act->f32_row(g.t0 + tt + t);
+      }
+      float32x4_t acc[R][T];
+      for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
+      for (int i = 0; i < nb; ++i) {
+        int8x16x2_t x[R];
+        float dw[R];
+        for (int r = 0; r < R; ++r) {
+          x[r] = Dec::quants(w[r][i]);
+          dw[r] = h2f(w[r][i].d);
+        }
+        for (int t = 0; t < T; ++t) {
+          const int8x16_t y0 = vld1q_s8(a[t][i].qs), y1 = vld1q_s8(a[t][i].qs + 16);
+          const float d = da[t][i];
+          for (int r = 0; r < R; ++r) {
+            const int32x4_t p = D::dot(D::dot(vdupq_n_s32(0), x[r].val[0], y0), x[r].val[1], y1);
+            acc[r][t] = vmlaq_n_f32(acc[r][t], vcvtq_f32_s32(p), dw[r] * d);
+          }
+        }
+      }
+      for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) g.out[(tt + t) * g.os + r0 + r] = vaddvq_f32(acc[r][t]);
+    }
+  };
+};
 
 }  // namespace
 }  // namespace el::kernels

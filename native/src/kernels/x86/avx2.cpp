@@ -9,6 +9,7 @@
 
 #include "../block_scales.h"
 #include "../paths.h"
+#include "../tiles.h"
 
 namespace el::kernels {
 namespace {
@@ -242,21 +243,29 @@ void vec_dot_q8_0(int n, float* s, const void* vw, const void* va) {
   *s = hsum(_mm256_add_ps(acc0, acc1));
 }
 
+// The nibbles q stay unsigned (maddubs' unsigned operand): (q - 8).y = q.y - 8 * sum(y),
+// subtracted exactly in the 16-bit pair sums (|(q - 8).y pair| <= 2 * 8 * 127).
+inline __m256i dot_q4_q8(const uint8_t* qs, const int8_t* ys) {
+  const __m256i y = load256(ys);
+  const __m256i y8 = _mm256_maddubs_epi16(_mm256_set1_epi8(8), y);
+  const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles_32(qs), y), y8);
+  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
 void vec_dot_q4_0(int n, float* s, const void* vw, const void* va) {
   const block_q4_0* w = static_cast<const block_q4_0*>(vw);
   const block_q8_0* a = static_cast<const block_q8_0*>(va);
   const int nb = n / QK4_0;
-  const __m256i eight = _mm256_set1_epi8(8);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int i = 0;
   for (; i + 2 <= nb; i += 2) {
-    const __m256i p0 = dot_i8(_mm256_sub_epi8(nibbles_32(w[i].qs), eight), load256(a[i].qs));
-    const __m256i p1 = dot_i8(_mm256_sub_epi8(nibbles_32(w[i + 1].qs), eight), load256(a[i + 1].qs));
+    const __m256i p0 = dot_q4_q8(w[i].qs, a[i].qs);
+    const __m256i p1 = dot_q4_q8(w[i + 1].qs, a[i + 1].qs);
     acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(p0), acc0);
     acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i + 1].d) * h2f(a[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
   }
   for (; i < nb; ++i) {
-    const __m256i p = dot_i8(_mm256_sub_epi8(nibbles_32(w[i].qs), eight), load256(a[i].qs));
+    const __m256i p = dot_q4_q8(w[i].qs, a[i].qs);
     acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(p), acc0);
   }
   *s = hsum(_mm256_add_ps(acc0, acc1));
@@ -331,67 +340,110 @@ void vec_dot_q6_K(int n, float* s, const void* vw, const void* va) {
   *s = hsum(acc);
 }
 
-// ---- rows x tokens tiles (Q8_0 activations) -----------------------------------
+// ---- rows x tokens register tiles ----------------------------------------------
 
-// A weight block decoded to 32 signed bytes, with its scale.
+// F16 weights against the activations' float side array (values already rounded to F16,
+// as the reference's F16 activation row): each weight vector is converted once per tile
+// and used for T tokens.
+template <int R, int T>
+struct MicroF16 {
+  // Not inlined: inside a caller, the compiler spends a register the tile needs.
+  __attribute__((noinline)) static void run(const TileArgs& g, int r0, int tt) {
+    const fp16_t* w[R];
+    const float* a[T];
+    for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const fp16_t*>(g.w + (r0 + r) * g.ws);
+    for (int t = 0; t < T; ++t) a[t] = g.act->f32_row(g.t0 + tt + t);
+    __m256 acc[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= g.n; i += 8) {
+      __m256 x[R];
+      for (int r = 0; r < R; ++r) x[r] = load_f16x8(w[r] + i);
+      for (int t = 0; t < T; ++t) {
+        const __m256 y = _mm256_loadu_ps(a[t] + i);
+        for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(x[r], y, acc[r][t]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) {
+        float s = hsum(acc[r][t]);
+        for (int j = i; j < g.n; ++j) s += h2f(w[r][j]) * a[t][j];
+        g.out[(tt + t) * g.os + r0 + r] = s;
+      }
+  }
+};
+
+// Q8_0 / Q4_0 weights against Q8_0 activations. Per block the integer dot of each row and
+// token is exact; it is scaled by (row scale x token scale), the token scales coming as
+// floats from the activations' side array. A weight block is decoded once per tile.
 struct DecodeQ8_0 {
   using Block = block_q8_0;
-  static __m256i quants(const Block& b) { return load256(b.qs); }
+  // Weight operand for maddubs (unsigned): |x|, with x kept to carry the signs.
+  struct W {
+    __m256i abs, x;
+  };
+  static W weights(const Block& b) {
+    const __m256i x = load256(b.qs);
+    return {_mm256_sign_epi8(x, x), x};
+  }
+  static __m256i token(__m256i) { return _mm256_setzero_si256(); }
+  // 16 pair sums of w * y.
+  static __m256i pairs(const W& w, __m256i y, __m256i) { return _mm256_maddubs_epi16(w.abs, _mm256_sign_epi8(y, w.x)); }
 };
 struct DecodeQ4_0 {
   using Block = block_q4_0;
-  static __m256i quants(const Block& b) { return _mm256_sub_epi8(nibbles_32(b.qs), _mm256_set1_epi8(8)); }
+  // The nibbles q stay unsigned (maddubs' unsigned operand): w.y = q.y - 8 * sum(y), with
+  // 8 * y's pair sums computed once per token block.
+  struct W {
+    __m256i q;
+  };
+  static W weights(const Block& b) { return {nibbles_32(b.qs)}; }
+  static __m256i token(__m256i y) { return _mm256_maddubs_epi16(_mm256_set1_epi8(8), y); }
+  static __m256i pairs(const W& w, __m256i y, __m256i y8) { return _mm256_sub_epi16(_mm256_maddubs_epi16(w.q, y), y8); }
 };
 
-// NR x NT accumulators stay in registers (AVX2 has 16): NR <= 2, NT <= 4.
-template <class Dec, int NR, int NT>
-void tile_q8(int nb, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, int64_t os) {
-  using B = typename Dec::Block;
-  __m256 acc[NR][NT];
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
-  for (int i = 0; i < nb; ++i) {
-    __m256i x[NR], ax[NR];
-    float dw[NR];
-    for (int r = 0; r < NR; ++r) {
-      const B& b = reinterpret_cast<const B*>(w + r * ws)[i];
-      x[r] = Dec::quants(b);
-      ax[r] = _mm256_sign_epi8(x[r], x[r]);
-      dw[r] = h2f(b.d);
-    }
-    for (int t = 0; t < NT; ++t) {
-      const block_q8_0& ab = reinterpret_cast<const block_q8_0*>(a + t * as)[i];
-      const __m256i y = load256(ab.qs);
-      const float da = h2f(ab.d);
-      for (int r = 0; r < NR; ++r) {
-        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[r], _mm256_sign_epi8(y, x[r])), _mm256_set1_epi16(1));
-        acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * da), _mm256_cvtepi32_ps(p), acc[r][t]);
-      }
-    }
-  }
-  for (int r = 0; r < NR; ++r)
-    for (int t = 0; t < NT; ++t) out[t * os + r] = hsum(acc[r][t]);
-}
-
-template <class Dec, int NR>
-void tile_q8_rows(int nb, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, int nt, float* out, int64_t os) {
-  switch (nt) {
-    case 1: tile_q8<Dec, NR, 1>(nb, w, ws, a, as, out, os); break;
-    case 2: tile_q8<Dec, NR, 2>(nb, w, ws, a, as, out, os); break;
-    case 3: tile_q8<Dec, NR, 3>(nb, w, ws, a, as, out, os); break;
-    default: tile_q8<Dec, NR, 4>(nb, w, ws, a, as, out, os); break;
-  }
-}
-
 template <class Dec>
-void tile_q8_entry(int n, const uint8_t* w, size_t ws, int nr, const uint8_t* a, size_t as, int nt, float* out,
-                   int64_t os) {
-  const int nb = n / QK8_0;
-  for (int r = 0; r < nr; r += 2) {
-    if (nr - r >= 2) tile_q8_rows<Dec, 2>(nb, w + r * ws, ws, a, as, nt, out + r, os);
-    else tile_q8_rows<Dec, 1>(nb, w + r * ws, ws, a, as, nt, out + r, os);
-  }
-}
+struct MicroQ {
+  template <int R, int T>
+  struct K {
+    static void run(const TileArgs& g, int r0, int tt) {
+      using B = typename Dec::Block;
+      const int nb = g.n / QK8_0;
+      const B* w[R];
+      const block_q8_0* a[T];
+      const float* da[T];
+      for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const B*>(g.w + (r0 + r) * g.ws);
+      for (int t = 0; t < T; ++t) {
+        a[t] = static_cast<const block_q8_0*>(g.act->row(g.t0 + tt + t));
+        da[t] = g.act->f32_row(g.t0 + tt + t);
+      }
+      const __m256i ones = _mm256_set1_epi16(1);
+      __m256 acc[R][T];
+      for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+      for (int i = 0; i < nb; ++i) {
+        typename Dec::W x[R];
+        __m256 dw[R];
+        for (int r = 0; r < R; ++r) {
+          x[r] = Dec::weights(w[r][i]);
+          dw[r] = _mm256_set1_ps(h2f(w[r][i].d));
+        }
+        for (int t = 0; t < T; ++t) {
+          const __m256i y = load256(a[t][i].qs);
+          const __m256i y8 = Dec::token(y);
+          const __m256 d = _mm256_broadcast_ss(da[t] + i);
+          for (int r = 0; r < R; ++r) {
+            const __m256i p = _mm256_madd_epi16(Dec::pairs(x[r], y, y8), ones);
+            acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], d), _mm256_cvtepi32_ps(p), acc[r][t]);
+          }
+        }
+      }
+      for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) g.out[(tt + t) * g.os + r0 + r] = hsum(acc[r][t]);
+    }
+  };
+};
 
 }  // namespace
 
@@ -409,8 +461,9 @@ void install_avx2(KernelSet& ks, TileKernels& tk) {
   t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K;
   t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K;
   t[uint32_t(TensorType::Q8_K)].from_float = q8_K_from_float;
-  tk.by_type[uint32_t(TensorType::Q8_0)] = tile_q8_entry<DecodeQ8_0>;
-  tk.by_type[uint32_t(TensorType::Q4_0)] = tile_q8_entry<DecodeQ4_0>;
+  tk.by_type[uint32_t(TensorType::F16)] = tile_entry<MicroF16, 3, 4>;
+  tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DecodeQ8_0>::K, 2, 4>;
+  tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DecodeQ4_0>::K, 2, 4>;
   ks.dot_f32 = dot_f32;
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;

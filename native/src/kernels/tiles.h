@@ -1,0 +1,53 @@
+// Private to kernels/: walks an nr x nt block of a matmul in register tiles of at most
+// MR rows x MT tokens, calling Micro<R, T>::run(args, r, t) with the largest R <= MR and
+// T <= MT that fit what is left, so edges need no scalar fallback. Header-only with
+// internal linkage: each ISA's translation unit instantiates its own copy.
+#pragma once
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "paths.h"
+
+namespace el::kernels {
+namespace {
+
+// One call of a tile kernel (paths.h TileDotFn): rows of w, ws bytes apart, against tokens
+// t0.. of act, results at out[t * os + r].
+struct TileArgs {
+  int n;
+  const uint8_t* w;
+  size_t ws;
+  const PreparedActivations* act;
+  int t0;
+  float* out;
+  int64_t os;
+};
+
+template <template <int, int> class Micro, int R, int T, class Args>
+inline void run_micro(const Args& g, int r, int t, int cr, int ct) {
+  if constexpr (T > 1) {
+    if (ct < T) return run_micro<Micro, R, T - 1>(g, r, t, cr, ct);
+  }
+  if constexpr (R > 1) {
+    if (cr < R) return run_micro<Micro, R - 1, T>(g, r, t, cr, ct);
+  }
+  Micro<R, T>::run(g, r, t);
+}
+
+// Tokens outer, rows inner: the MT activation rows stay in cache while the rows stream by.
+template <template <int, int> class Micro, int MR, int MT, class Args>
+inline void run_tiles(const Args& g, int nr, int nt) {
+  for (int t = 0; t < nt; t += MT)
+    for (int r = 0; r < nr; r += MR) run_micro<Micro, MR, MT>(g, r, t, std::min(MR, nr - r), std::min(MT, nt - t));
+}
+
+// A TileDotFn over register tiles Micro<R <= MR, T <= MT>.
+template <template <int, int> class Micro, int MR, int MT>
+void tile_entry(int n, const uint8_t* w, size_t ws, int nr, const PreparedActivations& act, int t0, int nt,
+                float* out, int64_t os) {
+  run_tiles<Micro, MR, MT>(TileArgs{n, w, ws, &act, t0, out, os}, nr, nt);
+}
+
+}  // namespace
+}  // namespace el::kernels
