@@ -9,7 +9,6 @@ import { generate } from "./engine/generate.js";
 import { registerServeCommand } from "./daemon/serve-command.js";
 import type { ModelInfo, StepEngine } from "./engine/types.js";
 import { adapterRank, type AdapterRef } from "./batch/adapter-file.js";
-import { AdapterBoundEngine } from "./batch/adapter-engine.js";
 import { adapterArg, checkModelPath, floatArg, intArg } from "./cli/args.js";
 import { registerBatchCommand } from "./cli/batch-command.js";
 import { registerAdaptersCommand } from "./cli/adapters-command.js";
@@ -72,11 +71,9 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
     throw e;
   }
   try {
-    if (o.lora) {
-      await engine.loadAdapter(0, o.lora.path);
-      engine = new AdapterBoundEngine(engine, 0, o.lora.scale);
-    }
+    if (o.lora) await engine.loadAdapter(0, o.lora.path);
     const r = await generate(engine, o.prompt, {
+      adapter: o.lora ? { slot: 0, scale: o.lora.scale } : undefined,
       maxTokens: o.maxTokens,
       sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, seed: o.seed },
       onText: o.json ? undefined : (delta) => process.stdout.write(delta),

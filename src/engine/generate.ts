@@ -12,6 +12,8 @@ export interface GenerateOptions {
   seq?: number;
   /** Called with each new piece of text; never a piece of a stop string that later matches. */
   onText?: (delta: string) => void;
+  /** A LoRA adapter already loaded in this engine slot, applied with this scale (default: none). */
+  adapter?: { slot: number; scale: number };
 }
 
 export interface GenerateTimings {
@@ -49,6 +51,7 @@ function pendingStopPrefix(text: string, stops: string[]): number {
 
 export async function generate(engine: StepEngine, prompt: string, opts: GenerateOptions): Promise<GenerateResult> {
   const seq = opts.seq ?? 0;
+  const { slot: adapterSlot, scale: adapterScale } = opts.adapter ?? { slot: -1, scale: 0 };
   const stops = (opts.stop ?? []).filter((s) => s.length > 0);
   const { nCtx, nBatchMax } = engine.limits;
   const input = promptTokens(engine, prompt);
@@ -79,8 +82,8 @@ export async function generate(engine: StepEngine, prompt: string, opts: Generat
           seq,
           token,
           pos: start + i,
-          adapterSlot: -1,
-          adapterScale: 0,
+          adapterSlot,
+          adapterScale,
           sample: last && i === chunk.length - 1,
         })),
       );
@@ -108,7 +111,7 @@ export async function generate(engine: StepEngine, prompt: string, opts: Generat
       if (opts.onText && safe > emitted) opts.onText(text.slice(emitted, safe));
       emitted = Math.max(emitted, safe);
       if (tokens.length >= opts.maxTokens || pos >= nCtx) break;
-      const r = await engine.step([{ seq, token: next, pos, adapterSlot: -1, adapterScale: 0, sample: true }]);
+      const r = await engine.step([{ seq, token: next, pos, adapterSlot, adapterScale, sample: true }]);
       ({ token: next, logprob: nextLogprob } = r.sampled[0]);
       pos++;
     }
