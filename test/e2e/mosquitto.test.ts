@@ -4,7 +4,8 @@ import test from "ava";
 import { connectAsync, type IClientOptions, type MqttClient } from "mqtt";
 import { MOSQUITTO_MISSING } from "../helpers/mosquitto.js";
 import { aloneVersusTogether, e2eAssets, e2eConfig, Inbox, startRealDaemon, TENANTS, type TenantClient } from "./harness.js";
-import { mosquittoReady, RestartableMosquitto } from "./mosquitto-broker.js";
+import type { Mosquitto } from "../helpers/mosquitto.js";
+import { mosquittoReady, mosquittoWithUsers } from "./mosquitto-broker.js";
 
 const maybe = mosquittoReady ? test.serial : test.serial.skip;
 if (!mosquittoReady) {
@@ -14,7 +15,7 @@ if (!mosquittoReady) {
   });
 }
 
-async function external(m: RestartableMosquitto) {
+async function external(m: Mosquitto) {
   return e2eConfig(await e2eAssets(), (c) => {
     c.mqtt.embedded = false;
     c.mqtt.url = m.url;
@@ -28,7 +29,7 @@ async function external(m: RestartableMosquitto) {
 const users = ["edgelora", "admin", ...TENANTS];
 
 maybe("mosquitto MQTT 5: 8 tenants, response topics + correlation data, batched answers equal the answers alone", async (t) => {
-  const m = await RestartableMosquitto.create(users);
+  const m = await mosquittoWithUsers(users);
   const clients: MqttClient[] = [];
   const daemon = await startRealDaemon(await external(m));
   try {
@@ -62,7 +63,7 @@ maybe("mosquitto MQTT 5: 8 tenants, response topics + correlation data, batched 
 });
 
 maybe("mosquitto restart: the daemon reconnects, resubscribes, republishes its state and answers the request it had accepted", async (t) => {
-  const m = await RestartableMosquitto.create(users);
+  const m = await mosquittoWithUsers(users);
   const clients: MqttClient[] = [];
   const connect = async (user: string, extra: IClientOptions = {}) => {
     const c = await connectAsync(m.url, { username: user, password: user, protocolVersion: 5, reconnectPeriod: 0, ...extra });

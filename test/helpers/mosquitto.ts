@@ -7,12 +7,6 @@ import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-export interface Mosquitto {
-  port: number;
-  url: string;
-  stop(): Promise<void>;
-}
-
 export const MOSQUITTO_MISSING = "mosquitto is not installed (apt-get install -y mosquitto mosquitto-clients): skipped";
 
 function findBinary(): string | null {
@@ -35,52 +29,79 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitListening(port: number, child: ChildProcess, log: () => string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`mosquitto exited: ${log()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = connect(port, "127.0.0.1", () => (sock.destroy(), resolve(true)));
-      sock.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`mosquitto did not listen on ${port}: ${log()}`);
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(port, "127.0.0.1", () => (sock.destroy(), resolve(true)));
+    sock.once("error", () => resolve(false));
+  });
 }
 
-/** Starts mosquitto with the given ACL and password files (copied), anonymous access off. */
+/** A private mosquitto on a fixed loopback port; it can be stopped and started again there
+ *  (a broker restart). Retained messages and sessions do not survive a restart. */
+export class Mosquitto {
+  private child: ChildProcess | null = null;
+  private constructor(
+    readonly port: number,
+    private readonly conf: string,
+  ) {}
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  /** Writes a config for these ACL and password files (anonymous access off) and starts it. */
+  static async create(files: { acl: string; passwd: string }): Promise<Mosquitto> {
+    if (!mosquittoBinary) throw new Error(MOSQUITTO_MISSING);
+    const dir = mkdtempSync(join(tmpdir(), "edgelora-mosq-"));
+    const port = await freePort();
+    const conf = join(dir, "mosquitto.conf");
+    writeFileSync(
+      conf,
+      [
+        `listener ${port} 127.0.0.1`,
+        "allow_anonymous false",
+        `password_file ${files.passwd}`,
+        `acl_file ${files.acl}`,
+        "persistence false",
+        // Running as root, mosquitto would drop to a `mosquitto` user that cannot read the temp dir.
+        ...(process.getuid?.() === 0 ? ["user root"] : []),
+      ].join("\n") + "\n",
+    );
+    const m = new Mosquitto(port, conf);
+    await m.start();
+    return m;
+  }
+
+  async start(): Promise<void> {
+    let output = "";
+    const child = spawn(mosquittoBinary!, ["-c", this.conf], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+    this.child = child;
+    for (let i = 0; i < 100; i++) {
+      if (child.exitCode !== null) throw new Error(`mosquitto exited: ${output}`);
+      if (await listening(this.port)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`mosquitto did not listen on ${this.port}: ${output}`);
+  }
+
+  stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    return new Promise((resolve) => {
+      if (!child || child.exitCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+    });
+  }
+}
+
+/** Starts mosquitto with copies of the given ACL and password files; null when it is not installed. */
 export async function startMosquitto(files: { acl: string; passwd: string }): Promise<Mosquitto | null> {
   if (!mosquittoBinary) return null;
-  const dir = mkdtempSync(join(tmpdir(), "edgelora-mosq-"));
+  const dir = mkdtempSync(join(tmpdir(), "edgelora-mosq-files-"));
   copyFileSync(files.acl, join(dir, "acl"));
   copyFileSync(files.passwd, join(dir, "passwd"));
-  const port = await freePort();
-  const conf = join(dir, "mosquitto.conf");
-  writeFileSync(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      "allow_anonymous false",
-      `password_file ${join(dir, "passwd")}`,
-      `acl_file ${join(dir, "acl")}`,
-      "persistence false",
-      // Running as root, mosquitto would drop to a `mosquitto` user that cannot read the temp dir.
-      ...(process.getuid?.() === 0 ? ["user root"] : []),
-    ].join("\n") + "\n",
-  );
-  const child = spawn(mosquittoBinary, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-  await waitListening(port, child, () => output);
-  return {
-    port,
-    url: `mqtt://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      }),
-  };
+  return Mosquitto.create({ acl: join(dir, "acl"), passwd: join(dir, "passwd") });
 }
