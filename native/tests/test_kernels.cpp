@@ -312,6 +312,37 @@ void test_vec_dots(const KernelSet& ks) {
   }
 }
 
+// Blocks at the extremes of their quant ranges (Q8_0 +-127, Q4_0 nibbles 0 and 15) against
+// activations at +-127: no byte product may saturate on any path, in vec_dot or the tiles.
+void test_extreme_blocks(const KernelSet& ks) {
+  const KernelSet& ref = scalar();
+  const int n = 4 * QK8_0, n_tok = 5, n_out = 3;
+  std::vector<float> x(size_t(n * n_tok));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = (i / 3) % 2 ? 1.f : -1.f;  // quantizes to +-127
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
+    std::vector<float> wx(size_t(n * n_out));
+    for (size_t i = 0; i < wx.size(); ++i) wx[i] = (i / 5) % 2 ? 1.f : (t == TensorType::Q4_0 ? -0.875f : -1.f);
+    std::vector<uint8_t> w;
+    for (int r = 0; r < n_out; ++r) {
+      const auto enc = encode(ref, t, std::vector<float>(wx.begin() + r * n, wx.begin() + (r + 1) * n));
+      w.insert(w.end(), enc.begin(), enc.end());
+    }
+    PreparedActivations act;
+    prepare_activations(ks, t, x.data(), n, n_tok, n, act);
+    std::vector<float> out(size_t(n_out * n_tok));
+    matmul_rows(ks, WeightView{t, w.data(), n, n_out, row_size(t, n)}, act, 0, n_out, out.data(), n_out);
+    int bad = 0;
+    for (int tk = 0; tk < n_tok; ++tk)
+      for (int r = 0; r < n_out; ++r) {
+        float want = 0, got = 0;
+        ref.of(t).vec_dot(n, &want, w.data() + r * row_size(t, n), act.row(tk));
+        ks.of(t).vec_dot(n, &got, w.data() + r * row_size(t, n), act.row(tk));
+        bad += !near_norm(got, want, n * 1.1, 1e-6) + !near_norm(out[size_t(tk * n_out + r)], want, n * 1.1, 1e-6);
+      }
+    CHECK_MSG(bad == 0, "%s extreme %s blocks: %d wrong", ks.name, type_traits(t).name, bad);
+  }
+}
+
 void test_float_ops(const KernelSet& ks) {
   const KernelSet& ref = scalar();
   for (int n : {1, 7, 8, 33, 1000}) {
@@ -446,6 +477,7 @@ int main() {
     test_known_quantize(*ks);
     test_conversions(*ks);
     test_vec_dots(*ks);
+    test_extreme_blocks(*ks);
     test_float_ops(*ks);
     test_matmul(*ks);
   }

@@ -5,6 +5,9 @@
 
 #include "paths.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #ifndef HWCAP_ASIMDDP
@@ -28,6 +31,12 @@ bool cpu_has_avx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
          __builtin_cpu_supports("f16c");
 }
+// AVX-VNNI (VEX vpdpbusd): CPUID leaf 7 subleaf 1, EAX bit 4. Read directly because gcc 12's
+// __builtin_cpu_supports("avxvnni") reports false on CPUs that have it.
+bool cpu_has_avx2_vnni() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return cpu_has_avx2() && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) != 0;
+}
 #endif
 
 #if defined(__aarch64__)
@@ -44,6 +53,7 @@ bool cpu_has_dotprod() {
 // Best first; scalar is always available and handled separately.
 const Path kPaths[] = {
 #if defined(__x86_64__)
+    {"avx2-vnni", cpu_has_avx2_vnni, detail::install_avx2, detail::install_avx2_vnni},
     {"avx2", cpu_has_avx2, detail::install_avx2, nullptr},
 #endif
 #if defined(__aarch64__)

@@ -1,6 +1,6 @@
 // Kernel dispatch: one table of function pointers per instruction-set path.
-// The scalar path (scalar.cpp) is the reference; arch/x86 (AVX2+FMA+F16C) and arch/arm
-// (NEON, and the ASIMDDP dot-product variant) override entries; an entry a SIMD path does
+// The scalar path (scalar.cpp) is the reference; x86 (AVX2+FMA+F16C, and the AVX-VNNI
+// variant) and arm (NEON, and the ASIMDDP dot-product variant) override entries; an entry a SIMD path does
 // not provide falls back to the scalar one. The best path is chosen once, by CPU
 // detection, and can be forced by name (tests, benchmarks) or by EDGELORA_KERNELS.
 #pragma once
@@ -27,7 +27,7 @@ struct TypeKernels {
 constexpr int kMaxTypeId = 32;
 
 struct KernelSet {
-  const char* name = "scalar";  // "scalar", "avx2", "neon", "neon-dotprod"
+  const char* name = "scalar";  // "scalar", "avx2", "avx2-vnni", "neon", "neon-dotprod"
   TypeKernels by_type[kMaxTypeId];
 
   // Float vector ops used by attention, norms and LoRA.
@@ -41,7 +41,7 @@ struct KernelSet {
 
 // The reference path; always available.
 const KernelSet& scalar();
-// The path picked for this CPU (once, cached). EDGELORA_KERNELS=scalar|avx2|neon|neon-dotprod
+// The path picked for this CPU (once, cached). EDGELORA_KERNELS=scalar|avx2|avx2-vnni|neon|neon-dotprod
 // forces a path when the CPU supports it.
 const KernelSet& best();
 // Every path this binary has and this CPU can run, scalar first (for tests and benchmarks).

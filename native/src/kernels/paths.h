@@ -24,7 +24,8 @@ const TileKernels& tiles(const KernelSet& ks);
 void fill_scalar(KernelSet& ks);
 
 #if defined(__x86_64__)
-void install_avx2(KernelSet& ks, TileKernels& tk);  // x86/avx2.cpp (AVX2 + FMA + F16C)
+void install_avx2(KernelSet& ks, TileKernels& tk);       // x86/avx2.cpp (AVX2 + FMA + F16C)
+void install_avx2_vnni(KernelSet& ks, TileKernels& tk);  // x86/avx2_vnni.cpp (on top of install_avx2)
 #endif
 #if defined(__aarch64__)
 void install_neon(KernelSet& ks, TileKernels& tk);          // arm/neon.cpp (armv8-a baseline)

@@ -8,42 +8,10 @@
 #include <cstring>
 
 #include "../block_scales.h"
-#include "../paths.h"
-#include "../tiles.h"
+#include "avx2_common.h"
 
 namespace el::kernels {
 namespace {
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-inline int hsum(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-  return _mm_cvtsi128_si32(s);
-}
-
-inline float h2f(fp16_t h) { return _cvtsh_ss(h); }
-
-// 8 int32 sums of 4 products each of signed bytes x and y (|x| <= 127).
-inline __m256i dot_i8(__m256i x, __m256i y) {
-  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-// 32 nibbles of a Q4_0 block as bytes 0..15: low nibbles first, then high nibbles.
-inline __m256i nibbles_32(const uint8_t* qs) {
-  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-  return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
-}
-
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 inline __m256 load_f16x8(const fp16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -224,51 +192,20 @@ void q8_K_from_float(const float* x, void* vy, int64_t n) {
 
 // ---- quantized dot products --------------------------------------------------
 
-void vec_dot_q8_0(int n, float* s, const void* vw, const void* va) {
-  const block_q8_0* w = static_cast<const block_q8_0*>(vw);
-  const block_q8_0* a = static_cast<const block_q8_0*>(va);
-  const int nb = n / QK8_0;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m256i p0 = dot_i8(load256(w[i].qs), load256(a[i].qs));
-    const __m256i p1 = dot_i8(load256(w[i + 1].qs), load256(a[i + 1].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i + 1].d) * h2f(a[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
-  }
-  for (; i < nb; ++i) {
-    const __m256i p = dot_i8(load256(w[i].qs), load256(a[i].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(p), acc0);
-  }
-  *s = hsum(_mm256_add_ps(acc0, acc1));
+// Signed x signed bytes through maddubs (unsigned x signed): |x| . sign(y, x) (|x| <= 127).
+inline __m256i dot_q8_q8(const block_q8_0& w, const block_q8_0& a) {
+  const __m256i x = load256(w.qs), y = load256(a.qs);
+  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
 // The nibbles q stay unsigned (maddubs' unsigned operand): (q - 8).y = q.y - 8 * sum(y),
 // subtracted exactly in the 16-bit pair sums (|(q - 8).y pair| <= 2 * 8 * 127).
-inline __m256i dot_q4_q8(const uint8_t* qs, const int8_t* ys) {
-  const __m256i y = load256(ys);
+inline __m256i dot_q4_q8(const block_q4_0& w, const block_q8_0& a) {
+  const __m256i y = load256(a.qs);
   const __m256i y8 = _mm256_maddubs_epi16(_mm256_set1_epi8(8), y);
-  const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles_32(qs), y), y8);
+  const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles_32(w.qs), y), y8);
   return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-void vec_dot_q4_0(int n, float* s, const void* vw, const void* va) {
-  const block_q4_0* w = static_cast<const block_q4_0*>(vw);
-  const block_q8_0* a = static_cast<const block_q8_0*>(va);
-  const int nb = n / QK4_0;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m256i p0 = dot_q4_q8(w[i].qs, a[i].qs);
-    const __m256i p1 = dot_q4_q8(w[i + 1].qs, a[i + 1].qs);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i + 1].d) * h2f(a[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
-  }
-  for (; i < nb; ++i) {
-    const __m256i p = dot_q4_q8(w[i].qs, a[i].qs);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(p), acc0);
-  }
-  *s = hsum(_mm256_add_ps(acc0, acc1));
 }
 
 void vec_dot_q4_K(int n, float* s, const void* vw, const void* va) {
@@ -374,22 +311,22 @@ struct MicroF16 {
   }
 };
 
-// Q8_0 / Q4_0 weights against Q8_0 activations. Per block the integer dot of each row and
-// token is exact; it is scaled by (row scale x token scale), the token scales coming as
-// floats from the activations' side array. A weight block is decoded once per tile.
+// Bytes for MicroQ (avx2_common.h), multiplied with maddubs as in the vec_dots above.
 struct DecodeQ8_0 {
   using Block = block_q8_0;
   // Weight operand for maddubs (unsigned): |x|, with x kept to carry the signs.
   struct W {
     __m256i abs, x;
   };
+  using Tok = __m256i;
   static W weights(const Block& b) {
     const __m256i x = load256(b.qs);
     return {_mm256_sign_epi8(x, x), x};
   }
-  static __m256i token(__m256i) { return _mm256_setzero_si256(); }
-  // 16 pair sums of w * y.
-  static __m256i pairs(const W& w, __m256i y, __m256i) { return _mm256_maddubs_epi16(w.abs, _mm256_sign_epi8(y, w.x)); }
+  static Tok token(__m256i y) { return y; }
+  static __m256i dot(const W& w, Tok y) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w.abs, _mm256_sign_epi8(y, w.x)), _mm256_set1_epi16(1));
+  }
 };
 struct DecodeQ4_0 {
   using Block = block_q4_0;
@@ -398,51 +335,14 @@ struct DecodeQ4_0 {
   struct W {
     __m256i q;
   };
-  static W weights(const Block& b) { return {nibbles_32(b.qs)}; }
-  static __m256i token(__m256i y) { return _mm256_maddubs_epi16(_mm256_set1_epi8(8), y); }
-  static __m256i pairs(const W& w, __m256i y, __m256i y8) { return _mm256_sub_epi16(_mm256_maddubs_epi16(w.q, y), y8); }
-};
-
-template <class Dec>
-struct MicroQ {
-  template <int R, int T>
-  struct K {
-    static void run(const TileArgs& g, int r0, int tt) {
-      using B = typename Dec::Block;
-      const int nb = g.n / QK8_0;
-      const B* w[R];
-      const block_q8_0* a[T];
-      const float* da[T];
-      for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const B*>(g.w + (r0 + r) * g.ws);
-      for (int t = 0; t < T; ++t) {
-        a[t] = static_cast<const block_q8_0*>(g.act->row(g.t0 + tt + t));
-        da[t] = g.act->f32_row(g.t0 + tt + t);
-      }
-      const __m256i ones = _mm256_set1_epi16(1);
-      __m256 acc[R][T];
-      for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-      for (int i = 0; i < nb; ++i) {
-        typename Dec::W x[R];
-        __m256 dw[R];
-        for (int r = 0; r < R; ++r) {
-          x[r] = Dec::weights(w[r][i]);
-          dw[r] = _mm256_set1_ps(h2f(w[r][i].d));
-        }
-        for (int t = 0; t < T; ++t) {
-          const __m256i y = load256(a[t][i].qs);
-          const __m256i y8 = Dec::token(y);
-          const __m256 d = _mm256_broadcast_ss(da[t] + i);
-          for (int r = 0; r < R; ++r) {
-            const __m256i p = _mm256_madd_epi16(Dec::pairs(x[r], y, y8), ones);
-            acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], d), _mm256_cvtepi32_ps(p), acc[r][t]);
-          }
-        }
-      }
-      for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) g.out[(tt + t) * g.os + r0 + r] = hsum(acc[r][t]);
-    }
+  struct Tok {
+    __m256i y, y8;
   };
+  static W weights(const Block& b) { return {nibbles_32(b.qs)}; }
+  static Tok token(__m256i y) { return {y, _mm256_maddubs_epi16(_mm256_set1_epi8(8), y)}; }
+  static __m256i dot(const W& w, const Tok& t) {
+    return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(w.q, t.y), t.y8), _mm256_set1_epi16(1));
+  }
 };
 
 }  // namespace
@@ -456,8 +356,8 @@ void install_avx2(KernelSet& ks, TileKernels& tk) {
   t[uint32_t(TensorType::BF16)].to_float = bf16_to_float;
   t[uint32_t(TensorType::BF16)].vec_dot = vec_dot_bf16;
   t[uint32_t(TensorType::Q8_0)].from_float = q8_0_from_float;
-  t[uint32_t(TensorType::Q8_0)].vec_dot = vec_dot_q8_0;
-  t[uint32_t(TensorType::Q4_0)].vec_dot = vec_dot_q4_0;
+  t[uint32_t(TensorType::Q8_0)].vec_dot = vec_dot_blocks<block_q8_0, dot_q8_q8>;
+  t[uint32_t(TensorType::Q4_0)].vec_dot = vec_dot_blocks<block_q4_0, dot_q4_q8>;
   t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K;
   t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K;
   t[uint32_t(TensorType::Q8_K)].from_float = q8_K_from_float;
