@@ -1,10 +1,10 @@
-// Daemon benchmark: 8 tenants, each with its own rank-8 adapter, against the demo model, through
+// Daemon benchmark: 8 tenants, each with its own rank-8 adapter, against the demo model (or --model), through
 // the embedded broker, as clients see it (publish to first streamed chunk, publish to final reply).
 // Runs the same workload with batching on (max_sequences 8: mixed-adapter batches) and off
 // (max_sequences 1: one request at a time), in one process, one after the other.
 // Usage: npm run bench:daemon -- [--requests 6] [--max-tokens 32] [--threads 2] [--no-stream]
 // Progress goes to stderr; the table to stdout; all figures to bench-results/daemon-<date>.json.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
@@ -39,6 +39,7 @@ interface Options {
   maxTokens: number;
   threads: number;
   stream: boolean;
+  model?: string;
 }
 
 function parseOptions(): Options {
@@ -49,6 +50,7 @@ function parseOptions(): Options {
     .option("--max-tokens <n>", "tokens generated per request", positive, 32)
     .option("--threads <n>", "engine threads", positive, 2)
     .option("--no-stream", "final replies only (TTFT is then the daemon's own timings.ttft_ms)")
+    .option("--model <path>", "a GGUF model instead of the demo model (8 rank-8 adapters are written for it)")
     .parse()
     .opts<Options>();
 }
@@ -206,16 +208,18 @@ async function run(mode: string, config: Config, modelPath: string): Promise<Run
 async function main(): Promise<void> {
   const dataDir = join(tmpdir(), "edgelora-bench-daemon");
   const demo = await ensureDemoAssets(dataDir);
+  const modelPath = opts.model ?? demo.modelPath;
+  const adapterDir = opts.model ? mkdtempSync(join(dataDir, "bench-adapters-")) : join(demo.adapterDir, "..");
   const adapters: Record<string, string> = {};
   for (let i = 0; i < TENANTS; i++) {
-    const out = join(demo.adapterDir, "..", `bench-${i}.gguf`);
-    await writeSyntheticAdapter({ model: demo.modelPath, out, format: "gguf", rank: 8, alpha: 16, seed: 500 + i, strength: 1 });
+    const out = join(adapterDir, `bench-${i}.gguf`);
+    await writeSyntheticAdapter({ model: modelPath, out, format: "gguf", rank: 8, alpha: 16, seed: 500 + i, strength: 1 });
     adapters[`bench-${i}`] = out;
   }
   const results: RunResult[] = [];
   for (const [mode, maxSequences] of [["batching on", TENANTS], ["batching off", 1]] as const) {
     log(`${mode}: ${TENANTS} tenants x ${opts.requests} requests of ${opts.maxTokens} tokens, max_sequences ${maxSequences}`);
-    results.push(await run(mode, await benchConfig(dataDir, adapters, maxSequences), demo.modelPath));
+    results.push(await run(mode, await benchConfig(dataDir, adapters, maxSequences), modelPath));
   }
 
   const header = ["mode", "max_seq", "requests", "req/s", "tok/s", "TTFT p50 ms", "TTFT p99 ms", "latency p50 ms", "latency p99 ms", "steps", "engine busy", "adapters/step (mean, max)"];
@@ -232,7 +236,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `daemon-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
   const machine = { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version };
-  writeFileSync(file, JSON.stringify({ machine, model: demo.modelPath, options: opts, results }, null, 2));
+  writeFileSync(file, JSON.stringify({ machine, model: modelPath, options: opts, results }, null, 2));
   log(`wrote ${file}`);
 }
 
