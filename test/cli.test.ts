@@ -71,7 +71,7 @@ test("info: architecture, shapes, types, tokenizer and kernel path", async (t) =
   // stories260K: dim 64, 5 layers, 8 heads, 4 KV heads, 512-token SentencePiece vocab (DESIGN.md).
   t.like(info, { arch: "llama", nEmbd: 64, nLayer: 5, nHead: 8, nHeadKv: 4, nVocab: 512, tokenizer: "llama" });
   t.deepEqual(Object.keys(info.weightTypes), ["f32"]);
-  t.regex(info.kernelPath, /^(scalar|avx2|neon|neon-dotprod)$/);
+  t.regex(info.kernelPath, /^(scalar|avx2|avx2-vnni|neon|neon-dotprod)$/);
   const text = await edgelora("info", "--model", stories);
   t.regex(text, /architecture:\s+llama/);
   t.regex(text, /kernel path:\s+\S+/);
