@@ -21,16 +21,17 @@ namespace {
 
 std::string g_dir;
 
-ModelShapes odd_shapes() {
+ModelShapes shapes_of(int64_t d, int64_t kv, int64_t ff) {
   ModelShapes s;
   s.arch = "llama";
   s.n_layer = 2;
-  const int64_t d = 37, kv = 13, ff = 53;
   const int64_t n_in[kNumModules] = {d, d, d, d, d, d, ff};
   const int64_t n_out[kNumModules] = {d, kv, kv, d, ff, ff, d};
   for (int m = 0; m < kNumModules; ++m) s.n_in[m] = n_in[m], s.n_out[m] = n_out[m];
   return s;
 }
+
+ModelShapes odd_shapes() { return shapes_of(37, 13, 53); }
 
 const std::vector<Module> kAll = {Module::Q, Module::K, Module::V, Module::O, Module::Gate, Module::Up, Module::Down};
 
@@ -141,6 +142,50 @@ void test_apply_all_paths() {
   // No slots at all (or all -1): an empty plan, nothing to do.
   plan_lora_batch(pool, nullptr, nullptr, n_tok, plan);
   CHECK(plan.empty());
+}
+
+// Expand works in blocks of output rows; each y element must still get exactly the bits of r
+// plain axpy_f16 calls over the thread's whole slice, in rank order. Rows past several blocks
+// with a ragged end, slices not starting at row 0.
+void test_expand_matches_plain_axpy() {
+  const ModelShapes s = shapes_of(64, 40, 1100);
+  LoraPool pool(s, 2, 16);
+  const Adapter ads[2] = {random_adapter(s, 16, kAll, 21, 8.0f), random_adapter(s, 5, kAll, 22, 3.0f)};
+  for (int k = 0; k < 2; ++k) pool.load(k, write_gguf("block" + std::to_string(k), ads[k]));
+  const int n_tok = 6;
+  const int32_t slot[n_tok] = {0, 1, 0, 0, -1, 1};
+  const float scale[n_tok] = {1.0f, 0.5f, -2.0f, 0.75f, 1.0f, 1.5f};
+  const int64_t stride = 1103;
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> x(size_t(n_tok * stride)), y0(size_t(n_tok * stride));
+  for (float& v : x) v = u(rng);
+  for (float& v : y0) v = u(rng);
+  LoraBatchPlan plan;
+  plan_lora_batch(pool, slot, scale, n_tok, plan);
+
+  for (const el::kernels::KernelSet* ks : el::kernels::available()) {
+    int mismatches = 0;
+    for (Module m : kAll) {
+      const int64_t n_out = s.n_out[int(m)];
+      std::vector<float> t(lora_scratch_floats(pool, plan)), y = y0, y_plain = y0;
+      lora_shrink(*ks, pool, plan, 1, m, x.data(), stride, t.data(), 0, plan.n_positions());
+      const int64_t cuts[3] = {0, 11, n_out};
+      for (int c = 0; c < 2; ++c) {
+        lora_expand(*ks, pool, plan, 1, m, t.data(), y.data(), stride, cuts[c], cuts[c + 1]);
+        for (const auto& g : plan.groups) {
+          const ModuleView v = pool.view(g.slot, 1, m);
+          for (int j = 0; j < v.rank; ++j)
+            for (int k = g.begin; k < g.end; ++k)
+              ks->axpy_f16(int(cuts[c + 1] - cuts[c]), t[k * pool.max_rank() + j], v.bt + j * n_out + cuts[c],
+                           &y_plain[plan.token[k] * stride + cuts[c]]);
+        }
+      }
+      for (int i = 0; i < n_tok; ++i)
+        mismatches += std::memcmp(&y[i * stride], &y_plain[i * stride], n_out * sizeof(float)) != 0;
+    }
+    CHECK_MSG(mismatches == 0, "path %s: %d token rows differ from plain axpys", ks->name, mismatches);
+  }
 }
 
 void test_slot_rules() {
@@ -263,6 +308,7 @@ int main() {
   if (!mkdtemp(tmpl)) return 2;
   g_dir = tmpl;
   test_apply_all_paths();
+  test_expand_matches_plain_axpy();
   test_slot_rules();
   test_load_while_applying();
   std::system(("rm -rf " + g_dir).c_str());
