@@ -30,7 +30,7 @@ export async function startTestBroker(base = "edgelora"): Promise<TestBroker> {
   const broker = new EmbeddedBroker({ host: "127.0.0.1", port: 0, base, users, logger: quietLogger });
   const port = await broker.listen();
   const url = `mqtt://127.0.0.1:${port}`;
-  const clients: MqttClient[] = [];
+  const clients = trackedClients(url);
   return {
     broker,
     port,
@@ -38,19 +38,30 @@ export async function startTestBroker(base = "edgelora"): Promise<TestBroker> {
     daemon,
     tenants,
     admin,
-    async connect(username, password, extra = {}) {
-      const c = await connectAsync(url, { username, password, reconnectPeriod: 0, ...extra });
-      clients.push(c);
-      return c;
-    },
+    connect: clients.connect,
     async close() {
-      await Promise.all(clients.map((c) => c.endAsync(true)));
+      await clients.endAll();
       await broker.close();
     },
   };
 }
 
 /** Collects messages on `filter` into an array; `next()` waits for the n-th one. */
+/** Test clients of one broker (no reconnects), all ended together by endAll(). */
+export function trackedClients(url: string) {
+  const clients: MqttClient[] = [];
+  return {
+    async connect(username: string, password: string, extra: IClientOptions = {}): Promise<MqttClient> {
+      const c = await connectAsync(url, { username, password, reconnectPeriod: 0, ...extra });
+      clients.push(c);
+      return c;
+    },
+    async endAll(): Promise<void> {
+      await Promise.all(clients.map((c) => c.endAsync(true)));
+    },
+  };
+}
+
 export async function collect(client: MqttClient, filter: string) {
   const got: { topic: string; payload: string; json: any; properties?: any; retain: boolean }[] = [];
   const waiters: (() => void)[] = [];

@@ -2,13 +2,13 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connectAsync, type IClientOptions, type MqttClient } from "mqtt";
+import type { IClientOptions, MqttClient } from "mqtt";
 import { loadConfig, type Config } from "../../src/config/index.js";
 import { Controller } from "../../src/daemon/controller.js";
 import { hashPassword } from "../../src/mqtt/password.js";
 import { RecordingLed } from "../../src/leds/recording.js";
 import { FakeEngine } from "./fake-engine.js";
-import { quietLogger } from "./broker.js";
+import { quietLogger, trackedClients } from "./broker.js";
 
 const FAST = { N: 1024, r: 8, p: 1 };
 
@@ -49,20 +49,16 @@ export async function startDaemon(opts: { engine?: FakeEngine; edit?: (c: Config
   });
   await controller.start();
   const url = `mqtt://127.0.0.1:${controller.brokerPort}`;
-  const clients: MqttClient[] = [];
+  const clients = trackedClients(url);
   return {
     controller,
     engine,
     config,
     led,
     url,
-    async connect(username, password, extra = {}) {
-      const c = await connectAsync(url, { username, password, reconnectPeriod: 0, ...extra });
-      clients.push(c);
-      return c;
-    },
+    connect: clients.connect,
     async close() {
-      await Promise.all(clients.map((c) => c.endAsync(true)));
+      await clients.endAll();
       await controller.stop();
     },
   };
