@@ -95,7 +95,7 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
   if (p_.lora_slots > 0) {
     if (p_.lora_max_rank < 1) fail(ErrorKind::InvalidArgument, "lora_max_rank must be positive when lora_slots > 0");
     lora_ = std::make_unique<lora::LoraPool>(lora::shapes_from_gguf(model_.file()), p_.lora_slots, p_.lora_max_rank);
-    lora_t_.resize(B * size_t(p_.lora_max_rank));
+    lora_t_.resize(B * size_t(lora_->max_padded_rank()));
     lora_plan_.token.reserve(B);
     lora_plan_.coeff.reserve(B);
   }
@@ -409,7 +409,7 @@ void Context::project(int il, Module m, const Input& in, const RowAdapters& ad, 
 
 void Context::lora_shrink(int il, lora::Module m, const Input& in) {
   const int n_pos = lora_plan_.n_positions();
-  const double work = double(n_pos) * double(p_.lora_max_rank) * double(in.n_in) * sizeof(fp16_t);
+  const double work = double(n_pos) * double(lora_->max_padded_rank()) * double(in.n_in) * sizeof(fp16_t);
   const int nth = threads_for(work, kMatmulBytesPerThread);
   pool_.parallel_for(nth, n_pos, ThreadPool::chunk_for(n_pos, nth, kChunksPerThread, 1),
                      [&](int64_t k0, int64_t k1, int) {

@@ -3,6 +3,7 @@
 // state and reference-count rules, and loading while another slot is in use.
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <thread>
@@ -108,7 +109,7 @@ void test_apply_all_paths() {
         const int half = plan.n_positions() / 2;
         lora_shrink(*ks, pool, plan, layer, m, x.data(), stride, t.data(), 0, half);
         lora_shrink(*ks, pool, plan, layer, m, x.data(), stride, t.data(), half, plan.n_positions());
-        const int64_t cuts[4] = {0, 5, n_out / 2 + 3, n_out};
+        const int64_t cuts[4] = {0, 8, (n_out / 2 + 3) / 8 * 8, n_out};  // thread slices start at multiples of 8
         for (int c = 0; c < 3; ++c)
           lora_expand(*ks, pool, plan, layer, m, t.data(), y_split.data(), stride, cuts[c], cuts[c + 1]);
 
@@ -144,17 +145,18 @@ void test_apply_all_paths() {
   CHECK(plan.empty());
 }
 
-// Expand works in blocks of output rows; each y element must still get exactly the bits of r
-// plain axpy_f16 calls over the thread's whole slice, in rank order. Rows past several blocks
-// with a ragged end, slices not starting at row 0.
-void test_expand_matches_plain_axpy() {
-  const ModelShapes s = shapes_of(64, 40, 1100);
-  LoraPool pool(s, 2, 16);
-  const Adapter ads[2] = {random_adapter(s, 16, kAll, 21, 8.0f), random_adapter(s, 5, kAll, 22, 3.0f)};
-  for (int k = 0; k < 2; ++k) pool.load(k, write_gguf("block" + std::to_string(k), ads[k]));
-  const int n_tok = 6;
-  const int32_t slot[n_tok] = {0, 1, 0, 0, -1, 1};
-  const float scale[n_tok] = {1.0f, 0.5f, -2.0f, 0.75f, 1.0f, 1.5f};
+// Every path computes in the scalar reference's operation order, so all give the same bits;
+// and a token's result does not depend on the tokens that share its kernel calls (so batched
+// equals unbatched). Groups of 1..7 tokens (kernel calls of 1..4), rows past several expand
+// blocks with a ragged end, slices starting at multiples of 8, odd input sizes.
+void test_paths_same_bits(const ModelShapes& s) {
+  LoraPool pool(s, 3, 24);
+  const Adapter ads[3] = {random_adapter(s, 16, kAll, 21, 8.0f), random_adapter(s, 5, kAll, 22, 3.0f),
+                          random_adapter(s, 24, kAll, 23, 2.0f)};
+  for (int k = 0; k < 3; ++k) pool.load(k, write_gguf("bits" + std::to_string(k), ads[k]));
+  constexpr int n_tok = 12;
+  const int32_t slot[n_tok] = {0, 1, 0, 0, -1, 1, 0, 0, 0, 0, 2, 1};
+  const float scale[n_tok] = {1.0f, 0.5f, -2.0f, 0.75f, 1.0f, 1.5f, 1.0f, 0.25f, 3.0f, -1.0f, 1.0f, 2.0f};
   const int64_t stride = 1103;
   std::mt19937 rng(9);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -164,27 +166,40 @@ void test_expand_matches_plain_axpy() {
   LoraBatchPlan plan;
   plan_lora_batch(pool, slot, scale, n_tok, plan);
 
-  for (const el::kernels::KernelSet* ks : el::kernels::available()) {
-    int mismatches = 0;
-    for (Module m : kAll) {
-      const int64_t n_out = s.n_out[int(m)];
-      std::vector<float> t(lora_scratch_floats(pool, plan)), y = y0, y_plain = y0;
-      lora_shrink(*ks, pool, plan, 1, m, x.data(), stride, t.data(), 0, plan.n_positions());
-      const int64_t cuts[3] = {0, 11, n_out};
-      for (int c = 0; c < 2; ++c) {
-        lora_expand(*ks, pool, plan, 1, m, t.data(), y.data(), stride, cuts[c], cuts[c + 1]);
-        for (const auto& g : plan.groups) {
-          const ModuleView v = pool.view(g.slot, 1, m);
-          for (int j = 0; j < v.rank; ++j)
-            for (int k = g.begin; k < g.end; ++k)
-              ks->axpy_f16(int(cuts[c + 1] - cuts[c]), t[k * pool.max_rank() + j], v.bt + j * n_out + cuts[c],
-                           &y_plain[plan.token[k] * stride + cuts[c]]);
-        }
-      }
-      for (int i = 0; i < n_tok; ++i)
-        mismatches += std::memcmp(&y[i * stride], &y_plain[i * stride], n_out * sizeof(float)) != 0;
+  // y after shrink + expand, with expand split at `cuts` as threads would split it.
+  auto run = [&](const el::kernels::KernelSet& ks, const LoraBatchPlan& pl, Module m, const std::vector<int64_t>& cuts) {
+    std::vector<float> t(lora_scratch_floats(pool, pl)), y = y0;
+    lora_shrink(ks, pool, pl, 1, m, x.data(), stride, t.data(), 0, pl.n_positions());
+    for (size_t c = 0; c + 1 < cuts.size(); ++c)
+      lora_expand(ks, pool, pl, 1, m, t.data(), y.data(), stride, cuts[c], cuts[c + 1]);
+    return y;
+  };
+  const el::kernels::KernelSet& ref = el::kernels::scalar();
+  for (Module m : kAll) {
+    const int64_t n_out = s.n_out[int(m)];
+    const std::vector<float> y_ref = run(ref, plan, m, {0, n_out});
+    // Each token alone, through its own one-token plan.
+    std::vector<float> y_alone = y0;
+    for (int i = 0; i < n_tok; ++i) {
+      int32_t one_slot[n_tok];
+      std::fill(one_slot, one_slot + n_tok, -1);
+      one_slot[i] = slot[i];
+      LoraBatchPlan single;
+      plan_lora_batch(pool, one_slot, scale, n_tok, single);
+      const std::vector<float> y = run(ref, single, m, {0, n_out});
+      std::memcpy(&y_alone[i * stride], &y[i * stride], size_t(stride) * sizeof(float));
     }
-    CHECK_MSG(mismatches == 0, "path %s: %d token rows differ from plain axpys", ks->name, mismatches);
+    CHECK_MSG(y_alone == y_ref, "module %d: tokens alone differ from the batch", int(m));
+    for (const el::kernels::KernelSet* ks : el::kernels::available()) {
+      std::vector<int64_t> cuts{0, n_out};
+      for (int64_t c : {int64_t(16), (n_out / 3 + 7) / 8 * 8, int64_t(520)})
+        if (c > 0 && c < n_out) cuts.push_back(c);
+      std::sort(cuts.begin(), cuts.end());
+      cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+      const std::vector<float> y = run(*ks, plan, m, cuts);
+      CHECK_MSG(std::memcmp(y.data(), y_ref.data(), y.size() * sizeof(float)) == 0,
+                "path %s, module %d: bits differ from the scalar reference", ks->name, int(m));
+    }
   }
 }
 
@@ -198,7 +213,8 @@ void test_slot_rules() {
   SlotInfo info = pool.load(0, pa);
   CHECK(info.loaded && info.rank == 8 && info.alpha == 16.0f && info.factor == 2.0f);
   CHECK(info.modules == "q,v,down");
-  CHECK(info.bytes == int64_t(8) * 2 * s.n_layer * ((37 + 37) + (37 + 13) + (53 + 37)));
+  // Occupied bytes: outputs padded to chunks of 8 (rank 8 needs no rank padding).
+  CHECK(info.bytes == int64_t(8) * 2 * s.n_layer * ((37 + 40) + (37 + 16) + (53 + 40)));
   CHECK(info.path == pa && info.format == "gguf" && info.n_sequences == 0);
   CHECK(!pool.info(1).loaded && !pool.is_ready(1) && pool.is_ready(0));
 
@@ -308,7 +324,8 @@ int main() {
   if (!mkdtemp(tmpl)) return 2;
   g_dir = tmpl;
   test_apply_all_paths();
-  test_expand_matches_plain_axpy();
+  test_paths_same_bits(shapes_of(64, 40, 1100));
+  test_paths_same_bits(odd_shapes());
   test_slot_rules();
   test_load_while_applying();
   std::system(("rm -rf " + g_dir).c_str());

@@ -26,6 +26,12 @@ struct TypeKernels {
 
 constexpr int kMaxTypeId = 32;
 
+// LoRA kernel layout: ranks padded to a multiple of 8 (one AVX2 vector, two NEON vectors),
+// outputs grouped in chunks of 8; at most 4 tokens per kernel call (one register tile).
+constexpr int kLoraRankStep = 8;
+constexpr int kLoraOutChunk = 8;
+constexpr int kLoraMaxTokens = 4;
+
 struct KernelSet {
   const char* name = "scalar";  // "scalar", "avx2", "avx2-vnni", "neon", "neon-dotprod"
   TypeKernels by_type[kMaxTypeId];
@@ -35,6 +41,16 @@ struct KernelSet {
   float (*dot_f16_f32)(int n, const fp16_t* a, const float* b) = nullptr;
   void (*axpy_f32)(int n, float alpha, const float* x, float* y) = nullptr;   // y += alpha*x
   void (*axpy_f16)(int n, float alpha, const fp16_t* x, float* y) = nullptr;  // y += alpha*x
+
+  // Batched LoRA over the slot pool's F16 layouts (lora/lora_pool.h); R, the padded rank,
+  // is a multiple of kLoraRankStep, and n_tok is 1..kLoraMaxTokens.
+  // Shrink: t_k[j] = coeff[k] * sum_i x_k[i] * at[i * R + j] for j < R (at: n_in rows of R).
+  void (*lora_shrink_f16)(int n_in, int R, const fp16_t* at, int n_tok, const float* const* x, const float* coeff,
+                          float* const* t) = nullptr;
+  // Expand over outputs [o0, o1) (o0 % kLoraRankStep == 0): y_k[o] += sum_j t_k[j] * B[j][o],
+  // where B is stored in chunks of 8 outputs: element (j, o) at b[(o / 8) * R * 8 + j * 8 + o % 8].
+  void (*lora_expand_f16)(int64_t o0, int64_t o1, int R, const fp16_t* b, int n_tok, const float* const* t,
+                          float* const* y) = nullptr;
 
   const TypeKernels& of(TensorType t) const { return by_type[static_cast<uint32_t>(t)]; }
 };

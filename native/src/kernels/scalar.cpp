@@ -56,6 +56,33 @@ void axpy_f16(int n, float alpha, const fp16_t* x, float* y) {
   for (int i = 0; i < n; ++i) y[i] += alpha * fp16_to_fp32(x[i]);
 }
 
+// ---- LoRA (layouts in kernels.h / lora/lora_pool.h) ------------------------
+// These fix the order of every float operation, and the SIMD paths follow it exactly, so
+// every path gives the same bits: shrink sums even and odd inputs in two fused
+// multiply-add chains and adds them at the end; expand adds rank j = 0, 1, ... to y with
+// one fused multiply-add each.
+
+void lora_shrink_f16(int n_in, int R, const fp16_t* at, int n_tok, const float* const* x, const float* coeff,
+                     float* const* t) {
+  for (int k = 0; k < n_tok; ++k)
+    for (int j = 0; j < R; ++j) {
+      float acc[2] = {0.0f, 0.0f};
+      for (int i = 0; i < n_in; ++i) acc[i & 1] = std::fma(fp16_to_fp32(at[int64_t(i) * R + j]), x[k][i], acc[i & 1]);
+      t[k][j] = coeff[k] * (acc[0] + acc[1]);
+    }
+}
+
+void lora_expand_f16(int64_t o0, int64_t o1, int R, const fp16_t* b, int n_tok, const float* const* t,
+                     float* const* y) {
+  for (int k = 0; k < n_tok; ++k)
+    for (int64_t o = o0; o < o1; ++o) {
+      const fp16_t* chunk = b + (o / kLoraOutChunk) * R * kLoraOutChunk + o % kLoraOutChunk;
+      float acc = y[k][o];
+      for (int j = 0; j < R; ++j) acc = std::fma(t[k][j], fp16_to_fp32(chunk[j * kLoraOutChunk]), acc);
+      y[k][o] = acc;
+    }
+}
+
 void vec_dot_f32(int n, float* s, const void* w, const void* a) {
   *s = dot_f32(n, static_cast<const float*>(w), static_cast<const float*>(a));
 }
@@ -389,6 +416,8 @@ void fill_scalar(KernelSet& ks) {
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;
   ks.axpy_f16 = axpy_f16;
+  ks.lora_shrink_f16 = lora_shrink_f16;
+  ks.lora_expand_f16 = lora_expand_f16;
 }
 
 }  // namespace detail

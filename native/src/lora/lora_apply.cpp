@@ -35,45 +35,50 @@ void plan_lora_batch(const LoraPool& pool, const int32_t* slot_per_token, const 
 void lora_shrink(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
                  const float* x, int64_t x_stride, float* t, int k_begin, int k_end) {
   const int n_in = int(pool.shapes().n_in[int(m)]);
-  const int max_rank = pool.max_rank();
+  const int ld = pool.max_padded_rank();
+  const float* xs[kernels::kLoraMaxTokens];
+  float* ts[kernels::kLoraMaxTokens];
   for (const auto& g : plan.groups) {
     const int b = std::max(g.begin, k_begin), e = std::min(g.end, k_end);
     if (b >= e) continue;
     const ModuleView v = pool.view(g.slot, layer, m);
-    if (!v.a) continue;
-    // Row j of A stays in cache across the group's tokens.
-    for (int j = 0; j < v.rank; ++j) {
-      const fp16_t* a = v.a + int64_t(j) * n_in;
-      for (int k = b; k < e; ++k)
-        t[int64_t(k) * max_rank + j] = plan.coeff[k] * ks.dot_f16_f32(n_in, a, x + plan.token[k] * x_stride);
+    if (!v.at) continue;
+    for (int k0 = b; k0 < e; k0 += kernels::kLoraMaxTokens) {
+      const int n = std::min(kernels::kLoraMaxTokens, e - k0);
+      for (int i = 0; i < n; ++i) {
+        xs[i] = x + plan.token[size_t(k0 + i)] * x_stride;
+        ts[i] = t + int64_t(k0 + i) * ld;
+      }
+      ks.lora_shrink_f16(n_in, v.padded, v.at, n, xs, &plan.coeff[size_t(k0)], ts);
     }
   }
 }
 
 namespace {
 
-// Output rows per expand block. A group's y rows and Bt slices for one block (8 tokens at
-// rank 16: 16 KiB each) stay in the nearest caches across the rank's axpys; unblocked, each of
-// the r passes streamed the whole y slice of every token again. A multiple of every path's vector
-// width (8 floats on AVX2, 4 on NEON), so each element goes through the same vector or tail
-// code as in one call over the whole range and keeps its bits.
+// Output rows per expand block (a multiple of the kernels' 8-output chunks).
 constexpr int64_t kExpandBlock = 512;
 
 }  // namespace
 
 void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
                  const float* t, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  const int64_t n_out = pool.shapes().n_out[int(m)];
-  const int max_rank = pool.max_rank();
+  const int ld = pool.max_padded_rank();
+  const float* ts[kernels::kLoraMaxTokens];
+  float* ys[kernels::kLoraMaxTokens];
   for (const auto& g : plan.groups) {
     const ModuleView v = pool.view(g.slot, layer, m);
-    if (!v.a) continue;
+    if (!v.at) continue;
+    // Output blocks outermost: a block's B chunks stay in cache for every few tokens of a big group.
     for (int64_t o = row_begin; o < row_end; o += kExpandBlock) {
-      const int n = int(std::min(kExpandBlock, row_end - o));
-      for (int j = 0; j < v.rank; ++j) {
-        const fp16_t* bt = v.bt + int64_t(j) * n_out + o;
-        for (int k = g.begin; k < g.end; ++k)
-          ks.axpy_f16(n, t[int64_t(k) * max_rank + j], bt, y + plan.token[k] * y_stride + o);
+      const int64_t o_end = std::min(row_end, o + kExpandBlock);
+      for (int k0 = g.begin; k0 < g.end; k0 += kernels::kLoraMaxTokens) {
+        const int n = std::min(kernels::kLoraMaxTokens, g.end - k0);
+        for (int i = 0; i < n; ++i) {
+          ts[i] = t + int64_t(k0 + i) * ld;
+          ys[i] = y + plan.token[size_t(k0 + i)] * y_stride;
+        }
+        ks.lora_expand_f16(o, o_end, v.padded, v.b, n, ts, ys);
       }
     }
   }

@@ -3,8 +3,11 @@
 //
 // A plan, built once per decode batch, groups the tokens by slot and folds each token's
 // scale with its slot's factor; every layer and module reuses it. Per projection:
-//   shrink: t[k] = coeff_k * A x[token k]   r dot products per token; split by plan position
-//   expand: y[token k] += sum_j t[k][j] Bt_j  r axpys per token; split by output rows
+//   shrink: t[k] = coeff_k * A x[token k]        split by plan position
+//   expand: y[token k] += B t[k]                  split by output rows
+// Both run the KernelSet's LoRA kernels on up to kLoraMaxTokens tokens of a group at a time,
+// so a group's adapter is read once per few tokens; each token's result does not depend on
+// which tokens share its call (same bits batched and alone).
 // Tokens without a slot or with scale 0 are not in the plan: their y is left exactly as is.
 #pragma once
 #include <cstdint>
@@ -32,18 +35,20 @@ struct LoraBatchPlan {
 void plan_lora_batch(const LoraPool& pool, const int32_t* slot_per_token, const float* scale_per_token, int n_tok,
                      LoraBatchPlan& plan);
 
-// Floats of t the shrink/expand pair needs for a plan: positions x pool max rank.
+// Floats of t the shrink/expand pair needs for a plan: positions x padded max rank.
 inline size_t lora_scratch_floats(const LoraPool& pool, const LoraBatchPlan& plan) {
-  return size_t(plan.n_positions()) * size_t(pool.max_rank());
+  return size_t(plan.n_positions()) * size_t(pool.max_padded_rank());
 }
 
-// t[k * max_rank + j] = coeff_k * (A_j . x[token k]) for plan positions k in [k_begin, k_end).
+// t[k * max_padded_rank + j] = coeff_k * (A_j . x[token k]) for plan positions k in
+// [k_begin, k_end) and j below the slot's padded rank.
 // x: activations of the batch, one row of n_in(m) floats per token, x_stride floats apart.
 // Thread-safe for disjoint position ranges.
 void lora_shrink(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
                  const float* x, int64_t x_stride, float* t, int k_begin, int k_end);
 
-// y[token k][o] += sum_j t[k * max_rank + j] * Bt_j[o] for o in [row_begin, row_end).
+// y[token k][o] += sum_j t[k * max_padded_rank + j] * B[j][o] for o in [row_begin, row_end);
+// row_begin must be a multiple of kernels::kLoraOutChunk (8).
 // Thread-safe for disjoint row ranges; call after every shrink of this projection is done.
 void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
                  const float* t, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);

@@ -49,18 +49,22 @@ fp16_t to_slot(float v, const TensorRef& t) {
   return fp32_to_fp16(v);
 }
 
+int64_t padded_outputs(int64_t n_out) { return (n_out + kernels::kLoraOutChunk - 1) / kernels::kLoraOutChunk * kernels::kLoraOutChunk; }
+
 }  // namespace
 
+int padded_rank(int rank) { return (rank + kernels::kLoraRankStep - 1) / kernels::kLoraRankStep * kernels::kLoraRankStep; }
+
 LoraPool::LoraPool(const ModelShapes& shapes, int n_slots, int max_rank)
-    : shapes_(shapes), n_slots_(n_slots), max_rank_(max_rank) {
+    : shapes_(shapes), n_slots_(n_slots), max_rank_(max_rank), max_padded_(padded_rank(max_rank)) {
   if (n_slots < 0 || max_rank < 1 || shapes.n_layer < 1)
     fail(ErrorKind::InvalidArgument, "LoRA pool needs n_slots >= 0, max_rank >= 1 and a model with layers");
   int64_t per_rank = 0;
   for (int mi = 0; mi < kNumModules; ++mi) {
-    module_offset_[mi] = per_rank * max_rank;
-    per_rank += shapes.n_in[mi] + shapes.n_out[mi];
+    module_offset_[mi] = per_rank * max_padded_;
+    per_rank += shapes.n_in[mi] + padded_outputs(shapes.n_out[mi]);
   }
-  layer_elems_ = per_rank * max_rank;
+  layer_elems_ = per_rank * max_padded_;
   slot_elems_ = layer_elems_ * shapes.n_layer;
   const double bytes = double(slot_elems_) * double(n_slots) * sizeof(fp16_t);
   // Not zeroed: untouched pages cost no RAM until an adapter is loaded into them.
@@ -101,26 +105,31 @@ SlotInfo LoraPool::load(int slot, const std::string& path) {
     std::vector<float> row;  // one source row at a time: the only temporary buffer
     bool has_module[kNumModules] = {};
     int64_t elems = 0;
-    const int r = src.rank;
+    const int r = src.rank, R = padded_rank(r);
+    constexpr int kChunk = kernels::kLoraOutChunk;
     for (const LoraPair& pr : src.pairs) {
       const int mi = int(pr.module);
-      const int64_t n_in = shapes_.n_in[mi], n_out = shapes_.n_out[mi];
-      fp16_t* a = region(slot, pr.layer, pr.module);
-      fp16_t* bt = a + int64_t(max_rank_) * n_in;
+      const int64_t n_in = shapes_.n_in[mi], n_out = shapes_.n_out[mi], n_out_padded = padded_outputs(n_out);
+      fp16_t* at = region(slot, pr.layer, pr.module);
+      fp16_t* b = at + int64_t(max_padded_) * n_in;
+      // Padding first: ranks r..R-1 of At and B, and B's outputs past n_out, are zeros.
+      std::fill(at, at + n_in * R, fp16_t(0));
+      std::fill(b, b + n_out_padded * R, fp16_t(0));
       row.resize(size_t(std::max<int64_t>(n_in, r)));
       const size_t a_row_bytes = row_size(pr.a.type, n_in);
       for (int j = 0; j < r; ++j) {
         row_to_float(pr.a.type, pr.a.data + size_t(j) * a_row_bytes, n_in, row.data());
-        for (int64_t i = 0; i < n_in; ++i) a[j * n_in + i] = to_slot(row[i], pr.a);
+        for (int64_t i = 0; i < n_in; ++i) at[i * R + j] = to_slot(row[i], pr.a);
       }
       const size_t b_row_bytes = row_size(pr.b.type, r);
       for (int64_t o = 0; o < n_out; ++o) {
         row_to_float(pr.b.type, pr.b.data + size_t(o) * b_row_bytes, r, row.data());
-        for (int j = 0; j < r; ++j) bt[j * n_out + o] = to_slot(row[j], pr.b);
+        fp16_t* chunk = b + (o / kChunk) * R * kChunk + o % kChunk;
+        for (int j = 0; j < r; ++j) chunk[j * kChunk] = to_slot(row[j], pr.b);
       }
       s.adapted[size_t(pr.layer) * kNumModules + mi] = 1;
       has_module[mi] = true;
-      elems += int64_t(r) * (n_in + n_out);
+      elems += int64_t(R) * (n_in + n_out_padded);
     }
     std::string modules;
     for (int mi = 0; mi < kNumModules; ++mi)
@@ -249,9 +258,10 @@ ModuleView LoraPool::view(int slot, int layer, Module m) const {
   const Slot& s = slots_[slot];
   ModuleView v;
   if (!s.adapted[size_t(layer) * kNumModules + int(m)]) return v;
-  v.a = region(slot, layer, m);
-  v.bt = v.a + int64_t(max_rank_) * shapes_.n_in[int(m)];
+  v.at = region(slot, layer, m);
+  v.b = v.at + int64_t(max_padded_) * shapes_.n_in[int(m)];
   v.rank = s.rank;
+  v.padded = padded_rank(s.rank);
   return v;
 }
 

@@ -1,14 +1,19 @@
 // The LoRA slot pool: one arena allocated when the context is created, holding up to
 // n_slots adapters of rank <= max_rank on every adaptable module of every layer.
 //
-// Slot layout, per layer and module (in Module order), each region sized for max_rank:
-//   A:  r rows of n_in   (shrink: t_j = A_j . x is r dot products)
-//   Bt: r rows of n_out  (B transposed, so expand y += sum_j t_j * Bt_j is r axpys)
+// Slot layout, per layer and module (in Module order), each region sized for max_rank rounded
+// up to R = a multiple of kernels::kLoraRankStep (8); an adapter of rank r < R has zeros in
+// ranks r..R-1, which leave every result unchanged:
+//   At: n_in rows of R ranks (A transposed): shrink t = sum_i x_i * At_i is, per input, one
+//       multiply-add over R contiguous ranks, with no horizontal sums;
+//   B:  chunks of 8 outputs (the last one zero-padded), each R ranks x 8 outputs: expand reads
+//       one contiguous stream, and y is loaded and stored once per chunk, not once per rank.
+// Both are laid out with the adapter's own padded rank, so a low-rank adapter reads fewer bytes.
 //
 // Storage is F16: it halves the pool's RAM (a rank-16 slot for a 0.5B model is ~17 MiB in
 // F16, ~35 MiB in F32: the difference is whole adapters on a 4 GB board) and halves the
 // bytes read per token, which is what LoRA costs at decode time. Every kernel path has
-// F16 dot/axpy, and F16 keeps ~3 significant digits, far below the rounding already in the
+// the F16 LoRA kernels, and F16 keeps ~3 significant digits, far below the rounding already in the
 // base model's quantized weights. Values outside F16 range are refused at load.
 //
 // Slot states: free -> loading -> ready. Loading happens outside the pool lock (it may run
@@ -23,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "../kernels/kernels.h"
 #include "../tensor_types.h"
 #include "lora_shapes.h"
 
@@ -42,15 +48,25 @@ struct SlotInfo {
 
 // One adapted (layer, module) of a ready slot, as the apply kernels read it.
 struct ModuleView {
-  const fp16_t* a = nullptr;   // rank rows of n_in; nullptr when the slot does not adapt it
-  const fp16_t* bt = nullptr;  // rank rows of n_out
+  const fp16_t* at = nullptr;  // n_in rows of `padded` ranks; nullptr when the slot does not adapt it
+  const fp16_t* b = nullptr;   // ceil(n_out / 8) chunks of `padded` ranks x 8 outputs
   int rank = 0;
+  int padded = 0;              // rank rounded up to kernels::kLoraRankStep
+  // Element (j, i) of A and (o, j) of B, j < padded, o < n_out rounded up to 8 (tests, tools).
+  fp16_t a_value(int j, int64_t i) const { return at[i * padded + j]; }
+  fp16_t b_value(int64_t o, int j) const {
+    constexpr int c = kernels::kLoraOutChunk;
+    return b[(o / c) * padded * c + j * c + o % c];
+  }
 };
+
+// Rank rounded up to the kernels' rank step (the stride of At and of B's chunks).
+int padded_rank(int rank);
 
 class LoraPool {
  public:
-  // Allocates the arena: n_slots x max_rank x sum over layers and modules of (n_in + n_out)
-  // F16 elements. Throws el::Error(OutOfMemory) naming the size when that fails.
+  // Allocates the arena: n_slots x padded max rank x sum over layers and modules of
+  // (n_in + n_out rounded up to 8) F16 elements. Throws el::Error(OutOfMemory) naming the size when that fails.
   LoraPool(const ModelShapes& shapes, int n_slots, int max_rank);
   ~LoraPool();
   LoraPool(const LoraPool&) = delete;
@@ -58,6 +74,7 @@ class LoraPool {
 
   int n_slots() const { return n_slots_; }
   int max_rank() const { return max_rank_; }
+  int max_padded_rank() const { return max_padded_; }  // floats of t per token (lora_apply.h)
   const ModelShapes& shapes() const { return shapes_; }
   size_t arena_bytes() const { return size_t(n_slots_) * size_t(slot_elems_) * sizeof(fp16_t); }
 
@@ -101,7 +118,7 @@ class LoraPool {
   };
 
   void check_slot(int slot) const;
-  fp16_t* region(int slot, int layer, Module m) const;  // A region; Bt follows at max_rank * n_in
+  fp16_t* region(int slot, int layer, Module m) const;  // At region; B follows at padded max rank * n_in
   // Per sequence, the slot its tokens in the batch name (INT_MIN: not in the batch); checks
   // ranges and that a sequence names one slot. check_ready_locked: every named slot is ready.
   std::vector<int32_t> batch_targets(int n_seq, const int32_t* seq_id, const int32_t* token_slot, int n_tok) const;
@@ -110,6 +127,7 @@ class LoraPool {
   ModelShapes shapes_;
   int n_slots_;
   int max_rank_;
+  int max_padded_;  // padded_rank(max_rank_)
   int64_t layer_elems_ = 0;                 // elements per layer per slot
   int64_t module_offset_[kNumModules] = {}; // element offset of each module inside a layer
   int64_t slot_elems_ = 0;
