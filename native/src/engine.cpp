@@ -117,7 +117,7 @@ el_status el_model_load(const el_model_params* params, el_model** out, el_error*
     require(params && params->path && out, "el_model_load: params, params->path and out must not be NULL");
     *out = nullptr;
     auto m = std::make_unique<el_model>();
-    m->impl = el::Model::load(params->path);
+    m->impl = el::Model::load(params->path, current_kernels());  // packed for the path its contexts use
     *out = m.release();
   });
 }

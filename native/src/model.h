@@ -3,6 +3,7 @@
 // sequences with a paged KV cache (model_forward.cpp).
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "gguf.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
+#include "kernels/packed.h"
 #include "kv_cache.h"
 #include "lora/lora_apply.h"
 #include "threadpool.h"
@@ -48,7 +50,8 @@ const char* module_tensor_name(Module m);  // "attn_q", ..., "output"
 
 struct Linear {
   const GGUFTensor* tensor = nullptr;
-  kernels::WeightView w{};
+  kernels::WeightView w{};   // the tensor's rows in the map, or `packed` (WeightLayout::Packed8)
+  kernels::PackedBuffer packed;  // repacked copy of the weight at load, or null
   std::vector<float> bias;  // n_out values, or empty
 };
 
@@ -62,7 +65,9 @@ class Model {
  public:
   // Maps the file, reads hparams, tokenizer and weights, and checks every shape; throws
   // el::Error naming the key or tensor (with expected and actual shapes) on a mismatch.
-  static std::unique_ptr<Model> load(const std::string& path);
+  // Weights of the types `pack_for` has packed kernels for are repacked (kernels/packed.h),
+  // unless EDGELORA_PACK=0; contexts on other paths still run them, more slowly.
+  static std::unique_ptr<Model> load(const std::string& path, const kernels::KernelSet& pack_for = kernels::best());
 
   const HParams& hparams() const { return hp_; }
   const GGUFFile& file() const { return *file_; }
@@ -82,6 +87,7 @@ class Model {
   Model() = default;
   void read_hparams();
   void read_weights();
+  void pack_weights(const kernels::KernelSet& ks);
 
   std::unique_ptr<GGUFFile> file_;
   std::unique_ptr<Tokenizer> tokenizer_;
@@ -166,12 +172,15 @@ class Context {
   void attend_one(int il, int seq, int pos, int h, const float* q, float* out, float* scores) const;
   void output_logits(const BatchView& b);
   // out[r * n_out + o] = W_m . x[r] (+ bias) for the module's weight, then (batched LoRA)
-  // the per-row adapter deltas of `ad`.
+  // the per-row adapter deltas, expanded from lora_shrink's results for (il, m).
   void project(int il, Module m, const Input& in, const RowAdapters& ad, float* out);
   // out = W act for every row; with lora_layer >= 0 also the LoRA expand of module lm.
   void matmul(const kernels::WeightView& w, const kernels::PreparedActivations& act, int n_rows, float* out,
               int lora_layer = -1, lora::Module lm = lora::Module::Q);
-  void lora_shrink(int il, lora::Module m, const Input& in);
+  // LoRA shrink of every module in `ms` (all reading `in`) in one parallel pass, so the
+  // projections sharing an input (q/k/v, gate/up) pay one dispatch. No-op without a plan.
+  void lora_shrink(int il, std::initializer_list<Module> ms, const Input& in);
+  bool lora_active(Module m) const { return lora_ && m != Module::Output && !lora_plan_.empty(); }
   int threads_for(double work, double per_thread) const;
 
   const Model& model_;
@@ -213,11 +222,11 @@ class Context {
   CachedActivations prepared_[kernels::kMaxTypeId];
   uint64_t epoch_ = 0;
 
-  // Batched LoRA: the slot pool, this batch's tokens grouped by slot, the shrink results
-  // (plan positions x max rank), and the slot each sequence references (-1 = none).
+  // Batched LoRA: the slot pool, this batch's tokens grouped by slot, the shrink results per
+  // module (plan positions x padded max rank), and the slot each sequence references (-1 = none).
   std::unique_ptr<lora::LoraPool> lora_;
   lora::LoraBatchPlan lora_plan_;
-  std::vector<float> lora_t_;
+  std::vector<float> lora_t_[kLayerModules];
   std::vector<int32_t> seq_slot_;
 };
 

@@ -95,7 +95,7 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
   if (p_.lora_slots > 0) {
     if (p_.lora_max_rank < 1) fail(ErrorKind::InvalidArgument, "lora_max_rank must be positive when lora_slots > 0");
     lora_ = std::make_unique<lora::LoraPool>(lora::shapes_from_gguf(model_.file()), p_.lora_slots, p_.lora_max_rank);
-    lora_t_.resize(B * size_t(lora_->max_padded_rank()));
+    for (auto& t : lora_t_) t.resize(B * size_t(lora_->max_padded_rank()));
     lora_plan_.token.reserve(B);
     lora_plan_.coeff.reserve(B);
   }
@@ -272,6 +272,7 @@ void Context::layer_forward(int il, const BatchView& b) {
 
   for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.attn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
   const Input attn_in = input(xn_.data(), n, E);
+  lora_shrink(il, {Module::Q, Module::K, Module::V}, attn_in);
   project(il, Module::Q, attn_in, ad, q_.data());
   project(il, Module::K, attn_in, ad, k_.data());
   project(il, Module::V, attn_in, ad, v_.data());
@@ -279,18 +280,23 @@ void Context::layer_forward(int il, const BatchView& b) {
   apply_rope(k_.data(), hp_.n_head_kv, n);
   store_kv(il, b);
   attention(il, b);
-  project(il, Module::O, input(attn_.data(), n, hp_.q_dim()), ad, tmp_.data());
+  const Input o_in = input(attn_.data(), n, hp_.q_dim());
+  lora_shrink(il, {Module::O}, o_in);
+  project(il, Module::O, o_in, ad, tmp_.data());
   for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
 
   for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.ffn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
   const Input ffn_in = input(xn_.data(), n, E);
+  lora_shrink(il, {Module::Gate, Module::Up}, ffn_in);
   project(il, Module::Gate, ffn_in, ad, gate_.data());
   project(il, Module::Up, ffn_in, ad, up_.data());
   for (size_t i = 0, e = size_t(n) * F; i < e; ++i) {
     const float g = gate_[i];
     gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
   }
-  project(il, Module::Down, input(gate_.data(), n, F), ad, tmp_.data());
+  const Input down_in = input(gate_.data(), n, F);
+  lora_shrink(il, {Module::Down}, down_in);
+  project(il, Module::Down, down_in, ad, tmp_.data());
   for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
 }
 
@@ -393,11 +399,9 @@ void Context::project(int il, Module m, const Input& in, const RowAdapters& ad, 
     cached.epoch = in.epoch;
   }
   // LoRA on Q..Down (not the output head): y_r += scale_r * factor * B (A x_r) for each row
-  // with an adapter. The plan indexes batch tokens, which are this projection's rows.
-  const bool lora = lora_ && m != Module::Output && !lora_plan_.empty();
-  const lora::Module lm = lora::Module(int(m));
-  if (lora) lora_shrink(il, lm, in);
-  matmul(lin.w, cached.act, in.n_rows, out, lora ? il : -1, lm);
+  // with an adapter; the shrink ran before (lora_shrink), the expand runs on the matmul's rows.
+  const bool lora = lora_active(m);
+  matmul(lin.w, cached.act, in.n_rows, out, lora ? il : -1, lora::Module(int(m)));
   if (!lin.bias.empty()) {
     for (int r = 0; r < in.n_rows; ++r) {
       float* y = out + size_t(r) * lin.w.n_out;
@@ -407,13 +411,23 @@ void Context::project(int il, Module m, const Input& in, const RowAdapters& ad, 
   (void)ad;  // per-row adapters reach the kernels through lora_plan_, built once per batch
 }
 
-void Context::lora_shrink(int il, lora::Module m, const Input& in) {
-  const int n_pos = lora_plan_.n_positions();
-  const double work = double(n_pos) * double(lora_->max_padded_rank()) * double(in.n_in) * sizeof(fp16_t);
+void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input& in) {
+  if (!lora_active(*ms.begin())) return;
+  const int n_pos = lora_plan_.n_positions(), n_mod = int(ms.size());
+  const double work = double(n_pos) * n_mod * double(lora_->max_padded_rank()) * double(in.n_in) * sizeof(fp16_t);
   const int nth = threads_for(work, kMatmulBytesPerThread);
-  pool_.parallel_for(nth, n_pos, ThreadPool::chunk_for(n_pos, nth, kChunksPerThread, 1),
-                     [&](int64_t k0, int64_t k1, int) {
-                       lora::lora_shrink(ks_, *lora_, lora_plan_, il, m, in.x, in.n_in, lora_t_.data(), int(k0), int(k1));
+  // Items are (module, plan position) pairs, module-major.
+  const int64_t items = int64_t(n_mod) * n_pos;
+  pool_.parallel_for(nth, items, ThreadPool::chunk_for(items, nth, kChunksPerThread, 1),
+                     [&](int64_t i0, int64_t i1, int) {
+                       for (int64_t i = i0; i < i1;) {
+                         const int mi = int(i / n_pos), k0 = int(i % n_pos);
+                         const int k1 = int(std::min<int64_t>(n_pos, k0 + (i1 - i)));
+                         const Module m = ms.begin()[mi];
+                         lora::lora_shrink(ks_, *lora_, lora_plan_, il, lora::Module(int(m)), in.x, in.n_in,
+                                           lora_t_[int(m)].data(), k0, k1);
+                         i += k1 - k0;
+                       }
                      });
 }
 
@@ -423,9 +437,10 @@ void Context::matmul(const kernels::WeightView& w, const kernels::PreparedActiva
   const int nth = threads_for(double(w.row_bytes) * double(w.n_out) * n_rows, kMatmulBytesPerThread);
   pool_.parallel_for(nth, w.n_out, ThreadPool::chunk_for(w.n_out, nth, kChunksPerThread, kRowAlign),
                      [&](int64_t r0, int64_t r1, int) {
+                       if (lora_layer >= 0) lora::lora_prefetch_expand(*lora_, lora_plan_, lora_layer, lm, r0, r1);
                        kernels::matmul_rows(ks_, w, act, r0, r1, out, w.n_out);
                        if (lora_layer >= 0)
-                         lora::lora_expand(ks_, *lora_, lora_plan_, lora_layer, lm, lora_t_.data(), out, w.n_out, r0, r1);
+                         lora::lora_expand(ks_, *lora_, lora_plan_, lora_layer, lm, lora_t_[int(lm)].data(), out, w.n_out, r0, r1);
                      });
 }
 

@@ -1,5 +1,9 @@
 // Model loading: hyperparameters from `<arch>.*` metadata, weights checked against them.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -66,6 +70,23 @@ Linear make_linear(const GGUFTensor* t) {
   return l;
 }
 
+// Replaces the weight of l by a Packed8 copy (kernels/packed.h). With release_source, the
+// mapped pages that lie wholly inside the original tensor are dropped from this process (they
+// are read back from the file if touched again), so the weight is not held twice.
+void pack_linear(Linear& l, bool release_source) {
+  const size_t bytes = l.w.row_bytes * size_t(l.w.n_out);
+  l.packed = kernels::alloc_packed(bytes);
+  kernels::repack(l.w.type, l.w.data, l.w.n_in, l.w.n_out, l.packed.get());
+  if (release_source) {
+    const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (uintptr_t(l.w.data) + page - 1) / page * page;
+    const uintptr_t end = (uintptr_t(l.w.data) + bytes) / page * page;
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice only
+  }
+  l.w.data = l.packed.get();
+  l.w.layout = kernels::WeightLayout::Packed8;
+}
+
 int positive_int(const GGUFFile& f, const std::string& key, int64_t v) {
   if (v < 1 || v > (1 << 30)) fail(ErrorKind::BadFile, f.path() + ": " + key + " = " + std::to_string(v) + " is out of range");
   return int(v);
@@ -87,13 +108,14 @@ const char* module_tensor_name(Module m) {
   return "?";
 }
 
-std::unique_ptr<Model> Model::load(const std::string& path) {
+std::unique_ptr<Model> Model::load(const std::string& path, const kernels::KernelSet& pack_for) {
   std::unique_ptr<Model> m(new Model());
   m->file_ = GGUFFile::open(path);
   m->read_hparams();
   m->tokenizer_ = Tokenizer::from_gguf(*m->file_);
   m->hp_.n_vocab = m->tokenizer_->n_vocab();
   m->read_weights();
+  m->pack_weights(pack_for);
   return m;
 }
 
@@ -172,6 +194,20 @@ void Model::read_weights() {
       }
     }
   }
+}
+
+// Packs every projection whose type the path `ks` has packed kernels for, so its matmuls
+// read 8 rows at a time. EDGELORA_PACK=0 keeps the GGUF rows (for comparisons).
+void Model::pack_weights(const kernels::KernelSet& ks) {
+  const char* env = std::getenv("EDGELORA_PACK");
+  if (env && std::strcmp(env, "0") == 0) return;
+  auto pack = [&](Linear& l, bool release_source) {
+    if (kernels::packs(ks, l.w.type) && l.w.n_out % kernels::kPackRows == 0) pack_linear(l, release_source);
+  };
+  for (Layer& L : layers_)
+    for (Linear& l : L.proj) pack(l, true);
+  // A tied output head is token_embd, whose rows the embedding lookup still reads.
+  pack(output_, !tied_output_);
 }
 
 }  // namespace el

@@ -23,6 +23,7 @@ struct Path {
   bool (*supported)();
   void (*install)(KernelSet&, detail::TileKernels&);  // applied, in order, on top of the scalar table
   void (*install2)(KernelSet&, detail::TileKernels&);
+  void (*install_packed)(detail::PackedKernels&);  // kernels for Packed8 weights, or null
 };
 
 #if defined(__x86_64__)
@@ -53,20 +54,21 @@ bool cpu_has_dotprod() {
 // Best first; scalar is always available and handled separately.
 const Path kPaths[] = {
 #if defined(__x86_64__)
-    {"avx2-vnni", cpu_has_avx2_vnni, detail::install_avx2, detail::install_avx2_vnni},
-    {"avx2", cpu_has_avx2, detail::install_avx2, nullptr},
+    {"avx2-vnni", cpu_has_avx2_vnni, detail::install_avx2, detail::install_avx2_vnni, detail::install_packed_vnni},
+    {"avx2", cpu_has_avx2, detail::install_avx2, nullptr, detail::install_packed_avx2},
 #endif
 #if defined(__aarch64__)
-    {"neon-dotprod", cpu_has_dotprod, detail::install_neon, detail::install_neon_dotprod},
-    {"neon", cpu_has_neon, detail::install_neon, nullptr},
+    {"neon-dotprod", cpu_has_dotprod, detail::install_neon, detail::install_neon_dotprod, nullptr},
+    {"neon", cpu_has_neon, detail::install_neon, nullptr, nullptr},
 #endif
-    {nullptr, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 constexpr int kNumPaths = int(sizeof(kPaths) / sizeof(kPaths[0])) - 1;
 
 struct Entry {
   KernelSet ks;
   detail::TileKernels tiles;
+  detail::PackedKernels packed;
 };
 
 Entry build(const Path* p) {
@@ -75,6 +77,7 @@ Entry build(const Path* p) {
   if (p) {
     p->install(e.ks, e.tiles);
     if (p->install2) p->install2(e.ks, e.tiles);
+    if (p->install_packed) p->install_packed(e.packed);
     e.ks.name = p->name;
   }
   return e;
@@ -94,16 +97,30 @@ const Entry* entries() {
 
 const KernelSet& table(int i) { return entries()[i].ks; }
 
+// The entry a KernelSet belongs to (null for a table dispatch.cpp did not build).
+const Entry* entry_of(const KernelSet& ks) {
+  for (int k = 0; k <= kNumPaths; ++k)
+    if (&ks == &entries()[k].ks) return &entries()[k];
+  return nullptr;
+}
+
 }  // namespace
 
 const KernelSet& scalar() { return table(kNumPaths); }
 
 const detail::TileKernels& detail::tiles(const KernelSet& ks) {
   static const TileKernels none;
-  for (int k = 0; k <= kNumPaths; ++k)
-    if (&ks == &entries()[k].ks) return entries()[k].tiles;
-  return none;
+  const Entry* e = entry_of(ks);
+  return e ? e->tiles : none;
 }
+
+const detail::PackedKernels& detail::packed(const KernelSet& ks) {
+  static const PackedKernels none;
+  const Entry* e = entry_of(ks);
+  return e ? e->packed : none;
+}
+
+bool packs(const KernelSet& ks, TensorType t) { return detail::packed(ks).by_type[static_cast<uint32_t>(t)] != nullptr; }
 
 const KernelSet* by_name(const char* name) {
   if (!name) return nullptr;

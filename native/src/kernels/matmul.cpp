@@ -5,7 +5,10 @@
 #include "matmul.h"
 
 #include <algorithm>
+#include <string>
 
+#include "../error.h"
+#include "packed.h"
 #include "paths.h"
 
 namespace el::kernels {
@@ -26,13 +29,50 @@ void prepare_side(const KernelSet& ks, PreparedActivations& a) {
     const int64_t nb = a.n_in / QK8_0;
     a.f32_stride = size_t(nb);
     if (a.f32.size() < a.f32_stride * size_t(a.n_tok)) a.f32.resize(a.f32_stride * size_t(a.n_tok));
+    if (a.qsum.size() < a.f32.size()) a.qsum.resize(a.f32.size());
     for (int t = 0; t < a.n_tok; ++t) {
       const block_q8_0* b = static_cast<const block_q8_0*>(a.row(t));
       float* d = a.f32.data() + size_t(t) * a.f32_stride;
-      for (int64_t i = 0; i < nb; ++i) d[i] = fp16_to_fp32(b[i].d);
+      int32_t* q = a.qsum.data() + size_t(t) * a.f32_stride;
+      for (int64_t i = 0; i < nb; ++i) {
+        d[i] = fp16_to_fp32(b[i].d);
+        int32_t s = 0;
+        for (int j = 0; j < QK8_0; ++j) s += b[i].qs[j];
+        q[i] = s;
+      }
     }
   } else {
     a.f32_stride = 0;
+  }
+}
+
+// matmul_rows on a Packed8 weight: the path's packed kernel, else the scalar reference.
+// Decode streams over all row groups at once; a batch is cut into cache tiles as below.
+void matmul_packed(const KernelSet& ks, const WeightView& w, const PreparedActivations& act, int64_t row_begin,
+                   int64_t row_end, float* out, int64_t out_stride) {
+  if (row_begin % kPackRows != 0 || row_end % kPackRows != 0)
+    fail(ErrorKind::Internal, "packed matmul over rows [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
+                                  "): the ends must be multiples of 8");
+  const detail::PackedMatmulFn fn = detail::packed(ks).by_type[static_cast<uint32_t>(w.type)];
+  const int n = int(w.n_in);
+  const size_t gb = w.row_bytes * kPackRows;  // bytes per row group
+  const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+  // Groups [g0, g1) x tokens [t0, t1).
+  auto compute = [&](int64_t g0, int64_t g1, int t0, int t1) {
+    const uint8_t* wg = wdata + size_t(g0) * gb;
+    float* o = out + t0 * out_stride + g0 * kPackRows;
+    if (fn) fn(n, wg, g1 - g0, act, t0, t1 - t0, o, out_stride);
+    else packed_matmul_ref(w.type, n, wg, g1 - g0, act, t0, t1 - t0, o, out_stride);
+  };
+  const int64_t gbegin = row_begin / kPackRows, gend = row_end / kPackRows;
+  if (act.n_tok == 1) return compute(gbegin, gend, 0, 1);
+
+  const int64_t group_tile = std::max<int64_t>(1, int64_t(kRowTileBytes / gb));
+  const size_t tok_bytes = act.row_bytes + act.f32_stride * (sizeof(float) + sizeof(int32_t));
+  const int tok_tile = int(std::max<size_t>(1, kTokTileBytes / std::max<size_t>(tok_bytes, 1)));
+  for (int t0 = 0; t0 < act.n_tok; t0 += tok_tile) {
+    const int t1 = std::min(act.n_tok, t0 + tok_tile);
+    for (int64_t g0 = gbegin; g0 < gend; g0 += group_tile) compute(g0, std::min(gend, g0 + group_tile), t0, t1);
   }
 }
 
@@ -54,6 +94,7 @@ void prepare_activations(const KernelSet& ks, TensorType wtype, const float* x, 
 
 void matmul_rows(const KernelSet& ks, const WeightView& w, const PreparedActivations& act,
                  int64_t row_begin, int64_t row_end, float* out, int64_t out_stride) {
+  if (w.layout == WeightLayout::Packed8) return matmul_packed(ks, w, act, row_begin, row_end, out, out_stride);
   const VecDotFn dot = ks.of(w.type).vec_dot;
   const detail::TileDotFn tile = detail::tiles(ks).by_type[static_cast<uint32_t>(w.type)];
   const int n = int(w.n_in);

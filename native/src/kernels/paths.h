@@ -21,11 +21,24 @@ struct TileKernels {
 // The tile kernels of one of the tables dispatch.cpp built (empty for any other KernelSet).
 const TileKernels& tiles(const KernelSet& ks);
 
+// Kernels over Packed8 weights (packed.h) for the ng row groups starting at w and tokens
+// t0 .. t0 + nt - 1 of act: out[t * out_stride + 8g + r] = (row r of group g) . (token t0 + t),
+// as packed_matmul_ref. With nt == 1 this is the decode GEMV, one stream over the groups.
+using PackedMatmulFn = void (*)(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt,
+                                float* out, int64_t out_stride);
+// A path packs the weight types it has a kernel for here (matmul.h packs()).
+struct PackedKernels {
+  PackedMatmulFn by_type[kMaxTypeId] = {};
+};
+const PackedKernels& packed(const KernelSet& ks);
+
 void fill_scalar(KernelSet& ks);
 
 #if defined(__x86_64__)
 void install_avx2(KernelSet& ks, TileKernels& tk);       // x86/avx2.cpp (AVX2 + FMA + F16C)
 void install_avx2_vnni(KernelSet& ks, TileKernels& tk);  // x86/avx2_vnni.cpp (on top of install_avx2)
+void install_packed_vnni(PackedKernels& pk);              // x86/packed_vnni.cpp (Q4_0, Q8_0)
+void install_packed_avx2(PackedKernels& pk);              // x86/packed_avx2.cpp (Q4_0)
 #endif
 #if defined(__aarch64__)
 void install_neon(KernelSet& ks, TileKernels& tk);          // arm/neon.cpp (armv8-a baseline)

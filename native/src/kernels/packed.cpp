@@ -1,0 +1,168 @@
+// Packed8 layout (packed.h): repacking, its inverse, and the scalar reference kernel.
+#include "packed.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <type_traits>
+
+#include "matmul.h"
+
+namespace el::kernels {
+
+bool packable_type(TensorType t) { return t == TensorType::Q4_0 || t == TensorType::Q8_0; }
+
+void AlignedFree::operator()(uint8_t* p) const { std::free(p); }
+
+PackedBuffer alloc_packed(size_t bytes) {
+  // Large matrices start on a 2 MiB boundary and ask for huge pages over their whole 2 MiB
+  // spans: filling them at load then takes one page fault per 2 MiB instead of per 4 KiB
+  // (most of the repack time otherwise). The tail keeps small pages, so nothing past the end
+  // is ever backed.
+  constexpr size_t kHuge = size_t(2) << 20;
+  void* p = nullptr;
+  if (posix_memalign(&p, bytes >= kHuge ? kHuge : 64, bytes) != 0) throw std::bad_alloc();
+#if defined(MADV_HUGEPAGE)
+  if (bytes >= kHuge) madvise(p, bytes / kHuge * kHuge, MADV_HUGEPAGE);  // advice only: fine if refused
+#endif
+  return PackedBuffer(static_cast<uint8_t*>(p));
+}
+
+namespace {
+
+// Byte 4r + e of chunk c of a packed block is element 4c + e (Q4_0: and 16 + 4c + e) of row
+// r: the rows' blocks move in 4-byte groups, group c of row r to offset 32c + 4r.
+inline void move4(const void* from, void* to) { std::memcpy(to, from, 4); }
+constexpr int chunk_offset(int r, int c) { return 32 * c + 4 * r; }
+
+void pack_block(const block_q4_0* const rows[kPackRows], int64_t i, block_q4_0x8& out) {
+  for (int r = 0; r < kPackRows; ++r) {
+    out.d[r] = rows[r][i].d;
+    for (int c = 0; c < 4; ++c) move4(rows[r][i].qs + 4 * c, out.q + chunk_offset(r, c));
+  }
+}
+
+void unpack_block(const block_q4_0x8& in, int64_t i, block_q4_0* const rows[kPackRows]) {
+  for (int r = 0; r < kPackRows; ++r) {
+    rows[r][i].d = in.d[r];
+    for (int c = 0; c < 4; ++c) move4(in.q + chunk_offset(r, c), rows[r][i].qs + 4 * c);
+  }
+}
+
+// Q8_0's +128 is a flip of each byte's top bit, both ways.
+inline void move4_flip(const void* from, void* to) {
+  uint32_t v;
+  std::memcpy(&v, from, 4);
+  v ^= 0x80808080u;
+  std::memcpy(to, &v, 4);
+}
+
+void pack_block(const block_q8_0* const rows[kPackRows], int64_t i, block_q8_0x8& out) {
+  for (int r = 0; r < kPackRows; ++r) {
+    out.d[r] = rows[r][i].d;
+    for (int c = 0; c < 8; ++c) move4_flip(rows[r][i].qs + 4 * c, out.q + chunk_offset(r, c));
+  }
+}
+
+void unpack_block(const block_q8_0x8& in, int64_t i, block_q8_0* const rows[kPackRows]) {
+  for (int r = 0; r < kPackRows; ++r) {
+    rows[r][i].d = in.d[r];
+    for (int c = 0; c < 8; ++c) move4_flip(in.q + chunk_offset(r, c), rows[r][i].qs + 4 * c);
+  }
+}
+
+// The 8 GGUF rows of row group g.
+template <class Row, class Bytes>
+void group_rows(Bytes* rows, size_t rb, int64_t g, Row* out[kPackRows]) {
+  for (int k = 0; k < kPackRows; ++k) out[k] = reinterpret_cast<Row*>(rows + size_t(g * kPackRows + k) * rb);
+}
+
+template <class Row, class Packed>
+void repack_as(const uint8_t* src, int64_t n_in, int64_t n_out, uint8_t* dst) {
+  const size_t rb = row_size(std::is_same_v<Row, block_q4_0> ? TensorType::Q4_0 : TensorType::Q8_0, n_in);
+  const int64_t nb = n_in / QK8_0;
+  Packed* out = reinterpret_cast<Packed*>(dst);
+  for (int64_t g = 0; g < n_out / kPackRows; ++g) {
+    const Row* rows[kPackRows];
+    group_rows<const Row>(src, rb, g, rows);
+    for (int64_t i = 0; i < nb; ++i) pack_block(rows, i, out[g * nb + i]);
+  }
+}
+
+template <class Row, class Packed>
+void unpack_as(const uint8_t* src, int64_t n_in, int64_t n_out, uint8_t* dst) {
+  const size_t rb = row_size(std::is_same_v<Row, block_q4_0> ? TensorType::Q4_0 : TensorType::Q8_0, n_in);
+  const int64_t nb = n_in / QK8_0;
+  const Packed* in = reinterpret_cast<const Packed*>(src);
+  for (int64_t g = 0; g < n_out / kPackRows; ++g) {
+    Row* rows[kPackRows];
+    group_rows<Row>(dst, rb, g, rows);
+    for (int64_t i = 0; i < nb; ++i) unpack_block(in[g * nb + i], i, rows);
+  }
+}
+
+// The integer dot of row r of a packed block with a token's block, before the offset
+// correction: sum over elements of the stored unsigned weight x the activation quant.
+int raw_dot(const block_q4_0x8& b, int r, const int8_t* x) {
+  int s = 0;
+  for (int c = 0; c < 4; ++c)
+    for (int e = 0; e < 4; ++e) {
+      const uint8_t v = b.q[chunk_offset(r, c) + e];
+      s += (v & 0x0F) * x[4 * c + e] + (v >> 4) * x[16 + 4 * c + e];
+    }
+  return s;
+}
+
+int raw_dot(const block_q8_0x8& b, int r, const int8_t* x) {
+  int s = 0;
+  for (int c = 0; c < 8; ++c)
+    for (int e = 0; e < 4; ++e) s += b.q[chunk_offset(r, c) + e] * x[4 * c + e];
+  return s;
+}
+
+template <class Block, int Offset>
+void ref_kernel(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
+                int64_t out_stride) {
+  const int nb = n / QK8_0;
+  for (int64_t g = 0; g < ng; ++g) {
+    const Block* wb = reinterpret_cast<const Block*>(w) + g * nb;
+    for (int t = 0; t < nt; ++t) {
+      const block_q8_0* a = static_cast<const block_q8_0*>(act.row(t0 + t));
+      const float* da = act.f32_row(t0 + t);
+      const int32_t* sa = act.qsum_row(t0 + t);
+      float acc[kPackRows] = {};
+      for (int i = 0; i < nb; ++i)
+        for (int r = 0; r < kPackRows; ++r) {
+          const int isum = -Offset * sa[i] + raw_dot(wb[i], r, a[i].qs);
+          acc[r] += float(isum) * (fp16_to_fp32(wb[i].d[r]) * da[i]);
+        }
+      for (int r = 0; r < kPackRows; ++r) out[t * out_stride + g * kPackRows + r] = acc[r];
+    }
+  }
+}
+
+}  // namespace
+
+void repack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  auto* d = static_cast<uint8_t*>(dst);
+  if (type == TensorType::Q4_0) repack_as<block_q4_0, block_q4_0x8>(s, n_in, n_out, d);
+  else repack_as<block_q8_0, block_q8_0x8>(s, n_in, n_out, d);
+}
+
+void unpack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  auto* d = static_cast<uint8_t*>(dst);
+  if (type == TensorType::Q4_0) unpack_as<block_q4_0, block_q4_0x8>(s, n_in, n_out, d);
+  else unpack_as<block_q8_0, block_q8_0x8>(s, n_in, n_out, d);
+}
+
+void packed_matmul_ref(TensorType type, int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0,
+                       int nt, float* out, int64_t out_stride) {
+  if (type == TensorType::Q4_0) ref_kernel<block_q4_0x8, kPackOffsetQ4_0>(n, w, ng, act, t0, nt, out, out_stride);
+  else ref_kernel<block_q8_0x8, kPackOffsetQ8_0>(n, w, ng, act, t0, nt, out, out_stride);
+}
+
+}  // namespace el::kernels

@@ -1,0 +1,199 @@
+// Packed8 weights (kernels/packed.h): the repack is lossless and puts every byte where the
+// layout says, and matmul_rows over packed weights on every path (the scalar path runs the
+// packed reference) matches the scalar reference over the original rows.
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "check.h"
+#include "error.h"
+#include "kernels/kernels.h"
+#include "kernels/matmul.h"
+#include "kernels/packed.h"
+
+using namespace el;
+using namespace el::kernels;
+
+namespace {
+
+// How the quants of a test row are drawn.
+enum class Fill { Random, Min, Max };
+
+// n_out GGUF rows of n_in elements: random scales, quants over their whole range (Q4_0
+// nibbles 0..15, Q8_0 -128..127) or all at one end of it.
+std::vector<uint8_t> make_rows(TensorType t, int64_t n_in, int64_t n_out, uint32_t seed, Fill fill = Fill::Random) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> scale(0.001f, 0.05f);
+  std::vector<uint8_t> out(row_size(t, n_in) * size_t(n_out));
+  const int64_t nblocks = n_in / QK8_0 * n_out;
+  for (int64_t i = 0; i < nblocks; ++i) {
+    const fp16_t d = fp32_to_fp16(scale(rng));
+    if (t == TensorType::Q4_0) {
+      block_q4_0& b = reinterpret_cast<block_q4_0*>(out.data())[i];
+      b.d = d;
+      for (uint8_t& q : b.qs) q = fill == Fill::Min ? 0x00 : fill == Fill::Max ? 0xFF : uint8_t(rng());
+    } else {
+      block_q8_0& b = reinterpret_cast<block_q8_0*>(out.data())[i];
+      b.d = d;
+      for (int8_t& q : b.qs) q = fill == Fill::Min ? -128 : fill == Fill::Max ? 127 : int8_t(uint8_t(rng()));
+    }
+  }
+  return out;
+}
+
+std::vector<float> randn(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<uint8_t> packed_copy(TensorType t, const std::vector<uint8_t>& rows, int64_t n_in, int64_t n_out) {
+  std::vector<uint8_t> p(rows.size());
+  repack(t, rows.data(), n_in, n_out, p.data());
+  return p;
+}
+
+// Every byte of the first and last row group lands where packed.h says, and unpack restores
+// the rows bit for bit.
+void test_layout(TensorType t, int64_t n_in, int64_t n_out) {
+  const auto rows = make_rows(t, n_in, n_out, 7 + uint32_t(n_in));
+  const auto p = packed_copy(t, rows, n_in, n_out);
+  const size_t rb = row_size(t, n_in);
+  const int64_t nb = n_in / QK8_0;
+  int bad = 0;
+  for (int64_t g : {int64_t(0), n_out / kPackRows - 1}) {
+    for (int64_t i = 0; i < nb; ++i) {
+      for (int r = 0; r < kPackRows; ++r) {
+        const uint8_t* row = rows.data() + size_t(g * kPackRows + r) * rb;
+        if (t == TensorType::Q4_0) {
+          const auto& pb = reinterpret_cast<const block_q4_0x8*>(p.data())[g * nb + i];
+          const auto& b = reinterpret_cast<const block_q4_0*>(row)[i];
+          bad += pb.d[r] != b.d;
+          for (int c = 0; c < 4; ++c)
+            for (int e = 0; e < 4; ++e) bad += pb.q[32 * c + 4 * r + e] != b.qs[4 * c + e];
+        } else {
+          const auto& pb = reinterpret_cast<const block_q8_0x8*>(p.data())[g * nb + i];
+          const auto& b = reinterpret_cast<const block_q8_0*>(row)[i];
+          bad += pb.d[r] != b.d;
+          for (int c = 0; c < 8; ++c)
+            for (int e = 0; e < 4; ++e) bad += pb.q[32 * c + 4 * r + e] != uint8_t(b.qs[4 * c + e] + 128);
+        }
+      }
+    }
+  }
+  CHECK_MSG(bad == 0, "%s %lldx%lld: %d packed bytes misplaced", type_traits(t).name, (long long)n_in,
+            (long long)n_out, bad);
+  std::vector<uint8_t> back(rows.size());
+  unpack(t, p.data(), n_in, n_out, back.data());
+  CHECK_MSG(back == rows, "%s %lldx%lld: unpack differs from the original", type_traits(t).name, (long long)n_in,
+            (long long)n_out);
+}
+
+// matmul_rows over the packed copy on path ks vs the scalar vec_dot over the original rows,
+// for 1..9 tokens and row ranges on group boundaries; rows outside the range stay untouched.
+void check_packed_matmul(const KernelSet& ks, TensorType t, const std::vector<uint8_t>& rows, int64_t n_in,
+                         int64_t n_out, const std::vector<float>& x_all, const char* what) {
+  const KernelSet& ref = scalar();
+  const auto p = packed_copy(t, rows, n_in, n_out);
+  const WeightView w{t, p.data(), n_in, n_out, row_size(t, n_in), WeightLayout::Packed8};
+  std::vector<std::pair<int64_t, int64_t>> ranges = {{0, n_out}, {n_out - 8, n_out}};
+  if (n_out >= 16) ranges.push_back({8, 16});
+  if (n_out >= 24) ranges.push_back({8, n_out - 8});
+  for (int n_tok = 1; n_tok <= 9; ++n_tok) {
+    const int64_t x_stride = n_in + 3;
+    const float* x = x_all.data() + (n_tok - 1);  // a different window of x per token count
+    PreparedActivations act_ref, act;
+    prepare_activations(ref, t, x, x_stride, n_tok, n_in, act_ref);
+    prepare_activations(ks, t, x, x_stride, n_tok, n_in, act);
+    for (auto [r0, r1] : ranges) {
+      const int64_t out_stride = n_out + 1;
+      const float sentinel = -12345.f;
+      std::vector<float> out(size_t(out_stride * n_tok), sentinel);
+      matmul_rows(ks, w, act, r0, r1, out.data(), out_stride);
+      int bad = 0, touched = 0;
+      for (int tk = 0; tk < n_tok; ++tk) {
+        for (int64_t r = 0; r < out_stride; ++r) {
+          const float got = out[size_t(tk * out_stride + r)];
+          if (r < r0 || r >= r1) {
+            touched += got != sentinel;
+            continue;
+          }
+          float want = 0;
+          ref.of(t).vec_dot(int(n_in), &want, rows.data() + r * row_size(t, n_in), act_ref.row(tk));
+          bad += !(std::fabs(got - want) <= 1e-4f * (std::fabs(want) + 1.f));
+        }
+      }
+      CHECK_MSG(bad == 0 && touched == 0, "%s packed %s %s %lldx%lld n_tok=%d rows [%lld,%lld): %d wrong, %d outside",
+                ks.name, type_traits(t).name, what, (long long)n_in, (long long)n_out, n_tok, (long long)r0,
+                (long long)r1, bad, touched);
+    }
+  }
+}
+
+void test_matmul(const KernelSet& ks) {
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0}) {
+    for (int64_t n_in : {32, 64, 96, 896}) {
+      for (int64_t n_out : {8, 16, 24, 40}) {
+        const auto x = randn(size_t((n_in + 3) * 9 + 9), uint32_t(n_in + n_out));
+        check_packed_matmul(ks, t, make_rows(t, n_in, n_out, uint32_t(n_in * 100 + n_out)), n_in, n_out, x, "random");
+      }
+    }
+    // Extreme blocks against extreme activations (every quant +-127): the integer sums at
+    // their largest, in both signs.
+    const int64_t n_in = 896, n_out = 16;
+    std::vector<float> ones((n_in + 3) * 9 + 9, 1.f), alternating(ones.size());
+    for (size_t i = 0; i < alternating.size(); ++i) alternating[i] = i % 2 ? -1.f : 1.f;
+    for (Fill f : {Fill::Min, Fill::Max}) {
+      const auto rows = make_rows(t, n_in, n_out, 3, f);
+      check_packed_matmul(ks, t, rows, n_in, n_out, ones, f == Fill::Min ? "min x ones" : "max x ones");
+      check_packed_matmul(ks, t, rows, n_in, n_out, alternating, f == Fill::Min ? "min x +-1" : "max x +-1");
+    }
+  }
+}
+
+void test_row_range_alignment() {
+  const int64_t n_in = 64, n_out = 16;
+  const auto rows = make_rows(TensorType::Q4_0, n_in, n_out, 1);
+  const auto p = packed_copy(TensorType::Q4_0, rows, n_in, n_out);
+  const WeightView w{TensorType::Q4_0, p.data(), n_in, n_out, row_size(TensorType::Q4_0, n_in), WeightLayout::Packed8};
+  const auto x = randn(size_t(n_in), 2);
+  PreparedActivations act;
+  prepare_activations(scalar(), TensorType::Q4_0, x.data(), n_in, 1, n_in, act);
+  std::vector<float> out(static_cast<size_t>(n_out));
+  bool threw = false;
+  try {
+    matmul_rows(scalar(), w, act, 4, 12, out.data(), n_out);
+  } catch (const Error& e) {
+    threw = e.kind == ErrorKind::Internal;
+  }
+  CHECK(threw);
+}
+
+void test_packs() {
+  for (const KernelSet* ks : available()) {
+    // AVX-VNNI packs both types, plain AVX2 Q4_0 only (its int16 pairs would overflow on
+    // Q8_0 + 128); the other paths pack nothing (yet).
+    const bool vnni = std::strcmp(ks->name, "avx2-vnni") == 0, avx2 = std::strcmp(ks->name, "avx2") == 0;
+    CHECK(packs(*ks, TensorType::Q4_0) == (vnni || avx2));
+    CHECK(packs(*ks, TensorType::Q8_0) == vnni);
+    CHECK(!packs(*ks, TensorType::F16) && !packs(*ks, TensorType::Q4_K));
+  }
+}
+
+}  // namespace
+
+int main() {
+  CHECK(packable_type(TensorType::Q4_0) && packable_type(TensorType::Q8_0) && !packable_type(TensorType::F16));
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0})
+    for (int64_t n_in : {32, 96, 896}) test_layout(t, n_in, 24);
+  test_packs();
+  test_row_range_alignment();
+  for (const KernelSet* ks : available()) {
+    std::fprintf(stderr, "path %s\n", ks->name);
+    test_matmul(*ks);
+  }
+  return el_test::test_exit_code();
+}
