@@ -437,7 +437,6 @@ void Context::matmul(const kernels::WeightView& w, const kernels::PreparedActiva
   const int nth = threads_for(double(w.row_bytes) * double(w.n_out) * n_rows, kMatmulBytesPerThread);
   pool_.parallel_for(nth, w.n_out, ThreadPool::chunk_for(w.n_out, nth, kChunksPerThread, kRowAlign),
                      [&](int64_t r0, int64_t r1, int) {
-                       if (lora_layer >= 0) lora::lora_prefetch_expand(*lora_, lora_plan_, lora_layer, lm, r0, r1);
                        kernels::matmul_rows(ks_, w, act, r0, r1, out, w.n_out);
                        if (lora_layer >= 0)
                          lora::lora_expand(ks_, *lora_, lora_plan_, lora_layer, lm, lora_t_[int(lm)].data(), out, w.n_out, r0, r1);

@@ -84,19 +84,6 @@ void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
   }
 }
 
-void lora_prefetch_expand(const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m, int64_t row_begin,
-                          int64_t row_end) {
-  constexpr int64_t kLine = 64 / sizeof(fp16_t);  // elements per cache line
-  constexpr int64_t kChunk = kernels::kLoraOutChunk;
-  for (const auto& g : plan.groups) {
-    const ModuleView v = pool.view(g.slot, layer, m);
-    if (!v.at) continue;
-    const fp16_t* first = v.b + (row_begin / kChunk) * v.padded * kChunk;
-    const fp16_t* last = v.b + ((row_end + kChunk - 1) / kChunk) * v.padded * kChunk;
-    for (const fp16_t* p = first; p < last; p += kLine) __builtin_prefetch(p, 0, 2);
-  }
-}
-
 void lora_apply(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
                 const float* x, int64_t x_stride, float* y, int64_t y_stride, std::vector<float>& scratch) {
   if (plan.empty()) return;

@@ -53,12 +53,6 @@ void lora_shrink(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
 void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
                  const float* t, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 
-// Prefetches (towards L2) the B chunks lora_expand will read for outputs [row_begin, row_end).
-// Issued before the base matmul of the same rows, the loads complete under its arithmetic, and
-// the expand that follows reads from cache instead of waiting on short memory streams.
-void lora_prefetch_expand(const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m, int64_t row_begin,
-                          int64_t row_end);
-
 // Shrink and expand over everything on the calling thread; `scratch` grows as needed.
 void lora_apply(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
                 const float* x, int64_t x_stride, float* y, int64_t y_stride, std::vector<float>& scratch);
