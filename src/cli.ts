@@ -17,6 +17,9 @@ function formatInfo(path: string, i: ModelInfo): string {
   const types = Object.entries(i.weightTypes)
     .map(([t, n]) => `${t} x${n}`)
     .join(", ");
+  const packed = Object.entries(i.packedTypes)
+    .map(([t, n]) => `${t} x${n} (8-row interleaved at load; EDGELORA_PACK=0 turns this off)`)
+    .join(", ");
   return [
     `file:          ${path}`,
     `name:          ${i.name}`,
@@ -29,6 +32,7 @@ function formatInfo(path: string, i: ModelInfo): string {
     `tensor types:  ${types}`,
     `tokenizer:     ${i.tokenizer}${i.tokenizerPre ? ` (pre: ${i.tokenizerPre})` : ""}, bos ${i.bos}, eos ${i.eos}, add_bos ${i.addBos}`,
     `kernel path:   ${i.kernelPath}`,
+    `packed:        ${packed || "none"}`,
   ].join("\n");
 }
 

@@ -1,9 +1,13 @@
-// The `edgelora` command on stories260K: generate --json, tokenize, info, and bad arguments.
+// The `edgelora` command on stories260K: generate --json, tokenize, info, and bad arguments; info on a
+// synthetic Q4_0 model for the weights packed at load.
 import test from "ava";
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { packageRoot } from "../src/engine/native.js";
+import { writeSyntheticModel } from "../src/gguf/synthetic.js";
 import { storiesPath } from "./helpers/engine.js";
 import { Oracle } from "./helpers/oracle.js";
 
@@ -92,4 +96,22 @@ test("bad arguments: exit code 1 and one line on stderr", async (t) => {
     t.is(r.stderr.trim().split("\n").length, 1, r.stderr);
   }
   t.regex((await failing("generate", "--model", "/nonexistent/model.gguf")).stderr, /model file not found: \/nonexistent\/model.gguf/);
+});
+
+test("info: Q4_0 matrices are repacked at load where the kernel path has packed kernels, and not with EDGELORA_PACK=0", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "edgelora-pack-"));
+  try {
+    // 2 layers x 7 matrices whose row counts are multiples of 8; the 857-row output head is not.
+    const model = join(dir, "q4_0.gguf");
+    await writeSyntheticModel({ arch: "llama", type: "q4_0", out: model, seed: 5 });
+    const info = async (env: NodeJS.ProcessEnv) =>
+      (await run(process.execPath, [cli, "info", "--model", model, "--json"], { env: { ...process.env, ...env } })).stdout;
+    const packedInfo = JSON.parse(await info({}));
+    const packs = ["avx2", "avx2-vnni"].includes(packedInfo.kernelPath);
+    t.deepEqual(packedInfo.packedTypes, packs ? { q4_0: 14 } : {});
+    t.deepEqual(JSON.parse(await info({ EDGELORA_PACK: "0" })).packedTypes, {});
+    t.regex(await edgelora("info", "--model", model), packs ? /packed:\s+q4_0 x14/ : /packed:\s+none/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

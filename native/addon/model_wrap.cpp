@@ -55,6 +55,7 @@ class Model : public Napi::ObjectWrap<Model> {
     o.Set("nParams", double(mi.n_params));
     o.Set("weightBytes", double(mi.weight_bytes));
     o.Set("weightTypes", mi.weight_types);  // "type:count,..."; the TS wrapper parses it
+    o.Set("packedTypes", mi.packed_types);  // same form
     o.Set("tokenizer", mi.tokenizer);
     o.Set("tokenizerPre", mi.tokenizer_pre);
     o.Set("bos", mi.bos);

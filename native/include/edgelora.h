@@ -62,6 +62,7 @@ typedef struct {
   int64_t n_params;
   int64_t weight_bytes;
   char weight_types[128];   /* e.g. "q4_0:169,f32:49" */
+  char packed_types[64];    /* matrices repacked at load for the kernel path, e.g. "q4_0:169" ("" = none) */
   char tokenizer[16];       /* "llama" | "gpt2" */
   char tokenizer_pre[32];
   int32_t bos, eos, add_bos;

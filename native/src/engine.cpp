@@ -73,6 +73,20 @@ std::string weight_types(const el::GGUFFile& f) {
   return s;
 }
 
+// "q4_0:168,q8_0:1": matrices the loader repacked for the kernel path (kernels/packed.h).
+std::string packed_types(const el::Model& m) {
+  std::map<std::string, int> counts;
+  auto count = [&](const el::Linear& l) {
+    if (l.w.layout == el::kernels::WeightLayout::Packed8) ++counts[el::type_traits(l.w.type).name];
+  };
+  for (int il = 0; il < m.hparams().n_layer; ++il)
+    for (int mi = 0; mi < el::kLayerModules; ++mi) count(m.linear(il, el::Module(mi)));
+  count(m.linear(-1, el::Module::Output));
+  std::string s;
+  for (const auto& [name, n] : counts) s += (s.empty() ? "" : ",") + name + ":" + std::to_string(n);
+  return s;
+}
+
 std::string meta_as_text(const el::GGUFValue& v) {
   using T = el::GGUFType;
   switch (v.type) {
@@ -150,6 +164,7 @@ el_status el_model_get_info(const el_model* model, el_model_info* out, el_error*
       info.weight_bytes += int64_t(t.nbytes);
     }
     copy_str(info.weight_types, sizeof info.weight_types, weight_types(m.file()));
+    copy_str(info.packed_types, sizeof info.packed_types, packed_types(m));
     copy_str(info.tokenizer, sizeof info.tokenizer, tok.kind());
     copy_str(info.tokenizer_pre, sizeof info.tokenizer_pre, tok.pre());
     info.bos = tok.bos();

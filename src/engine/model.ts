@@ -13,7 +13,7 @@ function parseWeightTypes(s: string): Record<string, number> {
 }
 
 function toModelInfo(i: AddonModelInfo): ModelInfo {
-  return { ...i, weightTypes: parseWeightTypes(i.weightTypes) };
+  return { ...i, weightTypes: parseWeightTypes(i.weightTypes), packedTypes: parseWeightTypes(i.packedTypes) };
 }
 
 export class NativeModel {

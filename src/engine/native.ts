@@ -24,6 +24,7 @@ export interface AddonModelInfo {
   nParams: number;
   weightBytes: number;
   weightTypes: string; // "q4_0:169,f32:49"
+  packedTypes: string; // "q4_0:169": matrices repacked at load for the kernel path ("" = none)
   tokenizer: string;
   tokenizerPre: string;
   bos: number;

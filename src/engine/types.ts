@@ -19,6 +19,7 @@ export interface ModelInfo {
   nParams: number;
   weightBytes: number;
   weightTypes: Record<string, number>; // tensor type name -> count
+  packedTypes: Record<string, number>; // type name -> matrices repacked at load (8-row interleaved) for the kernel path
   tokenizer: string; // "llama" | "gpt2"
   tokenizerPre: string;
   bos: number;

@@ -78,7 +78,7 @@ export class FakeEngine implements StepEngine {
     this.info = {
       arch: "llama", name: "fake", nVocab: N_VOCAB, nCtxTrain: options.nCtxTrain ?? 2048, nEmbd: 64, nLayer: 2,
       nHead: 4, nHeadKv: 4, nFf: 128, headDim: 16, ropeFreqBase: 10000, rmsNormEps: 1e-5, ropeNeox: false,
-      tiedOutput: false, nParams: 1000, weightBytes: 4000, weightTypes: { F32: 10 }, tokenizer: "llama",
+      tiedOutput: false, nParams: 1000, weightBytes: 4000, weightTypes: { F32: 10 }, packedTypes: {}, tokenizer: "llama",
       tokenizerPre: "default", bos: BOS, eos: EOS, addBos: true, kernelPath: "scalar",
     };
   }
