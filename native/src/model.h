@@ -123,12 +123,6 @@ struct BatchView {
   const int8_t* logits = nullptr;      // may be null: last token only
 };
 
-// Per-row adapter choice for a projection's input rows (the rows of one project() call).
-struct RowAdapters {
-  const int32_t* slot;  // -1 = none
-  const float* scale;
-};
-
 class Context {
  public:
   // Allocates the KV pool and every scratch buffer for n_batch_max tokens; throws el::Error.
@@ -173,7 +167,7 @@ class Context {
   void output_logits(const BatchView& b);
   // out[r * n_out + o] = W_m . x[r] (+ bias) for the module's weight, then (batched LoRA)
   // the per-row adapter deltas, expanded from lora_shrink's results for (il, m).
-  void project(int il, Module m, const Input& in, const RowAdapters& ad, float* out);
+  void project(int il, Module m, const Input& in, float* out);
   // out = W act for every row; with lora_layer >= 0 also the LoRA expand of module lm.
   void matmul(const kernels::WeightView& w, const kernels::PreparedActivations& act, int n_rows, float* out,
               int lora_layer = -1, lora::Module lm = lora::Module::Q);
@@ -206,8 +200,6 @@ class Context {
   std::vector<int32_t> slot_;  // per token: LoRA slot (-1 = none)
   std::vector<float> scale_;   // per token: LoRA scale
   std::vector<int32_t> out_rows_;  // batch indices of the tokens that want logits
-  std::vector<int32_t> out_slot_;
-  std::vector<float> out_scale_;
   std::vector<int32_t> run_len_;    // per sequence: length while validating a batch,
   std::vector<uint64_t> run_stamp_; // valid where the stamp is this validation's
   uint64_t stamp_ = 0;

@@ -116,8 +116,6 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
   slot_.resize(B);
   scale_.resize(B);
   out_rows_.resize(B);
-  out_slot_.resize(B);
-  out_scale_.resize(B);
   run_len_.resize(size_t(p_.n_seq_max));
   run_stamp_.assign(size_t(p_.n_seq_max), 0);
   growth_.reserve(std::min<size_t>(B, size_t(p_.n_seq_max)));
@@ -268,35 +266,34 @@ void Context::apply_rope(float* rows, int n_heads, int n_tok) {
 void Context::layer_forward(int il, const BatchView& b) {
   const Layer& L = model_.layer(il);
   const int n = b.n_tokens, E = hp_.n_embd, F = hp_.n_ff;
-  const RowAdapters ad{slot_.data(), scale_.data()};
 
   for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.attn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
   const Input attn_in = input(xn_.data(), n, E);
   lora_shrink(il, {Module::Q, Module::K, Module::V}, attn_in);
-  project(il, Module::Q, attn_in, ad, q_.data());
-  project(il, Module::K, attn_in, ad, k_.data());
-  project(il, Module::V, attn_in, ad, v_.data());
+  project(il, Module::Q, attn_in, q_.data());
+  project(il, Module::K, attn_in, k_.data());
+  project(il, Module::V, attn_in, v_.data());
   apply_rope(q_.data(), hp_.n_head, n);
   apply_rope(k_.data(), hp_.n_head_kv, n);
   store_kv(il, b);
   attention(il, b);
   const Input o_in = input(attn_.data(), n, hp_.q_dim());
   lora_shrink(il, {Module::O}, o_in);
-  project(il, Module::O, o_in, ad, tmp_.data());
+  project(il, Module::O, o_in, tmp_.data());
   for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
 
   for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.ffn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
   const Input ffn_in = input(xn_.data(), n, E);
   lora_shrink(il, {Module::Gate, Module::Up}, ffn_in);
-  project(il, Module::Gate, ffn_in, ad, gate_.data());
-  project(il, Module::Up, ffn_in, ad, up_.data());
+  project(il, Module::Gate, ffn_in, gate_.data());
+  project(il, Module::Up, ffn_in, up_.data());
   for (size_t i = 0, e = size_t(n) * F; i < e; ++i) {
     const float g = gate_[i];
     gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
   }
   const Input down_in = input(gate_.data(), n, F);
   lora_shrink(il, {Module::Down}, down_in);
-  project(il, Module::Down, down_in, ad, tmp_.data());
+  project(il, Module::Down, down_in, tmp_.data());
   for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
 }
 
@@ -382,16 +379,13 @@ void Context::output_logits(const BatchView& b) {
   for (int r = 0; r < no; ++r) {
     const int t = out_rows_[r];
     rms_norm(&x_[size_t(t) * E], model_.output_norm().data(), &xn_[size_t(r) * E], E, hp_.rms_eps);
-    out_slot_[r] = slot_[t];
-    out_scale_[r] = scale_[t];
   }
-  project(-1, Module::Output, input(xn_.data(), no, E), RowAdapters{out_slot_.data(), out_scale_.data()},
-          logits_.data());
+  project(-1, Module::Output, input(xn_.data(), no, E), logits_.data());
 }
 
 // ---- linear projections ---------------------------------------------------------------------
 
-void Context::project(int il, Module m, const Input& in, const RowAdapters& ad, float* out) {
+void Context::project(int il, Module m, const Input& in, float* out) {
   const Linear& lin = model_.linear(il, m);
   auto& cached = prepared_[static_cast<uint32_t>(type_traits(lin.w.type).vec_dot_type)];
   if (cached.epoch != in.epoch) {
@@ -408,7 +402,6 @@ void Context::project(int il, Module m, const Input& in, const RowAdapters& ad, 
       for (int64_t o = 0; o < lin.w.n_out; ++o) y[o] += lin.bias[o];
     }
   }
-  (void)ad;  // per-row adapters reach the kernels through lora_plan_, built once per batch
 }
 
 void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input& in) {

@@ -6,32 +6,10 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export interface AddonModelInfo {
-  arch: string;
-  name: string;
-  nVocab: number;
-  nCtxTrain: number;
-  nEmbd: number;
-  nLayer: number;
-  nHead: number;
-  nHeadKv: number;
-  nFf: number;
-  headDim: number;
-  ropeFreqBase: number;
-  rmsNormEps: number;
-  ropeNeox: boolean;
-  tiedOutput: boolean;
-  nParams: number;
-  weightBytes: number;
-  weightTypes: string; // "q4_0:169,f32:49"
-  packedTypes: string; // "q4_0:169": matrices repacked at load for the kernel path ("" = none)
-  tokenizer: string;
-  tokenizerPre: string;
-  bos: number;
-  eos: number;
-  addBos: boolean;
-  kernelPath: string;
-}
+import type { ModelInfo } from "./types.js";
+
+/** ModelInfo as the addon returns it: the per-type counts still in their "q4_0:169,f32:49" form. */
+export type AddonModelInfo = Omit<ModelInfo, "weightTypes" | "packedTypes"> & { weightTypes: string; packedTypes: string };
 
 export interface AddonContextParams {
   threads?: number;
