@@ -174,11 +174,12 @@ void test_row_range_alignment() {
 
 void test_packs() {
   for (const KernelSet* ks : available()) {
-    // AVX-VNNI packs both types, plain AVX2 Q4_0 only (its int16 pairs would overflow on
-    // Q8_0 + 128); the other paths pack nothing (yet).
-    const bool vnni = std::strcmp(ks->name, "avx2-vnni") == 0, avx2 = std::strcmp(ks->name, "avx2") == 0;
-    CHECK(packs(*ks, TensorType::Q4_0) == (vnni || avx2));
-    CHECK(packs(*ks, TensorType::Q8_0) == vnni);
+    // AVX-VNNI and NEON dotprod pack both types, plain AVX2 Q4_0 only (its int16 pairs would
+    // overflow on Q8_0 + 128); the other paths (scalar, baseline NEON) pack nothing.
+    const bool both = std::strcmp(ks->name, "avx2-vnni") == 0 || std::strcmp(ks->name, "neon-dotprod") == 0;
+    const bool avx2 = std::strcmp(ks->name, "avx2") == 0;
+    CHECK(packs(*ks, TensorType::Q4_0) == (both || avx2));
+    CHECK(packs(*ks, TensorType::Q8_0) == both);
     CHECK(!packs(*ks, TensorType::F16) && !packs(*ks, TensorType::Q4_K));
   }
 }

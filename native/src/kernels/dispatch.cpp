@@ -58,7 +58,8 @@ const Path kPaths[] = {
     {"avx2", cpu_has_avx2, detail::install_avx2, nullptr, detail::install_packed_avx2},
 #endif
 #if defined(__aarch64__)
-    {"neon-dotprod", cpu_has_dotprod, detail::install_neon, detail::install_neon_dotprod, nullptr},
+    {"neon-dotprod", cpu_has_dotprod, detail::install_neon, detail::install_neon_dotprod,
+     detail::install_packed_neon_dotprod},
     {"neon", cpu_has_neon, detail::install_neon, nullptr, nullptr},
 #endif
     {nullptr, nullptr, nullptr, nullptr, nullptr},

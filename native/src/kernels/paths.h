@@ -43,6 +43,7 @@ void install_packed_avx2(PackedKernels& pk);              // x86/packed_avx2.cpp
 #if defined(__aarch64__)
 void install_neon(KernelSet& ks, TileKernels& tk);          // arm/neon.cpp (armv8-a baseline)
 void install_neon_dotprod(KernelSet& ks, TileKernels& tk);  // arm/neon_dotprod.cpp (on top of install_neon)
+void install_packed_neon_dotprod(PackedKernels& pk);        // arm/packed_dotprod.cpp (Q4_0, Q8_0)
 #endif
 
 }  // namespace el::kernels::detail
