@@ -21,6 +21,9 @@ else
 fi
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 
+source "$root/scripts/lib/quant-test-model.sh"
+quant_test_model "$build"
+
 # ctest runs each test through CMAKE_CROSSCOMPILING_EMULATOR (qemu-aarch64).
 regex="^($(IFS='|'; echo "${targets[*]}"))$"
 (cd "$build" && ctest --output-on-failure -R "$regex")

@@ -89,7 +89,7 @@ std::vector<int32_t> tokenize(el_model* m, const std::string& text) {
 using Trace = std::vector<std::vector<std::vector<float>>>;  // [seq][step][vocab]
 
 // All prompts prefilled in one batch, then one token per sequence per step, together.
-Trace run_batched(el_context* c, const std::vector<std::vector<int32_t>>& prompts, int steps) {
+Trace run_batched(el_context* c, const std::vector<std::vector<int32_t>>& prompts, int steps, int n_vocab = 512) {
   const int n_seq = int(prompts.size());
   Trace tr(n_seq);
   Batch b;
@@ -104,8 +104,8 @@ Trace run_batched(el_context* c, const std::vector<std::vector<int32_t>>& prompt
     Batch next;
     for (int s = 0; s < n_seq; ++s) {
       const float* l = el_get_logits(c, s);
-      tr[s].emplace_back(l, l + 512);
-      if (step < steps) next.add(argmax(l, 512), el_seq_length(c, s), s, true);
+      tr[s].emplace_back(l, l + n_vocab);
+      if (step < steps) next.add(argmax(l, n_vocab), el_seq_length(c, s), s, true);
     }
     b = next;
   }
@@ -375,10 +375,68 @@ void test_bad_weights(const std::string& path) {
   CHECK_MSG(e.find("'blk.3.ffn_up.weight' is missing (expected shape [64, 172])") != std::string::npos, "%s", e.c_str());
 }
 
+el_model* load_model(const std::string& path) {
+  el_model_params p{path.c_str()};
+  el_model* m = nullptr;
+  el_error err;
+  CHECK_MSG(el_model_load(&p, &m, &err) == EL_OK, "%s", err.message);
+  return m;
+}
+
+// A quantized model (EL_TEST_QUANT_MODEL: a synthetic Q8_0 llama written by the test scripts):
+// where the kernel path packs Q8_0 (kernels/packed.h), the loader repacks every layer matrix, and
+// the packed kernels give the same greedy ids and logits (within float rounding) as the same
+// path without packing (EDGELORA_PACK=0): decode of one sequence (GEMV) and of three (tiles).
+void test_packed_model() {
+  const char* path = std::getenv("EL_TEST_QUANT_MODEL");
+  if (!path) {
+    std::fprintf(stderr, "SKIP packed model: EL_TEST_QUANT_MODEL is not set\n");
+    return;
+  }
+  el_model* packed = load_model(path);
+  setenv("EDGELORA_PACK", "0", 1);
+  el_model* plain = load_model(path);
+  unsetenv("EDGELORA_PACK");
+  if (!packed || !plain) return;
+  el_model_info pi, ui;
+  el_error err;
+  CHECK(el_model_get_info(packed, &pi, &err) == EL_OK && el_model_get_info(plain, &ui, &err) == EL_OK);
+  const std::string path_name = el_kernel_path();
+  const bool packs_q8 = path_name == "avx2-vnni" || path_name == "neon-dotprod";
+  const std::string expected = packs_q8 ? "q8_0:" + std::to_string(7 * pi.n_layer) : "";
+  CHECK_MSG(pi.packed_types == expected, "path %s packed '%s', expected '%s'", path_name.c_str(), pi.packed_types,
+            expected.c_str());
+  CHECK_MSG(std::string(ui.packed_types).empty(), "EDGELORA_PACK=0 still packed '%s'", ui.packed_types);
+
+  const std::vector<std::vector<int32_t>> prompts = {{1, 5, 9, 200, 31}, {1, 77}, {1, 300, 301, 302, 303, 304, 305}};
+  for (size_t n_seq : {size_t(1), size_t(3)}) {
+    const std::vector<std::vector<int32_t>> ps(prompts.begin(), prompts.begin() + n_seq);
+    el_context* a = make_ctx(packed, 1, EL_KV_F32);
+    el_context* b = make_ctx(plain, 1, EL_KV_F32);
+    const Trace ta = run_batched(a, ps, 8, pi.n_vocab), tb = run_batched(b, ps, 8, ui.n_vocab);
+    double worst = 0;
+    int id_mismatches = 0;
+    for (size_t s = 0; s < ta.size() && s < tb.size(); ++s)
+      for (size_t k = 0; k < ta[s].size() && k < tb[s].size(); ++k) {
+        id_mismatches += argmax(ta[s][k].data(), pi.n_vocab) != argmax(tb[s][k].data(), pi.n_vocab);
+        for (int v = 0; v < pi.n_vocab; ++v) worst = std::max(worst, double(std::fabs(ta[s][k][v] - tb[s][k][v])));
+      }
+    CHECK_MSG(ta.size() == n_seq && tb.size() == n_seq && id_mismatches == 0 && worst < 1e-3,
+              "%zu sequence(s): %d greedy mismatches, max |logit delta| %g", n_seq, id_mismatches, worst);
+    std::fprintf(stderr, "packed model (%s, %s): %zu sequence(s), max |logit delta| vs unpacked %.3g\n",
+                 path_name.c_str(), expected.empty() ? "nothing packed" : expected.c_str(), n_seq, worst);
+    el_context_free(a);
+    el_context_free(b);
+  }
+  el_model_free(packed);
+  el_model_free(plain);
+}
+
 }  // namespace
 
 int main() {
   test_load_errors();
+  test_packed_model();
   const std::string path = el_test::source_path("../shared/models/stories260K.gguf");
   if (FILE* f = std::fopen(path.c_str(), "rb")) {
     std::fclose(f);
