@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "neon_int8.h"
+#include "../lora_driver.h"
 #include "../paths.h"
 
 namespace el::kernels {
@@ -180,100 +181,53 @@ struct MicroF16 {
 
 // T tokens x V groups of 8 ranks (from rank 8 * v0); two FMA chains over the inputs.
 template <int T, int V>
-inline void lora_shrink_tile(int n_in, int R, const fp16_t* at, int v0, const float* const* x, const float* coeff,
-                             float* const* t) {
-  float32x4_t acc[2][T][2 * V];
-  for (int c = 0; c < 2; ++c)
-    for (int k = 0; k < T; ++k)
-      for (int v = 0; v < 2 * V; ++v) acc[c][k][v] = vdupq_n_f32(0);
-  const fp16_t* a = at + v0 * 8;
-  auto step = [&](int i, int c) {
-    float32x4_t w[2 * V];
-    for (int v = 0; v < 2 * V; ++v) w[v] = load_f16x4(a + int64_t(i) * R + v * 4);
-    for (int k = 0; k < T; ++k) {
-      const float xi = x[k][i];
-      for (int v = 0; v < 2 * V; ++v) acc[c][k][v] = vfmaq_n_f32(acc[c][k][v], w[v], xi);
+struct LoraShrinkTile {
+  static void run(int n_in, int R, const fp16_t* at, int v0, const float* const* x, const float* coeff,
+                  float* const* t) {
+    float32x4_t acc[2][T][2 * V];
+    for (int c = 0; c < 2; ++c)
+      for (int k = 0; k < T; ++k)
+        for (int v = 0; v < 2 * V; ++v) acc[c][k][v] = vdupq_n_f32(0);
+    const fp16_t* a = at + v0 * 8;
+    auto step = [&](int i, int c) {
+      float32x4_t w[2 * V];
+      for (int v = 0; v < 2 * V; ++v) w[v] = load_f16x4(a + int64_t(i) * R + v * 4);
+      for (int k = 0; k < T; ++k) {
+        const float xi = x[k][i];
+        for (int v = 0; v < 2 * V; ++v) acc[c][k][v] = vfmaq_n_f32(acc[c][k][v], w[v], xi);
+      }
+    };
+    int i = 0;
+    for (; i + 2 <= n_in; i += 2) {
+      step(i, 0);
+      step(i + 1, 1);
     }
-  };
-  int i = 0;
-  for (; i + 2 <= n_in; i += 2) {
-    step(i, 0);
-    step(i + 1, 1);
+    if (i < n_in) step(i, 0);
+    for (int k = 0; k < T; ++k)
+      for (int v = 0; v < 2 * V; ++v)
+        vst1q_f32(t[k] + v0 * 8 + v * 4, vmulq_n_f32(vaddq_f32(acc[0][k][v], acc[1][k][v]), coeff[k]));
   }
-  if (i < n_in) step(i, 0);
-  for (int k = 0; k < T; ++k)
-    for (int v = 0; v < 2 * V; ++v)
-      vst1q_f32(t[k] + v0 * 8 + v * 4, vmulq_n_f32(vaddq_f32(acc[0][k][v], acc[1][k][v]), coeff[k]));
-}
-
-template <int T>
-void lora_shrink_tokens(int n_in, int R, const fp16_t* at, const float* const* x, const float* coeff, float* const* t) {
-  constexpr int VM = T == 1 ? 4 : T == 2 ? 2 : 1;
-  const int nv = R / 8;
-  int v = 0;
-  for (; v + VM <= nv; v += VM) lora_shrink_tile<T, VM>(n_in, R, at, v, x, coeff, t);
-  if constexpr (VM > 2)
-    for (; v + 2 <= nv; v += 2) lora_shrink_tile<T, 2>(n_in, R, at, v, x, coeff, t);
-  for (; v < nv; ++v) lora_shrink_tile<T, 1>(n_in, R, at, v, x, coeff, t);
-}
-
-void lora_shrink_f16(int n_in, int R, const fp16_t* at, int n_tok, const float* const* x, const float* coeff,
-                     float* const* t) {
-  switch (n_tok) {
-    case 1: return lora_shrink_tokens<1>(n_in, R, at, x, coeff, t);
-    case 2: return lora_shrink_tokens<2>(n_in, R, at, x, coeff, t);
-    case 3: return lora_shrink_tokens<3>(n_in, R, at, x, coeff, t);
-    default: return lora_shrink_tokens<4>(n_in, R, at, x, coeff, t);
-  }
-}
+};
 
 // T tokens x C chunks of 8 outputs from output o: one FMA chain per output over the ranks.
 template <int T, int C>
-inline void lora_expand_tile(int R, const fp16_t* b, const float* const* t, float* const* y, int64_t o) {
-  float32x4_t acc[T][2 * C];
-  for (int k = 0; k < T; ++k)
-    for (int c = 0; c < 2 * C; ++c) acc[k][c] = vld1q_f32(y[k] + o + c * 4);
-  for (int j = 0; j < R; ++j) {
-    float32x4_t w[2 * C];
-    for (int c = 0; c < 2 * C; ++c) w[c] = load_f16x4(b + int64_t(c / 2) * R * 8 + j * 8 + (c % 2) * 4);
-    for (int k = 0; k < T; ++k) {
-      const float tj = t[k][j];
-      for (int c = 0; c < 2 * C; ++c) acc[k][c] = vfmaq_n_f32(acc[k][c], w[c], tj);
+struct LoraExpandTile {
+  static void run(int R, const fp16_t* b, const float* const* t, float* const* y, int64_t o) {
+    float32x4_t acc[T][2 * C];
+    for (int k = 0; k < T; ++k)
+      for (int c = 0; c < 2 * C; ++c) acc[k][c] = vld1q_f32(y[k] + o + c * 4);
+    for (int j = 0; j < R; ++j) {
+      float32x4_t w[2 * C];
+      for (int c = 0; c < 2 * C; ++c) w[c] = load_f16x4(b + int64_t(c / 2) * R * 8 + j * 8 + (c % 2) * 4);
+      for (int k = 0; k < T; ++k) {
+        const float tj = t[k][j];
+        for (int c = 0; c < 2 * C; ++c) acc[k][c] = vfmaq_n_f32(acc[k][c], w[c], tj);
+      }
     }
+    for (int k = 0; k < T; ++k)
+      for (int c = 0; c < 2 * C; ++c) vst1q_f32(y[k] + o + c * 4, acc[k][c]);
   }
-  for (int k = 0; k < T; ++k)
-    for (int c = 0; c < 2 * C; ++c) vst1q_f32(y[k] + o + c * 4, acc[k][c]);
-}
-
-template <int T>
-void lora_expand_tokens(int64_t o0, int64_t o1, int R, const fp16_t* b, const float* const* t, float* const* y) {
-  constexpr int C = T == 1 ? 4 : T == 2 ? 2 : 1;
-  const int64_t chunk = int64_t(R) * 8;
-  int64_t o = o0;
-  for (; o + 8 * C <= o1; o += 8 * C) lora_expand_tile<T, C>(R, b + (o / 8) * chunk, t, y, o);
-  for (; o + 8 <= o1; o += 8) lora_expand_tile<T, 1>(R, b + (o / 8) * chunk, t, y, o);
-  if (o == o1) return;
-  float tail[T][8] = {};
-  float* tp[T];
-  const int n = int(o1 - o);
-  for (int k = 0; k < T; ++k) {
-    for (int l = 0; l < n; ++l) tail[k][l] = y[k][o + l];
-    tp[k] = tail[k];
-  }
-  lora_expand_tile<T, 1>(R, b + (o / 8) * chunk, t, tp, 0);
-  for (int k = 0; k < T; ++k)
-    for (int l = 0; l < n; ++l) y[k][o + l] = tail[k][l];
-}
-
-void lora_expand_f16(int64_t o0, int64_t o1, int R, const fp16_t* b, int n_tok, const float* const* t,
-                     float* const* y) {
-  switch (n_tok) {
-    case 1: return lora_expand_tokens<1>(o0, o1, R, b, t, y);
-    case 2: return lora_expand_tokens<2>(o0, o1, R, b, t, y);
-    case 3: return lora_expand_tokens<3>(o0, o1, R, b, t, y);
-    default: return lora_expand_tokens<4>(o0, o1, R, b, t, y);
-  }
-}
+};
 
 }  // namespace
 
@@ -298,8 +252,8 @@ void install_neon(KernelSet& ks, TileKernels& tk) {
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;
   ks.axpy_f16 = axpy_f16;
-  ks.lora_shrink_f16 = lora_shrink_f16;
-  ks.lora_expand_f16 = lora_expand_f16;
+  ks.lora_shrink_f16 = lora_shrink_by_tiles<LoraShrinkTile>;
+  ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;
 }
 
 }  // namespace detail

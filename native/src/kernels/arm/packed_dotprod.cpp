@@ -17,25 +17,11 @@
 
 #include "../matmul.h"
 #include "../packed.h"
+#include "../packed_driver.h"
 #include "../paths.h"
 
 namespace el::kernels {
 namespace {
-
-// The tokens of one tile: their Q8_0 blocks, block scales and block quant sums.
-template <int T>
-struct Tokens {
-  const block_q8_0* a[T];
-  const float* d[T];
-  const int32_t* s[T];
-  Tokens(const PreparedActivations& act, int t0) {
-    for (int t = 0; t < T; ++t) {
-      a[t] = static_cast<const block_q8_0*>(act.row(t0 + t));
-      d[t] = act.f32_row(t0 + t);
-      s[t] = act.qsum_row(t0 + t);
-    }
-  }
-};
 
 // A token's block is two registers: x[0] = elements 0..15, x[1] = 16..31, so lane L of x[k]
 // holds elements 16k + 4L .. 16k + 4L + 3. Each type says which signed weight vectors pair
@@ -83,76 +69,48 @@ inline void lane_dots(const typename W::Block& b, const int8x16_t (&x)[T][2], in
     }
 }
 
-// One row group (8 rows) x T tokens: out[t * os + r].
-template <class W, int T>
-void group_x_tokens(int nb, const typename W::Block* w, const Tokens<T>& tok, float* out, int64_t os) {
-  float32x4_t acc[T][2];
-  for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = vdupq_n_f32(0);
-  for (int i = 0; i < nb; ++i) {
-    int8x16_t x[T][2];
-    int32x4_t isum[T][2];
-    for (int t = 0; t < T; ++t) {
-      x[t][0] = vld1q_s8(tok.a[t][i].qs);
-      x[t][1] = vld1q_s8(tok.a[t][i].qs + 16);
-      isum[t][0] = isum[t][1] = vdupq_n_s32(W::start(tok.s[t][i]));
-    }
-    lane_dots<W, T, 0>(w[i], x, isum);
-    lane_dots<W, T, 1>(w[i], x, isum);
-    lane_dots<W, T, 2>(w[i], x, isum);
-    lane_dots<W, T, 3>(w[i], x, isum);
-    const uint16x8_t dh = vld1q_u16(w[i].d);  // the 8 row scales, fp16 bits
-    const float32x4_t dw[2] = {vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(dh))),
-                               vcvt_high_f32_f16(vreinterpretq_f16_u16(dh))};
-    for (int t = 0; t < T; ++t)
-      for (int h = 0; h < 2; ++h)
-        acc[t][h] = vfmaq_f32(acc[t][h], vcvtq_f32_s32(isum[t][h]), vmulq_n_f32(dw[h], tok.d[t][i]));
-  }
-  for (int t = 0; t < T; ++t) {
-    vst1q_f32(out + t * os, acc[t][0]);
-    vst1q_f32(out + t * os + 4, acc[t][1]);
-  }
-}
-
-// Tokens in tiles of up to 4, outer (they stay in L1 while the groups stream by); with one
-// token this is the decode GEMV, one contiguous pass over the groups. Four tokens use 8
-// accumulators, 8 quant and 8 float registers of the 32.
-constexpr int kTileTokens = 4;
-
-template <class W, int T>
-void groups_x_tokens(int nb, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, float* out,
-                     int64_t os) {
-  const Tokens<T> tok(act, t0);
-  const auto* wb = reinterpret_cast<const typename W::Block*>(w);
-  for (int64_t g = 0; g < ng; ++g) group_x_tokens<W, T>(nb, wb + g * nb, tok, out + g * kPackRows, os);
-}
-
-// The last nt < kTileTokens tokens, in one tile of exactly nt.
-template <class W, int T = kTileTokens - 1>
-void groups_x_rest(int nb, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
-                   int64_t os) {
-  if constexpr (T > 0) {
-    if (nt == T) return groups_x_tokens<W, T>(nb, w, ng, act, t0, out, os);
-    groups_x_rest<W, T - 1>(nb, w, ng, act, t0, nt, out, os);
-  }
-}
-
+// The Groups of packed_driver.h for a weight type W: one row group (8 rows) x T tokens.
+// Four tokens use 8 accumulators, 8 quant and 8 float registers of the 32.
 template <class W>
-void packed_matmul(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
-                   int64_t os) {
-  const int nb = n / QK8_0;
-  int t = 0;
-  for (; t + kTileTokens <= nt; t += kTileTokens)
-    groups_x_tokens<W, kTileTokens>(nb, w, ng, act, t0 + t, out + t * os, os);
-  groups_x_rest<W>(nb, w, ng, act, t0 + t, nt - t, out + t * os, os);
-}
+struct Groups {
+  using Block = typename W::Block;
+  template <int T>
+  static void run(int nb, const Block* w, const PackedTokens<T>& tok, float* out, int64_t os) {
+    float32x4_t acc[T][2];
+    for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = vdupq_n_f32(0);
+    for (int i = 0; i < nb; ++i) {
+      int8x16_t x[T][2];
+      int32x4_t isum[T][2];
+      for (int t = 0; t < T; ++t) {
+        x[t][0] = vld1q_s8(tok.a[t][i].qs);
+        x[t][1] = vld1q_s8(tok.a[t][i].qs + 16);
+        isum[t][0] = isum[t][1] = vdupq_n_s32(W::start(tok.s[t][i]));
+      }
+      lane_dots<W, T, 0>(w[i], x, isum);
+      lane_dots<W, T, 1>(w[i], x, isum);
+      lane_dots<W, T, 2>(w[i], x, isum);
+      lane_dots<W, T, 3>(w[i], x, isum);
+      const uint16x8_t dh = vld1q_u16(w[i].d);  // the 8 row scales, fp16 bits
+      const float32x4_t dw[2] = {vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(dh))),
+                                 vcvt_high_f32_f16(vreinterpretq_f16_u16(dh))};
+      for (int t = 0; t < T; ++t)
+        for (int h = 0; h < 2; ++h)
+          acc[t][h] = vfmaq_f32(acc[t][h], vcvtq_f32_s32(isum[t][h]), vmulq_n_f32(dw[h], tok.d[t][i]));
+    }
+    for (int t = 0; t < T; ++t) {
+      vst1q_f32(out + t * os, acc[t][0]);
+      vst1q_f32(out + t * os + 4, acc[t][1]);
+    }
+  }
+};
 
 }  // namespace
 
 namespace detail {
 
 void install_packed_neon_dotprod(PackedKernels& pk) {
-  pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<WeightsQ4_0>;
-  pk.by_type[uint32_t(TensorType::Q8_0)] = packed_matmul<WeightsQ8_0>;
+  pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<Groups<WeightsQ4_0>>;
+  pk.by_type[uint32_t(TensorType::Q8_0)] = packed_matmul<Groups<WeightsQ8_0>>;
 }
 
 }  // namespace detail

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "../block_scales.h"
+#include "../lora_driver.h"
 #include "avx2_common.h"
 
 namespace el::kernels {
@@ -360,107 +361,58 @@ inline void prefetch_ahead(const fp16_t* at, int64_t bytes) {
 // (even, odd), added at the end. Each input broadcasts x once per token against V vectors of
 // At's row i, so no horizontal sums are needed.
 template <int T, int V>
-inline void lora_shrink_tile(int n_in, int R, const fp16_t* at, int v0, const float* const* x, const float* coeff,
-                             float* const* t) {
-  __m256 acc[2][T][V];
-  for (int c = 0; c < 2; ++c)
-    for (int k = 0; k < T; ++k)
-      for (int v = 0; v < V; ++v) acc[c][k][v] = _mm256_setzero_ps();
-  const fp16_t* a = at + v0 * 8;
-  auto step = [&](int i, int c) {
-    __m256 w[V];
-    for (int v = 0; v < V; ++v) w[v] = load_f16x8(a + int64_t(i) * R + v * 8);
-    for (int k = 0; k < T; ++k) {
-      const __m256 xb = _mm256_broadcast_ss(x[k] + i);
-      for (int v = 0; v < V; ++v) acc[c][k][v] = _mm256_fmadd_ps(w[v], xb, acc[c][k][v]);
+struct LoraShrinkTile {
+  static void run(int n_in, int R, const fp16_t* at, int v0, const float* const* x, const float* coeff,
+                  float* const* t) {
+    __m256 acc[2][T][V];
+    for (int c = 0; c < 2; ++c)
+      for (int k = 0; k < T; ++k)
+        for (int v = 0; v < V; ++v) acc[c][k][v] = _mm256_setzero_ps();
+    const fp16_t* a = at + v0 * 8;
+    auto step = [&](int i, int c) {
+      __m256 w[V];
+      for (int v = 0; v < V; ++v) w[v] = load_f16x8(a + int64_t(i) * R + v * 8);
+      for (int k = 0; k < T; ++k) {
+        const __m256 xb = _mm256_broadcast_ss(x[k] + i);
+        for (int v = 0; v < V; ++v) acc[c][k][v] = _mm256_fmadd_ps(w[v], xb, acc[c][k][v]);
+      }
+    };
+    int i = 0;
+    for (; i + 2 <= n_in; i += 2) {
+      if ((i & 7) == 0) prefetch_ahead(a + int64_t(i) * R, 8 * R * int64_t(sizeof(fp16_t)));
+      step(i, 0);
+      step(i + 1, 1);
     }
-  };
-  int i = 0;
-  for (; i + 2 <= n_in; i += 2) {
-    if ((i & 7) == 0) prefetch_ahead(a + int64_t(i) * R, 8 * R * int64_t(sizeof(fp16_t)));
-    step(i, 0);
-    step(i + 1, 1);
+    if (i < n_in) step(i, 0);
+    for (int k = 0; k < T; ++k) {
+      const __m256 ck = _mm256_set1_ps(coeff[k]);
+      for (int v = 0; v < V; ++v)
+        _mm256_storeu_ps(t[k] + (v0 + v) * 8, _mm256_mul_ps(ck, _mm256_add_ps(acc[0][k][v], acc[1][k][v])));
+    }
   }
-  if (i < n_in) step(i, 0);
-  for (int k = 0; k < T; ++k) {
-    const __m256 ck = _mm256_set1_ps(coeff[k]);
-    for (int v = 0; v < V; ++v)
-      _mm256_storeu_ps(t[k] + (v0 + v) * 8, _mm256_mul_ps(ck, _mm256_add_ps(acc[0][k][v], acc[1][k][v])));
-  }
-}
-
-template <int T>
-void lora_shrink_tokens(int n_in, int R, const fp16_t* at, const float* const* x, const float* coeff, float* const* t) {
-  constexpr int VM = T == 1 ? 4 : T == 2 ? 2 : 1;  // at most 8 accumulators
-  const int nv = R / 8;
-  int v = 0;
-  for (; v + VM <= nv; v += VM) lora_shrink_tile<T, VM>(n_in, R, at, v, x, coeff, t);
-  if constexpr (VM > 2)
-    for (; v + 2 <= nv; v += 2) lora_shrink_tile<T, 2>(n_in, R, at, v, x, coeff, t);
-  for (; v < nv; ++v) lora_shrink_tile<T, 1>(n_in, R, at, v, x, coeff, t);
-}
-
-void lora_shrink_f16(int n_in, int R, const fp16_t* at, int n_tok, const float* const* x, const float* coeff,
-                     float* const* t) {
-  switch (n_tok) {
-    case 1: return lora_shrink_tokens<1>(n_in, R, at, x, coeff, t);
-    case 2: return lora_shrink_tokens<2>(n_in, R, at, x, coeff, t);
-    case 3: return lora_shrink_tokens<3>(n_in, R, at, x, coeff, t);
-    default: return lora_shrink_tokens<4>(n_in, R, at, x, coeff, t);
-  }
-}
+};
 
 // T tokens x C chunks of 8 outputs from output o (chunk data from b): one FMA chain per
 // output over the ranks, y loaded and stored once.
 template <int T, int C>
-inline void lora_expand_tile(int R, const fp16_t* b, const float* const* t, float* const* y, int64_t o) {
-  __m256 acc[T][C];
-  for (int k = 0; k < T; ++k)
-    for (int c = 0; c < C; ++c) acc[k][c] = _mm256_loadu_ps(y[k] + o + c * 8);
-  for (int j = 0; j < R; ++j) {
-    __m256 w[C];
-    for (int c = 0; c < C; ++c) w[c] = load_f16x8(b + int64_t(c) * R * 8 + j * 8);
-    for (int k = 0; k < T; ++k) {
-      const __m256 tb = _mm256_broadcast_ss(t[k] + j);
-      for (int c = 0; c < C; ++c) acc[k][c] = _mm256_fmadd_ps(tb, w[c], acc[k][c]);
+struct LoraExpandTile {
+  static void run(int R, const fp16_t* b, const float* const* t, float* const* y, int64_t o) {
+    prefetch_ahead(b, int64_t(C) * R * 8 * int64_t(sizeof(fp16_t)));
+    __m256 acc[T][C];
+    for (int k = 0; k < T; ++k)
+      for (int c = 0; c < C; ++c) acc[k][c] = _mm256_loadu_ps(y[k] + o + c * 8);
+    for (int j = 0; j < R; ++j) {
+      __m256 w[C];
+      for (int c = 0; c < C; ++c) w[c] = load_f16x8(b + int64_t(c) * R * 8 + j * 8);
+      for (int k = 0; k < T; ++k) {
+        const __m256 tb = _mm256_broadcast_ss(t[k] + j);
+        for (int c = 0; c < C; ++c) acc[k][c] = _mm256_fmadd_ps(tb, w[c], acc[k][c]);
+      }
     }
+    for (int k = 0; k < T; ++k)
+      for (int c = 0; c < C; ++c) _mm256_storeu_ps(y[k] + o + c * 8, acc[k][c]);
   }
-  for (int k = 0; k < T; ++k)
-    for (int c = 0; c < C; ++c) _mm256_storeu_ps(y[k] + o + c * 8, acc[k][c]);
-}
-
-template <int T>
-void lora_expand_tokens(int64_t o0, int64_t o1, int R, const fp16_t* b, const float* const* t, float* const* y) {
-  constexpr int C = T == 1 ? 4 : T == 2 ? 2 : 1;  // enough independent chains to hide FMA latency
-  const int64_t chunk = int64_t(R) * 8;
-  int64_t o = o0;
-  for (; o + 8 * C <= o1; o += 8 * C) {
-    prefetch_ahead(b + (o / 8) * chunk, C * chunk * int64_t(sizeof(fp16_t)));
-    lora_expand_tile<T, C>(R, b + (o / 8) * chunk, t, y, o);
-  }
-  for (; o + 8 <= o1; o += 8) lora_expand_tile<T, 1>(R, b + (o / 8) * chunk, t, y, o);
-  if (o == o1) return;
-  // A last partial chunk goes through the same vector code on a copy of its outputs.
-  alignas(32) float tail[T][8] = {};
-  float* tp[T];
-  const int n = int(o1 - o);
-  for (int k = 0; k < T; ++k) {
-    std::memcpy(tail[k], y[k] + o, size_t(n) * sizeof(float));
-    tp[k] = tail[k];
-  }
-  lora_expand_tile<T, 1>(R, b + (o / 8) * chunk, t, tp, 0);
-  for (int k = 0; k < T; ++k) std::memcpy(y[k] + o, tail[k], size_t(n) * sizeof(float));
-}
-
-void lora_expand_f16(int64_t o0, int64_t o1, int R, const fp16_t* b, int n_tok, const float* const* t,
-                     float* const* y) {
-  switch (n_tok) {
-    case 1: return lora_expand_tokens<1>(o0, o1, R, b, t, y);
-    case 2: return lora_expand_tokens<2>(o0, o1, R, b, t, y);
-    case 3: return lora_expand_tokens<3>(o0, o1, R, b, t, y);
-    default: return lora_expand_tokens<4>(o0, o1, R, b, t, y);
-  }
-}
+};
 
 }  // namespace
 
@@ -485,8 +437,8 @@ void install_avx2(KernelSet& ks, TileKernels& tk) {
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;
   ks.axpy_f16 = axpy_f16;
-  ks.lora_shrink_f16 = lora_shrink_f16;
-  ks.lora_expand_f16 = lora_expand_f16;
+  ks.lora_shrink_f16 = lora_shrink_by_tiles<LoraShrinkTile>;
+  ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;
 }
 
 }  // namespace detail

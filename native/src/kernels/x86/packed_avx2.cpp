@@ -15,7 +15,7 @@ namespace {
 struct BlockQ4_0 {
   using Block = block_q4_0x8;
   template <int T>
-  static void dots(const Block& b, const Tokens<T>& x, int i, __m256i isum[T]) {
+  static void dots(const Block& b, const PackedTokens<T>& x, int i, __m256i isum[T]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256i pairs[T];  // int16: per row, two lanes of pair sums
     for (int t = 0; t < T; ++t) pairs[t] = _mm256_setzero_si256();
@@ -39,7 +39,7 @@ struct BlockQ4_0 {
 
 namespace detail {
 
-void install_packed_avx2(PackedKernels& pk) { pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<BlockQ4_0>; }
+void install_packed_avx2(PackedKernels& pk) { pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<Groups<BlockQ4_0>>; }
 
 }  // namespace detail
 }  // namespace el::kernels

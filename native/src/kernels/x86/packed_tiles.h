@@ -16,6 +16,7 @@
 
 #include "../matmul.h"
 #include "../packed.h"
+#include "../packed_driver.h"
 
 namespace el::kernels {
 namespace {
@@ -34,72 +35,30 @@ inline __m256 row_scales(const fp16_t* d) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d)));
 }
 
-// The tokens of one tile: their Q8_0 blocks, block scales and block quant sums.
-template <int T>
-struct Tokens {
-  const block_q8_0* a[T];
-  const float* d[T];
-  const int32_t* s[T];
-  Tokens(const PreparedActivations& act, int t0) {
-    for (int t = 0; t < T; ++t) {
-      a[t] = static_cast<const block_q8_0*>(act.row(t0 + t));
-      d[t] = act.f32_row(t0 + t);
-      s[t] = act.qsum_row(t0 + t);
-    }
-  }
-};
-
 // Dots, the multiply policy (one per ISA and weight type):
 //   using Block = block_q4_0x8 or block_q8_0x8;
-//   template <int T> static void dots(const Block& b, const Tokens<T>& x, int i, __m256i isum[T])
+//   template <int T> static void dots(const Block& b, const PackedTokens<T>& x, int i, __m256i isum[T])
 //     sets isum[t] to the 8 rows' exact integer dots of block b with block i of token t.
 
-// One row group (8 rows) x T tokens: out[t * os + r].
-template <class Dots, int T>
-void group_x_tokens(int nb, const typename Dots::Block* w, const Tokens<T>& x, float* out, int64_t os) {
-  __m256 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-  for (int i = 0; i < nb; ++i) {
-    __m256i isum[T];
-    Dots::template dots<T>(w[i], x, i, isum);
-    const __m256 dw = row_scales(w[i].d);
-    for (int t = 0; t < T; ++t)
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(x.d[t] + i)), acc[t]);
-  }
-  for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + t * os, acc[t]);
-}
-
-// Tokens in tiles of up to 4, outer (they stay in L1 while the groups stream by); with one
-// token this is the decode GEMV, one contiguous pass over the groups.
-constexpr int kTileTokens = 4;
-
-template <class Dots, int T>
-void groups_x_tokens(int nb, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, float* out,
-                     int64_t os) {
-  const Tokens<T> x(act, t0);
-  const auto* wb = reinterpret_cast<const typename Dots::Block*>(w);
-  for (int64_t g = 0; g < ng; ++g) group_x_tokens<Dots, T>(nb, wb + g * nb, x, out + g * kPackRows, os);
-}
-
-// The last nt < kTileTokens tokens, in one tile of exactly nt.
-template <class Dots, int T = kTileTokens - 1>
-void groups_x_rest(int nb, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
-                   int64_t os) {
-  if constexpr (T > 0) {
-    if (nt == T) return groups_x_tokens<Dots, T>(nb, w, ng, act, t0, out, os);
-    groups_x_rest<Dots, T - 1>(nb, w, ng, act, t0, nt, out, os);
-  }
-}
-
+// The Groups of packed_driver.h for a Dots policy: one row group (8 rows) x T tokens.
 template <class Dots>
-void packed_matmul(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
-                   int64_t os) {
-  const int nb = n / QK8_0;
-  int t = 0;
-  for (; t + kTileTokens <= nt; t += kTileTokens)
-    groups_x_tokens<Dots, kTileTokens>(nb, w, ng, act, t0 + t, out + t * os, os);
-  groups_x_rest<Dots>(nb, w, ng, act, t0 + t, nt - t, out + t * os, os);
-}
+struct Groups {
+  using Block = typename Dots::Block;
+  template <int T>
+  static void run(int nb, const Block* w, const PackedTokens<T>& x, float* out, int64_t os) {
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    for (int i = 0; i < nb; ++i) {
+      __m256i isum[T];
+      Dots::template dots<T>(w[i], x, i, isum);
+      const __m256 dw = row_scales(w[i].d);
+      for (int t = 0; t < T; ++t)
+        acc[t] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(x.d[t] + i)), acc[t]);
+    }
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + t * os, acc[t]);
+  }
+};
 
 }  // namespace
 }  // namespace el::kernels

@@ -17,7 +17,7 @@ inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_
 struct BlockQ4_0 {
   using Block = block_q4_0x8;
   template <int T>
-  static void dots(const Block& b, const Tokens<T>& x, int i, __m256i isum[T]) {
+  static void dots(const Block& b, const PackedTokens<T>& x, int i, __m256i isum[T]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int t = 0; t < T; ++t) isum[t] = _mm256_set1_epi32(-kPackOffsetQ4_0 * x.s[t][i]);
     for (int c = 0; c < 4; ++c) {
@@ -35,7 +35,7 @@ struct BlockQ4_0 {
 struct BlockQ8_0 {
   using Block = block_q8_0x8;
   template <int T>
-  static void dots(const Block& b, const Tokens<T>& x, int i, __m256i isum[T]) {
+  static void dots(const Block& b, const PackedTokens<T>& x, int i, __m256i isum[T]) {
     for (int t = 0; t < T; ++t) isum[t] = _mm256_set1_epi32(-kPackOffsetQ8_0 * x.s[t][i]);
     for (int c = 0; c < 8; ++c) {
       const __m256i q = load256(b.q + 32 * c);
@@ -49,8 +49,8 @@ struct BlockQ8_0 {
 namespace detail {
 
 void install_packed_vnni(PackedKernels& pk) {
-  pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<BlockQ4_0>;
-  pk.by_type[uint32_t(TensorType::Q8_0)] = packed_matmul<BlockQ8_0>;
+  pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<Groups<BlockQ4_0>>;
+  pk.by_type[uint32_t(TensorType::Q8_0)] = packed_matmul<Groups<BlockQ8_0>>;
 }
 
 }  // namespace detail

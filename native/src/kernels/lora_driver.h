@@ -1,0 +1,79 @@
+// Private to kernels/: the ISA-independent part of the LoRA shrink/expand kernels (kernels.h),
+// shared by the AVX2 and NEON paths: how one call is cut into register tiles, and the partial
+// last chunk of outputs. Header-only with internal linkage: each translation unit compiles its
+// own copy with its own ISA flags.
+//
+// An ISA supplies two tile templates with a static run():
+//   ShrinkTile<T, V>::run(n_in, R, at, v0, x, coeff, t)  T tokens x V groups of 8 ranks from rank 8 * v0
+//   ExpandTile<T, C>::run(R, b, t, y, o)                 T tokens x C chunks of 8 outputs from output o
+// Every tile keeps scalar.cpp's operation order per element, so the tiling never changes a bit.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "../tensor_types.h"
+
+namespace el::kernels {
+namespace {
+
+// Tiles of at most 8 accumulator vectors of 8 floats: more tokens, fewer rank groups or chunks.
+template <int T>
+constexpr int kLoraVectorsPerTile = T == 1 ? 4 : T == 2 ? 2 : 1;
+
+template <template <int, int> class Tile, int T>
+void lora_shrink_tokens(int n_in, int R, const fp16_t* at, const float* const* x, const float* coeff, float* const* t) {
+  constexpr int VM = kLoraVectorsPerTile<T>;
+  const int nv = R / 8;
+  int v = 0;
+  for (; v + VM <= nv; v += VM) Tile<T, VM>::run(n_in, R, at, v, x, coeff, t);
+  if constexpr (VM > 2)
+    for (; v + 2 <= nv; v += 2) Tile<T, 2>::run(n_in, R, at, v, x, coeff, t);
+  for (; v < nv; ++v) Tile<T, 1>::run(n_in, R, at, v, x, coeff, t);
+}
+
+// KernelSet::lora_shrink_f16 over ShrinkTile.
+template <template <int, int> class Tile>
+void lora_shrink_by_tiles(int n_in, int R, const fp16_t* at, int n_tok, const float* const* x, const float* coeff,
+                          float* const* t) {
+  switch (n_tok) {
+    case 1: return lora_shrink_tokens<Tile, 1>(n_in, R, at, x, coeff, t);
+    case 2: return lora_shrink_tokens<Tile, 2>(n_in, R, at, x, coeff, t);
+    case 3: return lora_shrink_tokens<Tile, 3>(n_in, R, at, x, coeff, t);
+    default: return lora_shrink_tokens<Tile, 4>(n_in, R, at, x, coeff, t);
+  }
+}
+
+template <template <int, int> class Tile, int T>
+void lora_expand_tokens(int64_t o0, int64_t o1, int R, const fp16_t* b, const float* const* t, float* const* y) {
+  constexpr int C = kLoraVectorsPerTile<T>;  // enough independent chains to hide FMA latency
+  const int64_t chunk = int64_t(R) * 8;
+  int64_t o = o0;
+  for (; o + 8 * C <= o1; o += 8 * C) Tile<T, C>::run(R, b + (o / 8) * chunk, t, y, o);
+  for (; o + 8 <= o1; o += 8) Tile<T, 1>::run(R, b + (o / 8) * chunk, t, y, o);
+  if (o == o1) return;
+  // A last partial chunk goes through the same vector code on a copy of its outputs.
+  alignas(32) float tail[T][8] = {};
+  float* tp[T];
+  const size_t n = size_t(o1 - o);
+  for (int k = 0; k < T; ++k) {
+    std::memcpy(tail[k], y[k] + o, n * sizeof(float));
+    tp[k] = tail[k];
+  }
+  Tile<T, 1>::run(R, b + (o / 8) * chunk, t, tp, 0);
+  for (int k = 0; k < T; ++k) std::memcpy(y[k] + o, tail[k], n * sizeof(float));
+}
+
+// KernelSet::lora_expand_f16 over ExpandTile.
+template <template <int, int> class Tile>
+void lora_expand_by_tiles(int64_t o0, int64_t o1, int R, const fp16_t* b, int n_tok, const float* const* t,
+                          float* const* y) {
+  switch (n_tok) {
+    case 1: return lora_expand_tokens<Tile, 1>(o0, o1, R, b, t, y);
+    case 2: return lora_expand_tokens<Tile, 2>(o0, o1, R, b, t, y);
+    case 3: return lora_expand_tokens<Tile, 3>(o0, o1, R, b, t, y);
+    default: return lora_expand_tokens<Tile, 4>(o0, o1, R, b, t, y);
+  }
+}
+
+}  // namespace
+}  // namespace el::kernels

@@ -1,0 +1,66 @@
+// Private to kernels/: the ISA-independent walk of a matmul over Packed8 weights (packed.h),
+// shared by the x86 and ARM packed kernels. Tokens go in tiles of up to kPackTileTokens, outer
+// (they stay in L1 while the row groups stream by); with one token this is the decode GEMV,
+// one contiguous pass over the groups. Header-only with internal linkage: each translation
+// unit compiles its own copy with its own ISA flags.
+//
+// An ISA supplies Groups: `using Block = ...;` and
+//   template <int T> static void run(int nb, const Block* w, const PackedTokens<T>& x, float* out, int64_t os)
+// computing one row group (8 rows, nb blocks from w) x T tokens into out[t * os + r].
+#pragma once
+#include <cstdint>
+
+#include "matmul.h"
+#include "packed.h"
+
+namespace el::kernels {
+namespace {
+
+// The tokens of one tile: their Q8_0 blocks, block scales and block quant sums.
+template <int T>
+struct PackedTokens {
+  const block_q8_0* a[T];
+  const float* d[T];
+  const int32_t* s[T];
+  PackedTokens(const PreparedActivations& act, int t0) {
+    for (int t = 0; t < T; ++t) {
+      a[t] = static_cast<const block_q8_0*>(act.row(t0 + t));
+      d[t] = act.f32_row(t0 + t);
+      s[t] = act.qsum_row(t0 + t);
+    }
+  }
+};
+
+constexpr int kPackTileTokens = 4;
+
+template <class Groups, int T>
+void groups_x_tokens(int nb, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, float* out,
+                     int64_t os) {
+  const PackedTokens<T> x(act, t0);
+  const auto* wb = reinterpret_cast<const typename Groups::Block*>(w);
+  for (int64_t g = 0; g < ng; ++g) Groups::template run<T>(nb, wb + g * nb, x, out + g * kPackRows, os);
+}
+
+// The last nt < kPackTileTokens tokens, in one tile of exactly nt.
+template <class Groups, int T = kPackTileTokens - 1>
+void groups_x_rest(int nb, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
+                   int64_t os) {
+  if constexpr (T > 0) {
+    if (nt == T) return groups_x_tokens<Groups, T>(nb, w, ng, act, t0, out, os);
+    groups_x_rest<Groups, T - 1>(nb, w, ng, act, t0, nt, out, os);
+  }
+}
+
+// A detail::PackedMatmulFn (paths.h) over Groups.
+template <class Groups>
+void packed_matmul(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
+                   int64_t os) {
+  const int nb = n / QK8_0;
+  int t = 0;
+  for (; t + kPackTileTokens <= nt; t += kPackTileTokens)
+    groups_x_tokens<Groups, kPackTileTokens>(nb, w, ng, act, t0 + t, out + t * os, os);
+  groups_x_rest<Groups>(nb, w, ng, act, t0 + t, nt - t, out + t * os, os);
+}
+
+}  // namespace
+}  // namespace el::kernels
