@@ -158,8 +158,12 @@ struct MicroF16 {
     float32x4_t acc[R][T];
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
+    // The R rows are R short streams (one row each) that hardware prefetchers pick up late;
+    // the R rows after them are contiguous, so fetch those while computing these.
+    const char* next = reinterpret_cast<const char*>(w[0]) + R * g.ws;
     int i = 0;
     for (; i + 4 <= g.n; i += 4) {
+      if ((i & 7) == 0) __builtin_prefetch(next + size_t(i) * 2 * R);
       float32x4_t x[R];
       for (int r = 0; r < R; ++r) x[r] = load_f16x4(w[r] + i);
       for (int t = 0; t < T; ++t) {

@@ -186,7 +186,10 @@ struct MicroQ {
       float32x4_t acc[R][T];
       for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
+      // As MicroF16 (neon.cpp): prefetch the R rows after these, block by block.
+      const char* next = reinterpret_cast<const char*>(w[0]) + R * g.ws;
       for (int i = 0; i < nb; ++i) {
+        for (size_t q = 0; q < R * sizeof(B); q += 64) __builtin_prefetch(next + size_t(i) * R * sizeof(B) + q);
         int8x16x2_t x[R];
         float dw[R];
         for (int r = 0; r < R; ++r) {

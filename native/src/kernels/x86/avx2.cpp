@@ -294,8 +294,12 @@ struct MicroF16 {
     __m256 acc[R][T];
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    // The R rows are R short streams (one row each) that the hardware prefetcher does not
+    // pick up; the R rows after them are contiguous, so fetch those while computing these.
+    const char* next = reinterpret_cast<const char*>(w[0]) + R * g.ws;
     int i = 0;
     for (; i + 8 <= g.n; i += 8) {
+      _mm_prefetch(next + size_t(i) * 2 * R, _MM_HINT_T0);
       __m256 x[R];
       for (int r = 0; r < R; ++r) x[r] = load_f16x8(w[r] + i);
       for (int t = 0; t < T; ++t) {

@@ -79,7 +79,10 @@ struct MicroQ {
       __m256 acc[R][T];
       for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+      // As MicroF16: prefetch the R rows after these (contiguous), block by block.
+      const char* next = reinterpret_cast<const char*>(w[0]) + R * g.ws;
       for (int i = 0; i < nb; ++i) {
+        for (size_t q = 0; q < R * sizeof(B); q += 64) _mm_prefetch(next + size_t(i) * R * sizeof(B) + q, _MM_HINT_T0);
         typename Dec::W x[R];
         __m256 dw[R];
         for (int r = 0; r < R; ++r) {
