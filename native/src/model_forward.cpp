@@ -18,6 +18,9 @@ constexpr double kAttentionMacsPerThread = 32 * 1024;
 constexpr int kRowAlign = 16;  // rows per chunk unit: 64 bytes of f32 output, no false sharing
 // Chunks per thread: enough that a late or slow thread leaves its share to the others.
 constexpr int kChunksPerThread = 4;
+// Shrinks wait on memory (one short adapter stream per token) more than they compute, so they
+// are split sooner than matmuls: one token's q/k/v shrink of a 0.5B model already gets 2 threads.
+constexpr double kLoraShrinkBytesPerThread = 32 * 1024;
 
 // y = x / rms(x) * w, accumulated in double like ggml's rms_norm.
 void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
@@ -408,7 +411,7 @@ void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input&
   if (!lora_active(*ms.begin())) return;
   const int n_pos = lora_plan_.n_positions(), n_mod = int(ms.size());
   const double work = double(n_pos) * n_mod * double(lora_->max_padded_rank()) * double(in.n_in) * sizeof(fp16_t);
-  const int nth = threads_for(work, kMatmulBytesPerThread);
+  const int nth = threads_for(work, kLoraShrinkBytesPerThread);
   // Items are (module, plan position) pairs, module-major.
   const int64_t items = int64_t(n_mod) * n_pos;
   pool_.parallel_for(nth, items, ThreadPool::chunk_for(items, nth, kChunksPerThread, 1),
