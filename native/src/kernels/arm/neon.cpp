@@ -151,19 +151,15 @@ void q8_K_from_float(const float* x, void* vy, int64_t n) {
 template <int R, int T>
 struct MicroF16 {
   static void run(const TileArgs& g, int r0, int tt) {
-    const fp16_t* w[R];
-    const float* a[T];
-    for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const fp16_t*>(g.w + (r0 + r) * g.ws);
-    for (int t = 0; t < T; ++t) a[t] = g.act->f32_row(g.t0 + tt + t);
+    const TileOperands<fp16_t, R, T> op(g, r0, tt);
+    const fp16_t* const* w = op.w;
+    const float* const* a = op.f;
     float32x4_t acc[R][T];
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
-    // The R rows are R short streams (one row each) that hardware prefetchers pick up late;
-    // the R rows after them are contiguous, so fetch those while computing these.
-    const char* next = reinterpret_cast<const char*>(w[0]) + R * g.ws;
     int i = 0;
     for (; i + 4 <= g.n; i += 4) {
-      if ((i & 7) == 0) __builtin_prefetch(next + size_t(i) * 2 * R);
+      if ((i & 7) == 0) op.prefetch_next(size_t(i) * sizeof(fp16_t), 8 * sizeof(fp16_t));
       float32x4_t x[R];
       for (int r = 0; r < R; ++r) x[r] = load_f16x4(w[r] + i);
       for (int t = 0; t < T; ++t) {

@@ -175,21 +175,16 @@ struct MicroQ {
     static void run(const TileArgs& g, int r0, int tt) {
       using B = typename Dec::Block;
       const int nb = g.n / QK8_0;
-      const B* w[R];
+      const TileOperands<B, R, T> op(g, r0, tt);
+      const B* const* w = op.w;
+      const float* const* da = op.f;
       const block_q8_0* a[T];
-      const float* da[T];
-      for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const B*>(g.w + (r0 + r) * g.ws);
-      for (int t = 0; t < T; ++t) {
-        a[t] = static_cast<const block_q8_0*>(g.act->row(g.t0 + tt + t));
-        da[t] = g.act->f32_row(g.t0 + tt + t);
-      }
+      for (int t = 0; t < T; ++t) a[t] = static_cast<const block_q8_0*>(op.a[t]);
       float32x4_t acc[R][T];
       for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
-      // As MicroF16 (neon.cpp): prefetch the R rows after these, block by block.
-      const char* next = reinterpret_cast<const char*>(w[0]) + R * g.ws;
       for (int i = 0; i < nb; ++i) {
-        for (size_t q = 0; q < R * sizeof(B); q += 64) __builtin_prefetch(next + size_t(i) * R * sizeof(B) + q);
+        op.prefetch_next(size_t(i) * sizeof(B), sizeof(B));
         int8x16x2_t x[R];
         float dw[R];
         for (int r = 0; r < R; ++r) {

@@ -287,19 +287,15 @@ template <int R, int T>
 struct MicroF16 {
   // Not inlined: inside a caller, the compiler spends a register the tile needs.
   __attribute__((noinline)) static void run(const TileArgs& g, int r0, int tt) {
-    const fp16_t* w[R];
-    const float* a[T];
-    for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const fp16_t*>(g.w + (r0 + r) * g.ws);
-    for (int t = 0; t < T; ++t) a[t] = g.act->f32_row(g.t0 + tt + t);
+    const TileOperands<fp16_t, R, T> op(g, r0, tt);
+    const fp16_t* const* w = op.w;
+    const float* const* a = op.f;
     __m256 acc[R][T];
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-    // The R rows are R short streams (one row each) that the hardware prefetcher does not
-    // pick up; the R rows after them are contiguous, so fetch those while computing these.
-    const char* next = reinterpret_cast<const char*>(w[0]) + R * g.ws;
     int i = 0;
     for (; i + 8 <= g.n; i += 8) {
-      _mm_prefetch(next + size_t(i) * 2 * R, _MM_HINT_T0);
+      op.prefetch_next(size_t(i) * sizeof(fp16_t), 8 * sizeof(fp16_t));
       __m256 x[R];
       for (int r = 0; r < R; ++r) x[r] = load_f16x8(w[r] + i);
       for (int t = 0; t < T; ++t) {
