@@ -34,6 +34,19 @@ ModelShapes shapes_of(int64_t d, int64_t kv, int64_t ff) {
 
 ModelShapes odd_shapes() { return shapes_of(37, 13, 53); }
 
+// Batch inputs x and outputs y0 (n_tok rows, `stride` floats apart), uniform in [-1, 1).
+struct BatchRows {
+  std::vector<float> x, y0;
+};
+BatchRows random_rows(int n_tok, int64_t stride, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  BatchRows b{std::vector<float>(size_t(n_tok * stride)), std::vector<float>(size_t(n_tok * stride))};
+  for (float& v : b.x) v = u(rng);
+  for (float& v : b.y0) v = u(rng);
+  return b;
+}
+
 const std::vector<Module> kAll = {Module::Q, Module::K, Module::V, Module::O, Module::Gate, Module::Up, Module::Down};
 
 std::string write_gguf(const std::string& name, const Adapter& ad) {
@@ -59,7 +72,7 @@ const Pair* find_pair(const Adapter& ad, int layer, Module m) {
 }
 
 // y_ref = y0 + coeff * B (A x), in double.
-void reference(const Pair& p, double coeff, const float* x, float* y0, std::vector<double>& out) {
+void reference(const Pair& p, double coeff, const float* x, const float* y0, std::vector<double>& out) {
   out.assign(size_t(p.n_out), 0);
   std::vector<double> t(size_t(p.rank), 0);
   for (int j = 0; j < p.rank; ++j)
@@ -85,11 +98,7 @@ void test_apply_all_paths() {
   const int32_t slot[n_tok] = {0, -1, 1, 2, 3, 1, -1, 3, 0, 2, 2, 3};
   const float scale[n_tok] = {1.0f, 1.0f, 0.5f, 1.25f, 0.75f, 2.0f, 1.0f, 1.0f, 0.3f, 0.0f, 1.5f, -1.0f};
   const int64_t stride = 61;  // wider than any row
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> x(size_t(n_tok * stride)), y0(size_t(n_tok * stride));
-  for (float& v : x) v = u(rng);
-  for (float& v : y0) v = u(rng);
+  const auto [x, y0] = random_rows(n_tok, stride, 7);
 
   LoraBatchPlan plan;
   plan_lora_batch(pool, slot, scale, n_tok, plan);
@@ -158,11 +167,7 @@ void test_paths_same_bits(const ModelShapes& s) {
   const int32_t slot[n_tok] = {0, 1, 0, 0, -1, 1, 0, 0, 0, 0, 2, 1};
   const float scale[n_tok] = {1.0f, 0.5f, -2.0f, 0.75f, 1.0f, 1.5f, 1.0f, 0.25f, 3.0f, -1.0f, 1.0f, 2.0f};
   const int64_t stride = 1103;
-  std::mt19937 rng(9);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> x(size_t(n_tok * stride)), y0(size_t(n_tok * stride));
-  for (float& v : x) v = u(rng);
-  for (float& v : y0) v = u(rng);
+  const auto [x, y0] = random_rows(n_tok, stride, 9);
   LoraBatchPlan plan;
   plan_lora_batch(pool, slot, scale, n_tok, plan);
 
