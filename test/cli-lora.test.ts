@@ -12,7 +12,8 @@ import { packageRoot } from "../src/engine/native.js";
 import { writeSyntheticModel } from "../src/gguf/synthetic.js";
 import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
 import { storiesPath } from "./helpers/engine.js";
-import { LoraOracle, writeTestAdapter, type TestAdapter } from "./helpers/lora.js";
+import { writeTestAdapter, type TestAdapter } from "./helpers/lora.js";
+import { Oracle } from "./helpers/oracle.js";
 
 const run = promisify(execFile);
 const cli = join(packageRoot(), "dist", "src", "cli.js");
@@ -64,7 +65,7 @@ test.serial("generate --lora: llama.cpp's greedy ids with the adapter; scale 0 i
   const base = await greedy(stories, 24);
   const withGguf = await greedy(stories, 24, "--lora", gguf.path);
   const withPeft = await greedy(stories, 24, "--lora", `${peft.path}:0.5`);
-  const oracle = await LoraOracle.load(stories);
+  const oracle = await Oracle.load(stories);
   try {
     t.deepEqual(withGguf.tokens, await oracle.greedy([1], 24, { filePath: gguf.ggufPath, scale: 1 }));
     t.deepEqual(withPeft.tokens, await oracle.greedy([1], 24, { filePath: peft.ggufPath, scale: 0.5 }));

@@ -11,8 +11,9 @@ import { NativeModel } from "../src/engine/model.js";
 import type { NativeContext } from "../src/engine/context.js";
 import { writeSyntheticModel } from "../src/gguf/synthetic.js";
 import { storiesPath } from "./helpers/engine.js";
+import { Oracle } from "./helpers/oracle.js";
 import {
-  LoraOracle, maxLogprobDiff, mixedGreedy, writeMergedModel, writeTestAdapter,
+  maxLogprobDiff, mixedGreedy, writeMergedModel, writeTestAdapter,
   type AdapterSpec, type MixedSequence, type TestAdapter,
 } from "./helpers/lora.js";
 
@@ -66,7 +67,7 @@ for (const c of CASES) {
     const sub = mkdtempSync(join(dir, "case-"));
     const adapters = await Promise.all(ADAPTERS.map((s) => writeTestAdapter(modelPath, sub, s)));
     const model = await NativeModel.load(modelPath);
-    const oracle = await LoraOracle.load(modelPath);
+    const oracle = await Oracle.load(modelPath);
     try {
       const [p0, p1] = c.prompts.map((p) => model.tokenize(p, true));
       // Each adapter once (the third at scale 0.5), the first adapter on both prompts, the base on both.

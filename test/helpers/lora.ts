@@ -2,7 +2,6 @@
 // engine and llama.cpp multiply by the same numbers), llama.cpp with an adapter as the oracle,
 // a mixed-adapter batched greedy run on the engine, and a merged model (W + s·B·A).
 import { join } from "node:path";
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
 
 import { convertPeftToGguf } from "../../src/cli/peft-to-gguf.js";
 import type { NativeContext } from "../../src/engine/context.js";
@@ -82,79 +81,6 @@ export async function writeMergedModel(modelPath: string, out: string, adapter: 
     w.addTensor(t.name, t.shape, t.type, () => new Uint8Array(wf.buffer));
   }
   await w.write(out);
-}
-
-// ---- llama.cpp with an adapter ----------------------------------------------------------------
-
-let llamaPromise: Promise<Llama> | undefined;
-
-function llama(): Promise<Llama> {
-  llamaPromise ??= getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true, logLevel: LlamaLogLevel.error });
-  return llamaPromise;
-}
-
-export interface OracleAdapter {
-  filePath: string; // llama.cpp LoRA GGUF
-  scale: number;
-}
-
-/** llama.cpp as the oracle (F32 KV, no flash attention, one token per decode, one sequence per
- *  context), with at most one adapter per context: llama.cpp's own way to serve an adapter. */
-export class LoraOracle {
-  private constructor(private readonly model: LlamaModel) {}
-
-  static async load(path: string): Promise<LoraOracle> {
-    return new LoraOracle(await (await llama()).loadModel({ modelPath: path, gpuLayers: 0 }));
-  }
-
-  private async withSequence<T>(nCtx: number, adapter: OracleAdapter | null, f: (seq: LlamaContextSequence) => Promise<T>): Promise<T> {
-    const ctx = await this.model.createContext({
-      contextSize: nCtx,
-      sequences: 1,
-      batchSize: 1,
-      flashAttention: false,
-      experimentalKvCacheKeyType: "F32",
-      experimentalKvCacheValueType: "F32",
-      threads: 1,
-      ...(adapter ? { lora: { adapters: [adapter] } } : {}),
-    });
-    try {
-      return await f(ctx.getSequence());
-    } finally {
-      await ctx.dispose();
-    }
-  }
-
-  /** Greedy continuation: n ids, not stopping at end-of-generation tokens. */
-  greedy(prompt: number[], n: number, adapter: OracleAdapter | null): Promise<number[]> {
-    return this.withSequence(prompt.length + n + 1, adapter, async (seq) => {
-      const out: number[] = [];
-      for await (const t of seq.evaluate(prompt as never[], { temperature: 0 })) {
-        out.push(Number(t));
-        if (out.length === n) break;
-      }
-      return out;
-    });
-  }
-
-  /** Teacher forcing: result[i] maps id -> ln p(id | tokens[0..i]) over the whole vocabulary. */
-  nextLogprobs(tokens: number[], adapter: OracleAdapter | null): Promise<Map<number, number>[]> {
-    return this.withSequence(tokens.length + 1, adapter, async (seq) => {
-      const input = tokens.slice(0, -1).map(
-        (t) => [t, { generateNext: { probabilities: true, token: true, options: { temperature: 0 } } }] as const,
-      );
-      const res = await seq.controlledEvaluate(input as never);
-      return res.map((r, i) => {
-        const probs = r?.next?.probabilities;
-        if (!probs) throw new Error(`oracle: no probabilities at position ${i}`);
-        return new Map([...probs].map(([id, p]) => [Number(id), Math.log(p)]));
-      });
-    });
-  }
-
-  async dispose(): Promise<void> {
-    await this.model.dispose();
-  }
 }
 
 // ---- the engine: many sequences, each with its own adapter, in every step ---------------------

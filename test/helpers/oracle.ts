@@ -1,5 +1,6 @@
 // llama.cpp (through node-llama-cpp) as the numerical oracle, loaded as ORACLE.md says:
-// prebuilt CPU binaries, F32 KV cache, no flash attention, one sequence per context.
+// prebuilt CPU binaries, F32 KV cache, no flash attention, one sequence per context, and at
+// most one LoRA adapter per context.
 // Tests only: the product never calls llama.cpp.
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
 
@@ -14,6 +15,12 @@ function llama(): Promise<Llama> {
     logLevel: LlamaLogLevel.error,
   });
   return llamaPromise;
+}
+
+/** A llama.cpp LoRA GGUF and the scale it is applied with. */
+export interface OracleAdapter {
+  filePath: string;
+  scale: number;
 }
 
 export class Oracle {
@@ -31,17 +38,19 @@ export class Oracle {
     return addBos && bos !== null ? [Number(bos), ...ids] : ids;
   }
 
-  // batchSize 1 makes llama.cpp evaluate one token at a time (its decode path, not its GEMM
-  // prompt path), the tightest reference for per-position numbers.
-  private async withSequence<T>(nCtx: number, f: (seq: LlamaContextSequence) => Promise<T>, batchSize = 1): Promise<T> {
+  // One token per decode (batchSize 1: llama.cpp's decode path, not its GEMM prompt path, the
+  // tightest reference for per-position numbers), with at most one adapter per context:
+  // llama.cpp's own way to serve an adapter.
+  private async withSequence<T>(nCtx: number, adapter: OracleAdapter | null, f: (seq: LlamaContextSequence) => Promise<T>): Promise<T> {
     const ctx = await this.model.createContext({
       contextSize: nCtx,
       sequences: 1,
-      batchSize,
+      batchSize: 1,
       flashAttention: false,
       experimentalKvCacheKeyType: "F32",
       experimentalKvCacheValueType: "F32",
       threads: 1,
+      ...(adapter ? { lora: { adapters: [adapter] } } : {}),
     });
     try {
       return await f(ctx.getSequence());
@@ -51,8 +60,8 @@ export class Oracle {
   }
 
   /** Greedy continuation of `prompt`: n ids, not stopping at end-of-generation tokens. */
-  greedy(prompt: number[], n: number): Promise<number[]> {
-    return this.withSequence(prompt.length + n + 1, async (seq) => {
+  greedy(prompt: number[], n: number, adapter: OracleAdapter | null = null): Promise<number[]> {
+    return this.withSequence(prompt.length + n + 1, adapter, async (seq) => {
       const out: number[] = [];
       if (n === 0) return out;
       for await (const t of seq.evaluate(prompt as never[], { temperature: 0 })) {
@@ -66,10 +75,10 @@ export class Oracle {
   /**
    * Teacher forcing: for each i >= 1, llama.cpp's probabilities of the next token after
    * tokens[0..i-1], as natural logs of its float32 softmax. Result[i-1] maps id -> log-prob
-   * for every id of the vocabulary. batchSize > 1 takes llama.cpp's prompt-processing path.
+   * for every id of the vocabulary.
    */
-  nextLogprobs(tokens: number[], batchSize = 1): Promise<Map<number, number>[]> {
-    return this.withSequence(tokens.length + 1, async (seq) => {
+  nextLogprobs(tokens: number[], adapter: OracleAdapter | null = null): Promise<Map<number, number>[]> {
+    return this.withSequence(tokens.length + 1, adapter, async (seq) => {
       const input = tokens.slice(0, -1).map(
         (t) => [t, { generateNext: { probabilities: true, token: true, options: { temperature: 0 } } }] as const,
       );
@@ -81,7 +90,7 @@ export class Oracle {
         for (const [id, p] of probs) m.set(Number(id), Math.log(p));
         return m;
       });
-    }, batchSize);
+    });
   }
 
   async dispose(): Promise<void> {
