@@ -4,8 +4,8 @@
 // (max_sequences 1: one request at a time), in one process, one after the other.
 // Usage: npm run bench:daemon -- [--requests 6] [--max-tokens 32] [--threads 2] [--no-stream]
 // Progress goes to stderr; the table to stdout; all figures to bench-results/daemon-<date>.json.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { Command, InvalidArgumentError } from "commander";
@@ -15,9 +15,9 @@ import { loadConfig, type Config } from "../src/config/index.js";
 import { Controller } from "../src/daemon/controller.js";
 import { ensureDemoAssets } from "../src/daemon/demo.js";
 import { openNativeEngine } from "../src/daemon/serve-command.js";
-import { packageRoot } from "../src/engine/native.js";
 import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
 import { hashPassword } from "../src/mqtt/password.js";
+import { writeBenchResults } from "./lib/results.js";
 import { fmt, renderTable } from "./lib/table.js";
 
 const TENANTS = 8;
@@ -232,12 +232,7 @@ async function main(): Promise<void> {
   const [on, off] = results;
   process.stdout.write(`${renderTable(header, rows)}\n\nbatching on / off: ${fmt(on.requestsPerS / off.requestsPerS, 2)}x requests/s\n`);
 
-  const outDir = join(packageRoot(), "bench-results");
-  mkdirSync(outDir, { recursive: true });
-  const file = join(outDir, `daemon-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-  const machine = { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version };
-  writeFileSync(file, JSON.stringify({ machine, model: modelPath, options: opts, results }, null, 2));
-  log(`wrote ${file}`);
+  log(`wrote ${writeBenchResults("daemon", { model: modelPath, options: opts, results })}`);
 }
 
 if (isMainThread) {

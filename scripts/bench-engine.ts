@@ -4,8 +4,7 @@
 // decode as a share of the memory-bandwidth roofline measured in the same run.
 // Usage: npm run bench:engine -- [--types f16,q8_0,q4_0] [--threads 1,2] [--quick] [--no-baseline]
 // Progress goes to stderr; the tables to stdout; all figures to bench-results/engine-<date>.json.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+
 import { join } from "node:path";
 
 import { Command, InvalidArgumentError } from "commander";
@@ -16,6 +15,7 @@ import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/benc
 import type { LlamaChildResult } from "./lib/llama-child.js";
 import { avx2Install, defaultInstall, runLlama, type LlamaInstall } from "./lib/llama-baseline.js";
 import { benchOurs } from "./lib/ours.js";
+import { writeBenchResults } from "./lib/results.js";
 import { fmt, renderTable } from "./lib/table.js";
 import { FULL, QUICK, type Speed } from "./lib/workload.js";
 
@@ -152,26 +152,13 @@ process.stdout.write(
   ].join("\n"),
 );
 
-const date = new Date();
-const outDir = join(root, "bench-results");
-mkdirSync(outDir, { recursive: true });
-const outPath = join(outDir, `engine-${date.toISOString().replace(/[:.]/g, "-")}.json`);
-writeFileSync(
-  outPath,
-  `${JSON.stringify(
-    {
-      date: date.toISOString(),
-      machine: { cpu: cpus()[0]?.model, logicalCpus: cpus().length, node: process.version },
-      model: { ...BENCH_SHAPE, vocab },
-      workload,
-      kvCache: "f16",
-      ourKernelPath: kernelPath,
-      llamaBuilds,
-      bandwidth: { method: "wasm SIMD i32x4 sum, worker_threads, best pass", start: bwStart, end: bwEnd },
-      rows: records,
-    },
-    null,
-    2,
-  )}\n`,
-);
+const outPath = writeBenchResults("engine", {
+  model: { ...BENCH_SHAPE, vocab },
+  workload,
+  kvCache: "f16",
+  ourKernelPath: kernelPath,
+  llamaBuilds,
+  bandwidth: { method: "wasm SIMD i32x4 sum, worker_threads, best pass", start: bwStart, end: bwEnd },
+  rows: records,
+});
 log(`wrote ${outPath}`);

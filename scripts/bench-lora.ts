@@ -5,8 +5,7 @@
 // adapter) generating concurrently, and one context re-created for each adapter switch.
 // Usage: npm run bench:lora -- [--types f16,q4_0] [--threads 2] [--quick] [--no-baseline]
 // Progress goes to stderr; the tables to stdout; all figures to bench-results/lora-<date>.json.
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
 
 import { Command, InvalidArgumentError } from "commander";
@@ -18,6 +17,7 @@ import { NativeModel } from "../src/engine/model.js";
 import { packageRoot } from "../src/engine/native.js";
 import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
 import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
+import { writeBenchResults } from "./lib/results.js";
 import { fmt, renderTable } from "./lib/table.js";
 import { median, promptIds } from "./lib/workload.js";
 
@@ -279,25 +279,12 @@ process.stdout.write(
   ].join("\n"),
 );
 
-const date = new Date();
-const outDir = join(root, "bench-results");
-mkdirSync(outDir, { recursive: true });
-const outPath = join(outDir, `lora-${date.toISOString().replace(/[:.]/g, "-")}.json`);
-writeFileSync(
-  outPath,
-  `${JSON.stringify(
-    {
-      date: date.toISOString(),
-      machine: { cpu: cpus()[0]?.model, logicalCpus: cpus().length, node: process.version },
-      model: BENCH_SHAPE,
-      adapters: { count: N_ADAPTERS, rank: RANK, modules: "q,k,v,o,gate,up,down", fileType: "f16" },
-      workload: { promptTokens: PROMPT, decodeSteps: DECODE, runs: RUNS, threads: opts.threads, kvCache: "f16" },
-      ourKernelPath: kernelPath,
-      records,
-      summary,
-    },
-    null,
-    2,
-  )}\n`,
-);
+const outPath = writeBenchResults("lora", {
+  model: BENCH_SHAPE,
+  adapters: { count: N_ADAPTERS, rank: RANK, modules: "q,k,v,o,gate,up,down", fileType: "f16" },
+  workload: { promptTokens: PROMPT, decodeSteps: DECODE, runs: RUNS, threads: opts.threads, kvCache: "f16" },
+  ourKernelPath: kernelPath,
+  records,
+  summary,
+});
 log(`wrote ${outPath}`);
