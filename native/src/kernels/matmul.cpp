@@ -46,6 +46,18 @@ void prepare_side(const KernelSet& ks, PreparedActivations& a) {
   }
 }
 
+// Calls compute(u0, u1, t0, t1) over units [begin, end) (rows, or packed row groups) x the
+// tokens, in cache tiles: tokens outer, so a tile of activations (tok_bytes each) stays in L2
+// while `unit_tile` units of weights at a time go by.
+template <class F>
+void for_each_cache_tile(int64_t begin, int64_t end, int64_t unit_tile, int n_tok, size_t tok_bytes, F&& compute) {
+  const int tok_tile = int(std::max<size_t>(1, kTokTileBytes / std::max<size_t>(tok_bytes, 1)));
+  for (int t0 = 0; t0 < n_tok; t0 += tok_tile) {
+    const int t1 = std::min(n_tok, t0 + tok_tile);
+    for (int64_t u0 = begin; u0 < end; u0 += unit_tile) compute(u0, std::min(end, u0 + unit_tile), t0, t1);
+  }
+}
+
 // matmul_rows on a Packed8 weight: the path's packed kernel, else the scalar reference.
 // Decode streams over all row groups at once; a batch is cut into cache tiles as below.
 void matmul_packed(const KernelSet& ks, const WeightView& w, const PreparedActivations& act, int64_t row_begin,
@@ -69,11 +81,7 @@ void matmul_packed(const KernelSet& ks, const WeightView& w, const PreparedActiv
 
   const int64_t group_tile = std::max<int64_t>(1, int64_t(kRowTileBytes / gb));
   const size_t tok_bytes = act.row_bytes + act.f32_stride * (sizeof(float) + sizeof(int32_t));
-  const int tok_tile = int(std::max<size_t>(1, kTokTileBytes / std::max<size_t>(tok_bytes, 1)));
-  for (int t0 = 0; t0 < act.n_tok; t0 += tok_tile) {
-    const int t1 = std::min(act.n_tok, t0 + tok_tile);
-    for (int64_t g0 = gbegin; g0 < gend; g0 += group_tile) compute(g0, std::min(gend, g0 + group_tile), t0, t1);
-  }
+  for_each_cache_tile(gbegin, gend, group_tile, act.n_tok, tok_bytes, compute);
 }
 
 }  // namespace
@@ -122,12 +130,7 @@ void matmul_rows(const KernelSet& ks, const WeightView& w, const PreparedActivat
   const int64_t by_bytes = int64_t(kRowTileBytes / std::max<size_t>(rb, 1)) / kMinRowTile * kMinRowTile;
   const int64_t row_tile = std::clamp<int64_t>(by_bytes, kMinRowTile, kMaxRowTile);
   const size_t tok_bytes = act.row_bytes + act.f32_stride * sizeof(float);
-  const int tok_tile = int(std::max<size_t>(1, kTokTileBytes / std::max<size_t>(tok_bytes, 1)));
-  for (int t0 = 0; t0 < act.n_tok; t0 += tok_tile) {
-    const int t1 = std::min(act.n_tok, t0 + tok_tile);
-    for (int64_t r0 = row_begin; r0 < row_end; r0 += row_tile)
-      compute(r0, std::min(row_end, r0 + row_tile), t0, t1);
-  }
+  for_each_cache_tile(row_begin, row_end, row_tile, act.n_tok, tok_bytes, compute);
 }
 
 }  // namespace el::kernels
