@@ -184,6 +184,22 @@ void test_packs() {
   }
 }
 
+// repack refuses what the layout does not define, instead of reading it as Q8_0.
+void test_repack_refusals() {
+  std::vector<uint8_t> src(size_t(row_size(TensorType::Q8_0, 32)) * 16), dst(src.size());
+  auto refused = [&](TensorType t, int64_t n_out) {
+    try {
+      repack(t, src.data(), 32, n_out, dst.data());
+    } catch (const Error& e) {
+      return e.kind == ErrorKind::Internal;
+    }
+    return false;
+  };
+  CHECK(refused(TensorType::F16, 8));
+  CHECK(refused(TensorType::Q8_0, 12));
+  CHECK(!refused(TensorType::Q8_0, 16));
+}
+
 }  // namespace
 
 int main() {
@@ -192,6 +208,7 @@ int main() {
     for (int64_t n_in : {32, 96, 896}) test_layout(t, n_in, 24);
   test_packs();
   test_row_range_alignment();
+  test_repack_refusals();
   for (const KernelSet* ks : available()) {
     std::fprintf(stderr, "path %s\n", ks->name);
     test_matmul(*ks);

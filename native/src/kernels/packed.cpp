@@ -6,8 +6,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
 #include <type_traits>
 
+#include "../error.h"
 #include "matmul.h"
 
 namespace el::kernels {
@@ -34,42 +36,47 @@ namespace {
 
 // Byte 4r + e of chunk c of a packed block is element 4c + e (Q4_0: and 16 + 4c + e) of row
 // r: the rows' blocks move in 4-byte groups, group c of row r to offset 32c + 4r.
-inline void move4(const void* from, void* to) { std::memcpy(to, from, 4); }
 constexpr int chunk_offset(int r, int c) { return 32 * c + 4 * r; }
 
-void pack_block(const block_q4_0* const rows[kPackRows], int64_t i, block_q4_0x8& out) {
-  for (int r = 0; r < kPackRows; ++r) {
-    out.d[r] = rows[r][i].d;
-    for (int c = 0; c < 4; ++c) move4(rows[r][i].qs + 4 * c, out.q + chunk_offset(r, c));
-  }
-}
+// Per packed type: its GGUF block, how many 4-byte groups a row's block has, and the bits
+// flipped on the way in and out (Q8_0's +128 is a flip of each byte's top bit, both ways).
+template <class Packed>
+struct PackOf;
+template <>
+struct PackOf<block_q4_0x8> {
+  using Row = block_q4_0;
+  static constexpr int kChunks = 4;
+  static constexpr uint32_t kFlip = 0;
+};
+template <>
+struct PackOf<block_q8_0x8> {
+  using Row = block_q8_0;
+  static constexpr int kChunks = 8;
+  static constexpr uint32_t kFlip = 0x80808080u;
+};
 
-void unpack_block(const block_q4_0x8& in, int64_t i, block_q4_0* const rows[kPackRows]) {
-  for (int r = 0; r < kPackRows; ++r) {
-    rows[r][i].d = in.d[r];
-    for (int c = 0; c < 4; ++c) move4(in.q + chunk_offset(r, c), rows[r][i].qs + 4 * c);
-  }
-}
-
-// Q8_0's +128 is a flip of each byte's top bit, both ways.
-inline void move4_flip(const void* from, void* to) {
+inline void move4(const void* from, void* to, uint32_t flip) {
   uint32_t v;
   std::memcpy(&v, from, 4);
-  v ^= 0x80808080u;
+  v ^= flip;
   std::memcpy(to, &v, 4);
 }
 
-void pack_block(const block_q8_0* const rows[kPackRows], int64_t i, block_q8_0x8& out) {
+template <class Packed, class Row = typename PackOf<Packed>::Row>
+void pack_block(const Row* const rows[kPackRows], int64_t i, Packed& out) {
   for (int r = 0; r < kPackRows; ++r) {
     out.d[r] = rows[r][i].d;
-    for (int c = 0; c < 8; ++c) move4_flip(rows[r][i].qs + 4 * c, out.q + chunk_offset(r, c));
+    for (int c = 0; c < PackOf<Packed>::kChunks; ++c)
+      move4(rows[r][i].qs + 4 * c, out.q + chunk_offset(r, c), PackOf<Packed>::kFlip);
   }
 }
 
-void unpack_block(const block_q8_0x8& in, int64_t i, block_q8_0* const rows[kPackRows]) {
+template <class Packed, class Row = typename PackOf<Packed>::Row>
+void unpack_block(const Packed& in, int64_t i, Row* const rows[kPackRows]) {
   for (int r = 0; r < kPackRows; ++r) {
     rows[r][i].d = in.d[r];
-    for (int c = 0; c < 8; ++c) move4_flip(in.q + chunk_offset(r, c), rows[r][i].qs + 4 * c);
+    for (int c = 0; c < PackOf<Packed>::kChunks; ++c)
+      move4(in.q + chunk_offset(r, c), rows[r][i].qs + 4 * c, PackOf<Packed>::kFlip);
   }
 }
 
@@ -87,7 +94,7 @@ void repack_as(const uint8_t* src, int64_t n_in, int64_t n_out, uint8_t* dst) {
   for (int64_t g = 0; g < n_out / kPackRows; ++g) {
     const Row* rows[kPackRows];
     group_rows<const Row>(src, rb, g, rows);
-    for (int64_t i = 0; i < nb; ++i) pack_block(rows, i, out[g * nb + i]);
+    for (int64_t i = 0; i < nb; ++i) pack_block<Packed>(rows, i, out[g * nb + i]);
   }
 }
 
@@ -99,7 +106,7 @@ void unpack_as(const uint8_t* src, int64_t n_in, int64_t n_out, uint8_t* dst) {
   for (int64_t g = 0; g < n_out / kPackRows; ++g) {
     Row* rows[kPackRows];
     group_rows<Row>(dst, rb, g, rows);
-    for (int64_t i = 0; i < nb; ++i) unpack_block(in[g * nb + i], i, rows);
+    for (int64_t i = 0; i < nb; ++i) unpack_block<Packed>(in[g * nb + i], i, rows);
   }
 }
 
@@ -143,9 +150,16 @@ void ref_kernel(int n, const uint8_t* w, int64_t ng, const PreparedActivations& 
   }
 }
 
+void require_packable(TensorType type, int64_t n_out) {
+  if (!packable_type(type) || n_out % kPackRows != 0)
+    fail(ErrorKind::Internal, std::string("Packed8 layout: no packing for ") + type_traits(type).name + " x " +
+                                  std::to_string(n_out) + " rows (Q4_0 or Q8_0, rows a multiple of 8)");
+}
+
 }  // namespace
 
 void repack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst) {
+  require_packable(type, n_out);
   const auto* s = static_cast<const uint8_t*>(src);
   auto* d = static_cast<uint8_t*>(dst);
   if (type == TensorType::Q4_0) repack_as<block_q4_0, block_q4_0x8>(s, n_in, n_out, d);
@@ -153,6 +167,7 @@ void repack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void*
 }
 
 void unpack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst) {
+  require_packable(type, n_out);
   const auto* s = static_cast<const uint8_t*>(src);
   auto* d = static_cast<uint8_t*>(dst);
   if (type == TensorType::Q4_0) unpack_as<block_q4_0, block_q4_0x8>(s, n_in, n_out, d);

@@ -61,7 +61,8 @@ using PackedBuffer = std::unique_ptr<uint8_t[], AlignedFree>;
 PackedBuffer alloc_packed(size_t bytes);
 
 // Repacks n_out rows (GGUF row-major blocks of `type`, n_in elements each) into dst, which
-// holds row_size(type, n_in) * n_out bytes. Requires packable_type, n_out % 8 == 0.
+// holds row_size(type, n_in) * n_out bytes. Any other type or row count is refused
+// (el::Error, Internal): callers pack only what packable_type and n_out % 8 allow.
 void repack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst);
 // The inverse, for tests: dst gets the original GGUF rows back, bit for bit.
 void unpack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst);
