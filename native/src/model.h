@@ -166,13 +166,14 @@ class Context {
   void attend_one(int il, int seq, int pos, int h, const float* q, float* out, float* scores) const;
   void output_logits(const BatchView& b);
   // out[r * n_out + o] = W_m . x[r] (+ bias) for the module's weight, then (batched LoRA)
-  // the per-row adapter deltas, expanded from lora_shrink's results for (il, m).
+  // the per-row adapter deltas.
   void project(int il, Module m, const Input& in, float* out);
   // out = W act for every row; with lora_layer >= 0 also the LoRA expand of module lm.
   void matmul(const kernels::WeightView& w, const kernels::PreparedActivations& act, int n_rows, float* out,
               int lora_layer = -1, lora::Module lm = lora::Module::Q);
   // LoRA shrink of every module in `ms` (all reading `in`) in one parallel pass, so the
-  // projections sharing an input (q/k/v, gate/up) pay one dispatch. No-op without a plan.
+  // projections sharing an input (q/k/v, gate/up) pay one dispatch; project() shrinks any
+  // module not done this way itself. No-op without a plan.
   void lora_shrink(int il, std::initializer_list<Module> ms, const Input& in);
   bool lora_active(Module m) const { return lora_ && m != Module::Output && !lora_plan_.empty(); }
   int threads_for(double work, double per_thread) const;
@@ -219,6 +220,7 @@ class Context {
   std::unique_ptr<lora::LoraPool> lora_;
   lora::LoraBatchPlan lora_plan_;
   std::vector<float> lora_t_[kLayerModules];
+  uint64_t lora_shrunk_[kLayerModules] = {};  // Input epoch whose shrink lora_t_[m] holds
   std::vector<int32_t> seq_slot_;
 };
 

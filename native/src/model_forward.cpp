@@ -396,8 +396,10 @@ void Context::project(int il, Module m, const Input& in, float* out) {
     cached.epoch = in.epoch;
   }
   // LoRA on Q..Down (not the output head): y_r += scale_r * factor * B (A x_r) for each row
-  // with an adapter; the shrink ran before (lora_shrink), the expand runs on the matmul's rows.
+  // with an adapter. The shrink usually ran already, with the other projections of this input
+  // (lora_shrink); the expand runs on the matmul's rows.
   const bool lora = lora_active(m);
+  if (lora && lora_shrunk_[int(m)] != in.epoch) lora_shrink(il, {m}, in);
   matmul(lin.w, cached.act, in.n_rows, out, lora ? il : -1, lora::Module(int(m)));
   if (!lin.bias.empty()) {
     for (int r = 0; r < in.n_rows; ++r) {
@@ -409,6 +411,7 @@ void Context::project(int il, Module m, const Input& in, float* out) {
 
 void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input& in) {
   if (!lora_active(*ms.begin())) return;
+  for (Module m : ms) lora_shrunk_[int(m)] = in.epoch;
   const int n_pos = lora_plan_.n_positions(), n_mod = int(ms.size());
   const double work = double(n_pos) * n_mod * double(lora_->max_padded_rank()) * double(in.n_in) * sizeof(fp16_t);
   const int nth = threads_for(work, kLoraShrinkBytesPerThread);
