@@ -15,6 +15,8 @@
 #include <cstring>
 #include <limits>
 
+#include "round_up.h"
+
 namespace el {
 
 namespace {
@@ -273,7 +275,7 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string& path) {
   }
 
   // The data section starts at the next multiple of the alignment after the tensor table.
-  uint64_t data_start = (uint64_t(r.pos()) + f->alignment_ - 1) / f->alignment_ * f->alignment_;
+  uint64_t data_start = round_up(uint64_t(r.pos()), uint64_t(f->alignment_));
   for (GGUFTensor& t : f->tensors_) {
     uint64_t begin = data_start + t.offset;
     if (begin < t.offset || t.nbytes > f->size_ || begin > f->size_ - t.nbytes)

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "model.h"
+#include "round_up.h"
 
 namespace el {
 
@@ -79,7 +80,7 @@ void pack_linear(Linear& l, bool release_source) {
   kernels::repack(l.w.type, l.w.data, l.w.n_in, l.w.n_out, l.packed.get());
   if (release_source) {
     const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
-    const uintptr_t begin = (uintptr_t(l.w.data) + page - 1) / page * page;
+    const uintptr_t begin = round_up(uintptr_t(l.w.data), page);
     const uintptr_t end = (uintptr_t(l.w.data) + bytes) / page * page;
     if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice only
   }

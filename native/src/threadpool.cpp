@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "round_up.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define EL_CPU_RELAX() _mm_pause()
@@ -45,7 +47,7 @@ int64_t ThreadPool::chunk_for(int64_t n, int nth, int per_thread, int64_t align)
   if (align < 1) align = 1;
   const int64_t parts = std::max<int64_t>(1, int64_t(nth) * std::max(1, per_thread));
   const int64_t c = (n + parts - 1) / parts;
-  return std::max<int64_t>(align, (c + align - 1) / align * align);
+  return std::max<int64_t>(align, round_up(c, align));
 }
 
 void ThreadPool::run_chunks(const Job& job, int ith) {

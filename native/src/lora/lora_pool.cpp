@@ -8,6 +8,7 @@
 #include <new>
 
 #include "../error.h"
+#include "../round_up.h"
 #include "lora_source.h"
 
 namespace el::lora {
@@ -49,11 +50,11 @@ fp16_t to_slot(float v, const TensorRef& t) {
   return fp32_to_fp16(v);
 }
 
-int64_t padded_outputs(int64_t n_out) { return (n_out + kernels::kLoraOutChunk - 1) / kernels::kLoraOutChunk * kernels::kLoraOutChunk; }
+int64_t padded_outputs(int64_t n_out) { return round_up<int64_t>(n_out, kernels::kLoraOutChunk); }
 
 }  // namespace
 
-int padded_rank(int rank) { return (rank + kernels::kLoraRankStep - 1) / kernels::kLoraRankStep * kernels::kLoraRankStep; }
+int padded_rank(int rank) { return round_up(rank, kernels::kLoraRankStep); }
 
 LoraPool::LoraPool(const ModelShapes& shapes, int n_slots, int max_rank)
     : shapes_(shapes), n_slots_(n_slots), max_rank_(max_rank), max_padded_(padded_rank(max_rank)) {
