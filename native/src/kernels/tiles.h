@@ -25,19 +25,19 @@ struct TileArgs {
 };
 
 // The operands of one register tile: R weight rows from r0 (as W), and for T tokens from
-// tt their prepared activation rows (a) and float side rows (f, see PreparedActivations).
+// tt their prepared activation rows (as A) and float side rows (f, see PreparedActivations).
 // A tile's rows are R short streams (one row each) that hardware prefetchers pick up late,
 // while the R rows after them are contiguous: prefetch_next fetches those while these compute.
-template <class W, int R, int T>
+template <class W, class A, int R, int T>
 struct TileOperands {
   const W* w[R];
-  const void* a[T];
+  const A* a[T];
   const float* f[T];
   const char* next;
   TileOperands(const TileArgs& g, int r0, int tt) {
     for (int r = 0; r < R; ++r) w[r] = reinterpret_cast<const W*>(g.w + size_t(r0 + r) * g.ws);
     for (int t = 0; t < T; ++t) {
-      a[t] = g.act->row(g.t0 + tt + t);
+      a[t] = static_cast<const A*>(g.act->row(g.t0 + tt + t));
       f[t] = g.act->f32_row(g.t0 + tt + t);
     }
     next = reinterpret_cast<const char*>(w[0]) + R * g.ws;

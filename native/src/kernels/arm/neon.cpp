@@ -151,7 +151,7 @@ void q8_K_from_float(const float* x, void* vy, int64_t n) {
 template <int R, int T>
 struct MicroF16 {
   static void run(const TileArgs& g, int r0, int tt) {
-    const TileOperands<fp16_t, R, T> op(g, r0, tt);
+    const TileOperands<fp16_t, fp16_t, R, T> op(g, r0, tt);  // reads the activations as floats (op.f)
     const fp16_t* const* w = op.w;
     const float* const* a = op.f;
     float32x4_t acc[R][T];

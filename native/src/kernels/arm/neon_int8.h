@@ -175,11 +175,10 @@ struct MicroQ {
     static void run(const TileArgs& g, int r0, int tt) {
       using B = typename Dec::Block;
       const int nb = g.n / QK8_0;
-      const TileOperands<B, R, T> op(g, r0, tt);
+      const TileOperands<B, block_q8_0, R, T> op(g, r0, tt);
       const B* const* w = op.w;
+      const block_q8_0* const* a = op.a;
       const float* const* da = op.f;
-      const block_q8_0* a[T];
-      for (int t = 0; t < T; ++t) a[t] = static_cast<const block_q8_0*>(op.a[t]);
       float32x4_t acc[R][T];
       for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);

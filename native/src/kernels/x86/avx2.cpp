@@ -287,7 +287,7 @@ template <int R, int T>
 struct MicroF16 {
   // Not inlined: inside a caller, the compiler spends a register the tile needs.
   __attribute__((noinline)) static void run(const TileArgs& g, int r0, int tt) {
-    const TileOperands<fp16_t, R, T> op(g, r0, tt);
+    const TileOperands<fp16_t, fp16_t, R, T> op(g, r0, tt);  // reads the activations as floats (op.f)
     const fp16_t* const* w = op.w;
     const float* const* a = op.f;
     __m256 acc[R][T];
