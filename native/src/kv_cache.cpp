@@ -8,11 +8,8 @@
 namespace el {
 
 namespace {
-constexpr std::align_val_t kPoolAlign{64};
 int blocks_for(int tokens, int block_size) { return (tokens + block_size - 1) / block_size; }
 }  // namespace
-
-void KVCache::AlignedFree::operator()(uint8_t* p) const { ::operator delete[](p, kPoolAlign); }
 
 KVCache::KVCache(const KVCacheParams& p) : p_(p) {
   if (p.n_layer < 1 || p.kv_dim < 1 || p.block_size < 1 || p.n_blocks < 1 || p.n_seq_max < 1 || p.n_ctx < 1)
@@ -20,7 +17,7 @@ KVCache::KVCache(const KVCacheParams& p) : p_(p) {
   row_bytes_ = size_t(p.kv_dim) * elem_size();
   block_bytes_ = size_t(p.n_layer) * 2 * size_t(p.block_size) * row_bytes_;
   const size_t total = size_t(p.n_blocks) * block_bytes_;
-  pool_.reset(static_cast<uint8_t*>(::operator new[](total, kPoolAlign, std::nothrow)));
+  pool_ = try_alloc_big(total);
   if (!pool_)
     fail(ErrorKind::OutOfMemory, "KV cache: cannot allocate " + std::to_string(total) + " bytes (" +
                                      std::to_string(p.n_blocks) + " blocks of " + std::to_string(p.block_size) +

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "big_buffer.h"
 #include "tensor_types.h"
 
 namespace el {
@@ -61,14 +62,10 @@ class KVCache {
            ((size_t(layer) * 2 + kv) * p_.block_size + pos % p_.block_size) * row_bytes_;
   }
 
-  struct AlignedFree {
-    void operator()(uint8_t* p) const;
-  };
-
   KVCacheParams p_;
   size_t row_bytes_ = 0;    // kv_dim * elem_size
   size_t block_bytes_ = 0;  // n_layer * 2 * block_size * row_bytes_
-  std::unique_ptr<uint8_t[], AlignedFree> pool_;
+  BigBuffer pool_;
   std::vector<int32_t> free_;                 // stack of free block ids
   std::vector<std::vector<int32_t>> tables_;  // per sequence: block ids, in position order
   std::vector<int32_t> len_;                  // per sequence: tokens held

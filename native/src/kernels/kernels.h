@@ -32,6 +32,26 @@ constexpr int kLoraRankStep = 8;
 constexpr int kLoraOutChunk = 8;
 constexpr int kLoraMaxTokens = 4;
 
+// The 8-bit pool (lora/lora_pool.h, LoraPoolType::Q8): int8 weights with fp16 scales, and int8
+// activations, so both kernels are integer dot products (vpdpbusd / maddubs / sdot) over half
+// the bytes of F16. Layouts for padded rank R (a multiple of kLoraRankStep):
+//   A: ceil(n_in / 32) blocks; block b is fp16 d[R], then int8 q[8][R][4] where q[g][j][e] is
+//      A[j][32b + 4g + e] / d[j], 0 past n_in: 4 consecutive inputs of one rank are 4 bytes,
+//      one 4-byte dot-product lane. Bytes: lora_q8_a_bytes.
+//   B: ceil(n_out / 8) chunks; chunk c is fp16 d[8], then int8 q[R / 4][8][4] where q[g][o][e]
+//      is B[8c + o][4g + e] / d[o] (a scale per output row over its ranks). Bytes: lora_q8_b_bytes.
+// Weights are quantized by ggml's Q8_0 rule (d = amax / 127, q = round(v / d)); lora_q8.h
+// writes and reads these layouts.
+constexpr int kLoraQ8Block = 32;  // inputs per A block = one block_q8_0 of activations
+// Largest padded rank of the 8-bit pool: keeps every integer sum exact in a float (< 2^24).
+constexpr int kLoraQ8MaxRank = 512;
+constexpr int64_t lora_q8_a_bytes(int64_t n_in, int R) {
+  return (n_in + kLoraQ8Block - 1) / kLoraQ8Block * (int64_t(kLoraQ8Block) + 2) * R;
+}
+constexpr int64_t lora_q8_b_bytes(int64_t n_out, int R) {
+  return (n_out + kLoraOutChunk - 1) / kLoraOutChunk * (2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R);
+}
+
 struct KernelSet {
   const char* name = "scalar";  // "scalar", "avx2", "avx2-vnni", "neon", "neon-dotprod"
   TypeKernels by_type[kMaxTypeId];
@@ -51,6 +71,19 @@ struct KernelSet {
   // where B is stored in chunks of 8 outputs: element (j, o) at b[(o / 8) * R * 8 + j * 8 + o % 8].
   void (*lora_expand_f16)(int64_t o0, int64_t o1, int R, const fp16_t* b, int n_tok, const float* const* t,
                           float* const* y) = nullptr;
+
+  // The same over the 8-bit layouts above; every path gives the same bits (integer sums are
+  // exact, and the float operations below run in this order everywhere).
+  // Shrink: x_k is a row of ceil(n_in / 32) block_q8_0 (zeros past n_in). Per token k, rank j:
+  //   acc = 0; for each block b in order: acc = fma(fp16(x_k[b].d) * fp16(d_b[j]), float(sum of
+  //   the block's 32 products q_a * q_x), acc); then t_k[j] = coeff[k] * acc.
+  void (*lora_shrink_q8)(int n_in, int R, const uint8_t* a, int n_tok, const block_q8_0* const* x,
+                         const float* coeff, float* const* t) = nullptr;
+  // Expand over outputs [o0, o1) (o0 % 8 == 0): each token's t_k (R floats) is first quantized
+  // by lora_quantize_t (lora_driver.h) to dt, tq[R]; then y_k[o] = fma(dt * fp16(d_c[o % 8]),
+  // float(sum_j q_b[o][j] * tq[j]), y_k[o]). c is the chunk of o.
+  void (*lora_expand_q8)(int64_t o0, int64_t o1, int R, const uint8_t* b, int n_tok, const float* const* t,
+                         float* const* y) = nullptr;
 
   const TypeKernels& of(TensorType t) const { return by_type[static_cast<uint32_t>(t)]; }
 };

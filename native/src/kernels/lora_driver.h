@@ -7,11 +7,17 @@
 //   ShrinkTile<T, V>::run(n_in, R, at, v0, x, coeff, t)  T tokens x V groups of 8 ranks from rank 8 * v0
 //   ExpandTile<T, C>::run(R, b, t, y, o)                 T tokens x C chunks of 8 outputs from output o
 // Every tile keeps scalar.cpp's operation order per element, so the tiling never changes a bit.
+//
+// The 8-bit pool's kernels (kernels.h) have the same shape, with int8 operands:
+//   ShrinkQ8Tile<T, V>::run(n_in, R, a, v0, x, coeff, t)   x: block_q8_0 rows
+//   ExpandQ8Tile<T, C>::run(R, b, tq, td, y, o)              tq/td: the tokens' quantized t
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
 #include "../tensor_types.h"
+#include "kernels.h"
 
 namespace el::kernels {
 namespace {
@@ -72,6 +78,79 @@ void lora_expand_by_tiles(int64_t o0, int64_t o1, int R, const fp16_t* b, int n_
     case 2: return lora_expand_tokens<Tile, 2>(o0, o1, R, b, t, y);
     case 3: return lora_expand_tokens<Tile, 3>(o0, o1, R, b, t, y);
     default: return lora_expand_tokens<Tile, 4>(o0, o1, R, b, t, y);
+  }
+}
+
+// Quantizes one token's t (R floats) for the 8-bit expand: returns dt with t[j] ~ dt * q[j].
+// Scalar on every path (R is small): round half to even, as ggml's Q8_0 activation quantizer.
+inline float lora_quantize_t(const float* t, int R, int8_t* q) {
+  float amax = 0.0f;
+  for (int j = 0; j < R; ++j) amax = std::fmax(amax, std::fabs(t[j]));
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  for (int j = 0; j < R; ++j) q[j] = int8_t(std::nearbyint(t[j] * id));
+  return amax / 127.0f;
+}
+
+// KernelSet::lora_shrink_q8 over ShrinkQ8Tile (same tiling as the F16 shrink).
+template <template <int, int> class Tile, int T>
+void lora_shrink_q8_tokens(int n_in, int R, const uint8_t* a, const block_q8_0* const* x, const float* coeff,
+                           float* const* t) {
+  constexpr int VM = kLoraVectorsPerTile<T>;
+  const int nv = R / 8;
+  int v = 0;
+  for (; v + VM <= nv; v += VM) Tile<T, VM>::run(n_in, R, a, v, x, coeff, t);
+  if constexpr (VM > 2)
+    for (; v + 2 <= nv; v += 2) Tile<T, 2>::run(n_in, R, a, v, x, coeff, t);
+  for (; v < nv; ++v) Tile<T, 1>::run(n_in, R, a, v, x, coeff, t);
+}
+
+template <template <int, int> class Tile>
+void lora_shrink_q8_by_tiles(int n_in, int R, const uint8_t* a, int n_tok, const block_q8_0* const* x,
+                             const float* coeff, float* const* t) {
+  switch (n_tok) {
+    case 1: return lora_shrink_q8_tokens<Tile, 1>(n_in, R, a, x, coeff, t);
+    case 2: return lora_shrink_q8_tokens<Tile, 2>(n_in, R, a, x, coeff, t);
+    case 3: return lora_shrink_q8_tokens<Tile, 3>(n_in, R, a, x, coeff, t);
+    default: return lora_shrink_q8_tokens<Tile, 4>(n_in, R, a, x, coeff, t);
+  }
+}
+
+template <template <int, int> class Tile, int T>
+void lora_expand_q8_tokens(int64_t o0, int64_t o1, int R, const uint8_t* b, const int8_t* const* tq, const float* td,
+                           float* const* y) {
+  constexpr int C = kLoraVectorsPerTile<T>;
+  const int64_t chunk = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R;  // bytes
+  int64_t o = o0;
+  for (; o + 8 * C <= o1; o += 8 * C) Tile<T, C>::run(R, b + (o / 8) * chunk, tq, td, y, o);
+  for (; o + 8 <= o1; o += 8) Tile<T, 1>::run(R, b + (o / 8) * chunk, tq, td, y, o);
+  if (o == o1) return;
+  alignas(32) float tail[T][8] = {};
+  float* tp[T];
+  const size_t n = size_t(o1 - o);
+  for (int k = 0; k < T; ++k) {
+    std::memcpy(tail[k], y[k] + o, n * sizeof(float));
+    tp[k] = tail[k];
+  }
+  Tile<T, 1>::run(R, b + (o / 8) * chunk, tq, td, tp, 0);
+  for (int k = 0; k < T; ++k) std::memcpy(y[k] + o, tail[k], n * sizeof(float));
+}
+
+// KernelSet::lora_expand_q8 over ExpandQ8Tile: quantizes each token's t once per call.
+template <template <int, int> class Tile>
+void lora_expand_q8_by_tiles(int64_t o0, int64_t o1, int R, const uint8_t* b, int n_tok, const float* const* t,
+                             float* const* y) {
+  alignas(32) int8_t q[kLoraMaxTokens][kLoraQ8MaxRank];
+  const int8_t* tq[kLoraMaxTokens];
+  float td[kLoraMaxTokens];
+  for (int k = 0; k < n_tok; ++k) {
+    td[k] = lora_quantize_t(t[k], R, q[k]);
+    tq[k] = q[k];
+  }
+  switch (n_tok) {
+    case 1: return lora_expand_q8_tokens<Tile, 1>(o0, o1, R, b, tq, td, y);
+    case 2: return lora_expand_q8_tokens<Tile, 2>(o0, o1, R, b, tq, td, y);
+    case 3: return lora_expand_q8_tokens<Tile, 3>(o0, o1, R, b, tq, td, y);
+    default: return lora_expand_q8_tokens<Tile, 4>(o0, o1, R, b, tq, td, y);
   }
 }
 

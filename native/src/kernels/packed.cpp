@@ -1,14 +1,13 @@
 // Packed8 layout (packed.h): repacking, its inverse, and the scalar reference kernel.
 #include "packed.h"
 
-#include <sys/mman.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
 #include <type_traits>
 
+#include "../big_buffer.h"
 #include "../error.h"
 #include "matmul.h"
 
@@ -16,20 +15,10 @@ namespace el::kernels {
 
 bool packable_type(TensorType t) { return t == TensorType::Q4_0 || t == TensorType::Q8_0; }
 
-void AlignedFree::operator()(uint8_t* p) const { std::free(p); }
-
 PackedBuffer alloc_packed(size_t bytes) {
-  // Large matrices start on a 2 MiB boundary and ask for huge pages over their whole 2 MiB
-  // spans: filling them at load then takes one page fault per 2 MiB instead of per 4 KiB
-  // (most of the repack time otherwise). The tail keeps small pages, so nothing past the end
-  // is ever backed.
-  constexpr size_t kHuge = size_t(2) << 20;
-  void* p = nullptr;
-  if (posix_memalign(&p, bytes >= kHuge ? kHuge : 64, bytes) != 0) throw std::bad_alloc();
-#if defined(MADV_HUGEPAGE)
-  if (bytes >= kHuge) madvise(p, bytes / kHuge * kHuge, MADV_HUGEPAGE);  // advice only: fine if refused
-#endif
-  return PackedBuffer(static_cast<uint8_t*>(p));
+  PackedBuffer p = try_alloc_big(bytes);
+  if (!p) throw std::bad_alloc();
+  return p;
 }
 
 namespace {

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "../big_buffer.h"
 #include "../tensor_types.h"
 
 namespace el::kernels {
@@ -53,11 +54,8 @@ constexpr int kPackOffsetQ8_0 = 128;
 // True for the types this layout defines (Q4_0, Q8_0).
 bool packable_type(TensorType t);
 
-// 64-byte aligned storage for one packed matrix.
-struct AlignedFree {
-  void operator()(uint8_t* p) const;
-};
-using PackedBuffer = std::unique_ptr<uint8_t[], AlignedFree>;
+// Storage for one packed matrix (big_buffer.h: aligned, huge pages); throws std::bad_alloc.
+using PackedBuffer = BigBuffer;
 PackedBuffer alloc_packed(size_t bytes);
 
 // Repacks n_out rows (GGUF row-major blocks of `type`, n_in elements each) into dst, which

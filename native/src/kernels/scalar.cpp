@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "block_scales.h"
+#include "lora_driver.h"
 #include "paths.h"
 
 namespace el::kernels {
@@ -81,6 +82,47 @@ void lora_expand_f16(int64_t o0, int64_t o1, int R, const fp16_t* b, int n_tok, 
       for (int j = 0; j < R; ++j) acc = std::fma(t[k][j], fp16_to_fp32(chunk[j * kLoraOutChunk]), acc);
       y[k][o] = acc;
     }
+}
+
+// 8-bit pool (layouts and operation order in kernels.h).
+void lora_shrink_q8(int n_in, int R, const uint8_t* a, int n_tok, const block_q8_0* const* x, const float* coeff,
+                    float* const* t) {
+  constexpr int QB = kLoraQ8Block;
+  const int nb = (n_in + QB - 1) / QB;
+  const int64_t block_bytes = int64_t(QB + 2) * R;
+  for (int k = 0; k < n_tok; ++k)
+    for (int j = 0; j < R; ++j) {
+      float acc = 0.0f;
+      for (int b = 0; b < nb; ++b) {
+        const uint8_t* blk = a + b * block_bytes;
+        fp16_t d;
+        std::memcpy(&d, blk + 2 * j, sizeof d);
+        const int8_t* q = reinterpret_cast<const int8_t*>(blk + 2 * R);
+        int32_t sum = 0;
+        for (int i = 0; i < QB; ++i) sum += int32_t(q[(i / 4) * R * 4 + j * 4 + i % 4]) * x[k][b].qs[i];
+        acc = std::fma(fp16_to_fp32(x[k][b].d) * fp16_to_fp32(d), float(sum), acc);
+      }
+      t[k][j] = coeff[k] * acc;
+    }
+}
+
+void lora_expand_q8(int64_t o0, int64_t o1, int R, const uint8_t* b, int n_tok, const float* const* t,
+                    float* const* y) {
+  constexpr int C = kLoraOutChunk;
+  const int64_t chunk_bytes = 2 * C + int64_t(C) * R;
+  int8_t tq[kLoraQ8MaxRank];
+  for (int k = 0; k < n_tok; ++k) {
+    const float dt = lora_quantize_t(t[k], R, tq);
+    for (int64_t o = o0; o < o1; ++o) {
+      const uint8_t* chunk = b + (o / C) * chunk_bytes;
+      fp16_t d;
+      std::memcpy(&d, chunk + 2 * (o % C), sizeof d);
+      const int8_t* q = reinterpret_cast<const int8_t*>(chunk + 2 * C);
+      int32_t sum = 0;
+      for (int j = 0; j < R; ++j) sum += int32_t(q[(j / 4) * C * 4 + (o % C) * 4 + j % 4]) * tq[j];
+      y[k][o] = std::fma(dt * fp16_to_fp32(d), float(sum), y[k][o]);
+    }
+  }
 }
 
 void vec_dot_f32(int n, float* s, const void* w, const void* a) {
@@ -418,6 +460,8 @@ void fill_scalar(KernelSet& ks) {
   ks.axpy_f16 = axpy_f16;
   ks.lora_shrink_f16 = lora_shrink_f16;
   ks.lora_expand_f16 = lora_expand_f16;
+  ks.lora_shrink_q8 = lora_shrink_q8;
+  ks.lora_expand_q8 = lora_expand_q8;
 }
 
 }  // namespace detail

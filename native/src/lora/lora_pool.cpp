@@ -69,7 +69,7 @@ LoraPool::LoraPool(const ModelShapes& shapes, int n_slots, int max_rank)
   slot_elems_ = layer_elems_ * shapes.n_layer;
   const double bytes = double(slot_elems_) * double(n_slots) * sizeof(fp16_t);
   // Not zeroed: untouched pages cost no RAM until an adapter is loaded into them.
-  arena_.reset(new (std::nothrow) fp16_t[size_t(slot_elems_) * size_t(n_slots)]);
+  arena_ = try_alloc_big(size_t(slot_elems_) * size_t(n_slots) * sizeof(fp16_t));
   if (!arena_ && n_slots > 0)
     fail(ErrorKind::OutOfMemory, "cannot allocate the LoRA slot pool (" + std::to_string(n_slots) + " slots of rank " +
                                      std::to_string(max_rank) + ", " + std::to_string(int64_t(bytes / 1048576)) + " MiB)");
@@ -86,7 +86,8 @@ void LoraPool::check_slot(int slot) const {
 }
 
 fp16_t* LoraPool::region(int slot, int layer, Module m) const {
-  return arena_.get() + int64_t(slot) * slot_elems_ + int64_t(layer) * layer_elems_ + module_offset_[int(m)];
+  return reinterpret_cast<fp16_t*>(arena_.get()) + int64_t(slot) * slot_elems_ + int64_t(layer) * layer_elems_ +
+         module_offset_[int(m)];
 }
 
 SlotInfo LoraPool::load(int slot, const std::string& path) {

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "../big_buffer.h"
 #include "../kernels/kernels.h"
 #include "../tensor_types.h"
 #include "lora_shapes.h"
@@ -131,7 +132,7 @@ class LoraPool {
   int64_t layer_elems_ = 0;                 // elements per layer per slot
   int64_t module_offset_[kNumModules] = {}; // element offset of each module inside a layer
   int64_t slot_elems_ = 0;
-  std::unique_ptr<fp16_t[]> arena_;
+  BigBuffer arena_;  // n_slots_ * slot_elems_ fp16 values
   std::unique_ptr<Slot[]> slots_;
   mutable std::mutex mu_;  // guards state transitions and reference counts together
 };

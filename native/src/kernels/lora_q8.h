@@ -1,0 +1,20 @@
+// Writing and reading the 8-bit LoRA pool layouts (kernels.h: lora_shrink_q8 / lora_expand_q8).
+// The pool converts an adapter one source row at a time, so both writers take one row of A
+// (a rank over all inputs) or of B (an output over the ranks). The region must be zeroed first:
+// zero bytes are zero scales and zero quants, which is what padding ranks, inputs past n_in and
+// outputs past n_out must hold.
+#pragma once
+#include <cstdint>
+
+namespace el::kernels {
+
+// Quantizes A's rank j (n_in floats) into an A region of padded rank R.
+void lora_q8_put_a_row(uint8_t* a, int64_t n_in, int R, int j, const float* row);
+// Quantizes B's output o (r <= R floats, one per rank; ranks r..R-1 stay zero) into a B region.
+void lora_q8_put_b_row(uint8_t* b, int R, int64_t o, const float* row, int r);
+
+// The stored (dequantized) values, for tests and tools.
+float lora_q8_a_value(const uint8_t* a, int R, int j, int64_t i);
+float lora_q8_b_value(const uint8_t* b, int R, int64_t o, int j);
+
+}  // namespace el::kernels
