@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-builds the native C++ tests for aarch64 and runs them under qemu-user: all tests
 # with the default CPU model (max: has ASIMDDP, so neon-dotprod is picked), then the kernel
-# test again as a Cortex-A72 (no dot product) so the baseline NEON path runs too.
+# tests again as a Cortex-A72 (no dot product) so the baseline NEON paths run too.
 # Needs: g++-aarch64-linux-gnu qemu-user (apt). The Node addon is not built.
 # Usage: scripts/ci-native-arm.sh [test targets...]   (default: every native test)
 set -euo pipefail
@@ -28,7 +28,10 @@ quant_test_model "$build"
 regex="^($(IFS='|'; echo "${targets[*]}"))$"
 (cd "$build" && ctest --output-on-failure -R "$regex")
 
-if [[ " ${targets[*]} " == *" test_kernels "* ]]; then
-  echo "== test_kernels on cortex-a72 (baseline NEON, no dotprod)"
-  QEMU_CPU=cortex-a72 qemu-aarch64 -L /usr/aarch64-linux-gnu "$build/test_kernels"
-fi
+# The kernel tests again as a Cortex-A72 (no dot product), so the baseline NEON paths run too.
+for t in test_kernels test_lora_q8; do
+  if [[ " ${targets[*]} " == *" $t "* ]]; then
+    echo "== $t on cortex-a72 (baseline NEON, no dotprod)"
+    QEMU_CPU=cortex-a72 qemu-aarch64 -L /usr/aarch64-linux-gnu "$build/$t"
+  fi
+done

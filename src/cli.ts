@@ -7,9 +7,9 @@ import { NativeEngine } from "./engine/engine.js";
 import { NativeModel } from "./engine/model.js";
 import { generate } from "./engine/generate.js";
 import { registerServeCommand } from "./daemon/serve-command.js";
-import type { ModelInfo, StepEngine } from "./engine/types.js";
+import type { LoraPoolType, ModelInfo, StepEngine } from "./engine/types.js";
 import { adapterRank, type AdapterRef } from "./batch/adapter-file.js";
-import { adapterArg, checkModelPath, floatArg, intArg } from "./cli/args.js";
+import { adapterArg, checkModelPath, floatArg, intArg, loraPoolOption } from "./cli/args.js";
 import { registerBatchCommand } from "./cli/batch-command.js";
 import { registerAdaptersCommand } from "./cli/adapters-command.js";
 
@@ -47,6 +47,7 @@ interface GenerateCliOptions {
   seed: number;
   threads: number;
   lora?: AdapterRef;
+  loraPool: LoraPoolType;
   json?: boolean;
 }
 
@@ -68,6 +69,7 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
       kvType: "f32",
       loraSlots: o.lora ? 1 : 0,
       loraMaxRank: rank,
+      loraPoolType: o.loraPool,
     });
     engine = new NativeEngine(model, ctx);
   } catch (e) {
@@ -121,6 +123,7 @@ program
   .option("--seed <s>", "random seed", intArg(0), 0)
   .option("--threads <n>", "compute threads", intArg(1), 1)
   .option("--lora <path[:scale]>", "LoRA adapter (GGUF file or PEFT directory) and its scale (default 1)", adapterArg)
+  .addOption(loraPoolOption())
   .option("--json", "print one JSON object {tokens, logprobs, text, timings}")
   .action((o: GenerateCliOptions) => runGenerate(o));
 

@@ -149,7 +149,8 @@ class Model : public Napi::ObjectWrap<Model> {
     std::shared_ptr<ContextHandle> handle_;
   };
 
-  // createContext({threads, nCtx, nSeqMax, nBatchMax, kvType, kvBlocks, kvBlockSize, loraSlots, loraMaxRank})
+  // createContext({threads, nCtx, nSeqMax, nBatchMax, kvType, kvBlocks, kvBlockSize, loraSlots, loraMaxRank,
+  //                loraPoolType})
   Napi::Value create_context(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     live(env);
@@ -171,6 +172,13 @@ class Model : public Napi::ObjectWrap<Model> {
         if (t == "f32") p.kv_type = EL_KV_F32;
         else if (t == "f16") p.kv_type = EL_KV_F16;
         else throw Napi::TypeError::New(env, "kvType must be \"f32\" or \"f16\"");
+      }
+      Napi::Value pool = o.Get("loraPoolType");
+      if (!absent(pool)) {
+        const std::string t = pool.IsString() ? pool.As<Napi::String>().Utf8Value() : "";
+        if (t == "f16") p.lora_pool_type = EL_LORA_POOL_F16;
+        else if (t == "q8") p.lora_pool_type = EL_LORA_POOL_Q8;
+        else throw Napi::TypeError::New(env, "loraPoolType must be \"f16\" or \"q8\"");
       }
     }
     auto* w = new ContextWorker(env, handle_, p);

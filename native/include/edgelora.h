@@ -83,6 +83,12 @@ int el_token_is_eog(const el_model* model, int32_t id);
 /* ---- context ---- */
 typedef enum { EL_KV_F32 = 0, EL_KV_F16 = 1 } el_kv_type;
 
+/* How the LoRA slot pool stores adapters. F16: A and B in fp16, float arithmetic (the exact
+ * llama.cpp result for F16/F32 adapters). Q8: int8 with fp16 scales and int8 activations (like a
+ * Q8_0 adapter): ~0.55x the memory and much faster with many different adapters per step, at
+ * the cost of quantization error. */
+typedef enum { EL_LORA_POOL_F16 = 0, EL_LORA_POOL_Q8 = 1 } el_lora_pool_type;
+
 typedef struct {
   int32_t n_threads;       /* worker threads for compute (>= 1) */
   int32_t n_ctx;           /* max tokens per sequence */
@@ -94,6 +100,7 @@ typedef struct {
   /* LoRA slot pool (issue: batched multi-LoRA). 0 slots = no LoRA support. */
   int32_t lora_slots;
   int32_t lora_max_rank;
+  el_lora_pool_type lora_pool_type;
 } el_context_params;
 
 el_context_params el_context_default_params(void);

@@ -236,6 +236,7 @@ el_context_params el_context_default_params(void) {
   p.kv_type = EL_KV_F16;
   p.lora_slots = 0;
   p.lora_max_rank = 0;
+  p.lora_pool_type = EL_LORA_POOL_F16;
   return p;
 }
 
@@ -254,6 +255,9 @@ el_status el_context_new(el_model* model, const el_context_params* params, el_co
     p.kv_type = params->kv_type == EL_KV_F16 ? el::KVType::F16 : el::KVType::F32;
     p.lora_slots = params->lora_slots;
     p.lora_max_rank = params->lora_max_rank;
+    require(params->lora_pool_type == EL_LORA_POOL_F16 || params->lora_pool_type == EL_LORA_POOL_Q8,
+            "lora_pool_type must be EL_LORA_POOL_F16 or EL_LORA_POOL_Q8");
+    p.lora_pool_type = params->lora_pool_type == EL_LORA_POOL_Q8 ? el::lora::LoraPoolType::Q8 : el::lora::LoraPoolType::F16;
     *out = new el_context{model, el::Context(*model->impl, p, current_kernels())};
   });
 }

@@ -110,6 +110,7 @@ struct ContextParams {
   KVType kv_type = KVType::F16;
   int lora_slots = 0;
   int lora_max_rank = 0;
+  lora::LoraPoolType lora_pool_type = lora::LoraPoolType::F16;
 };
 
 // One decode call's tokens (el_batch, already non-null where required).
@@ -220,6 +221,7 @@ class Context {
   std::unique_ptr<lora::LoraPool> lora_;
   lora::LoraBatchPlan lora_plan_;
   std::vector<float> lora_t_[kLayerModules];
+  std::vector<block_q8_0> lora_xq_;  // Q8 pool: the shrink's quantized input rows
   uint64_t lora_shrunk_[kLayerModules] = {};  // Input epoch whose shrink lora_t_[m] holds
   std::vector<int32_t> seq_slot_;
 };

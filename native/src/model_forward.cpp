@@ -97,8 +97,14 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
   seq_slot_.assign(size_t(p_.n_seq_max), -1);
   if (p_.lora_slots > 0) {
     if (p_.lora_max_rank < 1) fail(ErrorKind::InvalidArgument, "lora_max_rank must be positive when lora_slots > 0");
-    lora_ = std::make_unique<lora::LoraPool>(lora::shapes_from_gguf(model_.file()), p_.lora_slots, p_.lora_max_rank);
-    for (auto& t : lora_t_) t.resize(B * size_t(lora_->max_padded_rank()));
+    const lora::ModelShapes shapes = lora::shapes_from_gguf(model_.file());
+    lora_ = std::make_unique<lora::LoraPool>(shapes, p_.lora_slots, p_.lora_max_rank, p_.lora_pool_type);
+    for (auto& t : lora_t_) t.resize(lora::lora_scratch_floats(*lora_, int(B)));
+    if (p_.lora_pool_type == lora::LoraPoolType::Q8) {
+      int64_t widest = 0;
+      for (int64_t n : shapes.n_in) widest = std::max(widest, n);
+      lora_xq_.resize(B * size_t(lora::lora_input_blocks(widest)));
+    }
     lora_plan_.token.reserve(B);
     lora_plan_.coeff.reserve(B);
   }
@@ -417,6 +423,8 @@ void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input&
   const int nth = threads_for(work, kLoraShrinkBytesPerThread);
   // Items are (module, plan position) pairs, module-major.
   const int64_t items = int64_t(n_mod) * n_pos;
+  // An 8-bit pool reads the input quantized, once for all the projections that share it.
+  lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data());
   pool_.parallel_for(nth, items, ThreadPool::chunk_for(items, nth, kChunksPerThread, 1),
                      [&](int64_t i0, int64_t i1, int) {
                        for (int64_t i = i0; i < i1;) {
@@ -424,7 +432,7 @@ void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input&
                          const int k1 = int(std::min<int64_t>(n_pos, k0 + (i1 - i)));
                          const Module m = ms.begin()[mi];
                          lora::lora_shrink(ks_, *lora_, lora_plan_, il, lora::Module(int(m)), in.x, in.n_in,
-                                           lora_t_[int(m)].data(), k0, k1);
+                                           lora_t_[int(m)].data(), k0, k1, lora_xq_.data());
                          i += k1 - k0;
                        }
                      });

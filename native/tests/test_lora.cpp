@@ -84,9 +84,11 @@ void reference(const Pair& p, double coeff, const float* x, const float* y0, std
   }
 }
 
-void test_apply_all_paths() {
+// Against double math on the adapter's values. F16 pool: float rounding only. Q8 pool: the
+// quantization of A, B, x and t, a fraction of a percent of the LoRA term.
+void test_apply_all_paths(LoraPoolType type) {
   const ModelShapes s = odd_shapes();
-  LoraPool pool(s, 4, 64);
+  LoraPool pool(s, 4, 64, type);
   const int ranks[4] = {1, 4, 16, 64};
   std::vector<Adapter> ads;
   for (int k = 0; k < 4; ++k) {
@@ -116,8 +118,10 @@ void test_apply_all_paths() {
         // The same work split as threads would split it: positions for shrink, rows for expand.
         std::vector<float> t(lora_scratch_floats(pool, plan));
         const int half = plan.n_positions() / 2;
-        lora_shrink(*ks, pool, plan, layer, m, x.data(), stride, t.data(), 0, half);
-        lora_shrink(*ks, pool, plan, layer, m, x.data(), stride, t.data(), half, plan.n_positions());
+        std::vector<el::block_q8_0> xq(size_t(n_tok * lora_input_blocks(s.n_in[int(m)])));
+        lora_quantize_input(*ks, pool, plan, x.data(), stride, s.n_in[int(m)], xq.data());
+        lora_shrink(*ks, pool, plan, layer, m, x.data(), stride, t.data(), 0, half, xq.data());
+        lora_shrink(*ks, pool, plan, layer, m, x.data(), stride, t.data(), half, plan.n_positions(), xq.data());
         const int64_t cuts[4] = {0, 8, (n_out / 2 + 3) / 8 * 8, n_out};  // thread slices start at multiples of 8
         for (int c = 0; c < 3; ++c)
           lora_expand(*ks, pool, plan, layer, m, t.data(), y_split.data(), stride, cuts[c], cuts[c + 1]);
@@ -144,9 +148,10 @@ void test_apply_all_paths() {
           exact_failures += std::memcmp(&y[i * stride + n_out], &y0[i * stride + n_out],
                                         (stride - n_out) * sizeof(float)) != 0;
       }
-    CHECK_MSG(worst < 2e-6, "path %s: worst normalised error %g", ks->name, worst);
+    const double bound = type == LoraPoolType::Q8 ? 5e-4 : 2e-6;
+    CHECK_MSG(worst < bound, "pool %s, path %s: worst normalised error %g", pool_type_name(type), ks->name, worst);
     CHECK_MSG(exact_failures == 0, "path %s: %d rows changed that must not", ks->name, exact_failures);
-    std::fprintf(stderr, "path %-12s worst normalised error %.3g\n", ks->name, worst);
+    std::fprintf(stderr, "pool %-3s path %-12s worst normalised error %.3g\n", pool_type_name(type), ks->name, worst);
   }
 
   // No slots at all (or all -1): an empty plan, nothing to do.
@@ -158,8 +163,8 @@ void test_apply_all_paths() {
 // and a token's result does not depend on the tokens that share its kernel calls (so batched
 // equals unbatched). Groups of 1..7 tokens (kernel calls of 1..4), rows past several expand
 // blocks with a ragged end, slices starting at multiples of 8, odd input sizes.
-void test_paths_same_bits(const ModelShapes& s) {
-  LoraPool pool(s, 3, 24);
+void test_paths_same_bits(const ModelShapes& s, LoraPoolType type) {
+  LoraPool pool(s, 3, 24, type);
   const Adapter ads[3] = {random_adapter(s, 16, kAll, 21, 8.0f), random_adapter(s, 5, kAll, 22, 3.0f),
                           random_adapter(s, 24, kAll, 23, 2.0f)};
   for (int k = 0; k < 3; ++k) pool.load(k, write_gguf("bits" + std::to_string(k), ads[k]));
@@ -174,7 +179,9 @@ void test_paths_same_bits(const ModelShapes& s) {
   // y after shrink + expand, with expand split at `cuts` as threads would split it.
   auto run = [&](const el::kernels::KernelSet& ks, const LoraBatchPlan& pl, Module m, const std::vector<int64_t>& cuts) {
     std::vector<float> t(lora_scratch_floats(pool, pl)), y = y0;
-    lora_shrink(ks, pool, pl, 1, m, x.data(), stride, t.data(), 0, pl.n_positions());
+    std::vector<el::block_q8_0> xq(size_t(n_tok * lora_input_blocks(s.n_in[int(m)])));
+    lora_quantize_input(ks, pool, pl, x.data(), stride, s.n_in[int(m)], xq.data());
+    lora_shrink(ks, pool, pl, 1, m, x.data(), stride, t.data(), 0, pl.n_positions(), xq.data());
     for (size_t c = 0; c + 1 < cuts.size(); ++c)
       lora_expand(ks, pool, pl, 1, m, t.data(), y.data(), stride, cuts[c], cuts[c + 1]);
     return y;
@@ -203,7 +210,8 @@ void test_paths_same_bits(const ModelShapes& s) {
       cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
       const std::vector<float> y = run(*ks, plan, m, cuts);
       CHECK_MSG(std::memcmp(y.data(), y_ref.data(), y.size() * sizeof(float)) == 0,
-                "path %s, module %d: bits differ from the scalar reference", ks->name, int(m));
+                "pool %s, path %s, module %d: bits differ from the scalar reference", pool_type_name(type), ks->name,
+                int(m));
     }
   }
 }
@@ -220,6 +228,17 @@ void test_slot_rules() {
   CHECK(info.modules == "q,v,down");
   // Occupied bytes: outputs padded to chunks of 8 (rank 8 needs no rank padding).
   CHECK(info.bytes == int64_t(8) * 2 * s.n_layer * ((37 + 40) + (37 + 16) + (53 + 40)));
+  {
+    // The same adapter in an 8-bit pool: A in blocks of 32 inputs (34 bytes per rank), B in
+    // chunks of 8 outputs (16 + 8 x rank bytes); a rank the pool cannot hold exactly is refused.
+    LoraPool q8(s, 1, 8, LoraPoolType::Q8);
+    const auto a_bytes = [](int64_t n_in) { return (n_in + 31) / 32 * 34 * 8; };
+    const auto b_bytes = [](int64_t n_out) { return (n_out + 7) / 8 * (16 + 8 * 8); };
+    CHECK(q8.load(0, pa).bytes ==
+          s.n_layer * (a_bytes(37) + b_bytes(37) + a_bytes(37) + b_bytes(13) + a_bytes(53) + b_bytes(37)));
+    expect_error([&] { LoraPool big(s, 1, el::kernels::kLoraQ8MaxRank + 1, LoraPoolType::Q8); }, el::ErrorKind::InvalidArgument,
+                 "ranks up to");
+  }
   CHECK(info.path == pa && info.format == "gguf" && info.n_sequences == 0);
   CHECK(!pool.info(1).loaded && !pool.is_ready(1) && pool.is_ready(0));
 
@@ -328,9 +347,11 @@ int main() {
   char tmpl[] = "/tmp/el-test-lora-XXXXXX";
   if (!mkdtemp(tmpl)) return 2;
   g_dir = tmpl;
-  test_apply_all_paths();
-  test_paths_same_bits(shapes_of(64, 40, 1100));
-  test_paths_same_bits(odd_shapes());
+  for (LoraPoolType type : {LoraPoolType::F16, LoraPoolType::Q8}) {
+    test_apply_all_paths(type);
+    test_paths_same_bits(shapes_of(64, 40, 1100), type);
+    test_paths_same_bits(odd_shapes(), type);
+  }
   test_slot_rules();
   test_load_while_applying();
   std::system(("rm -rf " + g_dir).c_str());

@@ -56,19 +56,22 @@ std::string peft_path(const std::string& name, const std::string& config, const 
   return p;
 }
 
+// A value as the F16 pool stores it.
+float as_f16(float v) { return el::fp16_to_fp32(el::fp32_to_fp16(v)); }
+
 // Slot contents equal the adapter's values rounded to F16, and the padding (ranks past the
 // adapter's, outputs past n_out in B's last chunk) holds zeros.
 bool slot_matches(const LoraPool& pool, int slot, const Adapter& ad, const std::function<float(float)>& round) {
   for (const Pair& p : ad.pairs) {
     const ModuleView v = pool.view(slot, p.layer, p.module);
-    if (!v.at || v.rank != p.rank || v.padded % 8 != 0 || v.padded < p.rank) return false;
+    if (!v.a || v.rank != p.rank || v.padded % 8 != 0 || v.padded < p.rank) return false;
     const int64_t n_out_padded = (p.n_out + 7) / 8 * 8;
     for (int j = 0; j < v.padded; ++j) {
       const bool pad = j >= p.rank;
       for (int64_t i = 0; i < p.n_in; ++i)
-        if (v.a_value(j, i) != (pad ? 0 : el::fp32_to_fp16(round(p.a[j * p.n_in + i])))) return false;
+        if (v.a_value(j, i) != (pad ? 0.0f : as_f16(round(p.a[j * p.n_in + i])))) return false;
       for (int64_t o = 0; o < n_out_padded; ++o)
-        if (v.b_value(o, j) != (pad || o >= p.n_out ? 0 : el::fp32_to_fp16(round(p.b[o * p.rank + j])))) return false;
+        if (v.b_value(o, j) != (pad || o >= p.n_out ? 0.0f : as_f16(round(p.b[o * p.rank + j])))) return false;
     }
   }
   return true;
@@ -116,12 +119,12 @@ void test_q8_0_gguf() {
     const std::vector<float> a = dequant(p.a), b = dequant(p.b);
     const ModuleView v = pool.view(0, p.layer, p.module);
     for (int j = 0; j < p.rank; ++j) {
-      for (int64_t i = 0; i < p.n_in; ++i) ok = ok && v.a_value(j, i) == el::fp32_to_fp16(a[j * p.n_in + i]);
-      for (int64_t o = 0; o < p.n_out; ++o) ok = ok && v.b_value(o, j) == el::fp32_to_fp16(b[o * p.rank + j]);
+      for (int64_t i = 0; i < p.n_in; ++i) ok = ok && v.a_value(j, i) == as_f16(a[j * p.n_in + i]);
+      for (int64_t o = 0; o < p.n_out; ++o) ok = ok && v.b_value(o, j) == as_f16(b[o * p.rank + j]);
     }
   }
   CHECK(ok);
-  CHECK(pool.view(0, 0, Module::K).at == nullptr);
+  CHECK(pool.view(0, 0, Module::K).a == nullptr);
   CHECK(pool.info(0).modules == "q,down");
 }
 

@@ -11,7 +11,6 @@
 
 #include "check.h"
 #include "kernels/kernels.h"
-#include "kernels/lora_driver.h"
 #include "kernels/lora_q8.h"
 
 using namespace el::kernels;
@@ -73,7 +72,7 @@ void test_layout_round_trip() {
 }
 
 // The scalar reference against double math on what the layouts hold: the stored weights, the
-// quantized activations and the quantized t (lora_quantize_t). Only float rounding remains.
+// quantized activations and the quantized t (lora_q8_quantize_t). Only float rounding remains.
 void test_reference_meaning() {
   const Case c = make_case(96, 40, 12, 2);
   const int n_tok = 3;
@@ -110,10 +109,17 @@ void test_reference_meaning() {
       if (j >= c.rank) CHECK(ts[k][j] == 0.0f);
     }
   const std::vector<float> y0 = y;
-  scalar().lora_expand_q8(0, c.n_out, c.R, c.qb.data(), n_tok, ts, ys);
+  std::vector<int8_t> tqv(size_t(n_tok * c.R));
+  const int8_t* tqs[n_tok];
+  float tds[n_tok];
   for (int k = 0; k < n_tok; ++k) {
-    int8_t tq[kLoraQ8MaxRank];
-    const double dt = lora_quantize_t(ts[k], c.R, tq);
+    tds[k] = lora_q8_quantize_t(ts[k], c.R, &tqv[size_t(k * c.R)]);
+    tqs[k] = &tqv[size_t(k * c.R)];
+  }
+  scalar().lora_expand_q8(0, c.n_out, c.R, c.qb.data(), n_tok, tqs, tds, ys);
+  for (int k = 0; k < n_tok; ++k) {
+    const int8_t* tq = tqs[k];
+    const double dt = tds[k];
     for (int64_t o = 0; o < c.n_out; ++o) {
       double sum = 0, mag = std::fabs(y0[size_t(k * c.n_out + o)]);
       for (int j = 0; j < c.R; ++j) {
@@ -160,7 +166,15 @@ void test_paths_same_bits() {
           for (int64_t o = 0; o < c.n_out; ++o) ys[k][o] = 0.01f * float((o * 7 + k) % 13) - 0.05f;
         }
         ks.lora_shrink_q8(int(c.n_in), c.R, c.qa.data(), n_tok, xs, coeff, ts);
-        for (size_t i = 0; i + 1 < cuts.size(); ++i) ks.lora_expand_q8(cuts[i], cuts[i + 1], c.R, c.qb.data(), n_tok, ts, ys);
+        std::vector<int8_t> tqv(size_t(n_tok * c.R));
+        const int8_t* tqs[kLoraMaxTokens];
+        float tds[kLoraMaxTokens];
+        for (int k = 0; k < n_tok; ++k) {
+          tds[k] = lora_q8_quantize_t(ts[k], c.R, &tqv[size_t(k * c.R)]);
+          tqs[k] = &tqv[size_t(k * c.R)];
+        }
+        for (size_t i = 0; i + 1 < cuts.size(); ++i)
+          ks.lora_expand_q8(cuts[i], cuts[i + 1], c.R, c.qb.data(), n_tok, tqs, tds, ys);
         t.insert(t.end(), y.begin(), y.end());
         return t;
       };

@@ -1,6 +1,6 @@
 // Option parsers shared by the CLI's commands: a bad value becomes commander's usage error.
 import { existsSync } from "node:fs";
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 
 import { parseAdapterRef, type AdapterRef } from "../batch/adapter-file.js";
 
@@ -28,6 +28,13 @@ export function adapterArg(v: string): AdapterRef {
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
+}
+
+/** --lora-pool f16|q8 (engine/types.ts LoraPoolType) */
+export function loraPoolOption(): Option {
+  return new Option("--lora-pool <type>", "how LoRA adapters are stored: f16 (exact) or q8 (8-bit: less memory, faster with many adapters)")
+    .choices(["f16", "q8"])
+    .default("f16");
 }
 
 export function checkModelPath(path: string): void {

@@ -10,7 +10,8 @@ import { parseRequests, RequestLineError, type BatchRequest } from "../batch/req
 import { LruAdapterSlots } from "../adapters/slots.js";
 import { NativeEngine } from "../engine/engine.js";
 import { NativeModel } from "../engine/model.js";
-import { checkModelPath, floatArg, intArg } from "./args.js";
+import { checkModelPath, floatArg, intArg, loraPoolOption } from "./args.js";
+import type { LoraPoolType } from "../engine/types.js";
 
 interface BatchCliOptions {
   model: string;
@@ -20,6 +21,7 @@ interface BatchCliOptions {
   maxTokens: number;
   temperature: number;
   seed: number;
+  loraPool: LoraPoolType;
 }
 
 const MAX_BATCH_TOKENS = 256; // per step: decode tokens first, prompt chunks fill the rest
@@ -85,6 +87,7 @@ async function runBatchCommand(o: BatchCliOptions): Promise<void> {
       kvType: "f32",
       loraSlots: nSlots,
       loraMaxRank: Math.max(0, ...ranks.values()),
+      loraPoolType: o.loraPool,
     });
     engine = new NativeEngine(model, ctx);
   } catch (e) {
@@ -126,5 +129,6 @@ export function registerBatchCommand(program: Command): void {
     .option("--max-tokens <n>", "default max_tokens of a request", intArg(1), 128)
     .option("--temperature <t>", "default temperature of a request (0 = greedy)", floatArg(0, 100), 0.8)
     .option("--seed <s>", "default seed of a request", intArg(0), 0)
+    .addOption(loraPoolOption())
     .action((o: BatchCliOptions) => runBatchCommand(o));
 }

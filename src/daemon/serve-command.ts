@@ -91,7 +91,7 @@ export function openNativeEngine(path: string, config: Config): Promise<NativeEn
   const s = config.scheduler;
   return NativeEngine.open(path, {
     threads: m.threads, nCtx: m.n_ctx, nSeqMax: s.max_sequences, nBatchMax: s.max_batch_tokens,
-    kvType: m.kv_type, loraSlots: m.lora_slots, loraMaxRank: m.lora_max_rank,
+    kvType: m.kv_type, loraSlots: m.lora_slots, loraMaxRank: m.lora_max_rank, loraPoolType: m.lora_pool_type,
   });
 }
 

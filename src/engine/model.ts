@@ -62,6 +62,7 @@ export class NativeModel {
       kvBlockSize: options.kvBlockSize,
       loraSlots: options.loraSlots,
       loraMaxRank: options.loraMaxRank,
+      loraPoolType: options.loraPoolType,
     });
     return new NativeContext(ctx, this.info.nVocab, options);
   }

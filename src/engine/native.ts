@@ -6,7 +6,7 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import type { ModelInfo } from "./types.js";
+import type { LoraPoolType, ModelInfo } from "./types.js";
 
 /** ModelInfo as the addon returns it: the per-type counts still in their "q4_0:169,f32:49" form. */
 export type AddonModelInfo = Omit<ModelInfo, "weightTypes" | "packedTypes"> & { weightTypes: string; packedTypes: string };
@@ -21,6 +21,7 @@ export interface AddonContextParams {
   kvBlockSize?: number;
   loraSlots?: number;
   loraMaxRank?: number;
+  loraPoolType?: LoraPoolType;
 }
 
 export interface AddonSamplerParams {

@@ -38,7 +38,15 @@ export interface ContextOptions {
   kvBlockSize?: number;
   loraSlots?: number;
   loraMaxRank?: number;
+  loraPoolType?: LoraPoolType; // default "f16"
 }
+
+/**
+ * How the LoRA slot pool stores adapters: "f16" computes exactly as llama.cpp does with an F16
+ * adapter; "q8" stores int8 weights and quantizes activations (like a Q8_0 adapter): ~0.55x the
+ * memory and much faster with many different adapters in one step, with quantization error.
+ */
+export type LoraPoolType = "f16" | "q8";
 
 export interface SamplingParams {
   temperature: number; // 0 = greedy

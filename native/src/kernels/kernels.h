@@ -79,11 +79,11 @@ struct KernelSet {
   //   the block's 32 products q_a * q_x), acc); then t_k[j] = coeff[k] * acc.
   void (*lora_shrink_q8)(int n_in, int R, const uint8_t* a, int n_tok, const block_q8_0* const* x,
                          const float* coeff, float* const* t) = nullptr;
-  // Expand over outputs [o0, o1) (o0 % 8 == 0): each token's t_k (R floats) is first quantized
-  // by lora_quantize_t (lora_driver.h) to dt, tq[R]; then y_k[o] = fma(dt * fp16(d_c[o % 8]),
-  // float(sum_j q_b[o][j] * tq[j]), y_k[o]). c is the chunk of o.
-  void (*lora_expand_q8)(int64_t o0, int64_t o1, int R, const uint8_t* b, int n_tok, const float* const* t,
-                         float* const* y) = nullptr;
+  // Expand over outputs [o0, o1) (o0 % 8 == 0) from each token's t quantized once by
+  // lora_q8_quantize_t (lora_q8.h), t_k ~ td[k] * tq_k: y_k[o] = fma(td[k] * fp16(d_c[o % 8]),
+  // float(sum_j q_b[o][j] * tq_k[j]), y_k[o]), c the chunk of o.
+  void (*lora_expand_q8)(int64_t o0, int64_t o1, int R, const uint8_t* b, int n_tok, const int8_t* const* tq,
+                         const float* td, float* const* y) = nullptr;
 
   const TypeKernels& of(TensorType t) const { return by_type[static_cast<uint32_t>(t)]; }
 };

@@ -12,7 +12,6 @@
 //   ShrinkQ8Tile<T, V>::run(n_in, R, a, v0, x, coeff, t)   x: block_q8_0 rows
 //   ExpandQ8Tile<T, C>::run(R, b, tq, td, y, o)              tq/td: the tokens' quantized t
 #pragma once
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -81,16 +80,6 @@ void lora_expand_by_tiles(int64_t o0, int64_t o1, int R, const fp16_t* b, int n_
   }
 }
 
-// Quantizes one token's t (R floats) for the 8-bit expand: returns dt with t[j] ~ dt * q[j].
-// Scalar on every path (R is small): round half to even, as ggml's Q8_0 activation quantizer.
-inline float lora_quantize_t(const float* t, int R, int8_t* q) {
-  float amax = 0.0f;
-  for (int j = 0; j < R; ++j) amax = std::fmax(amax, std::fabs(t[j]));
-  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-  for (int j = 0; j < R; ++j) q[j] = int8_t(std::nearbyint(t[j] * id));
-  return amax / 127.0f;
-}
-
 // KernelSet::lora_shrink_q8 over ShrinkQ8Tile (same tiling as the F16 shrink).
 template <template <int, int> class Tile, int T>
 void lora_shrink_q8_tokens(int n_in, int R, const uint8_t* a, const block_q8_0* const* x, const float* coeff,
@@ -135,17 +124,10 @@ void lora_expand_q8_tokens(int64_t o0, int64_t o1, int R, const uint8_t* b, cons
   for (int k = 0; k < T; ++k) std::memcpy(y[k] + o, tail[k], n * sizeof(float));
 }
 
-// KernelSet::lora_expand_q8 over ExpandQ8Tile: quantizes each token's t once per call.
+// KernelSet::lora_expand_q8 over ExpandQ8Tile.
 template <template <int, int> class Tile>
-void lora_expand_q8_by_tiles(int64_t o0, int64_t o1, int R, const uint8_t* b, int n_tok, const float* const* t,
-                             float* const* y) {
-  alignas(32) int8_t q[kLoraMaxTokens][kLoraQ8MaxRank];
-  const int8_t* tq[kLoraMaxTokens];
-  float td[kLoraMaxTokens];
-  for (int k = 0; k < n_tok; ++k) {
-    td[k] = lora_quantize_t(t[k], R, q[k]);
-    tq[k] = q[k];
-  }
+void lora_expand_q8_by_tiles(int64_t o0, int64_t o1, int R, const uint8_t* b, int n_tok, const int8_t* const* tq,
+                             const float* td, float* const* y) {
   switch (n_tok) {
     case 1: return lora_expand_q8_tokens<Tile, 1>(o0, o1, R, b, tq, td, y);
     case 2: return lora_expand_q8_tokens<Tile, 2>(o0, o1, R, b, tq, td, y);

@@ -60,6 +60,14 @@ void lora_q8_put_b_row(uint8_t* b, int R, int64_t o, const float* row, int r) {
   for (int j = 0; j < r; ++j) chunk[b_quant_offset(int(o % C), j)] = uint8_t(q[j]);
 }
 
+float lora_q8_quantize_t(const float* t, int R, int8_t* q) {
+  float amax = 0.0f;
+  for (int j = 0; j < R; ++j) amax = std::max(amax, std::fabs(t[j]));
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  for (int j = 0; j < R; ++j) q[j] = int8_t(std::nearbyint(t[j] * id));
+  return amax / 127.0f;
+}
+
 float lora_q8_a_value(const uint8_t* a, int R, int j, int64_t i) {
   const uint8_t* blk = a + (i / QB) * a_block_bytes(R);
   return get_fp16(blk + 2 * j) * float(int8_t(blk[a_quant_offset(R, j, int(i % QB))]));

@@ -13,6 +13,10 @@ void lora_q8_put_a_row(uint8_t* a, int64_t n_in, int R, int j, const float* row)
 // Quantizes B's output o (r <= R floats, one per rank; ranks r..R-1 stay zero) into a B region.
 void lora_q8_put_b_row(uint8_t* b, int R, int64_t o, const float* row, int r);
 
+// Quantizes one token's shrink output t (R floats) for the 8-bit expand, once per projection:
+// returns td with t[j] ~ td * q[j] (d = amax / 127, q rounded half to even).
+float lora_q8_quantize_t(const float* t, int R, int8_t* q);
+
 // The stored (dequantized) values, for tests and tools.
 float lora_q8_a_value(const uint8_t* a, int R, int j, int64_t i);
 float lora_q8_b_value(const uint8_t* b, int R, int64_t o, int j);

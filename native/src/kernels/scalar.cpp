@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "block_scales.h"
-#include "lora_driver.h"
 #include "paths.h"
 
 namespace el::kernels {
@@ -106,21 +105,19 @@ void lora_shrink_q8(int n_in, int R, const uint8_t* a, int n_tok, const block_q8
     }
 }
 
-void lora_expand_q8(int64_t o0, int64_t o1, int R, const uint8_t* b, int n_tok, const float* const* t,
-                    float* const* y) {
+void lora_expand_q8(int64_t o0, int64_t o1, int R, const uint8_t* b, int n_tok, const int8_t* const* tq,
+                    const float* td, float* const* y) {
   constexpr int C = kLoraOutChunk;
   const int64_t chunk_bytes = 2 * C + int64_t(C) * R;
-  int8_t tq[kLoraQ8MaxRank];
   for (int k = 0; k < n_tok; ++k) {
-    const float dt = lora_quantize_t(t[k], R, tq);
     for (int64_t o = o0; o < o1; ++o) {
       const uint8_t* chunk = b + (o / C) * chunk_bytes;
       fp16_t d;
       std::memcpy(&d, chunk + 2 * (o % C), sizeof d);
       const int8_t* q = reinterpret_cast<const int8_t*>(chunk + 2 * C);
       int32_t sum = 0;
-      for (int j = 0; j < R; ++j) sum += int32_t(q[(j / 4) * C * 4 + (o % C) * 4 + j % 4]) * tq[j];
-      y[k][o] = std::fma(dt * fp16_to_fp32(d), float(sum), y[k][o]);
+      for (int j = 0; j < R; ++j) sum += int32_t(q[(j / 4) * C * 4 + (o % C) * 4 + j % 4]) * tq[k][j];
+      y[k][o] = std::fma(td[k] * fp16_to_fp32(d), float(sum), y[k][o]);
     }
   }
 }

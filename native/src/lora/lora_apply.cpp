@@ -2,6 +2,9 @@
 #include "lora_apply.h"
 
 #include <algorithm>
+#include <type_traits>
+
+#include "../kernels/lora_q8.h"
 
 namespace el::lora {
 
@@ -32,24 +35,69 @@ void plan_lora_batch(const LoraPool& pool, const int32_t* slot_per_token, const 
   }
 }
 
+namespace {
+
+// Q8 pool: position k's quantized t, after the n_pos * ld floats of t (lora_scratch_floats),
+// and its scale after those. F is float (the shrink writes) or const float (the expand reads).
+template <class F>
+auto quantized_t(F* t, int n_pos, int ld, int k) {
+  using Q = std::conditional_t<std::is_const_v<F>, const int8_t, int8_t>;
+  return reinterpret_cast<Q*>(t + int64_t(n_pos) * ld) + int64_t(k) * ld;
+}
+template <class F>
+F* quantized_t_scale(F* t, int n_pos, int ld, int k) {
+  return t + int64_t(n_pos) * (ld + ld / 4) + k;
+}
+
+}  // namespace
+
+void lora_quantize_input(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan,
+                         const float* x, int64_t x_stride, int64_t n_in, block_q8_0* xq) {
+  if (pool.type() != LoraPoolType::Q8) return;
+  constexpr int QB = kernels::kLoraQ8Block;
+  const auto quantize = ks.of(TensorType::Q8_0).from_float;
+  const int64_t nb = lora_input_blocks(n_in), full = n_in / QB * QB;
+  for (int32_t tok : plan.token) {  // each token appears once in a plan
+    const float* row = x + tok * x_stride;
+    block_q8_0* out = xq + tok * nb;
+    if (full > 0) quantize(row, out, full);
+    if (full < n_in) {
+      float tail[QB] = {};
+      std::copy(row + full, row + n_in, tail);
+      quantize(tail, out + full / QB, QB);
+    }
+  }
+}
+
 void lora_shrink(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
-                 const float* x, int64_t x_stride, float* t, int k_begin, int k_end) {
+                 const float* x, int64_t x_stride, float* t, int k_begin, int k_end, const block_q8_0* xq) {
   const int n_in = int(pool.shapes().n_in[int(m)]);
+  const int64_t nb = lora_input_blocks(n_in);
   const int ld = pool.max_padded_rank();
   const float* xs[kernels::kLoraMaxTokens];
+  const block_q8_0* xqs[kernels::kLoraMaxTokens];
   float* ts[kernels::kLoraMaxTokens];
   for (const auto& g : plan.groups) {
     const int b = std::max(g.begin, k_begin), e = std::min(g.end, k_end);
     if (b >= e) continue;
     const ModuleView v = pool.view(g.slot, layer, m);
-    if (!v.at) continue;
+    if (!v.a) continue;
     for (int k0 = b; k0 < e; k0 += kernels::kLoraMaxTokens) {
       const int n = std::min(kernels::kLoraMaxTokens, e - k0);
       for (int i = 0; i < n; ++i) {
-        xs[i] = x + plan.token[size_t(k0 + i)] * x_stride;
+        const int32_t tok = plan.token[size_t(k0 + i)];
+        xs[i] = x + tok * x_stride;
+        if (xq) xqs[i] = xq + tok * nb;
         ts[i] = t + int64_t(k0 + i) * ld;
       }
-      ks.lora_shrink_f16(n_in, v.padded, v.at, n, xs, &plan.coeff[size_t(k0)], ts);
+      if (v.type == LoraPoolType::Q8) {
+        ks.lora_shrink_q8(n_in, v.padded, v.a, n, xqs, &plan.coeff[size_t(k0)], ts);
+        for (int i = 0; i < n; ++i)
+          *quantized_t_scale(t, plan.n_positions(), ld, k0 + i) =
+              kernels::lora_q8_quantize_t(ts[i], v.padded, quantized_t(t, plan.n_positions(), ld, k0 + i));
+      } else {
+        ks.lora_shrink_f16(n_in, v.padded, v.a_f16(), n, xs, &plan.coeff[size_t(k0)], ts);
+      }
     }
   }
 }
@@ -65,10 +113,12 @@ void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
                  const float* t, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
   const int ld = pool.max_padded_rank();
   const float* ts[kernels::kLoraMaxTokens];
+  const int8_t* tqs[kernels::kLoraMaxTokens];
+  float tds[kernels::kLoraMaxTokens];
   float* ys[kernels::kLoraMaxTokens];
   for (const auto& g : plan.groups) {
     const ModuleView v = pool.view(g.slot, layer, m);
-    if (!v.at) continue;
+    if (!v.a) continue;
     // Output blocks outermost: a block's B chunks stay in cache for every few tokens of a big group.
     for (int64_t o = row_begin; o < row_end; o += kExpandBlock) {
       const int64_t o_end = std::min(row_end, o + kExpandBlock);
@@ -76,9 +126,16 @@ void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
         const int n = std::min(kernels::kLoraMaxTokens, g.end - k0);
         for (int i = 0; i < n; ++i) {
           ts[i] = t + int64_t(k0 + i) * ld;
+          if (v.type == LoraPoolType::Q8) {
+            tqs[i] = quantized_t(t, plan.n_positions(), ld, k0 + i);
+            tds[i] = *quantized_t_scale(t, plan.n_positions(), ld, k0 + i);
+          }
           ys[i] = y + plan.token[size_t(k0 + i)] * y_stride;
         }
-        ks.lora_expand_f16(o, o_end, v.padded, v.b, n, ts, ys);
+        if (v.type == LoraPoolType::Q8)
+          ks.lora_expand_q8(o, o_end, v.padded, v.b, n, tqs, tds, ys);
+        else
+          ks.lora_expand_f16(o, o_end, v.padded, v.b_f16(), n, ts, ys);
       }
     }
   }
@@ -88,7 +145,15 @@ void lora_apply(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBa
                 const float* x, int64_t x_stride, float* y, int64_t y_stride, std::vector<float>& scratch) {
   if (plan.empty()) return;
   scratch.resize(std::max(scratch.size(), lora_scratch_floats(pool, plan)));
-  lora_shrink(ks, pool, plan, layer, m, x, x_stride, scratch.data(), 0, plan.n_positions());
+  const int64_t n_in = pool.shapes().n_in[int(m)];
+  std::vector<block_q8_0> xq;
+  if (pool.type() == LoraPoolType::Q8) {
+    int32_t rows = 0;
+    for (int32_t tok : plan.token) rows = std::max(rows, tok + 1);
+    xq.resize(size_t(rows * lora_input_blocks(n_in)));
+    lora_quantize_input(ks, pool, plan, x, x_stride, n_in, xq.data());
+  }
+  lora_shrink(ks, pool, plan, layer, m, x, x_stride, scratch.data(), 0, plan.n_positions(), xq.data());
   lora_expand(ks, pool, plan, layer, m, scratch.data(), y, y_stride, 0, pool.shapes().n_out[int(m)]);
 }
 

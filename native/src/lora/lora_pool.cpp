@@ -8,6 +8,7 @@
 #include <new>
 
 #include "../error.h"
+#include "../kernels/lora_q8.h"
 #include "../round_up.h"
 #include "lora_source.h"
 
@@ -43,11 +44,12 @@ void row_to_float(TensorType type, const uint8_t* src, int64_t n, float* dst) {
   }
 }
 
-fp16_t to_slot(float v, const TensorRef& t) {
-  if (!std::isfinite(v) || std::fabs(v) > 65504.0f)
-    fail(ErrorKind::Unsupported, "tensor '" + t.name + "' holds " + std::to_string(v) +
-                                     ", outside the F16 range of the slot pool");
-  return fp32_to_fp16(v);
+// Both pool types keep values (F16) or scales (Q8, amax / 127) in F16.
+void check_range(const float* v, int64_t n, const TensorRef& t) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i]) || std::fabs(v[i]) > 65504.0f)
+      fail(ErrorKind::Unsupported, "tensor '" + t.name + "' holds " + std::to_string(v[i]) +
+                                       ", outside the F16 range of the slot pool");
 }
 
 int64_t padded_outputs(int64_t n_out) { return round_up<int64_t>(n_out, kernels::kLoraOutChunk); }
@@ -56,25 +58,50 @@ int64_t padded_outputs(int64_t n_out) { return round_up<int64_t>(n_out, kernels:
 
 int padded_rank(int rank) { return round_up(rank, kernels::kLoraRankStep); }
 
-LoraPool::LoraPool(const ModelShapes& shapes, int n_slots, int max_rank)
-    : shapes_(shapes), n_slots_(n_slots), max_rank_(max_rank), max_padded_(padded_rank(max_rank)) {
+const char* pool_type_name(LoraPoolType t) { return t == LoraPoolType::Q8 ? "q8" : "f16"; }
+
+float ModuleView::a_value(int j, int64_t i) const {
+  if (type == LoraPoolType::Q8) return kernels::lora_q8_a_value(a, padded, j, i);
+  return fp16_to_fp32(a_f16()[i * padded + j]);
+}
+
+float ModuleView::b_value(int64_t o, int j) const {
+  if (type == LoraPoolType::Q8) return kernels::lora_q8_b_value(b, padded, o, j);
+  constexpr int c = kernels::kLoraOutChunk;
+  return fp16_to_fp32(b_f16()[(o / c) * padded * c + j * c + o % c]);
+}
+
+LoraPool::LoraPool(const ModelShapes& shapes, int n_slots, int max_rank, LoraPoolType type)
+    : shapes_(shapes), n_slots_(n_slots), max_rank_(max_rank), max_padded_(padded_rank(max_rank)), type_(type) {
   if (n_slots < 0 || max_rank < 1 || shapes.n_layer < 1)
     fail(ErrorKind::InvalidArgument, "LoRA pool needs n_slots >= 0, max_rank >= 1 and a model with layers");
-  int64_t per_rank = 0;
+  if (type == LoraPoolType::Q8 && max_padded_ > kernels::kLoraQ8MaxRank)
+    fail(ErrorKind::InvalidArgument, "the q8 LoRA pool supports ranks up to " + std::to_string(kernels::kLoraQ8MaxRank) +
+                                         ", not " + std::to_string(max_rank));
   for (int mi = 0; mi < kNumModules; ++mi) {
-    module_offset_[mi] = per_rank * max_padded_;
-    per_rank += shapes.n_in[mi] + padded_outputs(shapes.n_out[mi]);
+    module_offset_[mi] = layer_bytes_;
+    layer_bytes_ += a_bytes(mi, max_padded_) + b_bytes(mi, max_padded_);
   }
-  layer_elems_ = per_rank * max_padded_;
-  slot_elems_ = layer_elems_ * shapes.n_layer;
-  const double bytes = double(slot_elems_) * double(n_slots) * sizeof(fp16_t);
+  slot_bytes_ = layer_bytes_ * shapes.n_layer;
+  const double bytes = double(slot_bytes_) * double(n_slots);
   // Not zeroed: untouched pages cost no RAM until an adapter is loaded into them.
-  arena_ = try_alloc_big(size_t(slot_elems_) * size_t(n_slots) * sizeof(fp16_t));
+  arena_ = try_alloc_big(size_t(slot_bytes_) * size_t(n_slots));
   if (!arena_ && n_slots > 0)
     fail(ErrorKind::OutOfMemory, "cannot allocate the LoRA slot pool (" + std::to_string(n_slots) + " slots of rank " +
                                      std::to_string(max_rank) + ", " + std::to_string(int64_t(bytes / 1048576)) + " MiB)");
   slots_.reset(new Slot[size_t(n_slots)]);
   for (int s = 0; s < n_slots; ++s) slots_[s].adapted.assign(size_t(shapes.n_layer) * kNumModules, 0);
+}
+
+int64_t LoraPool::a_bytes(int mi, int R) const {
+  const int64_t n_in = shapes_.n_in[mi];
+  return type_ == LoraPoolType::Q8 ? kernels::lora_q8_a_bytes(n_in, R) : n_in * R * int64_t(sizeof(fp16_t));
+}
+
+int64_t LoraPool::b_bytes(int mi, int R) const {
+  const int64_t n_out = shapes_.n_out[mi];
+  return type_ == LoraPoolType::Q8 ? kernels::lora_q8_b_bytes(n_out, R)
+                                   : padded_outputs(n_out) * R * int64_t(sizeof(fp16_t));
 }
 
 LoraPool::~LoraPool() = default;
@@ -85,9 +112,46 @@ void LoraPool::check_slot(int slot) const {
                                          std::to_string(n_slots_) + " slots)");
 }
 
-fp16_t* LoraPool::region(int slot, int layer, Module m) const {
-  return reinterpret_cast<fp16_t*>(arena_.get()) + int64_t(slot) * slot_elems_ + int64_t(layer) * layer_elems_ +
-         module_offset_[int(m)];
+uint8_t* LoraPool::region(int slot, int layer, Module m) const {
+  return arena_.get() + int64_t(slot) * slot_bytes_ + int64_t(layer) * layer_bytes_ + module_offset_[int(m)];
+}
+
+int64_t LoraPool::convert_pair(int slot, const LoraPair& pr, int r, std::vector<float>& row) {
+  const int mi = int(pr.module);
+  const int R = padded_rank(r);
+  const int64_t n_in = shapes_.n_in[mi], n_out = shapes_.n_out[mi];
+  uint8_t* a = region(slot, pr.layer, pr.module);
+  uint8_t* b = a + a_bytes(mi, max_padded_);
+  // Padding first: ranks r..R-1, inputs and outputs past the matrix, are zeros in both layouts.
+  std::memset(a, 0, size_t(a_bytes(mi, R)));
+  std::memset(b, 0, size_t(b_bytes(mi, R)));
+  row.resize(size_t(std::max<int64_t>(n_in, r)));
+  const bool q8 = type_ == LoraPoolType::Q8;
+  fp16_t* at = reinterpret_cast<fp16_t*>(a);
+  const size_t a_row_bytes = row_size(pr.a.type, n_in);
+  for (int j = 0; j < r; ++j) {
+    row_to_float(pr.a.type, pr.a.data + size_t(j) * a_row_bytes, n_in, row.data());
+    check_range(row.data(), n_in, pr.a);
+    if (q8) {
+      kernels::lora_q8_put_a_row(a, n_in, R, j, row.data());
+    } else {
+      for (int64_t i = 0; i < n_in; ++i) at[i * R + j] = fp32_to_fp16(row[i]);
+    }
+  }
+  constexpr int kChunk = kernels::kLoraOutChunk;
+  fp16_t* bf = reinterpret_cast<fp16_t*>(b);
+  const size_t b_row_bytes = row_size(pr.b.type, r);
+  for (int64_t o = 0; o < n_out; ++o) {
+    row_to_float(pr.b.type, pr.b.data + size_t(o) * b_row_bytes, r, row.data());
+    check_range(row.data(), r, pr.b);
+    if (q8) {
+      kernels::lora_q8_put_b_row(b, R, o, row.data(), r);
+    } else {
+      fp16_t* chunk = bf + (o / kChunk) * R * kChunk + o % kChunk;
+      for (int j = 0; j < r; ++j) chunk[j * kChunk] = fp32_to_fp16(row[j]);
+    }
+  }
+  return a_bytes(mi, R) + b_bytes(mi, R);
 }
 
 SlotInfo LoraPool::load(int slot, const std::string& path) {
@@ -106,41 +170,20 @@ SlotInfo LoraPool::load(int slot, const std::string& path) {
     std::fill(s.adapted.begin(), s.adapted.end(), 0);
     std::vector<float> row;  // one source row at a time: the only temporary buffer
     bool has_module[kNumModules] = {};
-    int64_t elems = 0;
-    const int r = src.rank, R = padded_rank(r);
-    constexpr int kChunk = kernels::kLoraOutChunk;
+    int64_t bytes = 0;
     for (const LoraPair& pr : src.pairs) {
-      const int mi = int(pr.module);
-      const int64_t n_in = shapes_.n_in[mi], n_out = shapes_.n_out[mi], n_out_padded = padded_outputs(n_out);
-      fp16_t* at = region(slot, pr.layer, pr.module);
-      fp16_t* b = at + int64_t(max_padded_) * n_in;
-      // Padding first: ranks r..R-1 of At and B, and B's outputs past n_out, are zeros.
-      std::fill(at, at + n_in * R, fp16_t(0));
-      std::fill(b, b + n_out_padded * R, fp16_t(0));
-      row.resize(size_t(std::max<int64_t>(n_in, r)));
-      const size_t a_row_bytes = row_size(pr.a.type, n_in);
-      for (int j = 0; j < r; ++j) {
-        row_to_float(pr.a.type, pr.a.data + size_t(j) * a_row_bytes, n_in, row.data());
-        for (int64_t i = 0; i < n_in; ++i) at[i * R + j] = to_slot(row[i], pr.a);
-      }
-      const size_t b_row_bytes = row_size(pr.b.type, r);
-      for (int64_t o = 0; o < n_out; ++o) {
-        row_to_float(pr.b.type, pr.b.data + size_t(o) * b_row_bytes, r, row.data());
-        fp16_t* chunk = b + (o / kChunk) * R * kChunk + o % kChunk;
-        for (int j = 0; j < r; ++j) chunk[j * kChunk] = to_slot(row[j], pr.b);
-      }
-      s.adapted[size_t(pr.layer) * kNumModules + mi] = 1;
-      has_module[mi] = true;
-      elems += int64_t(R) * (n_in + n_out_padded);
+      bytes += convert_pair(slot, pr, src.rank, row);
+      s.adapted[size_t(pr.layer) * kNumModules + int(pr.module)] = 1;
+      has_module[int(pr.module)] = true;
     }
     std::string modules;
     for (int mi = 0; mi < kNumModules; ++mi)
       if (has_module[mi]) modules += std::string(modules.empty() ? "" : ",") + module_short_name(Module(mi));
     std::lock_guard<std::mutex> lock(mu_);
-    s.rank = r;
+    s.rank = src.rank;
     s.alpha = src.alpha;
     s.factor = src.factor();
-    s.bytes = elems * int64_t(sizeof(fp16_t));
+    s.bytes = bytes;
     s.path = src.path;
     s.format = src.format;
     s.modules = modules;
@@ -260,8 +303,9 @@ ModuleView LoraPool::view(int slot, int layer, Module m) const {
   const Slot& s = slots_[slot];
   ModuleView v;
   if (!s.adapted[size_t(layer) * kNumModules + int(m)]) return v;
-  v.at = region(slot, layer, m);
-  v.b = v.at + int64_t(max_padded_) * shapes_.n_in[int(m)];
+  v.a = region(slot, layer, m);
+  v.b = v.a + a_bytes(int(m), max_padded_);
+  v.type = type_;
   v.rank = s.rank;
   v.padded = padded_rank(s.rank);
   return v;

@@ -10,11 +10,18 @@
 //       one contiguous stream, and y is loaded and stored once per chunk, not once per rank.
 // Both are laid out with the adapter's own padded rank, so a low-rank adapter reads fewer bytes.
 //
-// Storage is F16: it halves the pool's RAM (a rank-16 slot for a 0.5B model is ~17 MiB in
+// Storage is F16 by default: it halves the pool's RAM (a rank-16 slot for a 0.5B model is ~17 MiB in
 // F16, ~35 MiB in F32: the difference is whole adapters on a 4 GB board) and halves the
 // bytes read per token, which is what LoRA costs at decode time. Every kernel path has
 // the F16 LoRA kernels, and F16 keeps ~3 significant digits, far below the rounding already in the
 // base model's quantized weights. Values outside F16 range are refused at load.
+//
+// The 8-bit pool (LoraPoolType::Q8, opt-in) stores the same A and B quantized to int8 with fp16
+// scales (kernels.h: blocks of 32 inputs for A, one scale per output row for B), and quantizes
+// the activations too, so both products are integer dot products: about 0.55x the bytes of F16
+// and much less arithmetic per byte, for 8 different adapters in a step the difference between
+// LoRA costing a third and a seventh of the base model. The price is quantization error, as with
+// a Q8_0 adapter file: results no longer equal the F16 arithmetic bit for bit.
 //
 // Slot states: free -> loading -> ready. Loading happens outside the pool lock (it may run
 // while a forward pass uses other slots); a slot becomes visible to decode only when ready.
@@ -35,6 +42,11 @@
 
 namespace el::lora {
 
+struct LoraPair;
+
+enum class LoraPoolType { F16 = 0, Q8 = 1 };
+const char* pool_type_name(LoraPoolType t);  // "f16" | "q8"
+
 struct SlotInfo {
   bool loaded = false;
   int rank = 0;
@@ -49,16 +61,18 @@ struct SlotInfo {
 
 // One adapted (layer, module) of a ready slot, as the apply kernels read it.
 struct ModuleView {
-  const fp16_t* at = nullptr;  // n_in rows of `padded` ranks; nullptr when the slot does not adapt it
-  const fp16_t* b = nullptr;   // ceil(n_out / 8) chunks of `padded` ranks x 8 outputs
+  // F16: a is At (n_in rows of `padded` ranks), b is ceil(n_out / 8) chunks of `padded` ranks x 8
+  // outputs. Q8: the 8-bit layouts of kernels.h. a is nullptr when the slot does not adapt the module.
+  const uint8_t* a = nullptr;
+  const uint8_t* b = nullptr;
+  LoraPoolType type = LoraPoolType::F16;
   int rank = 0;
-  int padded = 0;              // rank rounded up to kernels::kLoraRankStep
-  // Element (j, i) of A and (o, j) of B, j < padded, o < n_out rounded up to 8 (tests, tools).
-  fp16_t a_value(int j, int64_t i) const { return at[i * padded + j]; }
-  fp16_t b_value(int64_t o, int j) const {
-    constexpr int c = kernels::kLoraOutChunk;
-    return b[(o / c) * padded * c + j * c + o % c];
-  }
+  int padded = 0;  // rank rounded up to kernels::kLoraRankStep
+  const fp16_t* a_f16() const { return reinterpret_cast<const fp16_t*>(a); }
+  const fp16_t* b_f16() const { return reinterpret_cast<const fp16_t*>(b); }
+  // Element (j, i) of A and (o, j) of B as stored, j < padded, o < n_out rounded up to 8 (tests, tools).
+  float a_value(int j, int64_t i) const;
+  float b_value(int64_t o, int j) const;
 };
 
 // Rank rounded up to the kernels' rank step (the stride of At and of B's chunks).
@@ -66,9 +80,11 @@ int padded_rank(int rank);
 
 class LoraPool {
  public:
-  // Allocates the arena: n_slots x padded max rank x sum over layers and modules of
-  // (n_in + n_out rounded up to 8) F16 elements. Throws el::Error(OutOfMemory) naming the size when that fails.
-  LoraPool(const ModelShapes& shapes, int n_slots, int max_rank);
+  // Allocates the arena: n_slots x, per layer and module, the A and B regions of the type at the
+  // padded max rank (F16: (n_in + n_out rounded up to 8) x padded rank x 2 bytes). Throws
+  // el::Error(OutOfMemory) naming the size when that fails, InvalidArgument for a Q8 pool whose
+  // padded max rank exceeds kernels::kLoraQ8MaxRank.
+  LoraPool(const ModelShapes& shapes, int n_slots, int max_rank, LoraPoolType type = LoraPoolType::F16);
   ~LoraPool();
   LoraPool(const LoraPool&) = delete;
   LoraPool& operator=(const LoraPool&) = delete;
@@ -77,7 +93,8 @@ class LoraPool {
   int max_rank() const { return max_rank_; }
   int max_padded_rank() const { return max_padded_; }  // floats of t per token (lora_apply.h)
   const ModelShapes& shapes() const { return shapes_; }
-  size_t arena_bytes() const { return size_t(n_slots_) * size_t(slot_elems_) * sizeof(fp16_t); }
+  LoraPoolType type() const { return type_; }
+  size_t arena_bytes() const { return size_t(n_slots_) * size_t(slot_bytes_); }
 
   // Opens and validates `path` (GGUF file or PEFT directory), then converts it into the slot.
   // Refused while the slot is loading or referenced. A file that fails validation leaves
@@ -119,7 +136,11 @@ class LoraPool {
   };
 
   void check_slot(int slot) const;
-  fp16_t* region(int slot, int layer, Module m) const;  // At region; B follows at padded max rank * n_in
+  uint8_t* region(int slot, int layer, Module m) const;  // A region; B follows at a_bytes(m, max_padded_)
+  int64_t a_bytes(int mi, int R) const;  // bytes of module mi's A (and B) region at padded rank R
+  int64_t b_bytes(int mi, int R) const;
+  // Writes one source pair into the slot (padding zeroed); returns the bytes it occupies.
+  int64_t convert_pair(int slot, const LoraPair& pr, int rank, std::vector<float>& row);
   // Per sequence, the slot its tokens in the batch name (INT_MIN: not in the batch); checks
   // ranges and that a sequence names one slot. check_ready_locked: every named slot is ready.
   std::vector<int32_t> batch_targets(int n_seq, const int32_t* seq_id, const int32_t* token_slot, int n_tok) const;
@@ -129,10 +150,11 @@ class LoraPool {
   int n_slots_;
   int max_rank_;
   int max_padded_;  // padded_rank(max_rank_)
-  int64_t layer_elems_ = 0;                 // elements per layer per slot
-  int64_t module_offset_[kNumModules] = {}; // element offset of each module inside a layer
-  int64_t slot_elems_ = 0;
-  BigBuffer arena_;  // n_slots_ * slot_elems_ fp16 values
+  LoraPoolType type_;
+  int64_t layer_bytes_ = 0;                 // bytes per layer per slot
+  int64_t module_offset_[kNumModules] = {}; // byte offset of each module inside a layer
+  int64_t slot_bytes_ = 0;
+  BigBuffer arena_;  // n_slots_ * slot_bytes_
   std::unique_ptr<Slot[]> slots_;
   mutable std::mutex mu_;  // guards state transitions and reference counts together
 };

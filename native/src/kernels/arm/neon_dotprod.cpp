@@ -2,6 +2,7 @@
 // Compiled with -march=armv8.2-a+dotprod; dispatch.cpp installs it only when the CPU
 // reports ASIMDDP, on top of the baseline NEON table.
 #if defined(__aarch64__)
+#include "lora_q8_tiles.h"
 #include "neon_int8.h"
 #include "../paths.h"
 
@@ -10,6 +11,15 @@ namespace {
 
 struct DotProd {
   static inline int32x4_t dot(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
+};
+
+// The LoRA tiles' 4-byte dot (lora_q8_tiles.h): sdot by element, so x's 4 bytes need no broadcast.
+struct LoraDot4Sdot {
+  using Acc = int32x4_t;
+  static inline Acc zero() { return vdupq_n_s32(0); }
+  template <int L>
+  static inline void dot(Acc& acc, int8x16_t w, int8x16_t x) { acc = vdotq_laneq_s32(acc, w, x, L); }
+  static inline int32x4_t sum(const Acc& acc) { return acc; }
 };
 
 }  // namespace
@@ -24,6 +34,8 @@ void install_neon_dotprod(KernelSet& ks, TileKernels& tk) {
   t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K_t<DotProd>;
   tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DotProd, DecodeQ8_0>::K, 4, 4>;
   tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DotProd, DecodeQ4_0>::K, 4, 4>;
+  ks.lora_shrink_q8 = lora_shrink_q8_by_tiles<LoraShrinkQ8<LoraDot4Sdot>::Tile>;
+  ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraExpandQ8<LoraDot4Sdot>::Tile>;
 }
 
 }  // namespace detail

@@ -10,6 +10,7 @@
 #include "../block_scales.h"
 #include "../lora_driver.h"
 #include "avx2_common.h"
+#include "lora_q8_tiles.h"
 
 namespace el::kernels {
 namespace {
@@ -348,14 +349,7 @@ struct DecodeQ4_0 {
 
 // ---- LoRA (same operation order as scalar.cpp, so the same bits) --------------
 
-// An adapter's rows for one token are a short stream (4 KiB to 160 KiB) that the hardware
-// prefetcher picks up late; asking for the lines 4 KiB ahead of the kernel hides most of the
-// memory latency (measured: ~15% less LoRA time at batch 8 with 8 different adapters).
-constexpr int64_t kLoraPrefetchBytes = 4096;
-inline void prefetch_ahead(const fp16_t* at, int64_t bytes) {
-  const char* p = reinterpret_cast<const char*>(at) + kLoraPrefetchBytes;
-  for (int64_t q = 0; q < bytes; q += 64) _mm_prefetch(p + q, _MM_HINT_T0);
-}
+// prefetch_ahead (4 KiB ahead of the kernel) is in lora_q8_tiles.h, shared with the 8-bit tiles.
 
 // T tokens x V rank vectors (8 ranks each, from rank 8 * v0): two FMA chains over the inputs
 // (even, odd), added at the end. Each input broadcasts x once per token against V vectors of
@@ -414,6 +408,14 @@ struct LoraExpandTile {
   }
 };
 
+// 4-byte dots for the 8-bit LoRA tiles (lora_q8_tiles.h) with maddubs: the pair sums of
+// |w| x sign(x, w) stay within 2 * 127 * 127, so maddubs never saturates.
+struct LoraDotAvx2 {
+  static __m256i dot(__m256i acc, __m256i u, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+  }
+};
+
 }  // namespace
 
 namespace detail {
@@ -439,6 +441,8 @@ void install_avx2(KernelSet& ks, TileKernels& tk) {
   ks.axpy_f16 = axpy_f16;
   ks.lora_shrink_f16 = lora_shrink_by_tiles<LoraShrinkTile>;
   ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;
+  ks.lora_shrink_q8 = lora_shrink_q8_by_tiles<LoraQ8Tiles<LoraDotAvx2>::Shrink>;
+  ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraQ8Tiles<LoraDotAvx2>::Expand>;
 }
 
 }  // namespace detail

@@ -5,6 +5,7 @@
 // every block's integer dot stays exact.
 #if defined(__x86_64__)
 #include "avx2_common.h"
+#include "lora_q8_tiles.h"
 
 namespace el::kernels {
 namespace {
@@ -52,6 +53,11 @@ struct DecodeQ4_0 {
   static __m256i dot(W q, const Tok& t) { return dpbusd(t.bias, q, t.y); }
 };
 
+// 4-byte dots for the 8-bit LoRA tiles (lora_q8_tiles.h): vpdpbusd on |w| x sign(x, w).
+struct LoraDotVnni {
+  static __m256i dot(__m256i acc, __m256i u, __m256i s) { return dpbusd(acc, u, s); }
+};
+
 }  // namespace
 
 namespace detail {
@@ -62,6 +68,8 @@ void install_avx2_vnni(KernelSet& ks, TileKernels& tk) {
   t[uint32_t(TensorType::Q4_0)].vec_dot = vec_dot_blocks<block_q4_0, dot_q4_q8>;
   tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DecodeQ8_0>::K, 2, 4>;
   tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DecodeQ4_0>::K, 2, 4>;
+  ks.lora_shrink_q8 = lora_shrink_q8_by_tiles<LoraQ8Tiles<LoraDotVnni>::Shrink>;
+  ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraQ8Tiles<LoraDotVnni>::Expand>;
 }
 
 }  // namespace detail

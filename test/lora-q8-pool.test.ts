@@ -1,0 +1,101 @@
+// The 8-bit LoRA pool (loraPoolType "q8") against the F16 pool, which lora-oracle.test.ts holds
+// equal to llama.cpp: one batch mixing four adapters (ranks 4..64, GGUF and PEFT) gives logits
+// whose distance from the F16 pool's is a small fraction of what each adapter changes, on every
+// position; base-only sequences in the same batch are untouched bit for bit; and the pool holds
+// each adapter in about 0.55x the bytes.
+import test from "ava";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { NativeModel } from "../src/engine/model.js";
+import type { LoraPoolType } from "../src/engine/types.js";
+import { writeSyntheticModel } from "../src/gguf/synthetic.js";
+import { storiesPath } from "./helpers/engine.js";
+import { writeTestAdapter, type AdapterSpec, type TestAdapter } from "./helpers/lora.js";
+
+// Measured 1.3-2.7% on these deliberately strong adapters (they move logits by 15-25): int8
+// weights and activations, as a Q8_0 adapter in llama.cpp.
+const MAX_RELATIVE_DEVIATION = 0.06;
+
+const ADAPTERS: AdapterSpec[] = [
+  { name: "r4-qv", format: "gguf", rank: 4, modules: ["q", "v"], seed: 11, strength: 1 },
+  { name: "r8-ko-down", format: "peft", rank: 8, modules: ["k", "o", "down"], seed: 12, alphaOverRank: 2, peftDtype: "F16" },
+  { name: "r16-ffn", format: "gguf", rank: 16, modules: ["gate", "up", "down"], seed: 13 },
+  { name: "r64-all", format: "peft", rank: 64, modules: ["q", "k", "v", "o", "gate", "up", "down"], seed: 14, alphaOverRank: 0.5 },
+];
+
+const dir = mkdtempSync(join(tmpdir(), "edgelora-lora-q8-"));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+const CASES: { name: string; model: () => Promise<string | null>; prompt: string }[] = [
+  { name: "stories260K", model: async () => storiesPath(), prompt: "Once upon a time there was a little dog" },
+  {
+    name: "synthetic qwen2 f32",
+    model: async () => {
+      const path = join(dir, "qwen2-f32.gguf");
+      await writeSyntheticModel({ arch: "qwen2", type: "f32", out: path, nEmbd: 128, nFf: 256, nHead: 4, nHeadKv: 2, nLayer: 2, tied: true, seed: 7 });
+      return path;
+    },
+    prompt: "The quick brown fox jumps over",
+  },
+];
+
+/** Logits of every prompt position of 5 sequences in one batch: slots 0..3, then no adapter. */
+async function batchLogits(model: NativeModel, adapters: TestAdapter[], prompt: number[], loraPoolType: LoraPoolType) {
+  const ctx = await model.createContext({
+    nCtx: 64, nSeqMax: 5, nBatchMax: 256, kvType: "f32", threads: 1, loraSlots: adapters.length, loraMaxRank: 64, loraPoolType,
+  });
+  try {
+    const bytes: number[] = [];
+    for (const [slot, a] of adapters.entries()) bytes.push((await ctx.loadAdapter(slot, a.path)).bytes);
+    const slots = [0, 1, 2, 3, -1];
+    const tokens = slots.flatMap(() => prompt);
+    const r = await ctx.decode(
+      {
+        tokens,
+        pos: slots.flatMap(() => prompt.map((_, i) => i)),
+        seq: slots.flatMap((_, s) => prompt.map(() => s)),
+        loraSlot: slots.flatMap((s) => prompt.map(() => s)),
+        loraScale: tokens.map(() => 1),
+        logits: tokens.map(() => 1),
+      },
+      tokens.map(() => null),
+    );
+    const rows = r.logits.length / slots.length;
+    return { perSeq: slots.map((_, s) => r.logits.slice(s * rows, (s + 1) * rows)), bytes };
+  } finally {
+    ctx.dispose();
+  }
+}
+
+const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+for (const c of CASES) {
+  test.serial(`${c.name}: the q8 pool stays within ${MAX_RELATIVE_DEVIATION * 100}% of each adapter's effect`, async (t) => {
+    const modelPath = await c.model();
+    if (!modelPath) return t.pass("skipped: ../shared/models/stories260K.gguf is absent");
+    const sub = mkdtempSync(join(dir, "case-"));
+    const adapters = await Promise.all(ADAPTERS.map((s) => writeTestAdapter(modelPath, sub, s)));
+    const model = await NativeModel.load(modelPath);
+    try {
+      const prompt = model.tokenize(c.prompt, true);
+      const f16 = await batchLogits(model, adapters, prompt, "f16");
+      const q8 = await batchLogits(model, adapters, prompt, "q8");
+      const base = f16.perSeq[4];
+      t.deepEqual(q8.perSeq[4], base, "a sequence without an adapter changed");
+      for (const [i, a] of adapters.entries()) {
+        const effect = maxAbsDiff(f16.perSeq[i], base);
+        const deviation = maxAbsDiff(q8.perSeq[i], f16.perSeq[i]);
+        t.log(`${a.spec.name}: effect ${effect.toFixed(3)}, q8 deviation ${deviation.toFixed(4)} (${((deviation / effect) * 100).toFixed(2)}%), ` +
+          `bytes ${q8.bytes[i]} vs ${f16.bytes[i]}`);
+        t.true(effect > 1, `${a.spec.name}: the adapter barely changes the logits`);
+        t.true(deviation > 0, `${a.spec.name}: the q8 pool gave the F16 result exactly: not quantized?`);
+        t.true(deviation <= MAX_RELATIVE_DEVIATION * effect, `${a.spec.name}: q8 deviation ${deviation} vs effect ${effect}`);
+        t.true(q8.bytes[i] < 0.65 * f16.bytes[i], `${a.spec.name}: q8 slot holds ${q8.bytes[i]} bytes, f16 ${f16.bytes[i]}`);
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+}
