@@ -418,24 +418,31 @@ void Context::project(int il, Module m, const Input& in, float* out) {
 void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input& in) {
   if (!lora_active(*ms.begin())) return;
   for (Module m : ms) lora_shrunk_[int(m)] = in.epoch;
-  const int n_pos = lora_plan_.n_positions(), n_mod = int(ms.size());
+  const int n_pos = lora_plan_.n_positions();
+  const size_t n_mod = ms.size();
   const double work = double(n_pos) * n_mod * double(lora_->max_padded_rank()) * double(in.n_in) * sizeof(fp16_t);
   const int nth = threads_for(work, kLoraShrinkBytesPerThread);
-  // Items are (module, plan position) pairs, module-major.
-  const int64_t items = int64_t(n_mod) * n_pos;
-  // An 8-bit pool reads the input quantized, once for all the projections that share it.
+  auto shrink = [&](Module m, int k0, int k1) {
+    lora::lora_shrink(ks_, *lora_, lora_plan_, il, lora::Module(int(m)), in.x, in.n_in, lora_t_[int(m)].data(), k0,
+                      k1, lora_xq_.data());
+  };
+  if (n_pos >= nth) {
+    // Items are plan positions: a thread quantizes its tokens' input (8-bit pool) once, while it
+    // is hot, and shrinks it for every projection of the group.
+    pool_.parallel_for(nth, n_pos, ThreadPool::chunk_for(n_pos, nth, kChunksPerThread, 1),
+                       [&](int64_t k0, int64_t k1, int) {
+                         lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data(),
+                                                   int(k0), int(k1));
+                         for (Module m : ms) shrink(m, int(k0), int(k1));
+                       });
+    return;
+  }
+  // Fewer tokens than threads: the few rows are quantized first, and the projections split.
   lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data());
-  pool_.parallel_for(nth, items, ThreadPool::chunk_for(items, nth, kChunksPerThread, 1),
-                     [&](int64_t i0, int64_t i1, int) {
-                       for (int64_t i = i0; i < i1;) {
-                         const int mi = int(i / n_pos), k0 = int(i % n_pos);
-                         const int k1 = int(std::min<int64_t>(n_pos, k0 + (i1 - i)));
-                         const Module m = ms.begin()[mi];
-                         lora::lora_shrink(ks_, *lora_, lora_plan_, il, lora::Module(int(m)), in.x, in.n_in,
-                                           lora_t_[int(m)].data(), k0, k1, lora_xq_.data());
-                         i += k1 - k0;
-                       }
-                     });
+  const int64_t items = int64_t(n_mod) * n_pos;  // (projection, position), projection-major
+  pool_.parallel_for(nth, items, 1, [&](int64_t i0, int64_t i1, int) {
+    for (int64_t i = i0; i < i1; ++i) shrink(ms.begin()[i / n_pos], int(i % n_pos), int(i % n_pos) + 1);
+  });
 }
 
 // Base product, then (lora_layer >= 0) the LoRA expand on the same rows, while they are hot.

@@ -4,6 +4,7 @@
 // not provide falls back to the scalar one. The best path is chosen once, by CPU
 // detection, and can be forced by name (tests, benchmarks) or by EDGELORA_KERNELS.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -31,6 +32,17 @@ constexpr int kMaxTypeId = 32;
 constexpr int kLoraRankStep = 8;
 constexpr int kLoraOutChunk = 8;
 constexpr int kLoraMaxTokens = 4;
+// LoRA rows are short streams (one per token and projection) that the hardware prefetcher
+// picks up late: the kernels ask for lines this far ahead, never past the rows a call reads.
+constexpr int64_t kLoraPrefetchBytes = 4096;
+// Software prefetch of [from, from + bytes), clipped at `end`: a short slice of rows (a
+// thread's share of one projection) must not pull in the next adapter's rows, which costs
+// bandwidth and stalls on full miss buffers (measured: 30% of the expand's time).
+inline void lora_prefetch(const void* from, const void* end, int64_t bytes) {
+  const char* p = static_cast<const char*>(from);
+  const char* e = std::min(p + bytes, static_cast<const char*>(end));
+  for (; p < e; p += 64) __builtin_prefetch(p);
+}
 
 // The 8-bit pool (lora/lora_pool.h, LoraPoolType::Q8): int8 weights with fp16 scales, and int8
 // activations, so both kernels are integer dot products (vpdpbusd / maddubs / sdot) over half

@@ -52,8 +52,13 @@ template <template <int, int> class Tile, int T>
 void lora_expand_tokens(int64_t o0, int64_t o1, int R, const fp16_t* b, const float* const* t, float* const* y) {
   constexpr int C = kLoraVectorsPerTile<T>;  // enough independent chains to hide FMA latency
   const int64_t chunk = int64_t(R) * 8;
+  const fp16_t* end = b + (o1 + 7) / 8 * chunk;
+  constexpr int64_t ahead = kLoraPrefetchBytes / int64_t(sizeof(fp16_t));
   int64_t o = o0;
-  for (; o + 8 * C <= o1; o += 8 * C) Tile<T, C>::run(R, b + (o / 8) * chunk, t, y, o);
+  for (; o + 8 * C <= o1; o += 8 * C) {
+    lora_prefetch(b + (o / 8) * chunk + ahead, end, C * chunk * int64_t(sizeof(fp16_t)));
+    Tile<T, C>::run(R, b + (o / 8) * chunk, t, y, o);
+  }
   for (; o + 8 <= o1; o += 8) Tile<T, 1>::run(R, b + (o / 8) * chunk, t, y, o);
   if (o == o1) return;
   // A last partial chunk goes through the same vector code on a copy of its outputs.
@@ -109,8 +114,12 @@ void lora_expand_q8_tokens(int64_t o0, int64_t o1, int R, const uint8_t* b, cons
                            float* const* y) {
   constexpr int C = kLoraVectorsPerTile<T>;
   const int64_t chunk = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R;  // bytes
+  const uint8_t* end = b + (o1 + 7) / 8 * chunk;
   int64_t o = o0;
-  for (; o + 8 * C <= o1; o += 8 * C) Tile<T, C>::run(R, b + (o / 8) * chunk, tq, td, y, o);
+  for (; o + 8 * C <= o1; o += 8 * C) {
+    lora_prefetch(b + (o / 8) * chunk + kLoraPrefetchBytes, end, C * chunk);
+    Tile<T, C>::run(R, b + (o / 8) * chunk, tq, td, y, o);
+  }
   for (; o + 8 <= o1; o += 8) Tile<T, 1>::run(R, b + (o / 8) * chunk, tq, td, y, o);
   if (o == o1) return;
   alignas(32) float tail[T][8] = {};

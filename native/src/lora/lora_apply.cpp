@@ -52,12 +52,13 @@ F* quantized_t_scale(F* t, int n_pos, int ld, int k) {
 }  // namespace
 
 void lora_quantize_input(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan,
-                         const float* x, int64_t x_stride, int64_t n_in, block_q8_0* xq) {
+                         const float* x, int64_t x_stride, int64_t n_in, block_q8_0* xq, int k_begin, int k_end) {
   if (pool.type() != LoraPoolType::Q8) return;
   constexpr int QB = kernels::kLoraQ8Block;
   const auto quantize = ks.of(TensorType::Q8_0).from_float;
   const int64_t nb = lora_input_blocks(n_in), full = n_in / QB * QB;
-  for (int32_t tok : plan.token) {  // each token appears once in a plan
+  for (int k = std::max(0, k_begin); k < std::min(plan.n_positions(), k_end); ++k) {
+    const int32_t tok = plan.token[size_t(k)];  // each token appears once in a plan
     const float* row = x + tok * x_stride;
     block_q8_0* out = xq + tok * nb;
     if (full > 0) quantize(row, out, full);
@@ -110,20 +111,32 @@ constexpr int64_t kExpandBlock = 512;
 }  // namespace
 
 void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
-                 const float* t, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+                 const float* t, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end, int k_begin,
+                 int k_end) {
   const int ld = pool.max_padded_rank();
   const float* ts[kernels::kLoraMaxTokens];
   const int8_t* tqs[kernels::kLoraMaxTokens];
   float tds[kernels::kLoraMaxTokens];
   float* ys[kernels::kLoraMaxTokens];
+  // Every adapter's first lines of the slice at once, so that the streams start in parallel
+  // rather than one cold start after another; the kernels then keep kLoraPrefetchBytes ahead.
+  for (const auto& g : plan.groups) {
+    const ModuleView v = pool.view(g.slot, layer, m);
+    if (!v.a) continue;
+    const int64_t bytes_per_chunk = v.type == LoraPoolType::Q8 ? kernels::lora_q8_b_bytes(8, v.padded)
+                                                               : 8 * int64_t(v.padded) * int64_t(sizeof(fp16_t));
+    const uint8_t* first = v.b + row_begin / 8 * bytes_per_chunk;
+    kernels::lora_prefetch(first, v.b + (row_end + 7) / 8 * bytes_per_chunk, kernels::kLoraPrefetchBytes);
+  }
   for (const auto& g : plan.groups) {
     const ModuleView v = pool.view(g.slot, layer, m);
     if (!v.a) continue;
     // Output blocks outermost: a block's B chunks stay in cache for every few tokens of a big group.
     for (int64_t o = row_begin; o < row_end; o += kExpandBlock) {
       const int64_t o_end = std::min(row_end, o + kExpandBlock);
-      for (int k0 = g.begin; k0 < g.end; k0 += kernels::kLoraMaxTokens) {
-        const int n = std::min(kernels::kLoraMaxTokens, g.end - k0);
+      const int gb = std::max(g.begin, k_begin), ge = std::min(g.end, k_end);
+      for (int k0 = gb; k0 < ge; k0 += kernels::kLoraMaxTokens) {
+        const int n = std::min(kernels::kLoraMaxTokens, ge - k0);
         for (int i = 0; i < n; ++i) {
           ts[i] = t + int64_t(k0 + i) * ld;
           if (v.type == LoraPoolType::Q8) {

@@ -10,6 +10,7 @@
 // which tokens share its call (same bits batched and alone).
 // Tokens without a slot or with scale 0 are not in the plan: their y is left exactly as is.
 #pragma once
+#include <climits>
 #include <cstdint>
 #include <vector>
 
@@ -49,10 +50,12 @@ inline size_t lora_scratch_floats(const LoraPool& pool, const LoraBatchPlan& pla
 // Blocks of one activation row for the 8-bit pool's shrink (ceil(n_in / 32) block_q8_0).
 inline int64_t lora_input_blocks(int64_t n_in) { return (n_in + kernels::kLoraQ8Block - 1) / kernels::kLoraQ8Block; }
 
-// For a Q8 pool: quantizes the rows of the plan's tokens (row token * lora_input_blocks(n_in) of
-// xq; zeros past n_in) once per input, for every projection that shares it. No-op for F16.
+// For a Q8 pool: quantizes the rows of the tokens at plan positions [k_begin, k_end) (row token *
+// lora_input_blocks(n_in) of xq; zeros past n_in) once per input, for every projection that
+// shares it. No-op for F16. Thread-safe for disjoint position ranges.
 void lora_quantize_input(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan,
-                         const float* x, int64_t x_stride, int64_t n_in, block_q8_0* xq);
+                         const float* x, int64_t x_stride, int64_t n_in, block_q8_0* xq, int k_begin = 0,
+                         int k_end = INT_MAX);
 
 // t[k * max_padded_rank + j] = coeff_k * (A_j . x[token k]) for plan positions k in
 // [k_begin, k_end) and j below the slot's padded rank (t: lora_scratch_floats of the plan).
@@ -66,7 +69,8 @@ void lora_shrink(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
 // row_begin must be a multiple of kernels::kLoraOutChunk (8).
 // Thread-safe for disjoint row ranges; call after every shrink of this projection is done.
 void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
-                 const float* t, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+                 const float* t, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end, int k_begin = 0,
+                 int k_end = INT_MAX);
 
 // Shrink and expand over everything on the calling thread; `scratch` grows as needed.
 void lora_apply(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,

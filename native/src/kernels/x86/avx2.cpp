@@ -363,6 +363,7 @@ struct LoraShrinkTile {
       for (int k = 0; k < T; ++k)
         for (int v = 0; v < V; ++v) acc[c][k][v] = _mm256_setzero_ps();
     const fp16_t* a = at + v0 * 8;
+    const fp16_t* end = at + int64_t(n_in) * R;
     auto step = [&](int i, int c) {
       __m256 w[V];
       for (int v = 0; v < V; ++v) w[v] = load_f16x8(a + int64_t(i) * R + v * 8);
@@ -373,7 +374,7 @@ struct LoraShrinkTile {
     };
     int i = 0;
     for (; i + 2 <= n_in; i += 2) {
-      if ((i & 7) == 0) prefetch_ahead(a + int64_t(i) * R, 8 * R * int64_t(sizeof(fp16_t)));
+      if ((i & 7) == 0) prefetch_ahead(a + int64_t(i) * R, 8 * R * int64_t(sizeof(fp16_t)), end);
       step(i, 0);
       step(i + 1, 1);
     }
@@ -391,7 +392,6 @@ struct LoraShrinkTile {
 template <int T, int C>
 struct LoraExpandTile {
   static void run(int R, const fp16_t* b, const float* const* t, float* const* y, int64_t o) {
-    prefetch_ahead(b, int64_t(C) * R * 8 * int64_t(sizeof(fp16_t)));
     __m256 acc[T][C];
     for (int k = 0; k < T; ++k)
       for (int c = 0; c < C; ++c) acc[k][c] = _mm256_loadu_ps(y[k] + o + c * 8);
