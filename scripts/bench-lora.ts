@@ -2,8 +2,9 @@
 // (a) no adapter, (b) one rank-16 adapter (all 7 modules) shared by every sequence, (c) a different
 // adapter per sequence; the LoRA overhead versus (a); and, in the same run, llama.cpp
 // (node-llama-cpp) serving the same 8 different adapters the ways it allows: 8 contexts (one per
-// adapter) generating concurrently, and one context re-created for each adapter switch.
-// Usage: npm run bench:lora -- [--types f16,q4_0] [--threads 2] [--quick] [--no-baseline]
+// adapter) generating concurrently, and one context re-created for each adapter switch. Our
+// engine runs with each LoRA pool type: f16 (llama.cpp's arithmetic) and q8 (8-bit adapters).
+// Usage: npm run bench:lora -- [--types f16,q4_0] [--pools f16,q8] [--threads 2] [--quick] [--no-baseline]
 // Progress goes to stderr; the tables to stdout; all figures to bench-results/lora-<date>.json.
 import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +15,7 @@ import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaContextSequence, 
 import { createSampler, type NativeContext } from "../src/engine/context.js";
 import { GREEDY } from "../src/engine/engine.js";
 import { NativeModel } from "../src/engine/model.js";
+import type { LoraPoolType } from "../src/engine/types.js";
 import { packageRoot } from "../src/engine/native.js";
 import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
 import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
@@ -36,6 +38,11 @@ const opts = new Command()
       if (!(BENCH_TYPES as string[]).includes(s.trim())) throw new InvalidArgumentError(`expected ${BENCH_TYPES.join(", ")}`);
       return s.trim() as BenchType;
     }), ["f16", "q4_0"] as BenchType[])
+  .option("--pools <list>", "LoRA pool types of our engine", (v: string) =>
+    v.split(",").map((s) => {
+      if (s.trim() !== "f16" && s.trim() !== "q8") throw new InvalidArgumentError("expected f16, q8");
+      return s.trim() as LoraPoolType;
+    }), ["f16", "q8"] as LoraPoolType[])
   .option("--threads <n>", "compute threads (both engines)", (v: string) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a positive integer");
@@ -44,13 +51,13 @@ const opts = new Command()
   .option("--quick", "fewer tokens, one run each", false)
   .option("--no-baseline", "skip llama.cpp")
   .parse()
-  .opts<{ types: BenchType[]; threads: number; quick: boolean; baseline: boolean }>();
+  .opts<{ types: BenchType[]; pools: LoraPoolType[]; threads: number; quick: boolean; baseline: boolean }>();
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const root = packageRoot();
 const cache = join(root, ".tmp", "bench-models");
 const DECODE = opts.quick ? 8 : 32; // timed decode steps
-const RUNS = opts.quick ? 1 : 3;
+const RUNS = opts.quick ? 1 : 5;
 
 /** The 8 adapters (rank 16, all modules, F16 as a converted adapter would be), written once. */
 async function benchAdapters(modelPath: string): Promise<string[]> {
@@ -103,12 +110,14 @@ async function oursRun(ctx: NativeContext, bos: number, batch: number, mode: Mod
 
 type OursTable = Record<number, Record<Mode, number[]>>; // batch -> mode -> runs
 
-async function benchOurs(modelPath: string, adapters: string[]): Promise<{ kernelPath: string; runs: OursTable; slotBytes: number }> {
+async function benchOurs(
+  modelPath: string, adapters: string[], pool: LoraPoolType,
+): Promise<{ kernelPath: string; runs: OursTable; slotBytes: number }> {
   const model = await NativeModel.load(modelPath);
   try {
     const ctx = await model.createContext({
       threads: opts.threads, nCtx: PROMPT + DECODE + 8, nSeqMax: 8, nBatchMax: 8 * PROMPT, kvType: "f16",
-      loraSlots: N_ADAPTERS, loraMaxRank: RANK,
+      loraSlots: N_ADAPTERS, loraMaxRank: RANK, loraPoolType: pool,
     });
     try {
       let slotBytes = 0;
@@ -119,7 +128,7 @@ async function benchOurs(modelPath: string, adapters: string[]): Promise<{ kerne
         for (const mode of MODES) await oursRun(ctx, model.info.bos, batch, mode, 2); // warm-up
         // Modes interleaved within each round, so slow drifts in the machine's load hit all alike.
         for (let k = 0; k < RUNS; k++) for (const mode of MODES) runs[batch][mode].push(await oursRun(ctx, model.info.bos, batch, mode, DECODE));
-        log(`  ours batch ${batch}: ` + MODES.map((m) => `${m} ${median(runs[batch][m]).toFixed(1)}`).join(", ") + " tok/s");
+        log(`  ours (${pool} pool) batch ${batch}: ` + MODES.map((m) => `${m} ${median(runs[batch][m]).toFixed(1)}`).join(", ") + " tok/s");
       }
       return { kernelPath: model.info.kernelPath, runs, slotBytes };
     } finally {
@@ -200,8 +209,8 @@ async function benchLlama(modelPath: string, adapters: string[], threads: number
 
 interface TypeRecord {
   type: BenchType;
-  ours: OursTable;
-  slotBytes: number;
+  ours: Partial<Record<LoraPoolType, OursTable>>;
+  slotBytes: Partial<Record<LoraPoolType, number>>;
   llama: LlamaResult[];
   llamaErrors: string[];
 }
@@ -212,9 +221,13 @@ for (const type of opts.types) {
   const modelPath = await benchModel(cache, type, log);
   const adapters = await benchAdapters(modelPath);
   log(`${type}: ${modelPath}`);
-  const ours = await benchOurs(modelPath, adapters);
-  kernelPath = ours.kernelPath;
-  const rec: TypeRecord = { type, ours: ours.runs, slotBytes: ours.slotBytes, llama: [], llamaErrors: [] };
+  const rec: TypeRecord = { type, ours: {}, slotBytes: {}, llama: [], llamaErrors: [] };
+  for (const pool of opts.pools) {
+    const ours = await benchOurs(modelPath, adapters, pool);
+    kernelPath = ours.kernelPath;
+    rec.ours[pool] = ours.runs;
+    rec.slotBytes[pool] = ours.slotBytes;
+  }
   // llama.cpp at 1 thread per context as well: with 8 contexts (or other load) on few cores, its
   // spinning worker threads can make more threads per context far slower.
   for (const threads of opts.baseline ? [...new Set([1, opts.threads])] : []) {
@@ -231,27 +244,33 @@ for (const type of opts.types) {
 const pct = (x: number, base: number) => (100 * (x - base)) / base;
 const oursRows: string[][] = [];
 const llamaRows: string[][] = [];
-const summary = records.map((r) => {
-  const m = (b: number, mode: Mode) => median(r.ours[b][mode]);
-  for (const b of BATCHES) {
-    oursRows.push([
-      r.type, String(b), fmt(m(b, "none")), fmt(m(b, "shared")), fmt(m(b, "distinct")),
-      fmt(pct(m(b, "shared"), m(b, "none")), 1, "%"), fmt(pct(m(b, "distinct"), m(b, "none")), 1, "%"),
-    ]);
-  }
-  const c8 = m(8, "distinct");
-  for (const l of r.llama) {
-    const best = Math.max(median(l.contextsTps), median(l.switchTps));
-    llamaRows.push([r.type, String(l.threads), fmt(median(l.contextsTps)), fmt(median(l.switchTps)), fmt(median(l.switchMs), 0), fmt(c8), fmt(c8 / best, 2, "x")]);
-  }
-  const best = r.llama.length ? Math.max(...r.llama.flatMap((l) => [median(l.contextsTps), median(l.switchTps)])) : undefined;
-  return {
-    type: r.type,
-    overheadDistinctAt8Pct: pct(c8, m(8, "none")),
-    withinFifteenPct: pct(c8, m(8, "none")) >= -15,
-    speedupVsLlamaBest: best && c8 / best,
-    atLeastThreeTimesLlama: best === undefined ? undefined : c8 >= 3 * best,
-  };
+const summary = records.flatMap((r) => {
+  const llamaBest = r.llama.length ? Math.max(...r.llama.flatMap((l) => [median(l.contextsTps), median(l.switchTps)])) : undefined;
+  for (const l of r.llama)
+    llamaRows.push([r.type, String(l.threads), fmt(median(l.contextsTps)), fmt(median(l.switchTps)), fmt(median(l.switchMs), 0),
+      ...opts.pools.map((pool) => fmt(median(r.ours[pool]![8].distinct) / Math.max(median(l.contextsTps), median(l.switchTps)), 2, "x"))]);
+  return opts.pools.map((pool) => {
+    const runs = r.ours[pool]!;
+    const m = (b: number, mode: Mode) => median(runs[b][mode]);
+    for (const b of BATCHES) {
+      oursRows.push([
+        r.type, pool, String(b), fmt(m(b, "none")), fmt(m(b, "shared")), fmt(m(b, "distinct")),
+        fmt(pct(m(b, "shared"), m(b, "none")), 1, "%"), fmt(pct(m(b, "distinct"), m(b, "none")), 1, "%"),
+      ]);
+    }
+    const c8 = m(8, "distinct");
+    return {
+      type: r.type,
+      pool,
+      slotBytes: r.slotBytes[pool],
+      distinctAt8: c8,
+      overheadDistinctAt8Pct: pct(c8, m(8, "none")),
+      withinFifteenPct: pct(c8, m(8, "none")) >= -15,
+      llamaBest,
+      speedupVsLlamaBest: llamaBest && c8 / llamaBest,
+      atLeastThreeTimesLlama: llamaBest === undefined ? undefined : c8 >= 3 * llamaBest,
+    };
+  });
 });
 
 process.stdout.write(
@@ -260,19 +279,21 @@ process.stdout.write(
       `${N_ADAPTERS} adapters of rank ${RANK} on q,k,v,o,gate,up,down (F16); ${opts.threads} threads; KV cache F16; our kernels: ${kernelPath}`,
     `Aggregate decode tokens/s (median of ${RUNS}; ${DECODE} steps after a ${PROMPT}-token prompt per sequence);`,
     "(a) no adapter, (b) one adapter shared by all sequences, (c) a different adapter per sequence; overhead vs (a)",
-    renderTable(["type", "batch", "(a) none", "(b) shared", "(c) distinct", "(b) vs (a)", "(c) vs (a)"], oursRows),
+    renderTable(["type", "pool", "batch", "(a) none", "(b) shared", "(c) distinct", "(b) vs (a)", "(c) vs (a)"], oursRows),
+    `Bytes per adapter in the pool: ${records.map((r) => `${r.type} ` + opts.pools.map((p) => `${p} ${((r.slotBytes[p] ?? 0) / 1048576).toFixed(1)} MiB`).join(", ")).join("; ")}`,
     "",
     ...(opts.baseline
       ? [
           `llama.cpp (node-llama-cpp) serving the same ${N_ADAPTERS} adapters, one request each (${DECODE} tokens): ` +
             "8 contexts generating concurrently, or one context created per adapter switch (creation time included)",
-          renderTable(["type", "llama thr/ctx", "llama 8 contexts", "llama ctx per switch", "ms per ctx", "ours (c) batch 8", "ours / llama best"], llamaRows),
+          renderTable(["type", "llama thr/ctx", "llama 8 contexts", "llama ctx per switch", "ms per ctx",
+            ...opts.pools.map((p) => `ours (c) b8 ${p} / this`)], llamaRows),
           "",
         ]
       : []),
     "Targets: (c) within 15% of (a) at batch 8; (c) at batch 8 >= 3x llama.cpp's best for 8 different adapters",
     ...summary.map((s) =>
-      `  ${s.type}: (c) vs (a) at batch 8 ${fmt(s.overheadDistinctAt8Pct, 1, "%")} -> ${s.withinFifteenPct ? "met" : "NOT met"}` +
+      `  ${s.type}, ${s.pool} pool: (c) ${fmt(s.distinctAt8)} tok/s, vs (a) at batch 8 ${fmt(s.overheadDistinctAt8Pct, 1, "%")} -> ${s.withinFifteenPct ? "met" : "NOT met"}` +
         (s.speedupVsLlamaBest === undefined ? "" : `; ours / llama.cpp best ${fmt(s.speedupVsLlamaBest, 2, "x")} -> ${s.atLeastThreeTimesLlama ? "met" : "NOT met"}`),
     ),
     "",
