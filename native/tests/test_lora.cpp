@@ -165,7 +165,7 @@ void test_apply_all_paths(LoraPoolType type) {
 // blocks with a ragged end, slices starting at multiples of 8, odd input sizes.
 void test_paths_same_bits(const ModelShapes& s, LoraPoolType type) {
   LoraPool pool(s, 3, 24, type);
-  const Adapter ads[3] = {random_adapter(s, 16, kAll, 21, 8.0f), random_adapter(s, 5, kAll, 22, 3.0f),
+  const Adapter ads[3] = {random_adapter(s, 16, kAll, 21, 8.0f), random_adapter(s, 13, kAll, 22, 3.0f),
                           random_adapter(s, 24, kAll, 23, 2.0f)};
   for (int k = 0; k < 3; ++k) pool.load(k, write_gguf("bits" + std::to_string(k), ads[k]));
   constexpr int n_tok = 12;
@@ -175,6 +175,10 @@ void test_paths_same_bits(const ModelShapes& s, LoraPoolType type) {
   const auto [x, y0] = random_rows(n_tok, stride, 9);
   LoraBatchPlan plan;
   plan_lora_batch(pool, slot, scale, n_tok, plan);
+  // One token per adapter: the expand reads the two of padded rank 16 side by side in one call.
+  const int32_t single_slots[n_tok] = {0, 1, -1, 2, -1, -1, -1, -1, -1, -1, -1, -1};
+  LoraBatchPlan singles;
+  plan_lora_batch(pool, single_slots, scale, n_tok, singles);
 
   // y after shrink + expand, with expand split at `cuts` as threads would split it.
   auto run = [&](const el::kernels::KernelSet& ks, const LoraBatchPlan& pl, Module m, const std::vector<int64_t>& cuts) {
@@ -190,6 +194,7 @@ void test_paths_same_bits(const ModelShapes& s, LoraPoolType type) {
   for (Module m : kAll) {
     const int64_t n_out = s.n_out[int(m)];
     const std::vector<float> y_ref = run(ref, plan, m, {0, n_out});
+    const std::vector<float> y_singles_ref = run(ref, singles, m, {0, n_out});
     // Each token alone, through its own one-token plan.
     std::vector<float> y_alone = y0;
     for (int i = 0; i < n_tok; ++i) {
@@ -208,6 +213,10 @@ void test_paths_same_bits(const ModelShapes& s, LoraPoolType type) {
         if (c > 0 && c < n_out) cuts.push_back(c);
       std::sort(cuts.begin(), cuts.end());
       cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+      const std::vector<float> y_singles = run(*ks, singles, m, cuts);
+      CHECK_MSG(std::memcmp(y_singles.data(), y_singles_ref.data(), y_singles.size() * sizeof(float)) == 0,
+                "pool %s, path %s, module %d: one token per adapter: bits differ from the scalar reference",
+                pool_type_name(type), ks->name, int(m));
       const std::vector<float> y = run(*ks, plan, m, cuts);
       CHECK_MSG(std::memcmp(y.data(), y_ref.data(), y.size() * sizeof(float)) == 0,
                 "pool %s, path %s, module %d: bits differ from the scalar reference", pool_type_name(type), ks->name,

@@ -116,7 +116,8 @@ void test_reference_meaning() {
     tds[k] = lora_q8_quantize_t(ts[k], c.R, &tqv[size_t(k * c.R)]);
     tqs[k] = &tqv[size_t(k * c.R)];
   }
-  scalar().lora_expand_q8(0, c.n_out, c.R, c.qb.data(), n_tok, tqs, tds, ys);
+  const uint8_t* bs[n_tok] = {c.qb.data(), c.qb.data(), c.qb.data()};
+  scalar().lora_expand_q8(0, c.n_out, c.R, bs, n_tok, tqs, tds, ys);
   for (int k = 0; k < n_tok; ++k) {
     const int8_t* tq = tqs[k];
     const double dt = tds[k];
@@ -136,7 +137,8 @@ void test_reference_meaning() {
   }
 }
 
-// Every path, the scalar reference's bits.
+// Every path, the scalar reference's bits: tokens sharing one adapter's B, and tokens each with
+// its own B (the kernels' two ways through expand).
 void test_paths_same_bits() {
   struct Shape {
     int64_t n_in, n_out;
@@ -146,7 +148,11 @@ void test_paths_same_bits() {
   uint32_t seed = 10;
   for (const Shape& sh : shapes) {
     const Case c = make_case(sh.n_in, sh.n_out, sh.rank, seed++);
-    for (int n_tok = 1; n_tok <= kLoraMaxTokens; ++n_tok) {
+    std::vector<Case> others;  // B of tokens 1..3 when each token has its own adapter
+    for (int k = 1; k < kLoraMaxTokens; ++k) others.push_back(make_case(sh.n_in, sh.n_out, sh.rank, seed++));
+    for (int variant = 0; variant < 2 * kLoraMaxTokens; ++variant) {
+      const int n_tok = variant % kLoraMaxTokens + 1;
+      const bool own_b = variant >= kLoraMaxTokens;
       std::mt19937 rng(seed++);
       std::uniform_real_distribution<float> ud(-2.0f, 2.0f);
       std::vector<float> x(size_t(n_tok * c.n_in));
@@ -173,8 +179,10 @@ void test_paths_same_bits() {
           tds[k] = lora_q8_quantize_t(ts[k], c.R, &tqv[size_t(k * c.R)]);
           tqs[k] = &tqv[size_t(k * c.R)];
         }
+        const uint8_t* bs[kLoraMaxTokens];
+        for (int k = 0; k < n_tok; ++k) bs[k] = own_b && k > 0 ? others[size_t(k - 1)].qb.data() : c.qb.data();
         for (size_t i = 0; i + 1 < cuts.size(); ++i)
-          ks.lora_expand_q8(cuts[i], cuts[i + 1], c.R, c.qb.data(), n_tok, tqs, tds, ys);
+          ks.lora_expand_q8(cuts[i], cuts[i + 1], c.R, bs, n_tok, tqs, tds, ys);
         t.insert(t.end(), y.begin(), y.end());
         return t;
       };
@@ -188,8 +196,8 @@ void test_paths_same_bits() {
         cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
         const std::vector<float> got = run(*ks, cuts);
         CHECK_MSG(std::memcmp(got.data(), ref.data(), ref.size() * sizeof(float)) == 0,
-                  "path %s, n_in %lld n_out %lld rank %d, %d token(s): bits differ from the scalar reference", ks->name,
-                  (long long)c.n_in, (long long)c.n_out, c.rank, n_tok);
+                  "path %s, n_in %lld n_out %lld rank %d, %d token(s)%s: bits differ from the scalar reference",
+                  ks->name, (long long)c.n_in, (long long)c.n_out, c.rank, n_tok, own_b ? " with own B" : "");
       }
     }
   }

@@ -79,9 +79,11 @@ struct KernelSet {
   // Shrink: t_k[j] = coeff[k] * sum_i x_k[i] * at[i * R + j] for j < R (at: n_in rows of R).
   void (*lora_shrink_f16)(int n_in, int R, const fp16_t* at, int n_tok, const float* const* x, const float* coeff,
                           float* const* t) = nullptr;
-  // Expand over outputs [o0, o1) (o0 % kLoraRankStep == 0): y_k[o] += sum_j t_k[j] * B[j][o],
-  // where B is stored in chunks of 8 outputs: element (j, o) at b[(o / 8) * R * 8 + j * 8 + o % 8].
-  void (*lora_expand_f16)(int64_t o0, int64_t o1, int R, const fp16_t* b, int n_tok, const float* const* t,
+  // Expand over outputs [o0, o1) (o0 % kLoraRankStep == 0): y_k[o] += sum_j t_k[j] * B_k[j][o],
+  // where B_k is stored in chunks of 8 outputs: element (j, o) at b[k][(o / 8) * R * 8 + j * 8 + o % 8].
+  // b[k] is token k's adapter: tokens of one adapter share loads, different adapters are read
+  // side by side.
+  void (*lora_expand_f16)(int64_t o0, int64_t o1, int R, const fp16_t* const* b, int n_tok, const float* const* t,
                           float* const* y) = nullptr;
 
   // The same over the 8-bit layouts above; every path gives the same bits (integer sums are
@@ -94,7 +96,7 @@ struct KernelSet {
   // Expand over outputs [o0, o1) (o0 % 8 == 0) from each token's t quantized once by
   // lora_q8_quantize_t (lora_q8.h), t_k ~ td[k] * tq_k: y_k[o] = fma(td[k] * fp16(d_c[o % 8]),
   // float(sum_j q_b[o][j] * tq_k[j]), y_k[o]), c the chunk of o.
-  void (*lora_expand_q8)(int64_t o0, int64_t o1, int R, const uint8_t* b, int n_tok, const int8_t* const* tq,
+  void (*lora_expand_q8)(int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok, const int8_t* const* tq,
                          const float* td, float* const* y) = nullptr;
 
   const TypeKernels& of(TensorType t) const { return by_type[static_cast<uint32_t>(t)]; }

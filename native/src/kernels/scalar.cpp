@@ -72,11 +72,11 @@ void lora_shrink_f16(int n_in, int R, const fp16_t* at, int n_tok, const float* 
     }
 }
 
-void lora_expand_f16(int64_t o0, int64_t o1, int R, const fp16_t* b, int n_tok, const float* const* t,
+void lora_expand_f16(int64_t o0, int64_t o1, int R, const fp16_t* const* b, int n_tok, const float* const* t,
                      float* const* y) {
   for (int k = 0; k < n_tok; ++k)
     for (int64_t o = o0; o < o1; ++o) {
-      const fp16_t* chunk = b + (o / kLoraOutChunk) * R * kLoraOutChunk + o % kLoraOutChunk;
+      const fp16_t* chunk = b[k] + (o / kLoraOutChunk) * R * kLoraOutChunk + o % kLoraOutChunk;
       float acc = y[k][o];
       for (int j = 0; j < R; ++j) acc = std::fma(t[k][j], fp16_to_fp32(chunk[j * kLoraOutChunk]), acc);
       y[k][o] = acc;
@@ -105,13 +105,13 @@ void lora_shrink_q8(int n_in, int R, const uint8_t* a, int n_tok, const block_q8
     }
 }
 
-void lora_expand_q8(int64_t o0, int64_t o1, int R, const uint8_t* b, int n_tok, const int8_t* const* tq,
+void lora_expand_q8(int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok, const int8_t* const* tq,
                     const float* td, float* const* y) {
   constexpr int C = kLoraOutChunk;
   const int64_t chunk_bytes = 2 * C + int64_t(C) * R;
   for (int k = 0; k < n_tok; ++k) {
     for (int64_t o = o0; o < o1; ++o) {
-      const uint8_t* chunk = b + (o / C) * chunk_bytes;
+      const uint8_t* chunk = b[k] + (o / C) * chunk_bytes;
       fp16_t d;
       std::memcpy(&d, chunk + 2 * (o % C), sizeof d);
       const int8_t* q = reinterpret_cast<const int8_t*>(chunk + 2 * C);

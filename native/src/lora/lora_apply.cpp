@@ -110,14 +110,38 @@ constexpr int64_t kExpandBlock = 512;
 
 }  // namespace
 
+namespace {
+
+// Up to kLoraMaxTokens tokens for one expand kernel call: one adapter's group (shared loads) or
+// single tokens of different adapters of the same padded rank (streams read side by side).
+struct ExpandCall {
+  int n = 0, padded = 0;
+  const uint8_t* b[kernels::kLoraMaxTokens];
+  const float* t[kernels::kLoraMaxTokens];
+  const int8_t* tq[kernels::kLoraMaxTokens];
+  float td[kernels::kLoraMaxTokens];
+  float* y[kernels::kLoraMaxTokens];
+
+  void run(const kernels::KernelSet& ks, LoraPoolType type, int64_t o0, int64_t o1) {
+    if (n == 0) return;
+    if (type == LoraPoolType::Q8) {
+      ks.lora_expand_q8(o0, o1, padded, b, n, tq, td, y);
+    } else {
+      const fp16_t* bf[kernels::kLoraMaxTokens];
+      for (int i = 0; i < n; ++i) bf[i] = reinterpret_cast<const fp16_t*>(b[i]);
+      ks.lora_expand_f16(o0, o1, padded, bf, n, t, y);
+    }
+    n = 0;
+  }
+};
+
+}  // namespace
+
 void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
                  const float* t, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end, int k_begin,
                  int k_end) {
   const int ld = pool.max_padded_rank();
-  const float* ts[kernels::kLoraMaxTokens];
-  const int8_t* tqs[kernels::kLoraMaxTokens];
-  float tds[kernels::kLoraMaxTokens];
-  float* ys[kernels::kLoraMaxTokens];
+  const int n_pos = plan.n_positions();
   // Every adapter's first lines of the slice at once, so that the streams start in parallel
   // rather than one cold start after another; the kernels then keep kLoraPrefetchBytes ahead.
   for (const auto& g : plan.groups) {
@@ -128,30 +152,38 @@ void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
     const uint8_t* first = v.b + row_begin / 8 * bytes_per_chunk;
     kernels::lora_prefetch(first, v.b + (row_end + 7) / 8 * bytes_per_chunk, kernels::kLoraPrefetchBytes);
   }
+  ExpandCall call, singles;  // a group's tiles; single tokens of different adapters
+  auto add = [&](ExpandCall& c, const ModuleView& v, int k) {
+    c.padded = v.padded;
+    c.b[c.n] = v.b;
+    c.t[c.n] = t + int64_t(k) * ld;
+    if (v.type == LoraPoolType::Q8) {
+      c.tq[c.n] = quantized_t(t, n_pos, ld, k);
+      c.td[c.n] = *quantized_t_scale(t, n_pos, ld, k);
+    }
+    c.y[c.n] = y + plan.token[size_t(k)] * y_stride;
+    ++c.n;
+  };
   for (const auto& g : plan.groups) {
     const ModuleView v = pool.view(g.slot, layer, m);
     if (!v.a) continue;
-    // Output blocks outermost: a block's B chunks stay in cache for every few tokens of a big group.
+    const int gb = std::max(g.begin, k_begin), ge = std::min(g.end, k_end);
+    if (ge - gb == 1) {
+      if (singles.n == kernels::kLoraMaxTokens || (singles.n > 0 && singles.padded != v.padded))
+        singles.run(ks, pool.type(), row_begin, row_end);
+      add(singles, v, gb);
+      continue;
+    }
+    // Output blocks outermost: a block's B chunks stay in cache for every few tokens of the group.
     for (int64_t o = row_begin; o < row_end; o += kExpandBlock) {
       const int64_t o_end = std::min(row_end, o + kExpandBlock);
-      const int gb = std::max(g.begin, k_begin), ge = std::min(g.end, k_end);
       for (int k0 = gb; k0 < ge; k0 += kernels::kLoraMaxTokens) {
-        const int n = std::min(kernels::kLoraMaxTokens, ge - k0);
-        for (int i = 0; i < n; ++i) {
-          ts[i] = t + int64_t(k0 + i) * ld;
-          if (v.type == LoraPoolType::Q8) {
-            tqs[i] = quantized_t(t, plan.n_positions(), ld, k0 + i);
-            tds[i] = *quantized_t_scale(t, plan.n_positions(), ld, k0 + i);
-          }
-          ys[i] = y + plan.token[size_t(k0 + i)] * y_stride;
-        }
-        if (v.type == LoraPoolType::Q8)
-          ks.lora_expand_q8(o, o_end, v.padded, v.b, n, tqs, tds, ys);
-        else
-          ks.lora_expand_f16(o, o_end, v.padded, v.b_f16(), n, ts, ys);
+        for (int k = k0; k < std::min(ge, k0 + kernels::kLoraMaxTokens); ++k) add(call, v, k);
+        call.run(ks, pool.type(), o, o_end);
       }
     }
   }
+  singles.run(ks, pool.type(), row_begin, row_end);
 }
 
 void lora_apply(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
