@@ -429,7 +429,12 @@ void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input&
   if (n_pos >= nth) {
     // Items are plan positions: a thread quantizes its tokens' input (8-bit pool) once, while it
     // is hot, and shrinks it for every projection of the group.
-    pool_.parallel_for(nth, n_pos, ThreadPool::chunk_for(n_pos, nth, kChunksPerThread, 1),
+    // Chunks of whole kernel tiles when tokens share an adapter, which is then read once per tile
+    // rather than once per token; single tokens per adapter go one by one, for balance.
+    bool shared = false;
+    for (const auto& g : lora_plan_.groups) shared = shared || g.end - g.begin > 1;
+    const int align = shared ? kernels::kLoraMaxTokens : 1;
+    pool_.parallel_for(nth, n_pos, ThreadPool::chunk_for(n_pos, nth, kChunksPerThread, align),
                        [&](int64_t k0, int64_t k1, int) {
                          lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data(),
                                                    int(k0), int(k1));
