@@ -57,7 +57,8 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const root = packageRoot();
 const cache = join(root, ".tmp", "bench-models");
 const DECODE = opts.quick ? 8 : 32; // timed decode steps
-const RUNS = opts.quick ? 1 : 5;
+const RUNS = opts.quick ? 1 : 5; // ours: cheap, and the machine's noise needs it
+const LLAMA_RUNS = opts.quick ? 1 : 3; // 8 contexts x 2 threads on 2 cores runs at a few tok/s
 
 /** The 8 adapters (rank 16, all modules, F16 as a converted adapter would be), written once. */
 async function benchAdapters(modelPath: string): Promise<string[]> {
@@ -167,7 +168,7 @@ async function benchLlama(modelPath: string, adapters: string[], threads: number
     for (const a of adapters) contexts.push(await create(a));
     const seqs = contexts.map((c) => c.getSequence());
     try {
-      for (let k = 0; k <= RUNS; k++) {
+      for (let k = 0; k <= LLAMA_RUNS; k++) {
         const steps = k === 0 ? 2 : DECODE; // k = 0: warm-up
         for (const s of seqs) {
           await s.clearHistory();
@@ -182,7 +183,7 @@ async function benchLlama(modelPath: string, adapters: string[], threads: number
     }
     log(`  llama.cpp ${threads}t, 8 contexts: ${median(result.contextsTps).toFixed(1)} tok/s`);
     // (2) one context at a time, created with the adapter and disposed after its request.
-    for (let k = 0; k < RUNS; k++) {
+    for (let k = 0; k < LLAMA_RUNS; k++) {
       const creates: number[] = [];
       const t0 = performance.now();
       for (const a of adapters) {
@@ -277,7 +278,7 @@ process.stdout.write(
   [
     `Synthetic llama ${BENCH_SHAPE.nEmbd}x${BENCH_SHAPE.nLayer}, ffn ${BENCH_SHAPE.nFf}, heads ${BENCH_SHAPE.nHead}/${BENCH_SHAPE.nHeadKv}; ` +
       `${N_ADAPTERS} adapters of rank ${RANK} on q,k,v,o,gate,up,down (F16); ${opts.threads} threads; KV cache F16; our kernels: ${kernelPath}`,
-    `Aggregate decode tokens/s (median of ${RUNS}; ${DECODE} steps after a ${PROMPT}-token prompt per sequence);`,
+    `Aggregate decode tokens/s (median of ${RUNS}, llama.cpp ${LLAMA_RUNS}; ${DECODE} steps after a ${PROMPT}-token prompt per sequence);`,
     "(a) no adapter, (b) one adapter shared by all sequences, (c) a different adapter per sequence; overhead vs (a)",
     renderTable(["type", "pool", "batch", "(a) none", "(b) shared", "(c) distinct", "(b) vs (a)", "(c) vs (a)"], oursRows),
     `Bytes per adapter in the pool: ${records.map((r) => `${r.type} ` + opts.pools.map((p) => `${p} ${((r.slotBytes[p] ?? 0) / 1048576).toFixed(1)} MiB`).join(", ")).join("; ")}`,
@@ -303,7 +304,7 @@ process.stdout.write(
 const outPath = writeBenchResults("lora", {
   model: BENCH_SHAPE,
   adapters: { count: N_ADAPTERS, rank: RANK, modules: "q,k,v,o,gate,up,down", fileType: "f16" },
-  workload: { promptTokens: PROMPT, decodeSteps: DECODE, runs: RUNS, threads: opts.threads, kvCache: "f16" },
+  workload: { promptTokens: PROMPT, decodeSteps: DECODE, runs: RUNS, llamaRuns: LLAMA_RUNS, threads: opts.threads, kvCache: "f16" },
   ourKernelPath: kernelPath,
   records,
   summary,
