@@ -1,12 +1,13 @@
-// Large, long-lived buffers (packed weights, the LoRA slot pool, the KV cache) that the kernels
-// stream through: 64-byte aligned, and from 2 MiB up aligned to 2 MiB with huge pages asked for.
+// Large, long-lived buffers (packed weights, the LoRA slot pool, the KV cache): 64-byte aligned,
+// and from 2 MiB up aligned to 2 MiB, optionally with huge pages asked for (MADV_HUGEPAGE).
 //
-// Why huge pages: the kernels read these buffers as many short streams (one per adapter,
-// sequence or row group); with 4 KiB pages nearly every stream start is also a TLB miss and a
-// page walk. The kernel's "always" THP mode does not compact memory for allocations that did
-// not ask (defrag=madvise is the common default), so a fragmented machine silently falls back
-// to small pages unless we madvise. Measured: the LoRA pool ran its kernels ~2x slower on 4 KiB
-// pages inside a forward pass.
+// Huge pages are asked for only where measured to help: the packed weights, written once at
+// load, whose filling then takes one page fault per 2 MiB instead of per 4 KiB (most of the
+// repack time otherwise), and the LoRA slot pool, whose kernels read many short streams, each
+// start otherwise also a TLB miss (a batch-8 step with 8 different adapters ran ~1.5 ms faster).
+// On the KV cache they brought no gain, and with them on the pool and the KV cache together
+// some runs of batch-8 decode without adapters were 5-25% slower on the test VM, so the KV
+// cache does not ask.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -19,8 +20,10 @@ struct BigBufferFree {
 };
 using BigBuffer = std::unique_ptr<uint8_t[], BigBufferFree>;
 
+enum class HugePages { Ask, Default };
+
 // Uninitialised: pages cost no RAM until first written. Null if the allocation fails
 // (callers report it with their own words).
-BigBuffer try_alloc_big(size_t bytes);
+BigBuffer try_alloc_big(size_t bytes, HugePages huge);
 
 }  // namespace el

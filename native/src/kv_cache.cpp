@@ -17,7 +17,7 @@ KVCache::KVCache(const KVCacheParams& p) : p_(p) {
   row_bytes_ = size_t(p.kv_dim) * elem_size();
   block_bytes_ = size_t(p.n_layer) * 2 * size_t(p.block_size) * row_bytes_;
   const size_t total = size_t(p.n_blocks) * block_bytes_;
-  pool_ = try_alloc_big(total);
+  pool_ = try_alloc_big(total, HugePages::Default);
   if (!pool_)
     fail(ErrorKind::OutOfMemory, "KV cache: cannot allocate " + std::to_string(total) + " bytes (" +
                                      std::to_string(p.n_blocks) + " blocks of " + std::to_string(p.block_size) +

@@ -16,7 +16,7 @@ namespace el::kernels {
 bool packable_type(TensorType t) { return t == TensorType::Q4_0 || t == TensorType::Q8_0; }
 
 PackedBuffer alloc_packed(size_t bytes) {
-  PackedBuffer p = try_alloc_big(bytes);
+  PackedBuffer p = try_alloc_big(bytes, HugePages::Ask);
   if (!p) throw std::bad_alloc();
   return p;
 }

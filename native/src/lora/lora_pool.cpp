@@ -85,7 +85,7 @@ LoraPool::LoraPool(const ModelShapes& shapes, int n_slots, int max_rank, LoraPoo
   slot_bytes_ = layer_bytes_ * shapes.n_layer;
   const double bytes = double(slot_bytes_) * double(n_slots);
   // Not zeroed: untouched pages cost no RAM until an adapter is loaded into them.
-  arena_ = try_alloc_big(size_t(slot_bytes_) * size_t(n_slots));
+  arena_ = try_alloc_big(size_t(slot_bytes_) * size_t(n_slots), HugePages::Ask);
   if (!arena_ && n_slots > 0)
     fail(ErrorKind::OutOfMemory, "cannot allocate the LoRA slot pool (" + std::to_string(n_slots) + " slots of rank " +
                                      std::to_string(max_rank) + ", " + std::to_string(int64_t(bytes / 1048576)) + " MiB)");
