@@ -22,6 +22,7 @@ test("retained state/info; graceful shutdown drains, refuses new work and publis
   t.true(i.retain);
   t.deepEqual(i.json.tenants, ["alice", "bob"]);
   t.is(i.json.adapters.registered, 3);
+  t.is(i.json.adapters.pool_type, "f16");
   t.is(i.json.kernel_path, "scalar");
 
   const bob = await d.connect("bob", "bob");
