@@ -10,7 +10,7 @@
 //
 // The 8-bit pool's kernels (kernels.h) have the same shape, with int8 operands:
 //   ShrinkQ8Tile<T, V>::run(n_in, R, a, v0, x, coeff, t)   x: block_q8_0 rows
-//   ExpandQ8Tile<T, C>::run(R, b, tq, td, y, o)              tq/td: the tokens' quantized t
+//   ExpandQ8Tile<T, C>::run(R, b, t, y, o)                   t: LoraQ8T, the tokens' quantized t
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -25,38 +25,55 @@ namespace {
 template <int T>
 constexpr int kLoraVectorsPerTile = T == 1 ? 4 : T == 2 ? 2 : 1;
 
-template <template <int, int> class Tile, int T>
-void lora_shrink_tokens(int n_in, int R, const fp16_t* at, const float* const* x, const float* coeff, float* const* t) {
+// The 8-bit expand's per-token operands, token k's at offset k like the F16 expand's t.
+struct LoraQ8T {
+  const int8_t* const* q;  // quantized t, R values per token
+  const float* d;          // its scale per token
+  LoraQ8T operator+(int k) const { return {q + k, d + k}; }
+};
+
+// Elements (of B's element type) in one chunk of 8 outputs: F16 R x 8 values; 8-bit 8 fp16
+// scales and R x 8 bytes (kernels.h).
+constexpr int64_t lora_chunk_elems(const fp16_t*, int R) { return int64_t(R) * kLoraOutChunk; }
+constexpr int64_t lora_chunk_elems(const uint8_t*, int R) {
+  return 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R;
+}
+
+// Both pool layouts share the tiling below: W is the weights' element type (fp16_t or uint8_t),
+// X the activation rows' (float or block_q8_0), and Toks the expand's per-token operands (the
+// rows of t, or LoraQ8T).
+template <template <int, int> class Tile, int T, class W, class X>
+void lora_shrink_tokens(int n_in, int R, const W* a, const X* const* x, const float* coeff, float* const* t) {
   constexpr int VM = kLoraVectorsPerTile<T>;
   const int nv = R / 8;
   int v = 0;
-  for (; v + VM <= nv; v += VM) Tile<T, VM>::run(n_in, R, at, v, x, coeff, t);
+  for (; v + VM <= nv; v += VM) Tile<T, VM>::run(n_in, R, a, v, x, coeff, t);
   if constexpr (VM > 2)
-    for (; v + 2 <= nv; v += 2) Tile<T, 2>::run(n_in, R, at, v, x, coeff, t);
-  for (; v < nv; ++v) Tile<T, 1>::run(n_in, R, at, v, x, coeff, t);
+    for (; v + 2 <= nv; v += 2) Tile<T, 2>::run(n_in, R, a, v, x, coeff, t);
+  for (; v < nv; ++v) Tile<T, 1>::run(n_in, R, a, v, x, coeff, t);
 }
 
-// KernelSet::lora_shrink_f16 over ShrinkTile.
-template <template <int, int> class Tile>
-void lora_shrink_by_tiles(int n_in, int R, const fp16_t* at, int n_tok, const float* const* x, const float* coeff,
+// KernelSet::lora_shrink_f16 / lora_shrink_q8 over a ShrinkTile / ShrinkQ8Tile.
+template <template <int, int> class Tile, class W, class X>
+void lora_shrink_by_tiles(int n_in, int R, const W* a, int n_tok, const X* const* x, const float* coeff,
                           float* const* t) {
   switch (n_tok) {
-    case 1: return lora_shrink_tokens<Tile, 1>(n_in, R, at, x, coeff, t);
-    case 2: return lora_shrink_tokens<Tile, 2>(n_in, R, at, x, coeff, t);
-    case 3: return lora_shrink_tokens<Tile, 3>(n_in, R, at, x, coeff, t);
-    default: return lora_shrink_tokens<Tile, 4>(n_in, R, at, x, coeff, t);
+    case 1: return lora_shrink_tokens<Tile, 1>(n_in, R, a, x, coeff, t);
+    case 2: return lora_shrink_tokens<Tile, 2>(n_in, R, a, x, coeff, t);
+    case 3: return lora_shrink_tokens<Tile, 3>(n_in, R, a, x, coeff, t);
+    default: return lora_shrink_tokens<Tile, 4>(n_in, R, a, x, coeff, t);
   }
 }
 
-template <template <int, int> class Tile, int T>
-void lora_expand_tokens(int64_t o0, int64_t o1, int R, const fp16_t* b, const float* const* t, float* const* y) {
+template <template <int, int> class Tile, int T, class W, class Toks>
+void lora_expand_tokens(int64_t o0, int64_t o1, int R, const W* b, Toks t, float* const* y) {
   constexpr int C = kLoraVectorsPerTile<T>;  // enough independent chains to hide FMA latency
-  const int64_t chunk = int64_t(R) * 8;
-  const fp16_t* end = b + (o1 + 7) / 8 * chunk;
-  constexpr int64_t ahead = kLoraPrefetchBytes / int64_t(sizeof(fp16_t));
+  const int64_t chunk = lora_chunk_elems(b, R);
+  const W* end = b + (o1 + 7) / 8 * chunk;
+  constexpr int64_t ahead = kLoraPrefetchBytes / int64_t(sizeof(W));
   int64_t o = o0;
   for (; o + 8 * C <= o1; o += 8 * C) {
-    lora_prefetch(b + (o / 8) * chunk + ahead, end, C * chunk * int64_t(sizeof(fp16_t)));
+    lora_prefetch(b + (o / 8) * chunk + ahead, end, C * chunk * int64_t(sizeof(W)));
     Tile<T, C>::run(R, b + (o / 8) * chunk, t, y, o);
   }
   for (; o + 8 <= o1; o += 8) Tile<T, 1>::run(R, b + (o / 8) * chunk, t, y, o);
@@ -77,28 +94,26 @@ void lora_expand_tokens(int64_t o0, int64_t o1, int R, const fp16_t* b, const fl
 // their n_tok streams are read side by side. One stream at a time leaves the core waiting on
 // each cold start (a thread's slice of rows is often only a few KiB per adapter); several in
 // flight let the memory system overlap them (measured 1.4x on 2 KiB slices, up to 4x on 11 KiB).
-template <template <int, int> class Tile>
-void lora_expand_each(int64_t o0, int64_t o1, int R, const fp16_t* const* b, int n_tok, const float* const* t,
-                      float* const* y) {
+template <template <int, int> class Tile, class W, class Toks>
+void lora_expand_each(int64_t o0, int64_t o1, int R, const W* const* b, int n_tok, Toks t, float* const* y) {
   constexpr int C = kLoraVectorsPerTile<1>;
-  const int64_t chunk = int64_t(R) * 8;
-  constexpr int64_t ahead = kLoraPrefetchBytes / int64_t(sizeof(fp16_t));
+  const int64_t chunk = lora_chunk_elems(b[0], R);
+  constexpr int64_t ahead = kLoraPrefetchBytes / int64_t(sizeof(W));
   const int64_t n_chunks = (o1 + 7) / 8;
   int64_t o = o0;
   for (; o + 8 * C <= o1; o += 8 * C)
     for (int k = 0; k < n_tok; ++k) {
-      lora_prefetch(b[k] + (o / 8) * chunk + ahead, b[k] + n_chunks * chunk, C * chunk * int64_t(sizeof(fp16_t)));
+      lora_prefetch(b[k] + (o / 8) * chunk + ahead, b[k] + n_chunks * chunk, C * chunk * int64_t(sizeof(W)));
       Tile<1, C>::run(R, b[k] + (o / 8) * chunk, t + k, y + k, o);
     }
   for (int k = 0; k < n_tok; ++k) lora_expand_tokens<Tile, 1>(o, o1, R, b[k], t + k, y + k);
 }
 
-// KernelSet::lora_expand_f16 over ExpandTile: one adapter for every token (a group) shares
-// each chunk's loads across the tokens; different adapters go through lora_expand_each.
-template <template <int, int> class Tile>
-void lora_expand_by_tiles(int64_t o0, int64_t o1, int R, const fp16_t* const* bs, int n_tok, const float* const* t,
-                          float* const* y) {
-  const fp16_t* b = bs[0];
+// One adapter for every token (a group) shares each chunk's loads across the tokens; different
+// adapters go through lora_expand_each.
+template <template <int, int> class Tile, class W, class Toks>
+void lora_expand_tiles(int64_t o0, int64_t o1, int R, const W* const* bs, int n_tok, Toks t, float* const* y) {
+  const W* b = bs[0];
   for (int k = 1; k < n_tok; ++k)
     if (bs[k] != b) return lora_expand_each<Tile>(o0, o1, R, bs, n_tok, t, y);
   switch (n_tok) {
@@ -109,83 +124,18 @@ void lora_expand_by_tiles(int64_t o0, int64_t o1, int R, const fp16_t* const* bs
   }
 }
 
-// KernelSet::lora_shrink_q8 over ShrinkQ8Tile (same tiling as the F16 shrink).
-template <template <int, int> class Tile, int T>
-void lora_shrink_q8_tokens(int n_in, int R, const uint8_t* a, const block_q8_0* const* x, const float* coeff,
-                           float* const* t) {
-  constexpr int VM = kLoraVectorsPerTile<T>;
-  const int nv = R / 8;
-  int v = 0;
-  for (; v + VM <= nv; v += VM) Tile<T, VM>::run(n_in, R, a, v, x, coeff, t);
-  if constexpr (VM > 2)
-    for (; v + 2 <= nv; v += 2) Tile<T, 2>::run(n_in, R, a, v, x, coeff, t);
-  for (; v < nv; ++v) Tile<T, 1>::run(n_in, R, a, v, x, coeff, t);
-}
-
+// KernelSet::lora_expand_f16 over ExpandTile.
 template <template <int, int> class Tile>
-void lora_shrink_q8_by_tiles(int n_in, int R, const uint8_t* a, int n_tok, const block_q8_0* const* x,
-                             const float* coeff, float* const* t) {
-  switch (n_tok) {
-    case 1: return lora_shrink_q8_tokens<Tile, 1>(n_in, R, a, x, coeff, t);
-    case 2: return lora_shrink_q8_tokens<Tile, 2>(n_in, R, a, x, coeff, t);
-    case 3: return lora_shrink_q8_tokens<Tile, 3>(n_in, R, a, x, coeff, t);
-    default: return lora_shrink_q8_tokens<Tile, 4>(n_in, R, a, x, coeff, t);
-  }
+void lora_expand_by_tiles(int64_t o0, int64_t o1, int R, const fp16_t* const* b, int n_tok, const float* const* t,
+                          float* const* y) {
+  lora_expand_tiles<Tile>(o0, o1, R, b, n_tok, t, y);
 }
 
-template <template <int, int> class Tile, int T>
-void lora_expand_q8_tokens(int64_t o0, int64_t o1, int R, const uint8_t* b, const int8_t* const* tq, const float* td,
-                           float* const* y) {
-  constexpr int C = kLoraVectorsPerTile<T>;
-  const int64_t chunk = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R;  // bytes
-  const uint8_t* end = b + (o1 + 7) / 8 * chunk;
-  int64_t o = o0;
-  for (; o + 8 * C <= o1; o += 8 * C) {
-    lora_prefetch(b + (o / 8) * chunk + kLoraPrefetchBytes, end, C * chunk);
-    Tile<T, C>::run(R, b + (o / 8) * chunk, tq, td, y, o);
-  }
-  for (; o + 8 <= o1; o += 8) Tile<T, 1>::run(R, b + (o / 8) * chunk, tq, td, y, o);
-  if (o == o1) return;
-  alignas(32) float tail[T][8] = {};
-  float* tp[T];
-  const size_t n = size_t(o1 - o);
-  for (int k = 0; k < T; ++k) {
-    std::memcpy(tail[k], y[k] + o, n * sizeof(float));
-    tp[k] = tail[k];
-  }
-  Tile<T, 1>::run(R, b + (o / 8) * chunk, tq, td, tp, 0);
-  for (int k = 0; k < T; ++k) std::memcpy(y[k] + o, tail[k], n * sizeof(float));
-}
-
-// As lora_expand_each, over ExpandQ8Tile.
+// KernelSet::lora_expand_q8 over ExpandQ8Tile.
 template <template <int, int> class Tile>
-void lora_expand_q8_each(int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok, const int8_t* const* tq,
-                         const float* td, float* const* y) {
-  constexpr int C = kLoraVectorsPerTile<1>;
-  const int64_t chunk = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R;  // bytes
-  const int64_t n_chunks = (o1 + 7) / 8;
-  int64_t o = o0;
-  for (; o + 8 * C <= o1; o += 8 * C)
-    for (int k = 0; k < n_tok; ++k) {
-      lora_prefetch(b[k] + (o / 8) * chunk + kLoraPrefetchBytes, b[k] + n_chunks * chunk, C * chunk);
-      Tile<1, C>::run(R, b[k] + (o / 8) * chunk, tq + k, td + k, y + k, o);
-    }
-  for (int k = 0; k < n_tok; ++k) lora_expand_q8_tokens<Tile, 1>(o, o1, R, b[k], tq + k, td + k, y + k);
-}
-
-// KernelSet::lora_expand_q8 over ExpandQ8Tile (see lora_expand_by_tiles).
-template <template <int, int> class Tile>
-void lora_expand_q8_by_tiles(int64_t o0, int64_t o1, int R, const uint8_t* const* bs, int n_tok,
+void lora_expand_q8_by_tiles(int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok,
                              const int8_t* const* tq, const float* td, float* const* y) {
-  const uint8_t* b = bs[0];
-  for (int k = 1; k < n_tok; ++k)
-    if (bs[k] != b) return lora_expand_q8_each<Tile>(o0, o1, R, bs, n_tok, tq, td, y);
-  switch (n_tok) {
-    case 1: return lora_expand_q8_tokens<Tile, 1>(o0, o1, R, b, tq, td, y);
-    case 2: return lora_expand_q8_tokens<Tile, 2>(o0, o1, R, b, tq, td, y);
-    case 3: return lora_expand_q8_tokens<Tile, 3>(o0, o1, R, b, tq, td, y);
-    default: return lora_expand_q8_tokens<Tile, 4>(o0, o1, R, b, tq, td, y);
-  }
+  lora_expand_tiles<Tile>(o0, o1, R, b, n_tok, LoraQ8T{tq, td}, y);
 }
 
 }  // namespace

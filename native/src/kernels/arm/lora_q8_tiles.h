@@ -102,7 +102,7 @@ template <class D>
 struct LoraExpandQ8 {
   template <int T, int C>
   struct Tile {
-    static void run(int R, const uint8_t* b, const int8_t* const* tq, const float* td, float* const* y, int64_t o) {
+    static void run(int R, const uint8_t* b, LoraQ8T t, float* const* y, int64_t o) {
       const int64_t chunk = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R;
       typename D::Acc isum[T][2 * C];
       for (int k = 0; k < T; ++k)
@@ -120,19 +120,19 @@ struct LoraExpandQ8 {
       int j = 0;
       for (; j + 16 <= R; j += 16) {
         int8x16_t xv[T];
-        for (int k = 0; k < T; ++k) xv[k] = vld1q_s8(tq[k] + j);
+        for (int k = 0; k < T; ++k) xv[k] = vld1q_s8(t.q[k] + j);
         lora_q8_each_lane<4>([&](auto lane) { ranks(j, xv, lane); });
       }
       if (j < R) {  // R is a multiple of 8: 8 ranks left, loaded without reading past R
         int8x16_t xv[T];
-        for (int k = 0; k < T; ++k) xv[k] = vcombine_s8(vld1_s8(tq[k] + j), vdup_n_s8(0));
+        for (int k = 0; k < T; ++k) xv[k] = vcombine_s8(vld1_s8(t.q[k] + j), vdup_n_s8(0));
         lora_q8_each_lane<2>([&](auto lane) { ranks(j, xv, lane); });
       }
       for (int c = 0; c < 2 * C; ++c) {
         const float32x4_t d = lora_q8_scales4(b + (c / 2) * chunk + (c % 2) * 8);
         for (int k = 0; k < T; ++k) {
           float* yp = y[k] + o + 4 * c;
-          vst1q_f32(yp, vfmaq_f32(vld1q_f32(yp), vmulq_n_f32(d, td[k]), vcvtq_f32_s32(D::sum(isum[k][c]))));
+          vst1q_f32(yp, vfmaq_f32(vld1q_f32(yp), vmulq_n_f32(d, t.d[k]), vcvtq_f32_s32(D::sum(isum[k][c]))));
         }
       }
     }

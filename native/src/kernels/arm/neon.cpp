@@ -255,7 +255,7 @@ void install_neon(KernelSet& ks, TileKernels& tk) {
   ks.axpy_f16 = axpy_f16;
   ks.lora_shrink_f16 = lora_shrink_by_tiles<LoraShrinkTile>;
   ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;
-  ks.lora_shrink_q8 = lora_shrink_q8_by_tiles<LoraShrinkQ8<LoraDot4Widening>::Tile>;
+  ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraShrinkQ8<LoraDot4Widening>::Tile>;
   ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraExpandQ8<LoraDot4Widening>::Tile>;
 }
 

@@ -441,7 +441,7 @@ void install_avx2(KernelSet& ks, TileKernels& tk) {
   ks.axpy_f16 = axpy_f16;
   ks.lora_shrink_f16 = lora_shrink_by_tiles<LoraShrinkTile>;
   ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;
-  ks.lora_shrink_q8 = lora_shrink_q8_by_tiles<LoraQ8Tiles<LoraDotAvx2>::Shrink>;
+  ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraQ8Tiles<LoraDotAvx2>::Shrink>;
   ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraQ8Tiles<LoraDotAvx2>::Expand>;
 }
 

@@ -68,7 +68,7 @@ void install_avx2_vnni(KernelSet& ks, TileKernels& tk) {
   t[uint32_t(TensorType::Q4_0)].vec_dot = vec_dot_blocks<block_q4_0, dot_q4_q8>;
   tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DecodeQ8_0>::K, 2, 4>;
   tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DecodeQ4_0>::K, 2, 4>;
-  ks.lora_shrink_q8 = lora_shrink_q8_by_tiles<LoraQ8Tiles<LoraDotVnni>::Shrink>;
+  ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraQ8Tiles<LoraDotVnni>::Shrink>;
   ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraQ8Tiles<LoraDotVnni>::Expand>;
 }
 

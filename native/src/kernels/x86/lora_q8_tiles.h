@@ -97,10 +97,10 @@ struct LoraQ8Tiles {
 
   // T tokens x C chunks of 8 outputs from output o (chunk data from b). Per chunk, each group
   // of 4 ranks g is one weight vector (32 bytes at 16 + 32 * g), made unsigned once and
-  // dotted with every token's 4 quantized ranks; then y = fma(td * scales, sum, y).
+  // dotted with every token's 4 quantized ranks; then y = fma(t.d[k] * scales, sum, y).
   template <int T, int C>
   struct Expand {
-    static void run(int R, const uint8_t* b, const int8_t* const* tq, const float* td, float* const* y, int64_t o) {
+    static void run(int R, const uint8_t* b, LoraQ8T t, float* const* y, int64_t o) {
       const int64_t chunk_bytes = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R;
       __m256i sum[T][C];
       for (int k = 0; k < T; ++k)
@@ -113,14 +113,14 @@ struct LoraQ8Tiles {
           u[c] = _mm256_sign_epi8(w[c], w[c]);
         }
         for (int k = 0; k < T; ++k) {
-          const __m256i tb = bcast4(tq[k] + 4 * g);
+          const __m256i tb = bcast4(t.q[k] + 4 * g);
           for (int c = 0; c < C; ++c) sum[k][c] = Dot::dot(sum[k][c], u[c], _mm256_sign_epi8(tb, w[c]));
         }
       }
       __m256 d[C];
       for (int c = 0; c < C; ++c) d[c] = load_f16x8_bytes(b + c * chunk_bytes);
       for (int k = 0; k < T; ++k) {
-        const __m256 dt = _mm256_set1_ps(td[k]);
+        const __m256 dt = _mm256_set1_ps(t.d[k]);
         for (int c = 0; c < C; ++c) {
           float* yk = y[k] + o + c * 8;
           _mm256_storeu_ps(yk, _mm256_fmadd_ps(_mm256_mul_ps(dt, d[c]), _mm256_cvtepi32_ps(sum[k][c]),
