@@ -9,12 +9,11 @@ import { join } from "node:path";
 
 import { NativeModel } from "../src/engine/model.js";
 import type { NativeContext } from "../src/engine/context.js";
-import { writeSyntheticModel } from "../src/gguf/synthetic.js";
 import { storiesPath } from "./helpers/engine.js";
 import { Oracle } from "./helpers/oracle.js";
 import {
   maxLogprobDiff, mixedGreedy, writeMergedModel, writeTestAdapter,
-  type AdapterSpec, type MixedSequence, type TestAdapter,
+  MIXED_ADAPTERS, writeQwen2LoraTestModel, type MixedSequence, type TestAdapter,
 } from "./helpers/lora.js";
 
 // F32 models and F16-exact adapter values: both engines do float32 arithmetic on the same
@@ -22,12 +21,6 @@ import {
 const TOLERANCE = 1e-4;
 const N = 24;
 
-const ADAPTERS: AdapterSpec[] = [
-  { name: "r4-qv", format: "gguf", rank: 4, modules: ["q", "v"], seed: 11, strength: 1 },
-  { name: "r8-ko-down", format: "peft", rank: 8, modules: ["k", "o", "down"], seed: 12, alphaOverRank: 2, peftDtype: "F16" },
-  { name: "r16-ffn", format: "gguf", rank: 16, modules: ["gate", "up", "down"], seed: 13 },
-  { name: "r64-all", format: "peft", rank: 64, modules: ["q", "k", "v", "o", "gate", "up", "down"], seed: 14, alphaOverRank: 0.5 },
-];
 
 const dir = mkdtempSync(join(tmpdir(), "edgelora-lora-oracle-"));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,11 +35,7 @@ const CASES: Case[] = [
   { name: "stories260K", model: async () => storiesPath(), prompts: ["Once upon a time", "The little dog"] },
   {
     name: "synthetic qwen2 f32",
-    model: async () => {
-      const path = join(dir, "qwen2-f32.gguf");
-      await writeSyntheticModel({ arch: "qwen2", type: "f32", out: path, nEmbd: 128, nFf: 256, nHead: 4, nHeadKv: 2, nLayer: 2, tied: true, seed: 7 });
-      return path;
-    },
+    model: () => writeQwen2LoraTestModel(dir),
     prompts: ["The quick brown fox", "Hello world"],
   },
 ];
@@ -65,7 +54,7 @@ for (const c of CASES) {
     const modelPath = await c.model();
     if (!modelPath) return t.pass("skipped: ../shared/models/stories260K.gguf is absent");
     const sub = mkdtempSync(join(dir, "case-"));
-    const adapters = await Promise.all(ADAPTERS.map((s) => writeTestAdapter(modelPath, sub, s)));
+    const adapters = await Promise.all(MIXED_ADAPTERS.map((s) => writeTestAdapter(modelPath, sub, s)));
     const model = await NativeModel.load(modelPath);
     const oracle = await Oracle.load(modelPath);
     try {
@@ -106,7 +95,7 @@ for (const c of CASES) {
     const modelPath = await c.model();
     if (!modelPath) return t.pass("skipped: ../shared/models/stories260K.gguf is absent");
     const sub = mkdtempSync(join(dir, "merge-"));
-    const adapter = await writeTestAdapter(modelPath, sub, ADAPTERS[3]);
+    const adapter = await writeTestAdapter(modelPath, sub, MIXED_ADAPTERS[3]);
     const scale = 0.75;
     const mergedPath = join(sub, "merged.gguf");
     await writeMergedModel(modelPath, mergedPath, adapter, scale);

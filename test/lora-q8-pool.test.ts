@@ -10,20 +10,13 @@ import { join } from "node:path";
 
 import { NativeModel } from "../src/engine/model.js";
 import type { LoraPoolType } from "../src/engine/types.js";
-import { writeSyntheticModel } from "../src/gguf/synthetic.js";
 import { storiesPath } from "./helpers/engine.js";
-import { writeTestAdapter, type AdapterSpec, type TestAdapter } from "./helpers/lora.js";
+import { MIXED_ADAPTERS, writeQwen2LoraTestModel, writeTestAdapter, type TestAdapter } from "./helpers/lora.js";
 
 // Measured 1.3-2.7% on these deliberately strong adapters (they move logits by 15-25): int8
 // weights and activations, as a Q8_0 adapter in llama.cpp.
 const MAX_RELATIVE_DEVIATION = 0.06;
 
-const ADAPTERS: AdapterSpec[] = [
-  { name: "r4-qv", format: "gguf", rank: 4, modules: ["q", "v"], seed: 11, strength: 1 },
-  { name: "r8-ko-down", format: "peft", rank: 8, modules: ["k", "o", "down"], seed: 12, alphaOverRank: 2, peftDtype: "F16" },
-  { name: "r16-ffn", format: "gguf", rank: 16, modules: ["gate", "up", "down"], seed: 13 },
-  { name: "r64-all", format: "peft", rank: 64, modules: ["q", "k", "v", "o", "gate", "up", "down"], seed: 14, alphaOverRank: 0.5 },
-];
 
 const dir = mkdtempSync(join(tmpdir(), "edgelora-lora-q8-"));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -32,11 +25,7 @@ const CASES: { name: string; model: () => Promise<string | null>; prompt: string
   { name: "stories260K", model: async () => storiesPath(), prompt: "Once upon a time there was a little dog" },
   {
     name: "synthetic qwen2 f32",
-    model: async () => {
-      const path = join(dir, "qwen2-f32.gguf");
-      await writeSyntheticModel({ arch: "qwen2", type: "f32", out: path, nEmbd: 128, nFf: 256, nHead: 4, nHeadKv: 2, nLayer: 2, tied: true, seed: 7 });
-      return path;
-    },
+    model: () => writeQwen2LoraTestModel(dir),
     prompt: "The quick brown fox jumps over",
   },
 ];
@@ -76,7 +65,7 @@ for (const c of CASES) {
     const modelPath = await c.model();
     if (!modelPath) return t.pass("skipped: ../shared/models/stories260K.gguf is absent");
     const sub = mkdtempSync(join(dir, "case-"));
-    const adapters = await Promise.all(ADAPTERS.map((s) => writeTestAdapter(modelPath, sub, s)));
+    const adapters = await Promise.all(MIXED_ADAPTERS.map((s) => writeTestAdapter(modelPath, sub, s)));
     const model = await NativeModel.load(modelPath);
     try {
       const prompt = model.tokenize(c.prompt, true);

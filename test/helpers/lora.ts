@@ -1,11 +1,13 @@
 // LoRA test helpers: adapters whose values survive the engine's F16 slot storage exactly (so the
 // engine and llama.cpp multiply by the same numbers), llama.cpp with an adapter as the oracle,
-// a mixed-adapter batched greedy run on the engine, and a merged model (W + s·B·A).
+// a mixed-adapter batched greedy run on the engine, a merged model (W + s·B·A), and the adapters
+// and Qwen2 model the LoRA tests share.
 import { join } from "node:path";
 
 import { convertPeftToGguf } from "../../src/cli/peft-to-gguf.js";
 import type { NativeContext } from "../../src/engine/context.js";
 import { fp16ToFp32, fp32ToFp16, GGMLType } from "../../src/gguf/quantize.js";
+import { writeSyntheticModel } from "../../src/gguf/synthetic.js";
 import { readGGUF, readTensorBytes } from "../../src/gguf/reader.js";
 import { GGUFWriter } from "../../src/gguf/writer.js";
 import { writeLoraGguf } from "../../src/lora/gguf-adapter.js";
@@ -23,6 +25,21 @@ export interface AdapterSpec {
   alphaOverRank?: number; // default 1; powers of two keep alpha/rank exact in float32
   strength?: number; // how far each adapted projection moves per unit-RMS input (default 0.5)
   peftDtype?: "F32" | "F16";
+}
+
+/** Four adapters of ranks 4, 8, 16 and 64 on different module subsets, as GGUF and PEFT files. */
+export const MIXED_ADAPTERS: AdapterSpec[] = [
+  { name: "r4-qv", format: "gguf", rank: 4, modules: ["q", "v"], seed: 11, strength: 1 },
+  { name: "r8-ko-down", format: "peft", rank: 8, modules: ["k", "o", "down"], seed: 12, alphaOverRank: 2, peftDtype: "F16" },
+  { name: "r16-ffn", format: "gguf", rank: 16, modules: ["gate", "up", "down"], seed: 13 },
+  { name: "r64-all", format: "peft", rank: 64, modules: ["q", "k", "v", "o", "gate", "up", "down"], seed: 14, alphaOverRank: 0.5 },
+];
+
+/** The small Qwen2-shaped F32 model (biases, GQA, tied output) the LoRA tests run besides stories260K. */
+export async function writeQwen2LoraTestModel(dir: string): Promise<string> {
+  const path = join(dir, "qwen2-f32.gguf");
+  await writeSyntheticModel({ arch: "qwen2", type: "f32", out: path, nEmbd: 128, nFf: 256, nHead: 4, nHeadKv: 2, nLayer: 2, tied: true, seed: 7 });
+  return path;
 }
 
 export interface TestAdapter {
