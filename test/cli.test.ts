@@ -75,7 +75,7 @@ test("info: architecture, shapes, types, tokenizer and kernel path", async (t) =
   // stories260K: dim 64, 5 layers, 8 heads, 4 KV heads, 512-token SentencePiece vocab (DESIGN.md).
   t.like(info, { arch: "llama", nEmbd: 64, nLayer: 5, nHead: 8, nHeadKv: 4, nVocab: 512, tokenizer: "llama" });
   t.deepEqual(Object.keys(info.weightTypes), ["f32"]);
-  t.regex(info.kernelPath, /^(scalar|avx2|avx2-vnni|neon|neon-dotprod)$/);
+  t.regex(info.kernelPath, /^(scalar|avx2|avx2-vnni|avx512-vnni|neon|neon-dotprod)$/);
   const text = await edgelora("info", "--model", stories);
   t.regex(text, /architecture:\s+llama/);
   t.regex(text, /kernel path:\s+\S+/);
@@ -107,7 +107,7 @@ test("info: Q4_0 matrices are repacked at load where the kernel path has packed 
     const info = async (env: NodeJS.ProcessEnv) =>
       (await run(process.execPath, [cli, "info", "--model", model, "--json"], { env: { ...process.env, ...env } })).stdout;
     const packedInfo = JSON.parse(await info({}));
-    const packs = ["avx2", "avx2-vnni"].includes(packedInfo.kernelPath);
+    const packs = ["avx2", "avx2-vnni", "avx512-vnni"].includes(packedInfo.kernelPath);
     t.deepEqual(packedInfo.packedTypes, packs ? { q4_0: 14 } : {});
     t.deepEqual(JSON.parse(await info({ EDGELORA_PACK: "0" })).packedTypes, {});
     t.regex(await edgelora("info", "--model", model), packs ? /packed:\s+q4_0 x14/ : /packed:\s+none/);

@@ -39,7 +39,7 @@ typedef struct el_context el_context;
 typedef struct el_sampler el_sampler;
 
 /* ---- kernels ---- */
-/* Name of the kernel path in use ("scalar", "avx2", "avx2-vnni", "neon", "neon-dotprod"). */
+/* Name of the kernel path in use ("scalar", "avx2", "avx2-vnni", "avx512-vnni", "neon", "neon-dotprod"). */
 const char* el_kernel_path(void);
 /* Force a kernel path by name for this process (tests/benchmarks); before any model load. */
 el_status el_set_kernel_path(const char* name, el_error* err);

@@ -402,7 +402,7 @@ void test_packed_model() {
   el_error err;
   CHECK(el_model_get_info(packed, &pi, &err) == EL_OK && el_model_get_info(plain, &ui, &err) == EL_OK);
   const std::string path_name = el_kernel_path();
-  const bool packs_q8 = path_name == "avx2-vnni" || path_name == "neon-dotprod";
+  const bool packs_q8 = path_name == "avx512-vnni" || path_name == "avx2-vnni" || path_name == "neon-dotprod";
   const std::string expected = packs_q8 ? "q8_0:" + std::to_string(7 * pi.n_layer) : "";
   CHECK_MSG(pi.packed_types == expected, "path %s packed '%s', expected '%s'", path_name.c_str(), pi.packed_types,
             expected.c_str());

@@ -174,13 +174,41 @@ void test_row_range_alignment() {
 
 void test_packs() {
   for (const KernelSet* ks : available()) {
-    // AVX-VNNI and NEON dotprod pack both types, plain AVX2 Q4_0 only (its int16 pairs would
-    // overflow on Q8_0 + 128); the other paths (scalar, baseline NEON) pack nothing.
-    const bool both = std::strcmp(ks->name, "avx2-vnni") == 0 || std::strcmp(ks->name, "neon-dotprod") == 0;
+    // AVX-512 VNNI, AVX-VNNI and NEON dotprod pack both types, plain AVX2 Q4_0 only (its int16
+    // pairs would overflow on Q8_0 + 128); the other paths (scalar, baseline NEON) pack nothing.
+    const bool both = std::strcmp(ks->name, "avx512-vnni") == 0 || std::strcmp(ks->name, "avx2-vnni") == 0 ||
+                      std::strcmp(ks->name, "neon-dotprod") == 0;
     const bool avx2 = std::strcmp(ks->name, "avx2") == 0;
     CHECK(packs(*ks, TensorType::Q4_0) == (both || avx2));
     CHECK(packs(*ks, TensorType::Q8_0) == both);
     CHECK(!packs(*ks, TensorType::F16) && !packs(*ks, TensorType::Q4_K));
+  }
+}
+
+// The AVX-512 kernels do packed_vnni.cpp's arithmetic two row groups at a time, so they give its
+// bits: all token counts (8-token tiles and the rest), odd group counts (the last group goes
+// through the AVX-VNNI kernel) and row ranges starting on an odd group.
+void test_avx512_same_bits() {
+  const KernelSet* wide = by_name("avx512-vnni");
+  const KernelSet* vnni = by_name("avx2-vnni");
+  if (!wide || !vnni) return;
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0}) {
+    const int64_t n_in = 96, n_out = 40;
+    const auto p = packed_copy(t, make_rows(t, n_in, n_out, 11), n_in, n_out);
+    const WeightView w{t, p.data(), n_in, n_out, row_size(t, n_in), WeightLayout::Packed8};
+    const auto x = randn(size_t(n_in * 19), 12);
+    for (int n_tok : {1, 3, 8, 9, 19}) {
+      PreparedActivations act;
+      prepare_activations(*vnni, t, x.data(), n_in, n_tok, n_in, act);
+      for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, n_out}, {8, n_out}, {8, 32}}) {
+        std::vector<float> a(size_t(n_out * n_tok)), b(a.size());
+        matmul_rows(*wide, w, act, r0, r1, a.data(), n_out);
+        matmul_rows(*vnni, w, act, r0, r1, b.data(), n_out);
+        CHECK_MSG(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0,
+                  "avx512-vnni %s n_tok=%d rows [%lld,%lld) differs from avx2-vnni", type_traits(t).name, n_tok,
+                  (long long)r0, (long long)r1);
+      }
+    }
   }
 }
 
@@ -209,6 +237,7 @@ int main() {
   test_packs();
   test_row_range_alignment();
   test_repack_refusals();
+  test_avx512_same_bits();
   for (const KernelSet* ks : available()) {
     std::fprintf(stderr, "path %s\n", ks->name);
     test_matmul(*ks);

@@ -25,7 +25,7 @@ export interface ModelInfo {
   bos: number;
   eos: number;
   addBos: boolean;
-  kernelPath: string; // "scalar" | "avx2" | "avx2-vnni" | "neon" | "neon-dotprod"
+  kernelPath: string; // "scalar" | "avx2" | "avx2-vnni" | "avx512-vnni" | "neon" | "neon-dotprod"
 }
 
 export interface ContextOptions {

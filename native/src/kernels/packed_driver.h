@@ -7,8 +7,15 @@
 // An ISA supplies Groups: `using Block = ...;` and
 //   template <int T> static void run(int nb, const Block* w, const PackedTokens<T>& x, float* out, int64_t os)
 // computing one row group (8 rows, nb blocks from w) x T tokens into out[t * os + r].
+// Optionally (wide registers):
+//   static constexpr int kGroups = G;       run computes G consecutive groups (8G rows; the
+//                                           groups' blocks follow one another from w), and
+//   using Tail = ...;                       a one-group Groups for the ng % G groups left,
+//   static constexpr int kMinWideTokens = M; and for every group of tiles under M tokens;
+//   static constexpr int kTileTokens = T;   tokens per tile instead of kPackTileTokens.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "matmul.h"
 #include "packed.h"
@@ -33,16 +40,36 @@ struct PackedTokens {
 
 constexpr int kPackTileTokens = 4;
 
+// Groups::kGroups and Groups::kTileTokens, with their defaults (see above).
+template <class G, class = void>
+struct GroupsPerRun : std::integral_constant<int, 1> {};
+template <class G>
+struct GroupsPerRun<G, std::void_t<decltype(G::kGroups)>> : std::integral_constant<int, G::kGroups> {};
+template <class G, class = void>
+struct TileTokens : std::integral_constant<int, kPackTileTokens> {};
+template <class G>
+struct TileTokens<G, std::void_t<decltype(G::kTileTokens)>> : std::integral_constant<int, G::kTileTokens> {};
+
+template <class G, class = void>
+struct MinWideTokens : std::integral_constant<int, 1> {};
+template <class G>
+struct MinWideTokens<G, std::void_t<decltype(G::kMinWideTokens)>> : std::integral_constant<int, G::kMinWideTokens> {};
+
 template <class Groups, int T>
 void groups_x_tokens(int nb, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, float* out,
                      int64_t os) {
   const PackedTokens<T> x(act, t0);
   const auto* wb = reinterpret_cast<const typename Groups::Block*>(w);
-  for (int64_t g = 0; g < ng; ++g) Groups::template run<T>(nb, wb + g * nb, x, out + g * kPackRows, os);
+  constexpr int G = GroupsPerRun<Groups>::value;
+  int64_t g = 0;
+  if constexpr (G == 1 || T >= MinWideTokens<Groups>::value)
+    for (; g + G <= ng; g += G) Groups::template run<T>(nb, wb + g * nb, x, out + g * kPackRows, os);
+  if constexpr (G > 1)
+    for (; g < ng; ++g) Groups::Tail::template run<T>(nb, wb + g * nb, x, out + g * kPackRows, os);
 }
 
-// The last nt < kPackTileTokens tokens, in one tile of exactly nt.
-template <class Groups, int T = kPackTileTokens - 1>
+// The last nt < TileTokens tokens, in one tile of exactly nt.
+template <class Groups, int T = TileTokens<Groups>::value - 1>
 void groups_x_rest(int nb, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
                    int64_t os) {
   if constexpr (T > 0) {
@@ -56,9 +83,9 @@ template <class Groups>
 void packed_matmul(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
                    int64_t os) {
   const int nb = n / QK8_0;
+  constexpr int T = TileTokens<Groups>::value;
   int t = 0;
-  for (; t + kPackTileTokens <= nt; t += kPackTileTokens)
-    groups_x_tokens<Groups, kPackTileTokens>(nb, w, ng, act, t0 + t, out + t * os, os);
+  for (; t + T <= nt; t += T) groups_x_tokens<Groups, T>(nb, w, ng, act, t0 + t, out + t * os, os);
   groups_x_rest<Groups>(nb, w, ng, act, t0 + t, nt - t, out + t * os, os);
 }
 

@@ -1,0 +1,106 @@
+// AVX-512 VNNI kernels over Packed8 weights (packed.h), Q4_0 and Q8_0, for CPUs with full-width
+// 512-bit units (Zen 5, Sapphire Rapids): one zmm holds the same chunk of two row groups, so one
+// vpdpbusd adds 4 products to each of 16 rows, twice the work of packed_vnni.cpp's per
+// instruction, and the 32 vector registers hold a tile of 8 tokens. The arithmetic is
+// packed_vnni.cpp's lane by lane (exact integer dots, the same float steps in the same order),
+// so the results are the same bits. A group left over (odd group count) goes through the AVX-VNNI
+// kernel. Compiled with AVX-512 F/BW/VL/DQ/VNNI and AVX-VNNI, and only called after
+// dispatch.cpp has seen those features.
+#if defined(__x86_64__)
+// gcc 12's 512-bit intrinsics start from _mm512_undefined_*, which it then reports as
+// "may be used uninitialized" wherever they are inlined.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "../paths.h"
+#include "packed_vnni_dots.h"
+
+namespace el::kernels {
+namespace {
+
+// The same 32 bytes of two row groups' blocks (lower half: first group).
+inline __m512i load_pair(const uint8_t* lo, const uint8_t* hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(load256(lo)), load256(hi), 1);
+}
+
+// Activation bytes j .. j + 3 of a token's block, in every lane.
+inline __m512i bcast4_512(const int8_t* qs, int j) {
+  int32_t v;
+  std::memcpy(&v, qs + j, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// The 16 row scales of two groups' blocks as floats.
+inline __m512 row_scales_pair(const fp16_t* lo, const fp16_t* hi) {
+  const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo))),
+                                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(hi)), 1);
+  return _mm512_cvtph_ps(h);
+}
+
+// The integer dots of two groups' block i (b0, b1) with T tokens' blocks i, as BlockQ4_0 /
+// BlockQ8_0 of packed_vnni_dots.h do for one group.
+struct PairQ4_0 {
+  using Block = block_q4_0x8;
+  template <int T>
+  static void dots(const Block& b0, const Block& b1, const PackedTokens<T>& x, int i, __m512i isum[T]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_set1_epi32(-kPackOffsetQ4_0 * x.s[t][i]);
+    for (int c = 0; c < 4; ++c) {
+      const __m512i q = load_pair(b0.q + 32 * c, b1.q + 32 * c);
+      const __m512i lo = _mm512_and_si512(q, m4);                         // elements 4c + e
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);  // elements 16 + 4c + e
+      for (int t = 0; t < T; ++t) {
+        isum[t] = _mm512_dpbusd_epi32(isum[t], lo, bcast4_512(x.a[t][i].qs, 4 * c));
+        isum[t] = _mm512_dpbusd_epi32(isum[t], hi, bcast4_512(x.a[t][i].qs, 16 + 4 * c));
+      }
+    }
+  }
+};
+
+struct PairQ8_0 {
+  using Block = block_q8_0x8;
+  template <int T>
+  static void dots(const Block& b0, const Block& b1, const PackedTokens<T>& x, int i, __m512i isum[T]) {
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_set1_epi32(-kPackOffsetQ8_0 * x.s[t][i]);
+    for (int c = 0; c < 8; ++c) {
+      const __m512i q = load_pair(b0.q + 32 * c, b1.q + 32 * c);
+      for (int t = 0; t < T; ++t) isum[t] = _mm512_dpbusd_epi32(isum[t], q, bcast4_512(x.a[t][i].qs, 4 * c));
+    }
+  }
+};
+
+// The Groups of packed_driver.h: two row groups (16 rows) x T tokens; Tail does one group.
+template <class Pair, class Single>
+struct PairGroups {
+  using Block = typename Pair::Block;
+  using Tail = Groups<Single>;
+  static constexpr int kGroups = 2;
+  static constexpr int kTileTokens = 8;
+  static constexpr int kMinWideTokens = 5;
+  template <int T>
+  static void run(int nb, const Block* w, const PackedTokens<T>& x, float* out, int64_t os) {
+    const Block* w1 = w + nb;  // the second group's blocks follow the first's
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    for (int i = 0; i < nb; ++i) {
+      __m512i isum[T];
+      Pair::template dots<T>(w[i], w1[i], x, i, isum);
+      const __m512 dw = row_scales_pair(w[i].d, w1[i].d);
+      for (int t = 0; t < T; ++t)
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, _mm512_set1_ps(x.d[t][i])), acc[t]);
+    }
+    for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + t * os, acc[t]);
+  }
+};
+
+
+}  // namespace
+
+namespace detail {
+
+void install_packed_avx512(PackedKernels& pk) {
+  pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<PairGroups<PairQ4_0, BlockQ4_0>>;
+  pk.by_type[uint32_t(TensorType::Q8_0)] = packed_matmul<PairGroups<PairQ8_0, BlockQ8_0>>;
+}
+
+}  // namespace detail
+}  // namespace el::kernels
+#endif  // __x86_64__
