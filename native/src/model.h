@@ -167,11 +167,16 @@ class Context {
   void attend_one(int il, int seq, int pos, int h, const float* q, float* out, float* scores) const;
   void output_logits(const BatchView& b);
   // out[r * n_out + o] = W_m . x[r] (+ bias) for the module's weight, then (batched LoRA)
-  // the per-row adapter deltas.
-  void project(int il, Module m, const Input& in, float* out);
-  // out = W act for every row; with lora_layer >= 0 also the LoRA expand of module lm.
-  void matmul(const kernels::WeightView& w, const kernels::PreparedActivations& act, int n_rows, float* out,
-              int lora_layer = -1, lora::Module lm = lora::Module::Q);
+  // the per-row adapter deltas, for each projection of `ps` (all reading `in`; at most
+  // kMaxProjections), in one dispatch. Fuse::SwiGLU takes {Gate, Up} and leaves
+  // silu(gate) * up in the gate output, computed by each chunk on its rows.
+  struct Projection {
+    Module m;
+    float* out;
+  };
+  static constexpr int kMaxProjections = 3;
+  enum class Fuse { None, SwiGLU };
+  void project(int il, std::initializer_list<Projection> ps, const Input& in, Fuse fuse = Fuse::None);
   // LoRA shrink of every module in `ms` (all reading `in`) in one parallel pass, so the
   // projections sharing an input (q/k/v, gate/up) pay one dispatch; project() shrinks any
   // module not done this way itself. No-op without a plan.

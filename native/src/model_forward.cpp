@@ -279,30 +279,23 @@ void Context::layer_forward(int il, const BatchView& b) {
   for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.attn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
   const Input attn_in = input(xn_.data(), n, E);
   lora_shrink(il, {Module::Q, Module::K, Module::V}, attn_in);
-  project(il, Module::Q, attn_in, q_.data());
-  project(il, Module::K, attn_in, k_.data());
-  project(il, Module::V, attn_in, v_.data());
+  project(il, {{Module::Q, q_.data()}, {Module::K, k_.data()}, {Module::V, v_.data()}}, attn_in);
   apply_rope(q_.data(), hp_.n_head, n);
   apply_rope(k_.data(), hp_.n_head_kv, n);
   store_kv(il, b);
   attention(il, b);
   const Input o_in = input(attn_.data(), n, hp_.q_dim());
   lora_shrink(il, {Module::O}, o_in);
-  project(il, Module::O, o_in, tmp_.data());
+  project(il, {{Module::O, tmp_.data()}}, o_in);
   for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
 
   for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.ffn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
   const Input ffn_in = input(xn_.data(), n, E);
   lora_shrink(il, {Module::Gate, Module::Up}, ffn_in);
-  project(il, Module::Gate, ffn_in, gate_.data());
-  project(il, Module::Up, ffn_in, up_.data());
-  for (size_t i = 0, e = size_t(n) * F; i < e; ++i) {
-    const float g = gate_[i];
-    gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];
-  }
+  project(il, {{Module::Gate, gate_.data()}, {Module::Up, up_.data()}}, ffn_in, Fuse::SwiGLU);
   const Input down_in = input(gate_.data(), n, F);
   lora_shrink(il, {Module::Down}, down_in);
-  project(il, Module::Down, down_in, tmp_.data());
+  project(il, {{Module::Down, tmp_.data()}}, down_in);
   for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
 }
 
@@ -389,30 +382,85 @@ void Context::output_logits(const BatchView& b) {
     const int t = out_rows_[r];
     rms_norm(&x_[size_t(t) * E], model_.output_norm().data(), &xn_[size_t(r) * E], E, hp_.rms_eps);
   }
-  project(-1, Module::Output, input(xn_.data(), no, E), logits_.data());
+  project(-1, {{Module::Output, logits_.data()}}, input(xn_.data(), no, E));
 }
 
 // ---- linear projections ---------------------------------------------------------------------
 
-void Context::project(int il, Module m, const Input& in, float* out) {
-  const Linear& lin = model_.linear(il, m);
-  auto& cached = prepared_[static_cast<uint32_t>(type_traits(lin.w.type).vec_dot_type)];
-  if (cached.epoch != in.epoch) {
-    kernels::prepare_activations(ks_, lin.w.type, in.x, in.n_in, in.n_rows, in.n_in, cached.act);
-    cached.epoch = in.epoch;
-  }
-  // LoRA on Q..Down (not the output head): y_r += scale_r * factor * B (A x_r) for each row
-  // with an adapter. The shrink usually ran already, with the other projections of this input
-  // (lora_shrink); the expand runs on the matmul's rows.
-  const bool lora = lora_active(m);
-  if (lora && lora_shrunk_[int(m)] != in.epoch) lora_shrink(il, {m}, in);
-  matmul(lin.w, cached.act, in.n_rows, out, lora ? il : -1, lora::Module(int(m)));
-  if (!lin.bias.empty()) {
-    for (int r = 0; r < in.n_rows; ++r) {
-      float* y = out + size_t(r) * lin.w.n_out;
-      for (int64_t o = 0; o < lin.w.n_out; ++o) y[o] += lin.bias[o];
+void Context::project(int il, std::initializer_list<Projection> ps, const Input& in, Fuse fuse) {
+  struct Part {
+    const Linear* lin;
+    const kernels::PreparedActivations* act;
+    float* out;
+    Module m;
+    bool lora;
+    int64_t chunk = 0, first_item = 0;
+  };
+  if (ps.size() > size_t(kMaxProjections) || (fuse == Fuse::SwiGLU && ps.size() != 2))
+    fail(ErrorKind::Internal, "project: unsupported projection group");
+  Part parts[kMaxProjections];
+  int n_parts = 0;
+  double work = 0;
+  for (const Projection& p : ps) {
+    const Linear& lin = model_.linear(il, p.m);
+    auto& cached = prepared_[static_cast<uint32_t>(type_traits(lin.w.type).vec_dot_type)];
+    if (cached.epoch != in.epoch) {
+      kernels::prepare_activations(ks_, lin.w.type, in.x, in.n_in, in.n_rows, in.n_in, cached.act);
+      cached.epoch = in.epoch;
     }
+    // LoRA on Q..Down (not the output head): y_r += scale_r * factor * B (A x_r) for each row
+    // with an adapter. The shrink usually ran already, with the other projections of this input
+    // (lora_shrink); the expand runs on the matmul's rows, while they are hot.
+    const bool lora = lora_active(p.m);
+    if (lora && lora_shrunk_[int(p.m)] != in.epoch) lora_shrink(il, {p.m}, in);
+    parts[n_parts++] = Part{&lin, &cached.act, p.out, p.m, lora};
+    work += double(lin.w.row_bytes) * double(lin.w.n_out) * in.n_rows;
   }
+  // Base product, LoRA expand, then bias, for rows [r0, r1) of one projection.
+  auto rows = [&](const Part& p, int64_t r0, int64_t r1) {
+    const kernels::WeightView& w = p.lin->w;
+    kernels::matmul_rows(ks_, w, *p.act, r0, r1, p.out, w.n_out);
+    if (p.lora) lora::lora_expand(ks_, *lora_, lora_plan_, il, lora::Module(int(p.m)), lora_t_[int(p.m)].data(), p.out, w.n_out, r0, r1);
+    if (!p.lin->bias.empty())
+      for (int r = 0; r < in.n_rows; ++r) {
+        float* y = p.out + size_t(r) * w.n_out;
+        for (int64_t o = r0; o < r1; ++o) y[o] += p.lin->bias[o];
+      }
+  };
+  const int nth = threads_for(work, kMatmulBytesPerThread);
+  if (fuse == Fuse::SwiGLU) {
+    // {Gate, Up}: a chunk computes both for its rows, then gate = silu(gate) * up there.
+    const int64_t n_ff = parts[0].lin->w.n_out;
+    pool_.parallel_for(nth, n_ff, ThreadPool::chunk_for(n_ff, nth, kChunksPerThread, kRowAlign),
+                       [&](int64_t r0, int64_t r1, int) {
+                         rows(parts[0], r0, r1);
+                         rows(parts[1], r0, r1);
+                         for (int r = 0; r < in.n_rows; ++r) {
+                           float* g = parts[0].out + size_t(r) * n_ff;
+                           const float* u = parts[1].out + size_t(r) * n_ff;
+                           for (int64_t o = r0; o < r1; ++o) g[o] = g[o] / (1.0f + std::exp(-g[o])) * u[o];
+                         }
+                       });
+    return;
+  }
+  // One dispatch over every projection's row chunks (each about 1/kChunksPerThread of a
+  // thread's share of that projection).
+  int64_t n_items = 0;
+  for (int i = 0; i < n_parts; ++i) {
+    Part& p = parts[i];
+    p.chunk = ThreadPool::chunk_for(p.lin->w.n_out, nth, kChunksPerThread, kRowAlign);
+    p.first_item = n_items;
+    n_items += (p.lin->w.n_out + p.chunk - 1) / p.chunk;
+  }
+  pool_.parallel_for(nth, n_items, 1, [&](int64_t i0, int64_t i1, int) {
+    for (int64_t item = i0; item < i1; ++item) {
+      int k = n_parts - 1;
+      while (parts[k].first_item > item) --k;
+      const Part& p = parts[k];
+      const int64_t r0 = (item - p.first_item) * p.chunk;
+      rows(p, r0, std::min(p.lin->w.n_out, r0 + p.chunk));
+    }
+  });
 }
 
 void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input& in) {
@@ -448,18 +496,6 @@ void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input&
   pool_.parallel_for(nth, items, 1, [&](int64_t i0, int64_t i1, int) {
     for (int64_t i = i0; i < i1; ++i) shrink(ms.begin()[i / n_pos], int(i % n_pos), int(i % n_pos) + 1);
   });
-}
-
-// Base product, then (lora_layer >= 0) the LoRA expand on the same rows, while they are hot.
-void Context::matmul(const kernels::WeightView& w, const kernels::PreparedActivations& act, int n_rows, float* out,
-                     int lora_layer, lora::Module lm) {
-  const int nth = threads_for(double(w.row_bytes) * double(w.n_out) * n_rows, kMatmulBytesPerThread);
-  pool_.parallel_for(nth, w.n_out, ThreadPool::chunk_for(w.n_out, nth, kChunksPerThread, kRowAlign),
-                     [&](int64_t r0, int64_t r1, int) {
-                       kernels::matmul_rows(ks_, w, act, r0, r1, out, w.n_out);
-                       if (lora_layer >= 0)
-                         lora::lora_expand(ks_, *lora_, lora_plan_, lora_layer, lm, lora_t_[int(lm)].data(), out, w.n_out, r0, r1);
-                     });
 }
 
 int Context::threads_for(double work, double per_thread) const {
