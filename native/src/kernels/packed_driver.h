@@ -11,7 +11,7 @@
 //   static constexpr int kGroups = G;       run computes G consecutive groups (8G rows; the
 //                                           groups' blocks follow one another from w), and
 //   using Tail = ...;                       a one-group Groups for the ng % G groups left,
-//   static constexpr int kMinWideTokens = M; and for every group of tiles under M tokens;
+//   static constexpr int kMinWideTokens = M; and for all groups of a tile under M tokens;
 //   static constexpr int kTileTokens = T;   tokens per tile instead of kPackTileTokens.
 #pragma once
 #include <cstdint>
