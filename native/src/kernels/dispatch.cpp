@@ -38,10 +38,10 @@ bool cpu_has_avx2_vnni() {
   unsigned a = 0, b = 0, c = 0, d = 0;
   return cpu_has_avx2() && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) != 0;
 }
-// AVX-512 VNNI on top of AVX-VNNI (Zen 5, Sapphire Rapids). __builtin_cpu_supports also
+// AVX-512 with VNNI (Ice Lake, Zen 4, Zen 5, Sapphire Rapids). __builtin_cpu_supports also
 // checks that the OS saves the 512-bit registers.
 bool cpu_has_avx512_vnni() {
-  return cpu_has_avx2_vnni() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
          __builtin_cpu_supports("avx512vnni");
 }
@@ -61,8 +61,8 @@ bool cpu_has_dotprod() {
 // Best first; scalar is always available and handled separately.
 const Path kPaths[] = {
 #if defined(__x86_64__)
-    // Only the packed matmuls use 512-bit registers; the rest is the AVX-VNNI table.
-    {"avx512-vnni", cpu_has_avx512_vnni, detail::install_avx2, detail::install_avx2_vnni,
+    // Only the packed matmuls use 512-bit registers; the rest is the AVX-VNNI table, EVEX-encoded.
+    {"avx512-vnni", cpu_has_avx512_vnni, detail::install_avx2, detail::install_avx512_vnni,
      detail::install_packed_avx512},
     {"avx2-vnni", cpu_has_avx2_vnni, detail::install_avx2, detail::install_avx2_vnni, detail::install_packed_vnni},
     {"avx2", cpu_has_avx2, detail::install_avx2, nullptr, detail::install_packed_avx2},

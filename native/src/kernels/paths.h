@@ -39,6 +39,7 @@ void install_avx2(KernelSet& ks, TileKernels& tk);       // x86/avx2.cpp (AVX2 +
 void install_avx2_vnni(KernelSet& ks, TileKernels& tk);  // x86/avx2_vnni.cpp (on top of install_avx2)
 void install_packed_vnni(PackedKernels& pk);              // x86/packed_vnni.cpp (Q4_0, Q8_0)
 void install_packed_avx2(PackedKernels& pk);              // x86/packed_avx2.cpp (Q4_0)
+void install_avx512_vnni(KernelSet& ks, TileKernels& tk);  // x86/vnni_avx512.cpp (install_avx2_vnni, EVEX)
 void install_packed_avx512(PackedKernels& pk);            // x86/packed_avx512.cpp (Q4_0, Q8_0)
 #endif
 #if defined(__aarch64__)

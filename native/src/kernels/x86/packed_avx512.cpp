@@ -6,8 +6,8 @@
 // so the results are the same bits. The AVX-VNNI kernel takes a group left over (odd group
 // count) and every tile of fewer than 5 tokens, decode included: measured on Zen 5, the wide
 // registers are slower there (2 tokens: 116 against 82 us for 4864 Q4_0 rows of 896) and
-// faster from 5 on (8 tokens: 156 against 271 us). Compiled with AVX-512 F/BW/VL/DQ/VNNI and
-// AVX-VNNI, and only called after dispatch.cpp has seen those features.
+// faster from 5 on (8 tokens: 156 against 271 us). Compiled with AVX-512 F/BW/VL/DQ/VNNI, and
+// only called after dispatch.cpp has seen those features.
 #if defined(__x86_64__)
 // gcc 12's 512-bit intrinsics start from _mm512_undefined_*, which it then reports as
 // "may be used uninitialized" wherever they are inlined.

@@ -1,13 +1,12 @@
-// Private to kernels/x86: the AVX-VNNI integer dots of one Packed8 block (packed.h) with T
-// tokens, for the Groups of packed_tiles.h. Used by packed_vnni.cpp and, for the groups left
-// over by its 16-row registers, packed_avx512.cpp; both are compiled with -mavxvnni.
+// Private to kernels/x86: the vpdpbusd integer dots of one Packed8 block (packed.h) with T
+// tokens, for the Groups of packed_tiles.h. Used by packed_vnni.cpp (VEX encoding) and
+// packed_avx512.cpp (EVEX, for the groups and small tiles its 16-row registers leave).
 #pragma once
 #include "packed_tiles.h"
+#include "vnni_dpbusd.h"
 
 namespace el::kernels {
 namespace {
-
-inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
 
 // The integer dots of one packed block with T tokens' blocks i: each token's accumulator
 // starts at -offset x sum(x_q), then takes one vpdpbusd per chunk (Q4_0: per nibble half).
