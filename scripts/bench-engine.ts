@@ -2,7 +2,10 @@
 // weight type (F16, Q8_0, Q4_0), at 1 and 2 threads: one-sequence decode and 128-token prefill
 // tokens/s, the ratio to llama.cpp (its own CPU choice, AVX-512 here, and its AVX2 build), and
 // decode as a share of the memory-bandwidth roofline measured in the same run.
-// Usage: npm run bench:engine -- [--types f16,q8_0,q4_0] [--threads 1,2] [--quick] [--no-baseline]
+// The whole sweep runs in rounds (3 by default), each after its own bandwidth measurement, and
+// every figure is the median over rounds: a shared machine's memory speed drifts in phases of
+// seconds to minutes, which one sweep would take for the engines' own differences.
+// Usage: npm run bench:engine -- [--types f16,q8_0,q4_0] [--threads 1,2] [--rounds N] [--quick] [--no-baseline]
 // Progress goes to stderr; the tables to stdout; all figures to bench-results/engine-<date>.json.
 
 import { join } from "node:path";
@@ -17,7 +20,7 @@ import { avx2Install, defaultInstall, runLlama, type LlamaInstall } from "./lib/
 import { benchOurs } from "./lib/ours.js";
 import { writeBenchResults } from "./lib/results.js";
 import { fmt, renderTable } from "./lib/table.js";
-import { FULL, QUICK, type Speed } from "./lib/workload.js";
+import { FULL, median, QUICK, type Speed } from "./lib/workload.js";
 
 function list<T>(parse: (s: string) => T) {
   return (v: string): T[] => v.split(",").map((s) => parse(s.trim()));
@@ -39,22 +42,30 @@ const opts = new Command()
   .description("Decode/prefill speed of the engine vs llama.cpp on a synthetic 359M-parameter model")
   .option("--types <list>", "weight types", list(benchType), BENCH_TYPES)
   .option("--threads <list>", "thread counts", list(threadCount), [1, 2])
+  .option("--rounds <n>", "sweeps over every row, each after a bandwidth measurement (default 3, 1 with --quick)", threadCount)
   .option("--quick", "fewer tokens, one run each", false)
   .option("--no-baseline", "skip llama.cpp")
   .option("--no-avx2", "skip llama.cpp's AVX2 build")
   .parse()
-  .opts<{ types: BenchType[]; threads: number[]; quick: boolean; baseline: boolean; avx2: boolean }>();
+  .opts<{ types: BenchType[]; threads: number[]; rounds?: number; quick: boolean; baseline: boolean; avx2: boolean }>();
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const root = packageRoot();
 const workload = opts.quick ? QUICK : FULL;
+const rounds = opts.rounds ?? (opts.quick ? 1 : 3);
+
+/** One row's figures in one round, with the bandwidth measured just before that round. */
+interface RoundFigures {
+  bandwidthGbPerS: number;
+  ours: Speed;
+  llama: Record<string, Speed | { error: string }>; // by install name
+}
 
 interface Row {
   type: BenchType;
   threads: number;
   weightBytes: number;
-  ours: Speed;
-  llama: Record<string, Speed | { error: string }>; // by install name
+  rounds: RoundFigures[];
 }
 
 async function bandwidth(when: string): Promise<BandwidthResult[]> {
@@ -70,45 +81,59 @@ if (opts.baseline) {
   if (opts.avx2) installs.push(avx2Install(join(root, "node_modules")));
 }
 
-const bwStart = await bandwidth("start");
+const bandwidthRounds: BandwidthResult[][] = [];
 const rows: Row[] = [];
 const llamaBuilds: Record<string, Omit<LlamaChildResult, "speed">> = {};
 let kernelPath = "";
 let vocab = 0;
 try {
-  for (const type of opts.types) {
-    const modelPath = await benchModel(join(root, ".tmp", "bench-models"), type, log);
-    log(`${type}: ${modelPath}`);
-    // One thread count at a time, ours then each llama.cpp build, so slow drifts in the
-    // machine's load hit both engines alike.
-    for (const threads of opts.threads) {
-      const ours = await benchOurs(modelPath, [threads], workload, log);
-      kernelPath = ours.info.kernelPath;
-      vocab = ours.info.nVocab;
-      const row: Row = { type, threads, weightBytes: ours.info.weightBytes, ours: ours.speeds.get(threads)!, llama: {} };
-      for (const install of installs) {
-        try {
-          const { speed, ...build } = await runLlama(install, modelPath, threads, workload);
-          llamaBuilds[install.name] = build;
-          row.llama[install.name] = speed;
-          log(`  llama ${install.name.padEnd(7)} ${threads}t: decode ${speed.decode.toFixed(1)} tok/s, prefill ${speed.prefill.toFixed(1)} tok/s (${build.cpuLibrary})`);
-        } catch (e) {
-          row.llama[install.name] = { error: String(e) };
-          log(`  llama ${install.name}: ${String(e)}`);
+  for (let round = 0; round < rounds; round++) {
+    const bw = await bandwidth(`round ${round + 1} of ${rounds}`);
+    bandwidthRounds.push(bw);
+    for (const type of opts.types) {
+      const modelPath = await benchModel(join(root, ".tmp", "bench-models"), type, log);
+      log(`${type}: ${modelPath}`);
+      // One thread count at a time, ours then each llama.cpp build, so slow drifts in the
+      // machine's load hit both engines alike.
+      for (const threads of opts.threads) {
+        const ours = await benchOurs(modelPath, [threads], workload, log);
+        kernelPath = ours.info.kernelPath;
+        vocab = ours.info.nVocab;
+        let row = rows.find((r) => r.type === type && r.threads === threads);
+        if (!row) rows.push((row = { type, threads, weightBytes: ours.info.weightBytes, rounds: [] }));
+        const figures: RoundFigures = {
+          bandwidthGbPerS: bw.find((b) => b.threads === threads)!.gbPerS,
+          ours: ours.speeds.get(threads)!,
+          llama: {},
+        };
+        for (const install of installs) {
+          try {
+            const { speed, ...build } = await runLlama(install, modelPath, threads, workload);
+            llamaBuilds[install.name] = build;
+            figures.llama[install.name] = speed;
+            log(`  llama ${install.name.padEnd(7)} ${threads}t: decode ${speed.decode.toFixed(1)} tok/s, prefill ${speed.prefill.toFixed(1)} tok/s (${build.cpuLibrary})`);
+          } catch (e) {
+            figures.llama[install.name] = { error: String(e) };
+            log(`  llama ${install.name}: ${String(e)}`);
+          }
         }
+        row.rounds.push(figures);
       }
-      rows.push(row);
     }
   }
 } finally {
   for (const i of installs) i.dispose();
 }
-const bwEnd = await bandwidth("end");
 
-// The roofline uses the best bandwidth seen at that thread count in this run.
-const bestBw = new Map(opts.threads.map((t) => [t, Math.max(...[...bwStart, ...bwEnd].filter((b) => b.threads === t).map((b) => b.gbPerS))]));
-const speedOf = (r: Row, name: string): Speed | undefined => {
-  const s = r.llama[name];
+// Medians over rounds; a round's roofline is its own bandwidth over the weight bytes per token,
+// and a share of the roofline is taken round by round before the median.
+const medianOrUndefined = (xs: (number | undefined)[]) => {
+  const v = xs.filter((x): x is number => x !== undefined);
+  return v.length ? median(v) : undefined;
+};
+const rooflineOf = (r: Row, f: RoundFigures) => (f.bandwidthGbPerS * 1e9) / r.weightBytes;
+const llamaSpeed = (f: RoundFigures, name: string): Speed | undefined => {
+  const s = f.llama[name];
   return s && "decode" in s ? s : undefined;
 };
 const ratio = (a: number, b: number | undefined) => (b ? a / b : undefined);
@@ -120,33 +145,46 @@ const prefillHeader = ["type", "thr", "ours", ...names.flatMap((n) => [label(n),
 const decodeRows: string[][] = [];
 const prefillRows: string[][] = [];
 const records = rows.map((r) => {
-  const roofline = (bestBw.get(r.threads)! * 1e9) / r.weightBytes;
-  const l = names.map((n) => speedOf(r, n));
+  const ours = { decode: median(r.rounds.map((f) => f.ours.decode)), prefill: median(r.rounds.map((f) => f.ours.prefill)) };
+  const llama = names.map((n) => ({
+    decode: medianOrUndefined(r.rounds.map((f) => llamaSpeed(f, n)?.decode)),
+    prefill: medianOrUndefined(r.rounds.map((f) => llamaSpeed(f, n)?.prefill)),
+    shareOfRoofline: medianOrUndefined(r.rounds.map((f) => {
+      const s = llamaSpeed(f, n);
+      return s && s.decode / rooflineOf(r, f);
+    })),
+  }));
+  const roofline = median(r.rounds.map((f) => rooflineOf(r, f)));
+  const oursShare = median(r.rounds.map((f) => f.ours.decode / rooflineOf(r, f)));
   decodeRows.push([
-    r.type, String(r.threads), fmt(r.ours.decode),
-    ...l.flatMap((s) => [fmt(s?.decode), fmt(ratio(r.ours.decode, s?.decode), 2, "x")]),
-    fmt(roofline), fmt((100 * r.ours.decode) / roofline, 0, "%"),
-    ...l.map((s) => fmt(s && (100 * s.decode) / roofline, 0, "%")),
+    r.type, String(r.threads), fmt(ours.decode),
+    ...llama.flatMap((l) => [fmt(l.decode), fmt(ratio(ours.decode, l.decode), 2, "x")]),
+    fmt(roofline), fmt(100 * oursShare, 0, "%"),
+    ...llama.map((l) => fmt(l.shareOfRoofline && 100 * l.shareOfRoofline, 0, "%")),
   ]);
   prefillRows.push([
-    r.type, String(r.threads), fmt(r.ours.prefill),
-    ...l.flatMap((s) => [fmt(s?.prefill), fmt(ratio(r.ours.prefill, s?.prefill), 2, "x")]),
+    r.type, String(r.threads), fmt(ours.prefill),
+    ...llama.flatMap((l) => [fmt(l.prefill), fmt(ratio(ours.prefill, l.prefill), 2, "x")]),
   ]);
-  return { ...r, rooflineDecodeTps: roofline, bandwidthGbPerS: bestBw.get(r.threads) };
+  return {
+    ...r, ours, llama: Object.fromEntries(names.map((n, i) => [n, llama[i]])),
+    rooflineDecodeTps: roofline, oursShareOfRoofline: oursShare,
+  };
 });
 
 const w = workload;
 process.stdout.write(
   [
     `Synthetic llama ${BENCH_SHAPE.nEmbd}x${BENCH_SHAPE.nLayer}, ffn ${BENCH_SHAPE.nFf}, heads ${BENCH_SHAPE.nHead}/${BENCH_SHAPE.nHeadKv}, vocab ${vocab}; KV cache F16 in both engines; our kernels: ${kernelPath}`,
-    `Memory read bandwidth (wasm SIMD sum over ${bwStart[0].bytes / 2 ** 20} MiB, best pass, start/end of run): ` +
-      opts.threads.map((t) => `${t}t ${fmt(bwStart.find((b) => b.threads === t)?.gbPerS)}/${fmt(bwEnd.find((b) => b.threads === t)?.gbPerS)} GB/s`).join(", "),
+    `Memory read bandwidth (wasm SIMD sum over ${bandwidthRounds[0][0].bytes / 2 ** 20} MiB, best pass, before each round): ` +
+      opts.threads.map((t) => `${t}t ${bandwidthRounds.map((bw) => fmt(bw.find((b) => b.threads === t)?.gbPerS)).join("/")} GB/s`).join(", "),
     "",
-    `Decode, one sequence, tokens/s (median of ${w.runs}; ${w.decodeTokens} tokens after a ${w.promptTokens}-token prompt); ratio = ours / llama.cpp;`,
-    "roofline = bandwidth / weight bytes per token (all weights read once per token; KV reads are negligible here)",
+    `Decode, one sequence, tokens/s (median over ${rounds} round(s) of the median of ${w.runs} runs; ${w.decodeTokens} tokens after a ${w.promptTokens}-token prompt);`,
+    "ratio = ours / llama.cpp; roofline = bandwidth / weight bytes per token (all weights read once per token; KV reads are",
+    "negligible here); %roof = median over rounds of decode / that round's roofline",
     renderTable(decodeHeader, decodeRows),
     "",
-    `Prefill, ${w.prefillTokens}-token prompt in one batch, tokens/s (median of ${w.runs})`,
+    `Prefill, ${w.prefillTokens}-token prompt in one batch, tokens/s (median over ${rounds} round(s) of the median of ${w.runs} runs)`,
     renderTable(prefillHeader, prefillRows),
     "",
   ].join("\n"),
@@ -158,7 +196,8 @@ const outPath = writeBenchResults("engine", {
   kvCache: "f16",
   ourKernelPath: kernelPath,
   llamaBuilds,
-  bandwidth: { method: "wasm SIMD i32x4 sum, worker_threads, best pass", start: bwStart, end: bwEnd },
+  rounds,
+  bandwidth: { method: "wasm SIMD i32x4 sum, worker_threads, best pass, before each round", rounds: bandwidthRounds },
   rows: records,
 });
 log(`wrote ${outPath}`);
