@@ -65,7 +65,7 @@ constexpr int64_t lora_q8_b_bytes(int64_t n_out, int R) {
 }
 
 struct KernelSet {
-  const char* name = "scalar";  // "scalar", "avx2", "avx2-vnni", "neon", "neon-dotprod"
+  const char* name = "scalar";  // "scalar", "avx2", "avx2-vnni", "avx512-vnni", "neon", "neon-dotprod"
   TypeKernels by_type[kMaxTypeId];
 
   // Float vector ops used by attention, norms and LoRA.

@@ -147,10 +147,8 @@ void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
   for (const auto& g : plan.groups) {
     const ModuleView v = pool.view(g.slot, layer, m);
     if (!v.a) continue;
-    const int64_t bytes_per_chunk = v.type == LoraPoolType::Q8 ? kernels::lora_q8_b_bytes(8, v.padded)
-                                                               : 8 * int64_t(v.padded) * int64_t(sizeof(fp16_t));
-    const uint8_t* first = v.b + row_begin / 8 * bytes_per_chunk;
-    kernels::lora_prefetch(first, v.b + (row_end + 7) / 8 * bytes_per_chunk, kernels::kLoraPrefetchBytes);
+    kernels::lora_prefetch(v.b + b_region_bytes(v.type, row_begin, v.padded),
+                           v.b + b_region_bytes(v.type, row_end, v.padded), kernels::kLoraPrefetchBytes);
   }
   ExpandCall call, singles;  // a group's tiles; single tokens of different adapters
   auto add = [&](ExpandCall& c, const ModuleView& v, int k) {

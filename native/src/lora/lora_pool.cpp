@@ -60,6 +60,15 @@ int padded_rank(int rank) { return round_up(rank, kernels::kLoraRankStep); }
 
 const char* pool_type_name(LoraPoolType t) { return t == LoraPoolType::Q8 ? "q8" : "f16"; }
 
+int64_t a_region_bytes(LoraPoolType type, int64_t n_in, int R) {
+  return type == LoraPoolType::Q8 ? kernels::lora_q8_a_bytes(n_in, R) : n_in * R * int64_t(sizeof(fp16_t));
+}
+
+int64_t b_region_bytes(LoraPoolType type, int64_t n_out, int R) {
+  return type == LoraPoolType::Q8 ? kernels::lora_q8_b_bytes(n_out, R)
+                                  : padded_outputs(n_out) * R * int64_t(sizeof(fp16_t));
+}
+
 float ModuleView::a_value(int j, int64_t i) const {
   if (type == LoraPoolType::Q8) return kernels::lora_q8_a_value(a, padded, j, i);
   return fp16_to_fp32(a_f16()[i * padded + j]);
@@ -93,16 +102,9 @@ LoraPool::LoraPool(const ModelShapes& shapes, int n_slots, int max_rank, LoraPoo
   for (int s = 0; s < n_slots; ++s) slots_[s].adapted.assign(size_t(shapes.n_layer) * kNumModules, 0);
 }
 
-int64_t LoraPool::a_bytes(int mi, int R) const {
-  const int64_t n_in = shapes_.n_in[mi];
-  return type_ == LoraPoolType::Q8 ? kernels::lora_q8_a_bytes(n_in, R) : n_in * R * int64_t(sizeof(fp16_t));
-}
+int64_t LoraPool::a_bytes(int mi, int R) const { return a_region_bytes(type_, shapes_.n_in[mi], R); }
 
-int64_t LoraPool::b_bytes(int mi, int R) const {
-  const int64_t n_out = shapes_.n_out[mi];
-  return type_ == LoraPoolType::Q8 ? kernels::lora_q8_b_bytes(n_out, R)
-                                   : padded_outputs(n_out) * R * int64_t(sizeof(fp16_t));
-}
+int64_t LoraPool::b_bytes(int mi, int R) const { return b_region_bytes(type_, shapes_.n_out[mi], R); }
 
 LoraPool::~LoraPool() = default;
 

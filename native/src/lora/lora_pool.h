@@ -78,6 +78,12 @@ struct ModuleView {
 // Rank rounded up to the kernels' rank step (the stride of At and of B's chunks).
 int padded_rank(int rank);
 
+// Bytes of a module's A over n_in inputs, and of its B over outputs 0 .. n_out - 1 (whole
+// 8-output chunks), at padded rank R in a pool of the type. A slice of B from output o (a
+// multiple of 8) starts b_region_bytes(type, o, R) bytes into it.
+int64_t a_region_bytes(LoraPoolType type, int64_t n_in, int R);
+int64_t b_region_bytes(LoraPoolType type, int64_t n_out, int R);
+
 class LoraPool {
  public:
   // Allocates the arena: n_slots x, per layer and module, the A and B regions of the type at the
