@@ -16,8 +16,6 @@ namespace {
 constexpr double kMatmulBytesPerThread = 128 * 1024;  // weight bytes x rows
 constexpr double kAttentionMacsPerThread = 32 * 1024;
 constexpr int kRowAlign = 16;  // rows per chunk unit: 64 bytes of f32 output, no false sharing
-// Chunks per thread: enough that a late or slow thread leaves its share to the others.
-constexpr int kChunksPerThread = 4;
 // Shrinks wait on memory (one short adapter stream per token) more than they compute, so they
 // are split sooner than matmuls: one token's q/k/v shrink of a 0.5B model already gets 2 threads.
 constexpr double kLoraShrinkBytesPerThread = 32 * 1024;
@@ -323,15 +321,14 @@ void Context::attention(int il, const BatchView& b) {
   for (int t = 0; t < n; ++t) work += double(b.pos[t] + 1) * H * hd * 2;
   const int nth = threads_for(work, kAttentionMacsPerThread);
   const int64_t items = int64_t(n) * H;
-  pool_.parallel_for(nth, items, ThreadPool::chunk_for(items, nth, kChunksPerThread, 1),
-                     [&](int64_t begin, int64_t end, int ith) {
-                       float* scores = scores_.data() + size_t(ith) * score_stride_;
-                       for (int64_t item = begin; item < end; ++item) {
-                         const int t = int(item / H), h = int(item % H);
-                         const size_t off = (size_t(t) * H + h) * hd;
-                         attend_one(il, b.seq_id[t], b.pos[t], h, q_.data() + off, attn_.data() + off, scores);
-                       }
-                     });
+  pool_.parallel_for(nth, items, 1, [&](int64_t begin, int64_t end, int ith) {
+    float* scores = scores_.data() + size_t(ith) * score_stride_;
+    for (int64_t item = begin; item < end; ++item) {
+      const int t = int(item / H), h = int(item % H);
+      const size_t off = (size_t(t) * H + h) * hd;
+      attend_one(il, b.seq_id[t], b.pos[t], h, q_.data() + off, attn_.data() + off, scores);
+    }
+  });
 }
 
 // Causal attention of one query head over its sequence's positions 0..pos (GQA: query head
@@ -394,7 +391,7 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     float* out;
     Module m;
     bool lora;
-    int64_t chunk = 0, first_item = 0;
+    int64_t first_item = 0;
   };
   if (ps.size() > size_t(kMaxProjections) || (fuse == Fuse::SwiGLU && ps.size() != 2))
     fail(ErrorKind::Internal, "project: unsupported projection group");
@@ -431,34 +428,31 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
   if (fuse == Fuse::SwiGLU) {
     // {Gate, Up}: a chunk computes both for its rows, then gate = silu(gate) * up there.
     const int64_t n_ff = parts[0].lin->w.n_out;
-    pool_.parallel_for(nth, n_ff, ThreadPool::chunk_for(n_ff, nth, kChunksPerThread, kRowAlign),
-                       [&](int64_t r0, int64_t r1, int) {
-                         rows(parts[0], r0, r1);
-                         rows(parts[1], r0, r1);
-                         for (int r = 0; r < in.n_rows; ++r) {
-                           float* g = parts[0].out + size_t(r) * n_ff;
-                           const float* u = parts[1].out + size_t(r) * n_ff;
-                           for (int64_t o = r0; o < r1; ++o) g[o] = g[o] / (1.0f + std::exp(-g[o])) * u[o];
-                         }
-                       });
+    pool_.parallel_for(nth, n_ff, kRowAlign, [&](int64_t r0, int64_t r1, int) {
+      rows(parts[0], r0, r1);
+      rows(parts[1], r0, r1);
+      for (int r = 0; r < in.n_rows; ++r) {
+        float* g = parts[0].out + size_t(r) * n_ff;
+        const float* u = parts[1].out + size_t(r) * n_ff;
+        for (int64_t o = r0; o < r1; ++o) g[o] = g[o] / (1.0f + std::exp(-g[o])) * u[o];
+      }
+    });
     return;
   }
-  // One dispatch over every projection's row chunks (each about 1/kChunksPerThread of a
-  // thread's share of that projection).
+  // One dispatch over the projections' rows laid end to end, in items of kRowAlign rows: a
+  // chunk of items may span the end of one projection and the start of the next.
   int64_t n_items = 0;
   for (int i = 0; i < n_parts; ++i) {
-    Part& p = parts[i];
-    p.chunk = ThreadPool::chunk_for(p.lin->w.n_out, nth, kChunksPerThread, kRowAlign);
-    p.first_item = n_items;
-    n_items += (p.lin->w.n_out + p.chunk - 1) / p.chunk;
+    parts[i].first_item = n_items;
+    n_items += (parts[i].lin->w.n_out + kRowAlign - 1) / kRowAlign;
   }
   pool_.parallel_for(nth, n_items, 1, [&](int64_t i0, int64_t i1, int) {
-    for (int64_t item = i0; item < i1; ++item) {
-      int k = n_parts - 1;
-      while (parts[k].first_item > item) --k;
+    for (int k = 0; k < n_parts; ++k) {
       const Part& p = parts[k];
-      const int64_t r0 = (item - p.first_item) * p.chunk;
-      rows(p, r0, std::min(p.lin->w.n_out, r0 + p.chunk));
+      const int64_t n_out = p.lin->w.n_out;
+      const int64_t r0 = (std::max(i0, p.first_item) - p.first_item) * kRowAlign;
+      const int64_t r1 = std::min(n_out, (i1 - p.first_item) * kRowAlign);
+      if (r0 < r1) rows(p, r0, r1);
     }
   });
 }
@@ -482,12 +476,10 @@ void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input&
     bool shared = false;
     for (const auto& g : lora_plan_.groups) shared = shared || g.end - g.begin > 1;
     const int align = shared ? kernels::kLoraMaxTokens : 1;
-    pool_.parallel_for(nth, n_pos, ThreadPool::chunk_for(n_pos, nth, kChunksPerThread, align),
-                       [&](int64_t k0, int64_t k1, int) {
-                         lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data(),
-                                                   int(k0), int(k1));
-                         for (Module m : ms) shrink(m, int(k0), int(k1));
-                       });
+    pool_.parallel_for(nth, n_pos, align, [&](int64_t k0, int64_t k1, int) {
+      lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data(), int(k0), int(k1));
+      for (Module m : ms) shrink(m, int(k0), int(k1));
+    });
     return;
   }
   // Fewer tokens than threads: the few rows are quantized first, and the projections split.

@@ -43,27 +43,28 @@ ThreadPool::~ThreadPool() {
   for (auto& t : threads_) t.join();
 }
 
-int64_t ThreadPool::chunk_for(int64_t n, int nth, int per_thread, int64_t align) {
-  if (align < 1) align = 1;
-  const int64_t parts = std::max<int64_t>(1, int64_t(nth) * std::max(1, per_thread));
-  const int64_t c = (n + parts - 1) / parts;
-  return std::max<int64_t>(align, round_up(c, align));
+int64_t ThreadPool::chunk_end(int64_t begin, int64_t n, int64_t grain, int nth) {
+  const int64_t share = (n - begin) / (2 * int64_t(std::max(1, nth)));
+  return std::min(n, begin + std::max(grain, round_up(share, grain)));
 }
 
 void ThreadPool::run_chunks(const Job& job, int ith) {
+  int64_t begin = next_begin_.load(std::memory_order_relaxed);
   for (;;) {
-    const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-    const int64_t begin = c * job.chunk;
     if (begin >= job.n) return;
-    job.fn(job.ctx, begin, std::min(job.n, begin + job.chunk), ith);
+    const int64_t end = chunk_end(begin, job.n, job.grain, job.nth);
+    // On failure begin is reloaded with what another thread left.
+    if (!next_begin_.compare_exchange_weak(begin, end, std::memory_order_relaxed)) continue;
+    job.fn(job.ctx, begin, end, ith);
+    begin = next_begin_.load(std::memory_order_relaxed);
   }
 }
 
 void ThreadPool::dispatch(int nth, const Job& job) {
   job_ = job;
-  next_chunk_.store(0, std::memory_order_relaxed);
+  next_begin_.store(0, std::memory_order_relaxed);
   const uint64_t open = ((counter_of(state_.load(std::memory_order_relaxed)) + 1) << kCounterShift) | uint64_t(nth);
-  state_.store(open, std::memory_order_seq_cst);  // publishes job_ and next_chunk_
+  state_.store(open, std::memory_order_seq_cst);  // publishes job_ and next_begin_
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();

@@ -5,7 +5,10 @@
 // Work is split into chunks that participants claim from a shared counter, so the caller
 // never waits for a helper that has not started (on a busy machine a descheduled helper
 // would otherwise stall every dispatch): it runs the unclaimed chunks itself and waits only
-// for chunks already in progress. One dispatch at a time, from one thread.
+// for chunks already in progress. Chunks are guided: each claims a share of what is left, so
+// the first ones are long (long weight streams, few claims) and the last ones short, and
+// the threads finish together instead of one waiting out the other's last long chunk.
+// One dispatch at a time, from one thread.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -26,33 +29,35 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Calls fn(begin, end, ith) for consecutive chunks of `chunk` indices covering [0, n), on
-  // up to nth threads; ith in [0, nth) names the thread running the call (the caller is 0),
-  // for per-thread scratch. Returns when every chunk is done. nth <= 1 runs inline.
+  // Calls fn(begin, end, ith) for consecutive chunks covering [0, n), on up to nth threads;
+  // ith in [0, nth) names the thread running the call (the caller is 0), for per-thread
+  // scratch. Every chunk starts at a multiple of `grain` and, but for the last, is a multiple
+  // of it; a chunk is about 1/(2 nth) of the indices not yet claimed, and never under
+  // grain. Returns when every chunk is done. nth <= 1 runs the chunks inline, in order.
   template <class F>
-  void parallel_for(int nth, int64_t n, int64_t chunk, F&& fn) {
+  void parallel_for(int nth, int64_t n, int64_t grain, F&& fn) {
     if (n <= 0) return;
-    if (chunk < 1) chunk = 1;
+    if (grain < 1) grain = 1;
     if (nth > n_threads_) nth = n_threads_;
-    if (nth <= 1 || n <= chunk) {
-      for (int64_t b = 0; b < n; b += chunk) fn(b, b + chunk < n ? b + chunk : n, 0);
+    if (nth <= 1 || n <= grain) {
+      for (int64_t b = 0, e; b < n; b = e) fn(b, e = chunk_end(b, n, grain, 1), 0);
       return;
     }
     using Fn = std::remove_reference_t<F>;
-    Job job{[](void* ctx, int64_t b, int64_t e, int ith) { (*static_cast<Fn*>(ctx))(b, e, ith); }, &fn, n, chunk};
+    Job job{[](void* ctx, int64_t b, int64_t e, int ith) { (*static_cast<Fn*>(ctx))(b, e, ith); }, &fn, n, grain, nth};
     dispatch(nth, job);
   }
 
-  // Chunk size that gives each of nth threads about `per_thread` chunks, rounded up to a
-  // multiple of `align`.
-  static int64_t chunk_for(int64_t n, int nth, int per_thread, int64_t align);
+  // The guided chunk that starts at `begin` (a multiple of grain), as parallel_for claims it.
+  static int64_t chunk_end(int64_t begin, int64_t n, int64_t grain, int nth);
 
  private:
   struct Job {
     void (*fn)(void* ctx, int64_t begin, int64_t end, int ith);
     void* ctx;
     int64_t n;
-    int64_t chunk;
+    int64_t grain;
+    int nth;
   };
   void dispatch(int nth, const Job& job);
   void run_chunks(const Job& job, int ith);
@@ -65,7 +70,7 @@ class ThreadPool {
   // state_ = (dispatch counter << 17) | (closed << 16) | threads allowed in the dispatch.
   // Each hot atomic on its own cache line.
   alignas(64) std::atomic<uint64_t> state_{0};
-  alignas(64) std::atomic<int64_t> next_chunk_{0};
+  alignas(64) std::atomic<int64_t> next_begin_{0};
   alignas(64) std::atomic<int> active_{0};  // helpers inside the current dispatch
   alignas(64) std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};

@@ -1,6 +1,6 @@
 // Thread pool: every index exactly once, across many back-to-back dispatches, with more
-// threads than cores, and after the helpers have gone to sleep; chunk sizes respect the
-// alignment; thread ids stay in range (they index per-thread scratch).
+// threads than cores, and after the helpers have gone to sleep; chunks start on the grain and
+// shrink as the work runs out; thread ids stay in range (they index per-thread scratch).
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -12,11 +12,14 @@
 
 namespace {
 
-void test_chunk_for() {
-  CHECK(el::ThreadPool::chunk_for(1000, 2, 4, 16) == 128);  // 125 rounded up to 16
-  CHECK(el::ThreadPool::chunk_for(10, 4, 4, 16) == 16);
-  CHECK(el::ThreadPool::chunk_for(100, 3, 1, 1) == 34);
-  CHECK(el::ThreadPool::chunk_for(0, 3, 4, 1) == 1);
+void test_chunk_end() {
+  using el::ThreadPool;
+  CHECK(ThreadPool::chunk_end(0, 1000, 16, 2) == 256);    // a quarter of 1000, rounded up to 16
+  CHECK(ThreadPool::chunk_end(256, 1000, 16, 2) == 448);  // a quarter of the 744 left: 186 -> 192
+  CHECK(ThreadPool::chunk_end(960, 1000, 16, 2) == 976);  // never under the grain
+  CHECK(ThreadPool::chunk_end(992, 1000, 16, 2) == 1000); // the last chunk is clipped
+  CHECK(ThreadPool::chunk_end(0, 10, 16, 4) == 10);
+  CHECK(ThreadPool::chunk_end(900, 1000, 1, 2) == 925);
 }
 
 void test_covers_all(el::ThreadPool& pool, int rounds) {
@@ -25,9 +28,10 @@ void test_covers_all(el::ThreadPool& pool, int rounds) {
   std::atomic<int> bad{0};
   for (int round = 0; round < rounds; ++round) {
     const int nth = 1 + round % (pool.size() + 1);  // includes nth > size (clamped)
-    const int64_t chunk = 1 + round % 70;
-    pool.parallel_for(nth, n, chunk, [&](int64_t b, int64_t e, int ith) {
-      if (ith < 0 || ith >= std::min(nth, pool.size()) || b % chunk != 0 || e - b > chunk) bad++;
+    const int64_t grain = 1 + round % 70;
+    pool.parallel_for(nth, n, grain, [&](int64_t b, int64_t e, int ith) {
+      const bool on_grain = b % grain == 0 && (e == n || ((e - b) % grain == 0 && e - b >= grain));
+      if (ith < 0 || ith >= std::min(nth, pool.size()) || !on_grain || e > n) bad++;
       for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1, std::memory_order_relaxed);
     });
   }
@@ -38,12 +42,13 @@ void test_covers_all(el::ThreadPool& pool, int rounds) {
 }
 
 void test_inline_cases(el::ThreadPool& pool) {
-  // One thread: the caller runs every chunk, in order.
-  std::vector<int64_t> begins;
+  // One thread: the caller runs every chunk, in order: half of 25 rounded up to the grain of
+  // 10, then the 5 left.
+  std::vector<int64_t> ends;
   pool.parallel_for(1, 25, 10, [&](int64_t b, int64_t e, int ith) {
-    if (ith == 0 && e == std::min<int64_t>(b + 10, 25)) begins.push_back(b);
+    if (ith == 0 && b == (ends.empty() ? 0 : ends.back())) ends.push_back(e);
   });
-  CHECK(begins == std::vector<int64_t>({0, 10, 20}));
+  CHECK(ends == std::vector<int64_t>({20, 25}));
   int calls = 0;
   pool.parallel_for(pool.size(), 5, 10, [&](int64_t b, int64_t e, int ith) { calls += (b == 0 && e == 5 && ith == 0); });
   pool.parallel_for(pool.size(), 0, 10, [&](int64_t, int64_t, int) { calls += 100; });
@@ -58,7 +63,7 @@ void test_after_sleep(el::ThreadPool& pool) {
 }  // namespace
 
 int main() {
-  test_chunk_for();
+  test_chunk_end();
   for (int n : {1, 2, 3, 8}) {
     el::ThreadPool pool(n);
     CHECK(pool.size() == n);
