@@ -431,11 +431,8 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     pool_.parallel_for(nth, n_ff, kRowAlign, [&](int64_t r0, int64_t r1, int) {
       rows(parts[0], r0, r1);
       rows(parts[1], r0, r1);
-      for (int r = 0; r < in.n_rows; ++r) {
-        float* g = parts[0].out + size_t(r) * n_ff;
-        const float* u = parts[1].out + size_t(r) * n_ff;
-        for (int64_t o = r0; o < r1; ++o) g[o] = g[o] / (1.0f + std::exp(-g[o])) * u[o];
-      }
+      for (int r = 0; r < in.n_rows; ++r)
+        ks_.silu_mul(r1 - r0, parts[0].out + size_t(r) * n_ff + r0, parts[1].out + size_t(r) * n_ff + r0);
     });
     return;
   }

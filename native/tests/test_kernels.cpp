@@ -373,6 +373,24 @@ void test_float_ops(const KernelSet& ks) {
   }
 }
 
+// SwiGLU's gate against the scalar std::exp reference, over the whole range: where e^-g
+// overflows or vanishes, and tails of every length.
+void test_silu_mul(const KernelSet& ks) {
+  const float special[] = {0.0f, -0.0f, 1e-8f, -1e-8f, 0.5f, -3.0f, 20.0f, -20.0f, 87.0f, -87.0f, 88.5f, -88.5f,
+                           100.0f, -100.0f, 1e30f, -1e30f};
+  for (int n : {1, 7, 8, 33, 1000}) {
+    auto g = randn(size_t(n), uint32_t(n) + 11);
+    const auto u = randn(size_t(n), uint32_t(n) + 12);
+    for (int i = 0; i < n; ++i) g[size_t(i)] = i % 3 == 0 ? special[(i / 3) % 16] : 8.0f * g[size_t(i)];
+    auto want = g, got = g;
+    scalar().silu_mul(n, want.data(), u.data());
+    ks.silu_mul(n, got.data(), u.data());
+    int bad = 0;
+    for (int i = 0; i < n; ++i) bad += !(std::fabs(got[i] - want[i]) <= 2e-6f * std::fabs(want[i]) + 1e-30f);
+    CHECK_MSG(bad == 0, "%s silu_mul n=%d: %d values differ", ks.name, n, bad);
+  }
+}
+
 // The float side array of prepared activations: F16 values and Q8_0 block scales, exact.
 void check_side_array(const KernelSet& ks, TensorType t, const PreparedActivations& act) {
   int bad = 0;
@@ -479,6 +497,7 @@ int main() {
     test_vec_dots(*ks);
     test_extreme_blocks(*ks);
     test_float_ops(*ks);
+    test_silu_mul(*ks);
     test_matmul(*ks);
   }
   return el_test::test_exit_code();

@@ -73,6 +73,9 @@ struct KernelSet {
   float (*dot_f16_f32)(int n, const fp16_t* a, const float* b) = nullptr;
   void (*axpy_f32)(int n, float alpha, const float* x, float* y) = nullptr;   // y += alpha*x
   void (*axpy_f16)(int n, float alpha, const fp16_t* x, float* y) = nullptr;  // y += alpha*x
+  // The SwiGLU gate: g[i] = g[i] / (1 + exp(-g[i])) * u[i]. SIMD paths use a polynomial exp
+  // (within 2 ulp of expf, as ggml's vector SiLU), so they agree with scalar to ~1e-6, not bitwise.
+  void (*silu_mul)(int64_t n, float* g, const float* u) = nullptr;
 
   // Batched LoRA over the slot pool's F16 layouts (lora/lora_pool.h); R, the padded rank,
   // is a multiple of kLoraRankStep, and n_tok is 1..kLoraMaxTokens.

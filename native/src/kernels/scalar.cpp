@@ -56,6 +56,10 @@ void axpy_f16(int n, float alpha, const fp16_t* x, float* y) {
   for (int i = 0; i < n; ++i) y[i] += alpha * fp16_to_fp32(x[i]);
 }
 
+void silu_mul(int64_t n, float* g, const float* u) {
+  for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
 // ---- LoRA (layouts in kernels.h / lora/lora_pool.h) ------------------------
 // These fix the order of every float operation, and the SIMD paths follow it exactly, so
 // every path gives the same bits: shrink sums even and odd inputs in two fused
@@ -455,6 +459,7 @@ void fill_scalar(KernelSet& ks) {
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;
   ks.axpy_f16 = axpy_f16;
+  ks.silu_mul = silu_mul;
   ks.lora_shrink_f16 = lora_shrink_f16;
   ks.lora_expand_f16 = lora_expand_f16;
   ks.lora_shrink_q8 = lora_shrink_q8;

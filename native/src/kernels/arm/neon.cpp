@@ -76,6 +76,34 @@ void axpy_f16(int n, float alpha, const fp16_t* x, float* y) {
   for (; i < n; ++i) y[i] += alpha * h2f(x[i]);
 }
 
+// e^x for 4 floats, as exp_f32x8 in x86/avx2.cpp (Cephes' expf).
+inline float32x4_t exp_f32x4(float32x4_t x_in) {
+  const float32x4_t x = vmaxq_f32(vdupq_n_f32(-87.3f), vminq_f32(vdupq_n_f32(88.3f), x_in));
+  const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
+  float32x4_t r = vfmsq_n_f32(x, n, 0.693359375f);
+  r = vfmsq_n_f32(r, n, -2.12194440e-4f);
+  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+  p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+  p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+  const int32x4_t e = vshlq_n_s32(vcvtq_s32_f32(n), 23);
+  const float32x4_t y = vreinterpretq_f32_s32(vaddq_s32(vreinterpretq_s32_f32(p), e));
+  return vbslq_f32(vcgtq_f32(x_in, vdupq_n_f32(88.3f)), vdupq_n_f32(INFINITY), y);
+}
+
+void silu_mul(int64_t n, float* g, const float* u) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t x = vld1q_f32(g + i);
+    const float32x4_t s = vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), exp_f32x4(vnegq_f32(x))));
+    vst1q_f32(g + i, vmulq_f32(s, vld1q_f32(u + i)));
+  }
+  for (; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
 void f16_to_float(const void* vx, float* y, int64_t n) {
   const fp16_t* x = static_cast<const fp16_t*>(vx);
   int64_t i = 0;
@@ -253,6 +281,7 @@ void install_neon(KernelSet& ks, TileKernels& tk) {
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;
   ks.axpy_f16 = axpy_f16;
+  ks.silu_mul = silu_mul;
   ks.lora_shrink_f16 = lora_shrink_by_tiles<LoraShrinkTile>;
   ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;
   ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraShrinkQ8<LoraDot4Widening>::Tile>;

@@ -92,6 +92,39 @@ void axpy_f16(int n, float alpha, const fp16_t* x, float* y) {
   for (; i < n; ++i) y[i] += alpha * h2f(x[i]);
 }
 
+// e^x for 8 floats, Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r
+// is exact), e^r = 1 + r + r^2 p(r) with p of degree 5, and 2^n added into the exponent.
+// Inputs are clamped to where neither e^x nor 2^n leaves the normal floats, and above that
+// range the result is +inf, as expf overflows (so silu(-1e30) is -0); a NaN stays NaN.
+inline __m256 exp_f32x8(__m256 x_in) {
+  const __m256 x = _mm256_max_ps(_mm256_set1_ps(-87.3f), _mm256_min_ps(_mm256_set1_ps(88.3f), x_in));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+  const __m256 y = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
+  return _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x_in, _mm256_set1_ps(88.3f), _CMP_GT_OQ));
+}
+
+void silu_mul(int64_t n, float* g, const float* u) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    const __m256 e = exp_f32x8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    const __m256 s = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+    _mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+  }
+  for (; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
 void f16_to_float(const void* vx, float* y, int64_t n) {
   const fp16_t* x = static_cast<const fp16_t*>(vx);
   int64_t i = 0;
@@ -439,6 +472,7 @@ void install_avx2(KernelSet& ks, TileKernels& tk) {
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;
   ks.axpy_f16 = axpy_f16;
+  ks.silu_mul = silu_mul;
   ks.lora_shrink_f16 = lora_shrink_by_tiles<LoraShrinkTile>;
   ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;
   ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraQ8Tiles<LoraDotAvx2>::Shrink>;
