@@ -340,34 +340,36 @@ void Context::attend_one(int il, int seq, int pos, int h, const float* q, float*
   const float scale = 1.0f / std::sqrt(float(hd));
   const bool f16 = p_.kv_type == KVType::F16;
 
-  float max_s = -INFINITY;
+  // F16 (the default) goes a cache block per kernel call; F32 position by position.
   for (int j0 = 0; j0 < n_kv; j0 += bs) {
     const int jn = std::min(bs, n_kv - j0);
     const uint8_t* base = kv_.k_row(il, seq, j0);
-    for (int j = 0; j < jn; ++j) {
-      float s;
-      if (f16) s = ks_.dot_f16_f32(hd, reinterpret_cast<const fp16_t*>(base) + j * kvd + head_off, q);
-      else s = ks_.dot_f32(hd, reinterpret_cast<const float*>(base) + j * kvd + head_off, q);
-      s *= scale;
-      scores[j0 + j] = s;
-      max_s = std::max(max_s, s);
+    if (f16) {
+      ks_.attn_scores_f16(hd, jn, reinterpret_cast<const fp16_t*>(base) + head_off, int64_t(kvd), q, scale, scores + j0);
+      continue;
     }
+    for (int j = 0; j < jn; ++j)
+      scores[j0 + j] = ks_.dot_f32(hd, reinterpret_cast<const float*>(base) + j * kvd + head_off, q) * scale;
   }
+  float max_s = -INFINITY;
+  for (int j = 0; j < n_kv; ++j) max_s = std::max(max_s, scores[j]);
   double sum = 0;
   for (int j = 0; j < n_kv; ++j) {
     scores[j] = std::exp(scores[j] - max_s);
     sum += scores[j];
   }
   const float inv = float(1.0 / sum);
+  for (int j = 0; j < n_kv; ++j) scores[j] *= inv;  // the weights
   std::fill(out, out + hd, 0.0f);
   for (int j0 = 0; j0 < n_kv; j0 += bs) {
     const int jn = std::min(bs, n_kv - j0);
     const uint8_t* base = kv_.v_row(il, seq, j0);
-    for (int j = 0; j < jn; ++j) {
-      const float w = scores[j0 + j] * inv;
-      if (f16) ks_.axpy_f16(hd, w, reinterpret_cast<const fp16_t*>(base) + j * kvd + head_off, out);
-      else ks_.axpy_f32(hd, w, reinterpret_cast<const float*>(base) + j * kvd + head_off, out);
+    if (f16) {
+      ks_.attn_values_f16(hd, jn, scores + j0, reinterpret_cast<const fp16_t*>(base) + head_off, int64_t(kvd), out);
+      continue;
     }
+    for (int j = 0; j < jn; ++j)
+      ks_.axpy_f32(hd, scores[j0 + j], reinterpret_cast<const float*>(base) + j * kvd + head_off, out);
   }
 }
 

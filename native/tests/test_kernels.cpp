@@ -373,6 +373,41 @@ void test_float_ops(const KernelSet& ks) {
   }
 }
 
+// Attention blocks against the scalar reference: rows `stride` apart (past the head's hd
+// values, as in the KV cache), every position count around the 4-row tiles, head sizes with
+// and without a vector tail; values add to what out already holds.
+void test_attention_ops(const KernelSet& ks) {
+  const KernelSet& ref = scalar();
+  for (int hd : {64, 128, 80, 17}) {
+    for (int n : {1, 3, 4, 5, 32, 33}) {
+      const int64_t stride = 2 * hd + 3;
+      const auto kf = randn(size_t(n * stride), uint32_t(hd * 100 + n));
+      std::vector<fp16_t> kv(kf.size());
+      ref.of(TensorType::F16).from_float(kf.data(), kv.data(), int64_t(kf.size()));
+      const auto q = randn(size_t(hd), uint32_t(hd + n + 1));
+      const auto w = randn(size_t(n), uint32_t(hd + n + 2));
+      std::vector<float> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+      ref.attn_scores_f16(hd, n, kv.data() + 1, stride, q.data(), 0.125f, want.data());
+      ks.attn_scores_f16(hd, n, kv.data() + 1, stride, q.data(), 0.125f, got.data());
+      int bad = 0;
+      for (int j = 0; j < n; ++j) {
+        double norm = 0;
+        for (int i = 0; i < hd; ++i) norm += std::fabs(double(fp16_to_fp32(kv[size_t(1 + j * stride + i)])) * q[size_t(i)]);
+        bad += !near_norm(got[size_t(j)], want[size_t(j)], 0.125 * norm, 1e-5);
+      }
+      auto out_want = randn(size_t(hd), uint32_t(hd + n + 3)), out_got = out_want;
+      ref.attn_values_f16(hd, n, w.data(), kv.data() + 1, stride, out_want.data());
+      ks.attn_values_f16(hd, n, w.data(), kv.data() + 1, stride, out_got.data());
+      for (int i = 0; i < hd; ++i) {
+        double norm = std::fabs(double(out_want[size_t(i)]));
+        for (int j = 0; j < n; ++j) norm += std::fabs(double(w[size_t(j)]) * fp16_to_fp32(kv[size_t(1 + j * stride + i)]));
+        bad += !near_norm(out_got[size_t(i)], out_want[size_t(i)], norm, 1e-5);
+      }
+      CHECK_MSG(bad == 0, "%s attention hd=%d n=%d: %d values differ", ks.name, hd, n, bad);
+    }
+  }
+}
+
 // SwiGLU's gate against the scalar std::exp reference, over the whole range: where e^-g
 // overflows or vanishes, and tails of every length.
 void test_silu_mul(const KernelSet& ks) {
@@ -498,6 +533,7 @@ int main() {
     test_extreme_blocks(*ks);
     test_float_ops(*ks);
     test_silu_mul(*ks);
+    test_attention_ops(*ks);
     test_matmul(*ks);
   }
   return el_test::test_exit_code();

@@ -73,6 +73,12 @@ struct KernelSet {
   float (*dot_f16_f32)(int n, const fp16_t* a, const float* b) = nullptr;
   void (*axpy_f32)(int n, float alpha, const float* x, float* y) = nullptr;   // y += alpha*x
   void (*axpy_f16)(int n, float alpha, const fp16_t* x, float* y) = nullptr;  // y += alpha*x
+  // Attention over a block of n cached positions whose F16 rows (hd values each) are `stride`
+  // elements apart (one KV head of the paged cache): scores[j] = scale * (k_j . q), and
+  // out[i] += sum_j w[j] * v_j[i] in order of j. One call per block instead of one per position.
+  void (*attn_scores_f16)(int hd, int n, const fp16_t* k, int64_t stride, const float* q, float scale,
+                          float* scores) = nullptr;
+  void (*attn_values_f16)(int hd, int n, const float* w, const fp16_t* v, int64_t stride, float* out) = nullptr;
   // The SwiGLU gate: g[i] = g[i] / (1 + exp(-g[i])) * u[i]. SIMD paths use a polynomial exp
   // (within 2 ulp of expf, as ggml's vector SiLU), so they agree with scalar to ~1e-6, not bitwise.
   void (*silu_mul)(int64_t n, float* g, const float* u) = nullptr;

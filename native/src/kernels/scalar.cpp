@@ -56,6 +56,14 @@ void axpy_f16(int n, float alpha, const fp16_t* x, float* y) {
   for (int i = 0; i < n; ++i) y[i] += alpha * fp16_to_fp32(x[i]);
 }
 
+void attn_scores_f16(int hd, int n, const fp16_t* k, int64_t stride, const float* q, float scale, float* scores) {
+  for (int j = 0; j < n; ++j) scores[j] = dot_f16_f32(hd, k + j * stride, q) * scale;
+}
+
+void attn_values_f16(int hd, int n, const float* w, const fp16_t* v, int64_t stride, float* out) {
+  for (int j = 0; j < n; ++j) axpy_f16(hd, w[j], v + j * stride, out);
+}
+
 void silu_mul(int64_t n, float* g, const float* u) {
   for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
@@ -459,6 +467,8 @@ void fill_scalar(KernelSet& ks) {
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;
   ks.axpy_f16 = axpy_f16;
+  ks.attn_scores_f16 = attn_scores_f16;
+  ks.attn_values_f16 = attn_values_f16;
   ks.silu_mul = silu_mul;
   ks.lora_shrink_f16 = lora_shrink_f16;
   ks.lora_expand_f16 = lora_expand_f16;

@@ -76,6 +76,50 @@ void axpy_f16(int n, float alpha, const fp16_t* x, float* y) {
   for (; i < n; ++i) y[i] += alpha * h2f(x[i]);
 }
 
+// As x86/avx2.cpp: four positions at a time, then dot_f16_f32 for the rest.
+void attn_scores_f16(int hd, int n, const fp16_t* k, int64_t stride, const float* q, float scale, float* scores) {
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const fp16_t* r[4] = {k + j * stride, k + (j + 1) * stride, k + (j + 2) * stride, k + (j + 3) * stride};
+    float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
+    int i = 0;
+    for (; i + 4 <= hd; i += 4) {
+      const float32x4_t qv = vld1q_f32(q + i);
+      for (int c = 0; c < 4; ++c) acc[c] = vfmaq_f32(acc[c], load_f16x4(r[c] + i), qv);
+    }
+    // Pairwise adds leave the four rows' sums side by side.
+    float32x4_t sum = vpaddq_f32(vpaddq_f32(acc[0], acc[1]), vpaddq_f32(acc[2], acc[3]));
+    if (i < hd) {
+      float tail[4] = {};
+      for (int c = 0; c < 4; ++c)
+        for (int e = i; e < hd; ++e) tail[c] += h2f(r[c][e]) * q[e];
+      sum = vaddq_f32(sum, vld1q_f32(tail));
+    }
+    vst1q_f32(scores + j, vmulq_n_f32(sum, scale));
+  }
+  for (; j < n; ++j) scores[j] = dot_f16_f32(hd, k + j * stride, q) * scale;
+}
+
+// As x86/avx2.cpp: V columns in blocks of up to 32 held in registers across the positions.
+template <int V>
+inline void attn_values_block(int n, const float* w, const fp16_t* v, int64_t stride, float* out) {
+  float32x4_t acc[V];
+  for (int c = 0; c < V; ++c) acc[c] = vld1q_f32(out + 4 * c);
+  for (int j = 0; j < n; ++j) {
+    const fp16_t* row = v + j * stride;
+    for (int c = 0; c < V; ++c) acc[c] = vfmaq_n_f32(acc[c], load_f16x4(row + 4 * c), w[j]);
+  }
+  for (int c = 0; c < V; ++c) vst1q_f32(out + 4 * c, acc[c]);
+}
+
+void attn_values_f16(int hd, int n, const float* w, const fp16_t* v, int64_t stride, float* out) {
+  int i = 0;
+  for (; i + 32 <= hd; i += 32) attn_values_block<8>(n, w, v + i, stride, out + i);
+  for (; i + 4 <= hd; i += 4) attn_values_block<1>(n, w, v + i, stride, out + i);
+  for (; i < hd; ++i)
+    for (int j = 0; j < n; ++j) out[i] += w[j] * h2f(v[j * stride + i]);
+}
+
 // e^x for 4 floats, as exp_f32x8 in x86/avx2.cpp (Cephes' expf).
 inline float32x4_t exp_f32x4(float32x4_t x_in) {
   const float32x4_t x = vmaxq_f32(vdupq_n_f32(-87.3f), vminq_f32(vdupq_n_f32(88.3f), x_in));
@@ -281,6 +325,8 @@ void install_neon(KernelSet& ks, TileKernels& tk) {
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;
   ks.axpy_f16 = axpy_f16;
+  ks.attn_scores_f16 = attn_scores_f16;
+  ks.attn_values_f16 = attn_values_f16;
   ks.silu_mul = silu_mul;
   ks.lora_shrink_f16 = lora_shrink_by_tiles<LoraShrinkTile>;
   ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;

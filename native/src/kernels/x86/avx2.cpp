@@ -92,6 +92,55 @@ void axpy_f16(int n, float alpha, const fp16_t* x, float* y) {
   for (; i < n; ++i) y[i] += alpha * h2f(x[i]);
 }
 
+// Four positions at a time, each with its own accumulator; one reduction gives their four
+// sums side by side. Positions past a multiple of 4 go through dot_f16_f32.
+void attn_scores_f16(int hd, int n, const fp16_t* k, int64_t stride, const float* q, float scale, float* scores) {
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const fp16_t* r[4] = {k + j * stride, k + (j + 1) * stride, k + (j + 2) * stride, k + (j + 3) * stride};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int i = 0;
+    for (; i + 8 <= hd; i += 8) {
+      const __m256 qv = _mm256_loadu_ps(q + i);
+      for (int c = 0; c < 4; ++c) acc[c] = _mm256_fmadd_ps(load_f16x8(r[c] + i), qv, acc[c]);
+    }
+    // hadd twice leaves, per 128-bit half, the four rows' partial sums; the halves then add.
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    if (i < hd) {
+      alignas(16) float tail[4] = {};
+      for (int c = 0; c < 4; ++c)
+        for (int e = i; e < hd; ++e) tail[c] += h2f(r[c][e]) * q[e];
+      sum = _mm_add_ps(sum, _mm_load_ps(tail));
+    }
+    _mm_storeu_ps(scores + j, _mm_mul_ps(sum, _mm_set1_ps(scale)));
+  }
+  for (; j < n; ++j) scores[j] = dot_f16_f32(hd, k + j * stride, q) * scale;
+}
+
+// V columns in blocks of up to 64 held in registers across all n positions: out is loaded
+// and stored once per block instead of once per position. Each element adds w[j] * v_j in
+// order of j with one fused multiply-add, as axpy_f16 does.
+template <int V>
+inline void attn_values_block(int n, const float* w, const fp16_t* v, int64_t stride, float* out) {
+  __m256 acc[V];
+  for (int c = 0; c < V; ++c) acc[c] = _mm256_loadu_ps(out + 8 * c);
+  for (int j = 0; j < n; ++j) {
+    const __m256 wj = _mm256_set1_ps(w[j]);
+    const fp16_t* row = v + j * stride;
+    for (int c = 0; c < V; ++c) acc[c] = _mm256_fmadd_ps(wj, load_f16x8(row + 8 * c), acc[c]);
+  }
+  for (int c = 0; c < V; ++c) _mm256_storeu_ps(out + 8 * c, acc[c]);
+}
+
+void attn_values_f16(int hd, int n, const float* w, const fp16_t* v, int64_t stride, float* out) {
+  int i = 0;
+  for (; i + 64 <= hd; i += 64) attn_values_block<8>(n, w, v + i, stride, out + i);
+  for (; i + 8 <= hd; i += 8) attn_values_block<1>(n, w, v + i, stride, out + i);
+  for (; i < hd; ++i)
+    for (int j = 0; j < n; ++j) out[i] += w[j] * h2f(v[j * stride + i]);
+}
+
 // e^x for 8 floats, Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r
 // is exact), e^r = 1 + r + r^2 p(r) with p of degree 5, and 2^n added into the exponent.
 // Inputs are clamped to where neither e^x nor 2^n leaves the normal floats, and above that
@@ -472,6 +521,8 @@ void install_avx2(KernelSet& ks, TileKernels& tk) {
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;
   ks.axpy_f16 = axpy_f16;
+  ks.attn_scores_f16 = attn_scores_f16;
+  ks.attn_values_f16 = attn_values_f16;
   ks.silu_mul = silu_mul;
   ks.lora_shrink_f16 = lora_shrink_by_tiles<LoraShrinkTile>;
   ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;
