@@ -7,7 +7,8 @@
 // would otherwise stall every dispatch): it runs the unclaimed chunks itself and waits only
 // for chunks already in progress. Chunks are guided: each claims a share of what is left, so
 // the first ones are long (long weight streams, few claims) and the last ones short, and
-// the threads finish together instead of one waiting out the other's last long chunk.
+// the threads finish together instead of one waiting out the other's last long chunk; they
+// stop shrinking at 1/(8 nth) of the work, where restarting streams starts to cost more.
 // One dispatch at a time, from one thread.
 #pragma once
 #include <atomic>
@@ -33,7 +34,7 @@ class ThreadPool {
   // ith in [0, nth) names the thread running the call (the caller is 0), for per-thread
   // scratch. Every chunk starts at a multiple of `grain` and, but for the last, is a multiple
   // of it; a chunk is about 1/(2 nth) of the indices not yet claimed, and never under
-  // grain. Returns when every chunk is done. nth <= 1 runs the chunks inline, in order.
+  // grain or 1/(8 nth) of n. Returns when every chunk is done. nth <= 1 runs the chunks inline, in order.
   template <class F>
   void parallel_for(int nth, int64_t n, int64_t grain, F&& fn) {
     if (n <= 0) return;

@@ -16,10 +16,10 @@ void test_chunk_end() {
   using el::ThreadPool;
   CHECK(ThreadPool::chunk_end(0, 1000, 16, 2) == 256);    // a quarter of 1000, rounded up to 16
   CHECK(ThreadPool::chunk_end(256, 1000, 16, 2) == 448);  // a quarter of the 744 left: 186 -> 192
-  CHECK(ThreadPool::chunk_end(960, 1000, 16, 2) == 976);  // never under the grain
-  CHECK(ThreadPool::chunk_end(992, 1000, 16, 2) == 1000); // the last chunk is clipped
-  CHECK(ThreadPool::chunk_end(0, 10, 16, 4) == 10);
-  CHECK(ThreadPool::chunk_end(900, 1000, 1, 2) == 925);
+  CHECK(ThreadPool::chunk_end(800, 1000, 16, 2) == 864);  // never under 1000 / 16, rounded up to 16
+  CHECK(ThreadPool::chunk_end(960, 1000, 16, 2) == 1000); // the last chunk is clipped
+  CHECK(ThreadPool::chunk_end(0, 10, 16, 4) == 10);       // never under the grain
+  CHECK(ThreadPool::chunk_end(900, 1000, 1, 2) == 962);
 }
 
 void test_covers_all(el::ThreadPool& pool, int rounds) {
