@@ -177,10 +177,6 @@ class Context {
   static constexpr int kMaxProjections = 3;
   enum class Fuse { None, SwiGLU };
   void project(int il, std::initializer_list<Projection> ps, const Input& in, Fuse fuse = Fuse::None);
-  // LoRA shrink of every module in `ms` (all reading `in`) in one parallel pass, so the
-  // projections sharing an input (q/k/v, gate/up) pay one dispatch; project() shrinks any
-  // module not done this way itself. No-op without a plan.
-  void lora_shrink(int il, std::initializer_list<Module> ms, const Input& in);
   bool lora_active(Module m) const { return lora_ && m != Module::Output && !lora_plan_.empty(); }
   int threads_for(double work, double per_thread) const;
 
@@ -227,7 +223,6 @@ class Context {
   lora::LoraBatchPlan lora_plan_;
   std::vector<float> lora_t_[kLayerModules];
   std::vector<block_q8_0> lora_xq_;  // Q8 pool: the shrink's quantized input rows
-  uint64_t lora_shrunk_[kLayerModules] = {};  // Input epoch whose shrink lora_t_[m] holds
   std::vector<int32_t> seq_slot_;
 };
 

@@ -1,6 +1,7 @@
 // The forward pass over a mixed batch: tokens of many sequences, each at its own position,
 // go through every layer together, so each weight matrix is read once per batch.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -16,9 +17,6 @@ namespace {
 constexpr double kMatmulBytesPerThread = 128 * 1024;  // weight bytes x rows
 constexpr double kAttentionMacsPerThread = 32 * 1024;
 constexpr int kRowAlign = 16;  // rows per chunk unit: 64 bytes of f32 output, no false sharing
-// Shrinks wait on memory (one short adapter stream per token) more than they compute, so they
-// are split sooner than matmuls: one token's q/k/v shrink of a 0.5B model already gets 2 threads.
-constexpr double kLoraShrinkBytesPerThread = 32 * 1024;
 
 // y = x / rms(x) * w, accumulated in double like ggml's rms_norm.
 void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
@@ -105,6 +103,8 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
     }
     lora_plan_.token.reserve(B);
     lora_plan_.coeff.reserve(B);
+    lora_plan_.groups.reserve(B);
+    lora_plan_.tiles.reserve(B);
   }
 
   const size_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), F = hp_.n_ff;
@@ -276,23 +276,19 @@ void Context::layer_forward(int il, const BatchView& b) {
 
   for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.attn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
   const Input attn_in = input(xn_.data(), n, E);
-  lora_shrink(il, {Module::Q, Module::K, Module::V}, attn_in);
   project(il, {{Module::Q, q_.data()}, {Module::K, k_.data()}, {Module::V, v_.data()}}, attn_in);
   apply_rope(q_.data(), hp_.n_head, n);
   apply_rope(k_.data(), hp_.n_head_kv, n);
   store_kv(il, b);
   attention(il, b);
   const Input o_in = input(attn_.data(), n, hp_.q_dim());
-  lora_shrink(il, {Module::O}, o_in);
   project(il, {{Module::O, tmp_.data()}}, o_in);
   for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
 
   for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.ffn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
   const Input ffn_in = input(xn_.data(), n, E);
-  lora_shrink(il, {Module::Gate, Module::Up}, ffn_in);
   project(il, {{Module::Gate, gate_.data()}, {Module::Up, up_.data()}}, ffn_in, Fuse::SwiGLU);
   const Input down_in = input(gate_.data(), n, F);
-  lora_shrink(il, {Module::Down}, down_in);
   project(il, {{Module::Down, tmp_.data()}}, down_in);
   for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
 }
@@ -408,17 +404,34 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
       cached.epoch = in.epoch;
     }
     // LoRA on Q..Down (not the output head): y_r += scale_r * factor * B (A x_r) for each row
-    // with an adapter. The shrink usually ran already, with the other projections of this input
-    // (lora_shrink); the expand runs on the matmul's rows, while they are hot.
-    const bool lora = lora_active(p.m);
-    if (lora && lora_shrunk_[int(p.m)] != in.epoch) lora_shrink(il, {p.m}, in);
-    parts[n_parts++] = Part{&lin, &cached.act, p.out, p.m, lora};
+    // with an adapter; the expand runs on the matmul's rows, while they are hot.
+    parts[n_parts++] = Part{&lin, &cached.act, p.out, p.m, lora_active(p.m)};
     work += double(lin.w.row_bytes) * double(lin.w.n_out) * in.n_rows;
   }
+  // The shrinks of every adapted projection run in the same dispatch, a plan tile per claim:
+  // each thread takes tiles until none is left before its rows, and an expand waits only for
+  // tiles still in flight. No barrier between shrink and expand, and one thread's shrink
+  // stalls on adapter memory while the other computes base rows.
+  const int n_tiles = parts[0].lora ? int(lora_plan_.tiles.size()) : 0;
+  std::atomic<int> tile_next{0}, tiles_done{0};
+  auto shrink_tiles = [&] {
+    for (int i; (i = tile_next.fetch_add(1, std::memory_order_relaxed)) < n_tiles;) {
+      const auto [k0, k1] = lora_plan_.tiles[size_t(i)];
+      lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data(), k0, k1);
+      for (int j = 0; j < n_parts; ++j) {
+        if (!parts[j].lora) continue;
+        const int m = int(parts[j].m);
+        lora::lora_shrink(ks_, *lora_, lora_plan_, il, lora::Module(m), in.x, in.n_in, lora_t_[m].data(), k0, k1,
+                          lora_xq_.data());
+      }
+      tiles_done.fetch_add(1, std::memory_order_release);
+    }
+  };
   // Base product, LoRA expand, then bias, for rows [r0, r1) of one projection.
   auto rows = [&](const Part& p, int64_t r0, int64_t r1) {
     const kernels::WeightView& w = p.lin->w;
     kernels::matmul_rows(ks_, w, *p.act, r0, r1, p.out, w.n_out);
+    if (p.lora) ThreadPool::wait_until([&] { return tiles_done.load(std::memory_order_acquire) == n_tiles; });
     if (p.lora) lora::lora_expand(ks_, *lora_, lora_plan_, il, lora::Module(int(p.m)), lora_t_[int(p.m)].data(), p.out, w.n_out, r0, r1);
     if (!p.lin->bias.empty())
       for (int r = 0; r < in.n_rows; ++r) {
@@ -431,6 +444,7 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     // {Gate, Up}: a chunk computes both for its rows, then gate = silu(gate) * up there.
     const int64_t n_ff = parts[0].lin->w.n_out;
     pool_.parallel_for(nth, n_ff, kRowAlign, [&](int64_t r0, int64_t r1, int) {
+      shrink_tiles();
       rows(parts[0], r0, r1);
       rows(parts[1], r0, r1);
       for (int r = 0; r < in.n_rows; ++r)
@@ -446,6 +460,7 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     n_items += (parts[i].lin->w.n_out + kRowAlign - 1) / kRowAlign;
   }
   pool_.parallel_for(nth, n_items, 1, [&](int64_t i0, int64_t i1, int) {
+    shrink_tiles();
     for (int k = 0; k < n_parts; ++k) {
       const Part& p = parts[k];
       const int64_t n_out = p.lin->w.n_out;
@@ -453,39 +468,6 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
       const int64_t r1 = std::min(n_out, (i1 - p.first_item) * kRowAlign);
       if (r0 < r1) rows(p, r0, r1);
     }
-  });
-}
-
-void Context::lora_shrink(int il, std::initializer_list<Module> ms, const Input& in) {
-  if (!lora_active(*ms.begin())) return;
-  for (Module m : ms) lora_shrunk_[int(m)] = in.epoch;
-  const int n_pos = lora_plan_.n_positions();
-  const size_t n_mod = ms.size();
-  const double work = double(n_pos) * n_mod * double(lora_->max_padded_rank()) * double(in.n_in) * sizeof(fp16_t);
-  const int nth = threads_for(work, kLoraShrinkBytesPerThread);
-  auto shrink = [&](Module m, int k0, int k1) {
-    lora::lora_shrink(ks_, *lora_, lora_plan_, il, lora::Module(int(m)), in.x, in.n_in, lora_t_[int(m)].data(), k0,
-                      k1, lora_xq_.data());
-  };
-  if (n_pos >= nth) {
-    // Items are plan positions: a thread quantizes its tokens' input (8-bit pool) once, while it
-    // is hot, and shrinks it for every projection of the group.
-    // Chunks of whole kernel tiles when tokens share an adapter, which is then read once per tile
-    // rather than once per token; single tokens per adapter go one by one, for balance.
-    bool shared = false;
-    for (const auto& g : lora_plan_.groups) shared = shared || g.end - g.begin > 1;
-    const int align = shared ? kernels::kLoraMaxTokens : 1;
-    pool_.parallel_for(nth, n_pos, align, [&](int64_t k0, int64_t k1, int) {
-      lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data(), int(k0), int(k1));
-      for (Module m : ms) shrink(m, int(k0), int(k1));
-    });
-    return;
-  }
-  // Fewer tokens than threads: the few rows are quantized first, and the projections split.
-  lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data());
-  const int64_t items = int64_t(n_mod) * n_pos;  // (projection, position), projection-major
-  pool_.parallel_for(nth, items, 1, [&](int64_t i0, int64_t i1, int) {
-    for (int64_t i = i0; i < i1; ++i) shrink(ms.begin()[i / n_pos], int(i % n_pos), int(i % n_pos) + 1);
   });
 }
 

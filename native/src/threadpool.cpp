@@ -54,6 +54,11 @@ int64_t ThreadPool::chunk_end(int64_t begin, int64_t n, int64_t grain, int nth) 
   return std::min(n, begin + std::max(least, round_up(share, grain)));
 }
 
+void ThreadPool::relax(int spins) {
+  if (spins < kSpinIterations) EL_CPU_RELAX();
+  else std::this_thread::yield();
+}
+
 void ThreadPool::run_chunks(const Job& job, int ith) {
   int64_t begin = next_begin_.load(std::memory_order_relaxed);
   for (;;) {
@@ -79,11 +84,7 @@ void ThreadPool::dispatch(int nth, const Job& job) {
   // Close the dispatch: a helper that has not joined yet now never will, and the job's
   // data (on the caller's stack) stays valid until the ones inside have left.
   state_.store(open | kClosed, std::memory_order_seq_cst);
-  int spins = 0;
-  while (active_.load(std::memory_order_seq_cst) != 0) {
-    if (++spins < kSpinIterations) EL_CPU_RELAX();
-    else std::this_thread::yield();
-  }
+  for (int spins = 0; active_.load(std::memory_order_seq_cst) != 0; ++spins) relax(spins);
 }
 
 void ThreadPool::worker_loop(int ith) {

@@ -49,10 +49,19 @@ class ThreadPool {
     dispatch(nth, job);
   }
 
+  // Spins (then yields) until done() holds: for work that waits on chunks other threads
+  // are running, such as results their earlier chunks publish.
+  template <class Done>
+  static void wait_until(Done&& done) {
+    for (int spins = 0; !done(); ++spins) relax(spins);
+  }
+
   // The guided chunk that starts at `begin` (a multiple of grain), as parallel_for claims it.
   static int64_t chunk_end(int64_t begin, int64_t n, int64_t grain, int nth);
 
  private:
+  static void relax(int spins);  // a pause instruction, or a yield after long spinning
+
   struct Job {
     void (*fn)(void* ctx, int64_t begin, int64_t end, int ith);
     void* ctx;

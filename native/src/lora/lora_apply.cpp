@@ -13,6 +13,7 @@ void plan_lora_batch(const LoraPool& pool, const int32_t* slot_per_token, const 
   plan.token.clear();
   plan.coeff.clear();
   plan.groups.clear();
+  plan.tiles.clear();
   if (!slot_per_token) return;
   // Slots are few and batches short: one pass per distinct slot keeps batch order inside a group.
   for (int i = 0; i < n_tok; ++i) {
@@ -31,7 +32,10 @@ void plan_lora_batch(const LoraPool& pool, const int32_t* slot_per_token, const 
       plan.coeff.push_back(c);
     }
     g.end = plan.n_positions();
-    if (g.end > g.begin) plan.groups.push_back(g);
+    if (g.end == g.begin) continue;
+    plan.groups.push_back(g);
+    for (int k = g.begin; k < g.end; k += kernels::kLoraMaxTokens)
+      plan.tiles.push_back({k, std::min(g.end, k + kernels::kLoraMaxTokens)});
   }
 }
 

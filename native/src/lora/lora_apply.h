@@ -2,7 +2,8 @@
 // for every token i of a batch, each with its own adapter slot (-1 = none).
 //
 // A plan, built once per decode batch, groups the tokens by slot and folds each token's
-// scale with its slot's factor; every layer and module reuses it. Per projection:
+// scale with its slot's factor, and cuts each group into tiles of up to kLoraMaxTokens
+// positions (one shrink kernel call each); every layer and module reuses it. Per projection:
 //   shrink: t[k] = coeff_k * A x[token k]        split by plan position
 //   expand: y[token k] += B t[k]                  split by output rows
 // Both run the KernelSet's LoRA kernels on up to kLoraMaxTokens tokens of a group at a time,
@@ -27,6 +28,10 @@ struct LoraBatchPlan {
   std::vector<int32_t> token;  // token index in the batch, grouped by slot
   std::vector<float> coeff;    // per position: scale * slot factor
   std::vector<Group> groups;
+  struct Tile {
+    int begin, end;  // positions of one group, at most kernels::kLoraMaxTokens
+  };
+  std::vector<Tile> tiles;  // every position once, group by group
   int n_positions() const { return int(token.size()); }
   bool empty() const { return token.empty(); }
 };
