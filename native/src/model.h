@@ -166,9 +166,9 @@ class Context {
   void attention(int il, const BatchView& b);
   void attend_one(int il, int seq, int pos, int h, const float* q, float* out, float* scores) const;
   void output_logits(const BatchView& b);
-  // out[r * n_out + o] = W_m . x[r] (+ bias) for the module's weight, then (batched LoRA)
+  // out[r * n_out + o] = W_m . x[r] (+ bias) for the module's weight, plus (batched LoRA)
   // the per-row adapter deltas, for each projection of `ps` (all reading `in`; at most
-  // kMaxProjections), in one dispatch. Fuse::SwiGLU takes {Gate, Up} and leaves
+  // kMaxProjections), in one dispatch that also runs the projections' LoRA shrinks. Fuse::SwiGLU takes {Gate, Up} and leaves
   // silu(gate) * up in the gate output, computed by each chunk on its rows.
   struct Projection {
     Module m;

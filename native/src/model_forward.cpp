@@ -410,8 +410,8 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
   }
   // The shrinks of every adapted projection run in the same dispatch, a plan tile per claim:
   // each thread takes tiles until none is left before its rows, and an expand waits only for
-  // tiles still in flight. No barrier between shrink and expand, and one thread's shrink
-  // stalls on adapter memory while the other computes base rows.
+  // tiles still in flight. No barrier between shrink and expand, and with fewer tiles than
+  // threads (one or two sequences) the others start on their rows at once.
   const int n_tiles = parts[0].lora ? int(lora_plan_.tiles.size()) : 0;
   std::atomic<int> tile_next{0}, tiles_done{0};
   auto shrink_tiles = [&] {
