@@ -33,15 +33,20 @@ class ThreadPool {
   // Calls fn(begin, end, ith) for consecutive chunks covering [0, n), on up to nth threads;
   // ith in [0, nth) names the thread running the call (the caller is 0), for per-thread
   // scratch. Every chunk starts at a multiple of `grain` and, but for the last, is a multiple
-  // of it; a chunk is about 1/(2 nth) of the indices not yet claimed, and never under
-  // grain or 1/(8 nth) of n. Returns when every chunk is done. nth <= 1 runs the chunks inline, in order.
+  // of it; a chunk is about 1/(2 nth) of the indices not yet claimed, and never under grain
+  // or 1/(8 nth) of n. Returns when every chunk is done. nth <= 1 runs the chunks inline,
+  // in order.
   template <class F>
   void parallel_for(int nth, int64_t n, int64_t grain, F&& fn) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     if (nth > n_threads_) nth = n_threads_;
     if (nth <= 1 || n <= grain) {
-      for (int64_t b = 0, e; b < n; b = e) fn(b, e = chunk_end(b, n, grain, 1), 0);
+      for (int64_t b = 0; b < n;) {
+        const int64_t e = chunk_end(b, n, grain, 1);
+        fn(b, e, 0);
+        b = e;
+      }
       return;
     }
     using Fn = std::remove_reference_t<F>;
