@@ -347,15 +347,7 @@ void Context::attend_one(int il, int seq, int pos, int h, const float* q, float*
     for (int j = 0; j < jn; ++j)
       scores[j0 + j] = ks_.dot_f32(hd, reinterpret_cast<const float*>(base) + j * kvd + head_off, q) * scale;
   }
-  float max_s = -INFINITY;
-  for (int j = 0; j < n_kv; ++j) max_s = std::max(max_s, scores[j]);
-  double sum = 0;
-  for (int j = 0; j < n_kv; ++j) {
-    scores[j] = std::exp(scores[j] - max_s);
-    sum += scores[j];
-  }
-  const float inv = float(1.0 / sum);
-  for (int j = 0; j < n_kv; ++j) scores[j] *= inv;  // the weights
+  ks_.softmax_f32(n_kv, scores);  // the weights
   std::fill(out, out + hd, 0.0f);
   for (int j0 = 0; j0 < n_kv; j0 += bs) {
     const int jn = std::min(bs, n_kv - j0);

@@ -408,6 +408,23 @@ void test_attention_ops(const KernelSet& ks) {
   }
 }
 
+// Attention's softmax against the scalar reference: spreads from flat to where most weights
+// underflow to 0, and every tail length.
+void test_softmax(const KernelSet& ks) {
+  for (int n : {1, 7, 8, 33, 1000}) {
+    for (float spread : {0.1f, 10.0f, 300.0f}) {
+      auto want = randn(size_t(n), uint32_t(n * 7) + uint32_t(spread));
+      for (float& v : want) v *= spread;
+      auto got = want;
+      scalar().softmax_f32(n, want.data());
+      ks.softmax_f32(n, got.data());
+      int bad = 0;
+      for (int j = 0; j < n; ++j) bad += !(std::fabs(got[size_t(j)] - want[size_t(j)]) <= 2e-6f * want[size_t(j)] + 1e-30f);
+      CHECK_MSG(bad == 0, "%s softmax_f32 n=%d spread %g: %d values differ", ks.name, n, double(spread), bad);
+    }
+  }
+}
+
 // SwiGLU's gate against the scalar std::exp reference, over the whole range: where e^-g
 // overflows or vanishes, and tails of every length.
 void test_silu_mul(const KernelSet& ks) {
@@ -533,6 +550,7 @@ int main() {
     test_extreme_blocks(*ks);
     test_float_ops(*ks);
     test_silu_mul(*ks);
+    test_softmax(*ks);
     test_attention_ops(*ks);
     test_matmul(*ks);
   }

@@ -79,6 +79,9 @@ struct KernelSet {
   void (*attn_scores_f16)(int hd, int n, const fp16_t* k, int64_t stride, const float* q, float scale,
                           float* scores) = nullptr;
   void (*attn_values_f16)(int hd, int n, const float* w, const fp16_t* v, int64_t stride, float* out) = nullptr;
+  // Attention's softmax in place: x[j] = exp(x[j] - max) / sum. SIMD paths use the polynomial
+  // exp of silu_mul and a float sum, so they agree with scalar to ~1e-6, not bitwise.
+  void (*softmax_f32)(int n, float* x) = nullptr;
   // The SwiGLU gate: g[i] = g[i] / (1 + exp(-g[i])) * u[i]. SIMD paths use a polynomial exp
   // (within 2 ulp of expf, as ggml's vector SiLU), so they agree with scalar to ~1e-6, not bitwise.
   void (*silu_mul)(int64_t n, float* g, const float* u) = nullptr;

@@ -64,6 +64,18 @@ void attn_values_f16(int hd, int n, const float* w, const fp16_t* v, int64_t str
   for (int j = 0; j < n; ++j) axpy_f16(hd, w[j], v + j * stride, out);
 }
 
+void softmax_f32(int n, float* x) {
+  float max_x = -INFINITY;
+  for (int j = 0; j < n; ++j) max_x = std::max(max_x, x[j]);
+  double sum = 0;
+  for (int j = 0; j < n; ++j) {
+    x[j] = std::exp(x[j] - max_x);
+    sum += x[j];
+  }
+  const float inv = float(1.0 / sum);
+  for (int j = 0; j < n; ++j) x[j] *= inv;
+}
+
 void silu_mul(int64_t n, float* g, const float* u) {
   for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
@@ -469,6 +481,7 @@ void fill_scalar(KernelSet& ks) {
   ks.axpy_f16 = axpy_f16;
   ks.attn_scores_f16 = attn_scores_f16;
   ks.attn_values_f16 = attn_values_f16;
+  ks.softmax_f32 = softmax_f32;
   ks.silu_mul = silu_mul;
   ks.lora_shrink_f16 = lora_shrink_f16;
   ks.lora_expand_f16 = lora_expand_f16;

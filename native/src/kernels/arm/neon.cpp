@@ -2,6 +2,7 @@
 // bf16 conversion, the activation quantizers, the F16 register tile, and the int8 dots and
 // tiles through widening multiplies.
 #if defined(__aarch64__)
+#include <algorithm>
 #include <cmath>
 
 #include "lora_q8_tiles.h"
@@ -136,6 +137,28 @@ inline float32x4_t exp_f32x4(float32x4_t x_in) {
   const int32x4_t e = vshlq_n_s32(vcvtq_s32_f32(n), 23);
   const float32x4_t y = vreinterpretq_f32_s32(vaddq_s32(vreinterpretq_s32_f32(p), e));
   return vbslq_f32(vcgtq_f32(x_in, vdupq_n_f32(88.3f)), vdupq_n_f32(INFINITY), y);
+}
+
+// As x86/avx2.cpp.
+void softmax_f32(int n, float* x) {
+  int j = 0;
+  float32x4_t vmax = vdupq_n_f32(-INFINITY);
+  for (; j + 4 <= n; j += 4) vmax = vmaxq_f32(vmax, vld1q_f32(x + j));
+  float max_x = vmaxvq_f32(vmax);
+  for (; j < n; ++j) max_x = std::max(max_x, x[j]);
+  float32x4_t vsum = vdupq_n_f32(0);
+  j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float32x4_t e = exp_f32x4(vsubq_f32(vld1q_f32(x + j), vdupq_n_f32(max_x)));
+    vst1q_f32(x + j, e);
+    vsum = vaddq_f32(vsum, e);
+  }
+  double sum = vaddvq_f32(vsum);
+  for (; j < n; ++j) sum += (x[j] = std::exp(x[j] - max_x));
+  const float inv = float(1.0 / sum);
+  j = 0;
+  for (; j + 4 <= n; j += 4) vst1q_f32(x + j, vmulq_n_f32(vld1q_f32(x + j), inv));
+  for (; j < n; ++j) x[j] *= inv;
 }
 
 void silu_mul(int64_t n, float* g, const float* u) {
@@ -327,6 +350,7 @@ void install_neon(KernelSet& ks, TileKernels& tk) {
   ks.axpy_f16 = axpy_f16;
   ks.attn_scores_f16 = attn_scores_f16;
   ks.attn_values_f16 = attn_values_f16;
+  ks.softmax_f32 = softmax_f32;
   ks.silu_mul = silu_mul;
   ks.lora_shrink_f16 = lora_shrink_by_tiles<LoraShrinkTile>;
   ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;

@@ -4,6 +4,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -161,6 +162,30 @@ inline __m256 exp_f32x8(__m256 x_in) {
   const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
   const __m256 y = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
   return _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x_in, _mm256_set1_ps(88.3f), _CMP_GT_OQ));
+}
+
+void softmax_f32(int n, float* x) {
+  int j = 0;
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  for (; j + 8 <= n; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + j));
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  float max_x = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+  for (; j < n; ++j) max_x = std::max(max_x, x[j]);
+  const __m256 vm = _mm256_set1_ps(max_x);
+  __m256 vsum = _mm256_setzero_ps();
+  j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = exp_f32x8(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm));
+    _mm256_storeu_ps(x + j, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  double sum = hsum(vsum);
+  for (; j < n; ++j) sum += (x[j] = std::exp(x[j] - max_x));
+  const float inv = float(1.0 / sum);
+  j = 0;
+  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, _mm256_mul_ps(_mm256_loadu_ps(x + j), _mm256_set1_ps(inv)));
+  for (; j < n; ++j) x[j] *= inv;
 }
 
 void silu_mul(int64_t n, float* g, const float* u) {
@@ -523,6 +548,7 @@ void install_avx2(KernelSet& ks, TileKernels& tk) {
   ks.axpy_f16 = axpy_f16;
   ks.attn_scores_f16 = attn_scores_f16;
   ks.attn_values_f16 = attn_values_f16;
+  ks.softmax_f32 = softmax_f32;
   ks.silu_mul = silu_mul;
   ks.lora_shrink_f16 = lora_shrink_by_tiles<LoraShrinkTile>;
   ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;
