@@ -407,6 +407,7 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
   const int n_tiles = parts[0].lora ? int(lora_plan_.tiles.size()) : 0;
   std::atomic<int> tile_next{0}, tiles_done{0};
   auto shrink_tiles = [&] {
+    if (n_tiles == 0) return;  // no adapters: no shared counter to bounce between threads
     for (int i; (i = tile_next.fetch_add(1, std::memory_order_relaxed)) < n_tiles;) {
       const auto [k0, k1] = lora_plan_.tiles[size_t(i)];
       lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data(), k0, k1);
@@ -423,8 +424,11 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
   auto rows = [&](const Part& p, int64_t r0, int64_t r1) {
     const kernels::WeightView& w = p.lin->w;
     kernels::matmul_rows(ks_, w, *p.act, r0, r1, p.out, w.n_out);
-    if (p.lora) ThreadPool::wait_until([&] { return tiles_done.load(std::memory_order_acquire) == n_tiles; });
-    if (p.lora) lora::lora_expand(ks_, *lora_, lora_plan_, il, lora::Module(int(p.m)), lora_t_[int(p.m)].data(), p.out, w.n_out, r0, r1);
+    if (p.lora) {
+      ThreadPool::wait_until([&] { return tiles_done.load(std::memory_order_acquire) == n_tiles; });
+      lora::lora_expand(ks_, *lora_, lora_plan_, il, lora::Module(int(p.m)), lora_t_[int(p.m)].data(), p.out,
+                        w.n_out, r0, r1);
+    }
     if (!p.lin->bias.empty())
       for (int r = 0; r < in.n_rows; ++r) {
         float* y = p.out + size_t(r) * w.n_out;
