@@ -34,10 +34,10 @@ function setup() {
 
 const PROMPTS = ["The quick brown fox", "Once upon a time", "Hello world", "a b c"];
 
-async function runAll(maxSequences: number, slots: number) {
+async function runAll(maxSequences: number, slots: number, threads = 1) {
   const { modelPath, adapters } = await setup();
   const engine = await NativeEngine.open(modelPath, {
-    threads: 1, nCtx: 64, nSeqMax: maxSequences, nBatchMax: 64, kvType: "f32", loraSlots: slots, loraMaxRank: 16,
+    threads, nCtx: 64, nSeqMax: maxSequences, nBatchMax: 64, kvType: "f32", loraSlots: slots, loraMaxRank: 16,
   });
   try {
     // Twelve requests, four per prompt: each adapter (at scale 1, then 0.5) and the base model;
@@ -74,6 +74,17 @@ test.serial("batched == unbatched: the same requests one at a time and all toget
   }
   // The adapters matter: on the first prompt (greedy) each adapter's output differs from the base model's.
   for (const i of [0, 1, 2]) t.notDeepEqual(alone.outputs[i].tokens, alone.outputs[3].tokens, `adapter ${i} does not change the output`);
+});
+
+test.serial("threads: two threads give one thread's tokens and log-probabilities bit for bit", async (t) => {
+  // A step of 12 tokens splits the FFN projections (and their LoRA shrinks and expands, slice
+  // by slice) across both threads.
+  const one = await runAll(12, 3, 1);
+  const two = await runAll(12, 3, 2);
+  for (const [i, a] of one.outputs.entries()) {
+    t.deepEqual(two.outputs[i].tokens, a.tokens, `request ${i}: tokens differ with two threads`);
+    t.deepEqual(two.outputs[i].logprobs, a.logprobs, `request ${i}: log-probabilities differ with two threads`);
+  }
 });
 
 test.serial("continuous batching: sequences joining and leaving mid-run do not change the others' outputs", async (t) => {

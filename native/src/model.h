@@ -176,6 +176,7 @@ class Context {
     float* out;
   };
   static constexpr int kMaxProjections = 3;
+  static constexpr int kMaxSlices = 16;  // LoRA expand slices per dispatch (project)
   enum class Fuse { None, SwiGLU };
   void project(int il, std::initializer_list<Projection> ps, const Input& in, Fuse fuse = Fuse::None);
   bool lora_active(Module m) const { return lora_ && m != Module::Output && !lora_plan_.empty(); }

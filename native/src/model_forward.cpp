@@ -105,6 +105,7 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
     lora_plan_.coeff.reserve(B);
     lora_plan_.groups.reserve(B);
     lora_plan_.tiles.reserve(B);
+    lora_plan_.adapted.reserve(B);
   }
 
   const size_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), F = hp_.n_ff;
@@ -396,75 +397,111 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
       cached.epoch = in.epoch;
     }
     // LoRA on Q..Down (not the output head): y_r += scale_r * factor * B (A x_r) for each row
-    // with an adapter; the expand runs on the matmul's rows, while they are hot.
+    // with an adapter.
     parts[n_parts++] = Part{&lin, &cached.act, p.out, p.m, lora_active(p.m)};
     work += double(lin.w.row_bytes) * double(lin.w.n_out) * in.n_rows;
   }
-  // The shrinks of every adapted projection run in the same dispatch, a plan tile per claim:
-  // each thread takes tiles until none is left before its rows, and an expand waits only for
-  // tiles still in flight. No barrier between shrink and expand, and with fewer tiles than
-  // threads (one or two sequences) the others start on their rows at once.
+  // LoRA in the same dispatch, in two phases. First the shrinks, a plan tile per claim: each
+  // thread takes tiles until none is left, then base rows. Then, once every base row is done,
+  // the expands: a plan tile's tokens over a long slice of the rows per claim, so each
+  // adapter's B is one long stream (several times faster than the few KiB a chunk of rows
+  // holds: short streams leave the memory system idle between cold starts).
   const int n_tiles = parts[0].lora ? int(lora_plan_.tiles.size()) : 0;
-  std::atomic<int> tile_next{0}, tiles_done{0};
+  const int nth = threads_for(work, kMatmulBytesPerThread);
+  const bool swiglu = fuse == Fuse::SwiGLU;
+  // Row items laid end to end over the projections (SwiGLU: gate and up share one row space),
+  // in kRowAlign rows: a chunk of items may span the end of one projection and the start of
+  // the next.
+  int64_t n_items = 0;
+  for (int i = 0; i < n_parts; ++i) {
+    parts[i].first_item = swiglu ? 0 : n_items;
+    if (!swiglu || i == 0) n_items += (parts[i].lin->w.n_out + kRowAlign - 1) / kRowAlign;
+  }
+  // Expand claims: slices of the items x plan tiles, slice by slice. A slice's expands start
+  // as soon as its rows are done, so a thread that runs out of rows does not wait for the
+  // other's last chunk. At least two slices, and enough claims for every thread to take two.
+  const int n_slices = n_tiles == 0 ? 0
+                       : nth <= 1   ? 1
+                                    : std::min(kMaxSlices, std::max(2, (2 * nth + n_tiles - 1) / n_tiles));
+  const int n_expands = n_tiles * n_slices;
+  auto slice_begin = [&](int sl) { return n_items * sl / n_slices; };
+  struct alignas(64) Counter {
+    std::atomic<int64_t> v{0};
+  };
+  Counter tile_next, tiles_done, expand_next, slice_done[kMaxSlices];
   auto shrink_tiles = [&] {
     if (n_tiles == 0) return;  // no adapters: no shared counter to bounce between threads
-    for (int i; (i = tile_next.fetch_add(1, std::memory_order_relaxed)) < n_tiles;) {
+    for (int i; (i = int(tile_next.v.fetch_add(1, std::memory_order_relaxed))) < n_tiles;) {
       const auto [k0, k1] = lora_plan_.tiles[size_t(i)];
       lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data(), k0, k1);
       for (int j = 0; j < n_parts; ++j) {
-        if (!parts[j].lora) continue;
         const int m = int(parts[j].m);
         lora::lora_shrink(ks_, *lora_, lora_plan_, il, lora::Module(m), in.x, in.n_in, lora_t_[m].data(), k0, k1,
                           lora_xq_.data());
       }
-      tiles_done.fetch_add(1, std::memory_order_release);
+      tiles_done.v.fetch_add(1, std::memory_order_release);
     }
   };
-  // Base product, LoRA expand, then bias, for rows [r0, r1) of one projection.
-  auto rows = [&](const Part& p, int64_t r0, int64_t r1) {
-    const kernels::WeightView& w = p.lin->w;
-    kernels::matmul_rows(ks_, w, *p.act, r0, r1, p.out, w.n_out);
-    if (p.lora) {
-      ThreadPool::wait_until([&] { return tiles_done.load(std::memory_order_acquire) == n_tiles; });
-      lora::lora_expand(ks_, *lora_, lora_plan_, il, lora::Module(int(p.m)), lora_t_[int(p.m)].data(), p.out,
-                        w.n_out, r0, r1);
-    }
-    if (!p.lin->bias.empty())
-      for (int r = 0; r < in.n_rows; ++r) {
-        float* y = p.out + size_t(r) * w.n_out;
-        for (int64_t o = r0; o < r1; ++o) y[o] += p.lin->bias[o];
-      }
+  // Rows [r0, r1) of part p that items [i0, i1) cover (empty when r0 >= r1).
+  auto rows_of = [&](const Part& p, int64_t i0, int64_t i1) {
+    const int64_t n_out = p.lin->w.n_out;
+    return std::pair<int64_t, int64_t>{(std::max(i0, p.first_item) - p.first_item) * kRowAlign,
+                                       std::min(n_out, (i1 - p.first_item) * kRowAlign)};
   };
-  const int nth = threads_for(work, kMatmulBytesPerThread);
-  if (fuse == Fuse::SwiGLU) {
-    // {Gate, Up}: a chunk computes both for its rows, then gate = silu(gate) * up there.
+  // Gate = silu(gate) * up on rows [r0, r1) of batch token t.
+  auto silu_rows = [&](int t, int64_t r0, int64_t r1) {
     const int64_t n_ff = parts[0].lin->w.n_out;
-    pool_.parallel_for(nth, n_ff, kRowAlign, [&](int64_t r0, int64_t r1, int) {
-      shrink_tiles();
-      rows(parts[0], r0, r1);
-      rows(parts[1], r0, r1);
-      for (int r = 0; r < in.n_rows; ++r)
-        ks_.silu_mul(r1 - r0, parts[0].out + size_t(r) * n_ff + r0, parts[1].out + size_t(r) * n_ff + r0);
-    });
-    return;
-  }
-  // One dispatch over the projections' rows laid end to end, in items of kRowAlign rows: a
-  // chunk of items may span the end of one projection and the start of the next.
-  int64_t n_items = 0;
-  for (int i = 0; i < n_parts; ++i) {
-    parts[i].first_item = n_items;
-    n_items += (parts[i].lin->w.n_out + kRowAlign - 1) / kRowAlign;
-  }
-  pool_.parallel_for(nth, n_items, 1, [&](int64_t i0, int64_t i1, int) {
+    ks_.silu_mul(r1 - r0, parts[0].out + size_t(t) * n_ff + r0, parts[1].out + size_t(t) * n_ff + r0);
+  };
+  // Phase one, per chunk of items: base product and bias (and, for SwiGLU, the gate of tokens
+  // without an adapter; the others' waits for their expands).
+  auto base_items = [&](int64_t i0, int64_t i1, int) {
     shrink_tiles();
     for (int k = 0; k < n_parts; ++k) {
       const Part& p = parts[k];
-      const int64_t n_out = p.lin->w.n_out;
-      const int64_t r0 = (std::max(i0, p.first_item) - p.first_item) * kRowAlign;
-      const int64_t r1 = std::min(n_out, (i1 - p.first_item) * kRowAlign);
-      if (r0 < r1) rows(p, r0, r1);
+      const auto [r0, r1] = rows_of(p, i0, i1);
+      if (r0 >= r1) continue;
+      kernels::matmul_rows(ks_, p.lin->w, *p.act, r0, r1, p.out, p.lin->w.n_out);
+      if (!p.lin->bias.empty())
+        for (int r = 0; r < in.n_rows; ++r) {
+          float* y = p.out + size_t(r) * p.lin->w.n_out;
+          for (int64_t o = r0; o < r1; ++o) y[o] += p.lin->bias[o];
+        }
     }
-  });
+    if (swiglu) {
+      const auto [r0, r1] = rows_of(parts[0], i0, i1);
+      for (int t = 0; t < in.n_rows; ++t)
+        if (n_tiles == 0 || !lora_plan_.adapted[size_t(t)]) silu_rows(t, r0, r1);
+    }
+    for (int sl = 0; sl < n_slices; ++sl) {
+      const int64_t done = std::min(i1, slice_begin(sl + 1)) - std::max(i0, slice_begin(sl));
+      if (done > 0) slice_done[sl].v.fetch_add(done, std::memory_order_release);
+    }
+  };
+  // Phase two: y += s B (A x) for a plan tile's tokens over one slice of the items.
+  auto expands = [&](int) {
+    if (n_tiles == 0) return;
+    shrink_tiles();  // a thread that joined after the last chunk still finds none left
+    ThreadPool::wait_until([&] { return tiles_done.v.load(std::memory_order_acquire) == n_tiles; });
+    for (int e; (e = int(expand_next.v.fetch_add(1, std::memory_order_relaxed))) < n_expands;) {
+      const int sl = e / n_tiles;
+      const auto [k0, k1] = lora_plan_.tiles[size_t(e % n_tiles)];
+      const int64_t i0 = slice_begin(sl), i1 = slice_begin(sl + 1);
+      ThreadPool::wait_until([&] { return slice_done[sl].v.load(std::memory_order_acquire) == i1 - i0; });
+      for (int k = 0; k < n_parts; ++k) {
+        const Part& p = parts[k];
+        const auto [r0, r1] = rows_of(p, i0, i1);
+        if (r0 < r1)
+          lora::lora_expand(ks_, *lora_, lora_plan_, il, lora::Module(int(p.m)), lora_t_[int(p.m)].data(), p.out,
+                            p.lin->w.n_out, r0, r1, k0, k1);
+      }
+      if (swiglu) {
+        const auto [r0, r1] = rows_of(parts[0], i0, i1);
+        for (int k = k0; k < k1; ++k) silu_rows(lora_plan_.token[size_t(k)], r0, r1);
+      }
+    }
+  };
+  pool_.parallel_for(nth, n_items, 1, base_items, expands);
 }
 
 int Context::threads_for(double work, double per_thread) const {

@@ -62,13 +62,14 @@ void ThreadPool::relax(int spins) {
 void ThreadPool::run_chunks(const Job& job, int ith) {
   int64_t begin = next_begin_.load(std::memory_order_relaxed);
   for (;;) {
-    if (begin >= job.n) return;
+    if (begin >= job.n) break;
     const int64_t end = chunk_end(begin, job.n, job.grain, job.nth);
     // On failure begin is reloaded with what another thread left.
     if (!next_begin_.compare_exchange_weak(begin, end, std::memory_order_relaxed)) continue;
     job.fn(job.ctx, begin, end, ith);
     begin = next_begin_.load(std::memory_order_relaxed);
   }
+  if (job.then) job.then(job.then_ctx, ith);
 }
 
 void ThreadPool::dispatch(int nth, const Job& job) {

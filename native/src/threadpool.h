@@ -17,6 +17,7 @@
 #include <mutex>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace el {
@@ -38,19 +39,36 @@ class ThreadPool {
   // in order.
   template <class F>
   void parallel_for(int nth, int64_t n, int64_t grain, F&& fn) {
+    parallel_for(nth, n, grain, std::forward<F>(fn), nullptr);
+  }
+
+  // The same, then each thread that took part calls then(ith) once it finds no chunk left:
+  // a second phase on the first's threads without a second dispatch (nothing runs for n <= 0).
+  // It may wait (wait_until) for chunks still running on other threads: every chunk is
+  // claimed by then, and a claimed chunk is always running.
+  template <class F, class Then>
+  void parallel_for(int nth, int64_t n, int64_t grain, F&& fn, Then&& then) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     if (nth > n_threads_) nth = n_threads_;
+    using Fn = std::remove_reference_t<F>;
+    using ThenFn = std::remove_reference_t<Then>;
+    constexpr bool has_then = !std::is_same_v<std::decay_t<Then>, std::nullptr_t>;
     if (nth <= 1 || n <= grain) {
       for (int64_t b = 0; b < n;) {
         const int64_t e = chunk_end(b, n, grain, 1);
         fn(b, e, 0);
         b = e;
       }
+      if constexpr (has_then) then(0);
       return;
     }
-    using Fn = std::remove_reference_t<F>;
-    Job job{[](void* ctx, int64_t b, int64_t e, int ith) { (*static_cast<Fn*>(ctx))(b, e, ith); }, &fn, n, grain, nth};
+    Job job{[](void* ctx, int64_t b, int64_t e, int ith) { (*static_cast<Fn*>(ctx))(b, e, ith); }, &fn, nullptr,
+            nullptr, n, grain, nth};
+    if constexpr (has_then) {
+      job.then = [](void* ctx, int ith) { (*static_cast<ThenFn*>(ctx))(ith); };
+      job.then_ctx = &then;
+    }
     dispatch(nth, job);
   }
 
@@ -70,6 +88,8 @@ class ThreadPool {
   struct Job {
     void (*fn)(void* ctx, int64_t begin, int64_t end, int ith);
     void* ctx;
+    void (*then)(void* ctx, int ith);  // optional second phase
+    void* then_ctx;
     int64_t n;
     int64_t grain;
     int nth;

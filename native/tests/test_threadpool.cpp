@@ -1,6 +1,7 @@
 // Thread pool: every index exactly once, across many back-to-back dispatches, with more
 // threads than cores, and after the helpers have gone to sleep; chunks start on the grain and
-// shrink as the work runs out; thread ids stay in range (they index per-thread scratch).
+// shrink as the work runs out; thread ids stay in range (they index per-thread scratch); the
+// optional second phase runs on every thread that took part, after its chunks.
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -55,6 +56,44 @@ void test_inline_cases(el::ThreadPool& pool) {
   CHECK(calls == 1);
 }
 
+// The second phase: each thread that took part calls then(ith) once its chunks run out, and
+// together they take every item of a second list, each after waiting for every chunk to be
+// done (as project() runs the LoRA expands after the base rows). Returns with both done.
+void test_then_phase(el::ThreadPool& pool, int rounds) {
+  constexpr int kSecond = 37;
+  bool ok = true;
+  for (int round = 0; round < rounds; ++round) {
+    const int nth = 1 + round % (pool.size() + 1);
+    const int64_t n = 100 + round % 150;
+    std::atomic<int64_t> done{0};
+    std::atomic<int> next{0}, calls{0}, bad{0};
+    std::atomic<uint32_t> ran_chunks{0}, ran_then{0};  // bit ith (pools of up to 8 here)
+    std::vector<std::atomic<int>> second(kSecond);
+    pool.parallel_for(
+        nth, n, 4,
+        [&](int64_t b, int64_t e, int ith) {
+          ran_chunks.fetch_or(1u << ith);
+          done.fetch_add(e - b);
+        },
+        [&](int ith) {
+          calls++;
+          if (ran_then.fetch_or(1u << ith) & (1u << ith)) bad++;  // twice on one thread
+          if (ith < 0 || ith >= std::min(nth, pool.size())) bad++;
+          el::ThreadPool::wait_until([&] { return done.load() == n; });
+          for (int i; (i = next.fetch_add(1)) < kSecond;) second[size_t(i)]++;
+        });
+    const int most = std::max(1, std::min(nth, pool.size()));
+    ok = ok && bad.load() == 0 && calls.load() >= 1 && calls.load() <= most && done.load() == n;
+    ok = ok && (ran_chunks.load() & ~ran_then.load()) == 0;  // every thread that ran chunks
+    for (auto& c : second) ok = ok && c.load() == 1;
+  }
+  CHECK(ok);
+  int inline_calls = 0;  // one thread: the chunks, then one call
+  pool.parallel_for(1, 30, 10, [&](int64_t, int64_t e, int) { inline_calls += e == 30 ? 10 : 0; },
+                    [&](int ith) { inline_calls += ith == 0 && inline_calls == 10 ? 1 : 100; });
+  CHECK(inline_calls == 11);
+}
+
 void test_after_sleep(el::ThreadPool& pool) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // helpers stop spinning and sleep
   test_covers_all(pool, 3);
@@ -69,6 +108,7 @@ int main() {
     CHECK(pool.size() == n);
     test_inline_cases(pool);
     test_covers_all(pool, 300);
+    test_then_phase(pool, 300);
     test_after_sleep(pool);
   }
   el::ThreadPool clamped(0);

@@ -14,6 +14,7 @@ void plan_lora_batch(const LoraPool& pool, const int32_t* slot_per_token, const 
   plan.coeff.clear();
   plan.groups.clear();
   plan.tiles.clear();
+  plan.adapted.assign(size_t(n_tok), 0);
   if (!slot_per_token) return;
   // Slots are few and batches short: one pass per distinct slot keeps batch order inside a group.
   for (int i = 0; i < n_tok; ++i) {
@@ -30,6 +31,7 @@ void plan_lora_batch(const LoraPool& pool, const int32_t* slot_per_token, const 
       if (c == 0.0f) continue;
       plan.token.push_back(k);
       plan.coeff.push_back(c);
+      plan.adapted[size_t(k)] = 1;
     }
     g.end = plan.n_positions();
     if (g.end == g.begin) continue;

@@ -32,6 +32,7 @@ struct LoraBatchPlan {
     int begin, end;  // positions of one group, at most kernels::kLoraMaxTokens
   };
   std::vector<Tile> tiles;  // every position once, group by group
+  std::vector<uint8_t> adapted;  // per batch token: 1 when it has a position here
   int n_positions() const { return int(token.size()); }
   bool empty() const { return token.empty(); }
 };
