@@ -453,6 +453,27 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     const int64_t n_ff = parts[0].lin->w.n_out;
     ks_.silu_mul(r1 - r0, parts[0].out + size_t(t) * n_ff + r0, parts[1].out + size_t(t) * n_ff + r0);
   };
+  // Every base row of slice sl is done (and visible).
+  auto slice_ready = [&](int sl) {
+    return slice_done[sl].v.load(std::memory_order_acquire) == slice_begin(sl + 1) - slice_begin(sl);
+  };
+  // Expand claim e: y += s B (A x) for plan tile e % n_tiles over slice e / n_tiles.
+  auto expand = [&](int e) {
+    const int sl = e / n_tiles;
+    const auto [k0, k1] = lora_plan_.tiles[size_t(e % n_tiles)];
+    const int64_t i0 = slice_begin(sl), i1 = slice_begin(sl + 1);
+    for (int k = 0; k < n_parts; ++k) {
+      const Part& p = parts[k];
+      const auto [r0, r1] = rows_of(p, i0, i1);
+      if (r0 < r1)
+        lora::lora_expand(ks_, *lora_, lora_plan_, il, lora::Module(int(p.m)), lora_t_[int(p.m)].data(), p.out,
+                          p.lin->w.n_out, r0, r1, k0, k1);
+    }
+    if (swiglu) {
+      const auto [r0, r1] = rows_of(parts[0], i0, i1);
+      for (int k = k0; k < k1; ++k) silu_rows(lora_plan_.token[size_t(k)], r0, r1);
+    }
+  };
   // Phase one, per chunk of items: base product and bias (and, for SwiGLU, the gate of tokens
   // without an adapter; the others' waits for their expands).
   auto base_items = [&](int64_t i0, int64_t i1, int) {
@@ -478,27 +499,14 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
       if (done > 0) slice_done[sl].v.fetch_add(done, std::memory_order_release);
     }
   };
-  // Phase two: y += s B (A x) for a plan tile's tokens over one slice of the items.
+  // Phase two: the expands, slice by slice, each once its slice's rows are done.
   auto expands = [&](int) {
     if (n_tiles == 0) return;
     shrink_tiles();  // a thread that joined after the last chunk still finds none left
     ThreadPool::wait_until([&] { return tiles_done.v.load(std::memory_order_acquire) == n_tiles; });
     for (int e; (e = int(expand_next.v.fetch_add(1, std::memory_order_relaxed))) < n_expands;) {
-      const int sl = e / n_tiles;
-      const auto [k0, k1] = lora_plan_.tiles[size_t(e % n_tiles)];
-      const int64_t i0 = slice_begin(sl), i1 = slice_begin(sl + 1);
-      ThreadPool::wait_until([&] { return slice_done[sl].v.load(std::memory_order_acquire) == i1 - i0; });
-      for (int k = 0; k < n_parts; ++k) {
-        const Part& p = parts[k];
-        const auto [r0, r1] = rows_of(p, i0, i1);
-        if (r0 < r1)
-          lora::lora_expand(ks_, *lora_, lora_plan_, il, lora::Module(int(p.m)), lora_t_[int(p.m)].data(), p.out,
-                            p.lin->w.n_out, r0, r1, k0, k1);
-      }
-      if (swiglu) {
-        const auto [r0, r1] = rows_of(parts[0], i0, i1);
-        for (int k = k0; k < k1; ++k) silu_rows(lora_plan_.token[size_t(k)], r0, r1);
-      }
+      ThreadPool::wait_until([&] { return slice_ready(e / n_tiles); });
+      expand(e);
     }
   };
   pool_.parallel_for(nth, n_items, 1, base_items, expands);

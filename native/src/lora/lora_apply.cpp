@@ -152,7 +152,7 @@ void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
   // rather than one cold start after another; the kernels then keep kLoraPrefetchBytes ahead.
   for (const auto& g : plan.groups) {
     const ModuleView v = pool.view(g.slot, layer, m);
-    if (!v.a) continue;
+    if (!v.a || g.end <= k_begin || g.begin >= k_end) continue;  // only the streams this call reads
     kernels::lora_prefetch(v.b + b_region_bytes(v.type, row_begin, v.padded),
                            v.b + b_region_bytes(v.type, row_end, v.padded), kernels::kLoraPrefetchBytes);
   }

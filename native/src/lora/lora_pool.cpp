@@ -87,9 +87,18 @@ LoraPool::LoraPool(const ModelShapes& shapes, int n_slots, int max_rank, LoraPoo
   if (type == LoraPoolType::Q8 && max_padded_ > kernels::kLoraQ8MaxRank)
     fail(ErrorKind::InvalidArgument, "the q8 LoRA pool supports ranks up to " + std::to_string(kernels::kLoraQ8MaxRank) +
                                          ", not " + std::to_string(max_rank));
-  for (int mi = 0; mi < kNumModules; ++mi) {
-    module_offset_[mi] = layer_bytes_;
-    layer_bytes_ += a_bytes(mi, max_padded_) + b_bytes(mi, max_padded_);
+  // The groups of modules one projection dispatch reads (Context::layer_forward), in order.
+  const std::vector<std::vector<Module>> groups = {
+      {Module::Q, Module::K, Module::V}, {Module::O}, {Module::Gate, Module::Up}, {Module::Down}};
+  for (const auto& group : groups) {
+    for (Module m : group) {
+      a_offset_[int(m)] = layer_bytes_;
+      layer_bytes_ += a_bytes(int(m), max_padded_);
+    }
+    for (Module m : group) {
+      b_offset_[int(m)] = layer_bytes_;
+      layer_bytes_ += b_bytes(int(m), max_padded_);
+    }
   }
   slot_bytes_ = layer_bytes_ * shapes.n_layer;
   const double bytes = double(slot_bytes_) * double(n_slots);
@@ -114,16 +123,20 @@ void LoraPool::check_slot(int slot) const {
                                          std::to_string(n_slots_) + " slots)");
 }
 
-uint8_t* LoraPool::region(int slot, int layer, Module m) const {
-  return arena_.get() + int64_t(slot) * slot_bytes_ + int64_t(layer) * layer_bytes_ + module_offset_[int(m)];
+uint8_t* LoraPool::a_region(int slot, int layer, Module m) const {
+  return arena_.get() + int64_t(slot) * slot_bytes_ + int64_t(layer) * layer_bytes_ + a_offset_[int(m)];
+}
+
+uint8_t* LoraPool::b_region(int slot, int layer, Module m) const {
+  return arena_.get() + int64_t(slot) * slot_bytes_ + int64_t(layer) * layer_bytes_ + b_offset_[int(m)];
 }
 
 int64_t LoraPool::convert_pair(int slot, const LoraPair& pr, int r, std::vector<float>& row) {
   const int mi = int(pr.module);
   const int R = padded_rank(r);
   const int64_t n_in = shapes_.n_in[mi], n_out = shapes_.n_out[mi];
-  uint8_t* a = region(slot, pr.layer, pr.module);
-  uint8_t* b = a + a_bytes(mi, max_padded_);
+  uint8_t* a = a_region(slot, pr.layer, pr.module);
+  uint8_t* b = b_region(slot, pr.layer, pr.module);
   // Padding first: ranks r..R-1, inputs and outputs past the matrix, are zeros in both layouts.
   std::memset(a, 0, size_t(a_bytes(mi, R)));
   std::memset(b, 0, size_t(b_bytes(mi, R)));
@@ -305,8 +318,8 @@ ModuleView LoraPool::view(int slot, int layer, Module m) const {
   const Slot& s = slots_[slot];
   ModuleView v;
   if (!s.adapted[size_t(layer) * kNumModules + int(m)]) return v;
-  v.a = region(slot, layer, m);
-  v.b = v.a + a_bytes(int(m), max_padded_);
+  v.a = a_region(slot, layer, m);
+  v.b = b_region(slot, layer, m);
   v.type = type_;
   v.rank = s.rank;
   v.padded = padded_rank(s.rank);

@@ -1,9 +1,11 @@
 // The LoRA slot pool: one arena allocated when the context is created, holding up to
 // n_slots adapters of rank <= max_rank on every adaptable module of every layer.
 //
-// Slot layout, per layer and module (in Module order), each region sized for max_rank rounded
-// up to R = a multiple of kernels::kLoraRankStep (8); an adapter of rank r < R has zeros in
-// ranks r..R-1, which leave every result unchanged:
+// Slot layout, per layer, modules in the groups one projection dispatch reads ({q, k, v}, {o},
+// {gate, up}, {down}), each group's A regions then its B regions: a token's shrinks in one
+// dispatch read one contiguous stream, and so do its expands. Each region is sized for
+// max_rank rounded up to R = a multiple of kernels::kLoraRankStep (8); an adapter of rank r < R
+// has zeros in ranks r..R-1, which leave every result unchanged:
 //   At: n_in rows of R ranks (A transposed): shrink t = sum_i x_i * At_i is, per input, one
 //       multiply-add over R contiguous ranks, with no horizontal sums;
 //   B:  chunks of 8 outputs (the last one zero-padded), each R ranks x 8 outputs: expand reads
@@ -142,7 +144,8 @@ class LoraPool {
   };
 
   void check_slot(int slot) const;
-  uint8_t* region(int slot, int layer, Module m) const;  // A region; B follows at a_bytes(m, max_padded_)
+  uint8_t* a_region(int slot, int layer, Module m) const;
+  uint8_t* b_region(int slot, int layer, Module m) const;
   int64_t a_bytes(int mi, int R) const;  // bytes of module mi's A (and B) region at padded rank R
   int64_t b_bytes(int mi, int R) const;
   // Writes one source pair into the slot (padding zeroed); returns the bytes it occupies.
@@ -158,7 +161,8 @@ class LoraPool {
   int max_padded_;  // padded_rank(max_rank_)
   LoraPoolType type_;
   int64_t layer_bytes_ = 0;                 // bytes per layer per slot
-  int64_t module_offset_[kNumModules] = {}; // byte offset of each module inside a layer
+  int64_t a_offset_[kNumModules] = {};      // byte offsets of each module's A and B inside a layer
+  int64_t b_offset_[kNumModules] = {};
   int64_t slot_bytes_ = 0;
   BigBuffer arena_;  // n_slots_ * slot_bytes_
   std::unique_ptr<Slot[]> slots_;
