@@ -28,6 +28,12 @@ const CASES: { name: string; model: () => Promise<string | null>; prompt: string
     model: () => writeQwen2LoraTestModel(dir),
     prompt: "The quick brown fox jumps over",
   },
+  {
+    // Q8_0 weights: the shrinks read the base product's Q8_0 activations instead of their own.
+    name: "synthetic qwen2 q8_0",
+    model: () => writeQwen2LoraTestModel(dir, "q8_0"),
+    prompt: "The quick brown fox jumps over",
+  },
 ];
 
 /** Logits of every prompt position of 5 sequences in one batch: slots 0..3, then no adapter. */

@@ -429,15 +429,22 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     std::atomic<int64_t> v{0};
   };
   Counter tile_next, tiles_done, expand_next, slice_done[kMaxSlices];
+  // The 8-bit pool's shrinks read the input as Q8_0 blocks: the base product's prepared rows
+  // when its weights pair with Q8_0 (the same rounding of the same rows, one row per batch
+  // token), else their own copy, made tile by tile.
+  const bool base_xq = n_tiles && lora_->type() == lora::LoraPoolType::Q8 &&
+                       parts[0].act->type == TensorType::Q8_0 && in.n_in % kernels::kLoraQ8Block == 0;
+  const block_q8_0* xq = base_xq ? static_cast<const block_q8_0*>(parts[0].act->row(0)) : lora_xq_.data();
   auto shrink_tiles = [&] {
     if (n_tiles == 0) return;  // no adapters: no shared counter to bounce between threads
     for (int i; (i = int(tile_next.v.fetch_add(1, std::memory_order_relaxed))) < n_tiles;) {
       const auto [k0, k1] = lora_plan_.tiles[size_t(i)];
-      lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data(), k0, k1);
+      if (!base_xq)
+        lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data(), k0, k1);
       for (int j = 0; j < n_parts; ++j) {
         const int m = int(parts[j].m);
         lora::lora_shrink(ks_, *lora_, lora_plan_, il, lora::Module(m), in.x, in.n_in, lora_t_[m].data(), k0, k1,
-                          lora_xq_.data());
+                          xq);
       }
       tiles_done.v.fetch_add(1, std::memory_order_release);
     }

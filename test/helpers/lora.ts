@@ -36,9 +36,9 @@ export const MIXED_ADAPTERS: AdapterSpec[] = [
 ];
 
 /** The small Qwen2-shaped F32 model (biases, GQA, tied output) the LoRA tests run besides stories260K. */
-export async function writeQwen2LoraTestModel(dir: string): Promise<string> {
-  const path = join(dir, "qwen2-f32.gguf");
-  await writeSyntheticModel({ arch: "qwen2", type: "f32", out: path, nEmbd: 128, nFf: 256, nHead: 4, nHeadKv: 2, nLayer: 2, tied: true, seed: 7 });
+export async function writeQwen2LoraTestModel(dir: string, type: "f32" | "q8_0" = "f32"): Promise<string> {
+  const path = join(dir, `qwen2-${type}.gguf`);
+  await writeSyntheticModel({ arch: "qwen2", type, out: path, nEmbd: 128, nFf: 256, nHead: 4, nHeadKv: 2, nLayer: 2, tied: true, seed: 7 });
   return path;
 }
 
