@@ -402,10 +402,10 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     work += double(lin.w.row_bytes) * double(lin.w.n_out) * in.n_rows;
   }
   // LoRA in the same dispatch, in two phases. First the shrinks, a plan tile per claim: each
-  // thread takes tiles until none is left, then base rows. Then, once every base row is done,
-  // the expands: a plan tile's tokens over a long slice of the rows per claim, so each
-  // adapter's B is one long stream (several times faster than the few KiB a chunk of rows
-  // holds: short streams leave the memory system idle between cold starts).
+  // thread takes tiles until none is left, then base rows. Then the expands, each once the
+  // rows of its slice are done: a plan tile's tokens over a long slice of the rows per claim,
+  // so each adapter's B is one long stream (on the kernels alone, twice the GB/s of the few
+  // KiB a chunk of base rows holds, where every stream starts cold).
   const int n_tiles = parts[0].lora ? int(lora_plan_.tiles.size()) : 0;
   const int nth = threads_for(work, kMatmulBytesPerThread);
   const bool swiglu = fuse == Fuse::SwiGLU;

@@ -151,8 +151,9 @@ void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
   // Every adapter's first lines of the slice at once, so that the streams start in parallel
   // rather than one cold start after another; the kernels then keep kLoraPrefetchBytes ahead.
   for (const auto& g : plan.groups) {
+    if (g.end <= k_begin || g.begin >= k_end) continue;  // only the streams this call reads
     const ModuleView v = pool.view(g.slot, layer, m);
-    if (!v.a || g.end <= k_begin || g.begin >= k_end) continue;  // only the streams this call reads
+    if (!v.a) continue;
     kernels::lora_prefetch(v.b + b_region_bytes(v.type, row_begin, v.padded),
                            v.b + b_region_bytes(v.type, row_end, v.padded), kernels::kLoraPrefetchBytes);
   }
@@ -169,9 +170,10 @@ void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
     ++c.n;
   };
   for (const auto& g : plan.groups) {
+    const int gb = std::max(g.begin, k_begin), ge = std::min(g.end, k_end);
+    if (gb >= ge) continue;
     const ModuleView v = pool.view(g.slot, layer, m);
     if (!v.a) continue;
-    const int gb = std::max(g.begin, k_begin), ge = std::min(g.end, k_end);
     if (ge - gb == 1) {
       if (singles.n == kernels::kLoraMaxTokens || (singles.n > 0 && singles.padded != v.padded))
         singles.run(ks, pool.type(), row_begin, row_end);
