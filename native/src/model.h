@@ -168,9 +168,9 @@ class Context {
   void output_logits(const BatchView& b);
   // out[r * n_out + o] = W_m . x[r] (+ bias) for the module's weight, plus (batched LoRA)
   // the per-row adapter deltas, for each projection of `ps` (all reading `in`; at most
-  // kMaxProjections), in one dispatch that also runs the projections' LoRA shrinks.
-  // Fuse::SwiGLU takes {Gate, Up} and leaves silu(gate) * up in the gate output, computed by
-  // each chunk on its rows.
+  // kMaxProjections), in one dispatch that also runs the projections' LoRA shrinks and
+  // expands. Fuse::SwiGLU takes {Gate, Up} and leaves silu(gate) * up in the gate output,
+  // computed by each chunk on its rows (for tokens with an adapter, after their expands).
   struct Projection {
     Module m;
     float* out;

@@ -381,7 +381,6 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     const kernels::PreparedActivations* act;
     float* out;
     Module m;
-    bool lora;
     int64_t first_item = 0;
   };
   if (ps.size() > size_t(kMaxProjections) || (fuse == Fuse::SwiGLU && ps.size() != 2))
@@ -396,9 +395,7 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
       kernels::prepare_activations(ks_, lin.w.type, in.x, in.n_in, in.n_rows, in.n_in, cached.act);
       cached.epoch = in.epoch;
     }
-    // LoRA on Q..Down (not the output head): y_r += scale_r * factor * B (A x_r) for each row
-    // with an adapter.
-    parts[n_parts++] = Part{&lin, &cached.act, p.out, p.m, lora_active(p.m)};
+    parts[n_parts++] = Part{&lin, &cached.act, p.out, p.m};
     work += double(lin.w.row_bytes) * double(lin.w.n_out) * in.n_rows;
   }
   // LoRA in the same dispatch, in two phases. First the shrinks, a plan tile per claim: each
@@ -406,7 +403,9 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
   // rows of its slice are done: a plan tile's tokens over a long slice of the rows per claim,
   // so each adapter's B is one long stream (on the kernels alone, twice the GB/s of the few
   // KiB a chunk of base rows holds, where every stream starts cold).
-  const int n_tiles = parts[0].lora ? int(lora_plan_.tiles.size()) : 0;
+  // LoRA on Q..Down (not the output head), so on all of a group or none: y_r += scale_r *
+  // factor * B (A x_r) for each row with an adapter.
+  const int n_tiles = lora_active(parts[0].m) ? int(lora_plan_.tiles.size()) : 0;
   const int nth = threads_for(work, kMatmulBytesPerThread);
   const bool swiglu = fuse == Fuse::SwiGLU;
   // Row items laid end to end over the projections (SwiGLU: gate and up share one row space),
