@@ -34,6 +34,10 @@ constexpr int kLoraOutChunk = 8;
 constexpr int kLoraMaxTokens = 4;
 // LoRA rows are short streams (one per token and projection) that the hardware prefetcher
 // picks up late: the kernels ask for lines this far ahead, never past the rows a call reads.
+// Their speed is set by the memory system, not the kernels: on a plain read of scattered
+// streams, one thread got 9.6 GB/s from 16 KiB streams and 27 from long ones, and the 8-bit
+// expand kernel matched that read. In the batched step, a distance of 0, 4 or 16 KiB (and
+// prefetchnta/t1/t2) made no measurable difference.
 constexpr int64_t kLoraPrefetchBytes = 4096;
 // Software prefetch of [from, from + bytes), clipped at `end`: a short slice of rows (a
 // thread's share of one projection) must not pull in the next adapter's rows, which costs
