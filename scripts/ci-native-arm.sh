@@ -20,6 +20,11 @@ else
   mapfile -t targets < <(cd "$root/native/tests" && ls test_*.cpp | sed 's/\.cpp$//')
 fi
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
+if [ "$#" -eq 0 ]; then
+  # The kernel benchmarks are meant for the board: build them too, so they always compile there.
+  mapfile -t benches < <(cd "$root/native/bench" && ls bench_*.cpp | sed 's/\.cpp$//')
+  cmake --build "$build" -j "$jobs" --target "${benches[@]}"
+fi
 
 source "$root/scripts/lib/quant-test-model.sh"
 quant_test_model "$build"
