@@ -2,6 +2,7 @@
 // (model_loader.cpp), and a Context that runs the forward pass over a mixed batch of
 // sequences with a paged KV cache (model_forward.cpp).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -171,12 +172,12 @@ class Context {
   // kMaxProjections), in one dispatch that also runs the projections' LoRA shrinks and
   // expands. Fuse::SwiGLU takes {Gate, Up} and leaves silu(gate) * up in the gate output,
   // computed by each chunk on its rows (for tokens with an adapter, after their expands).
+  // Each thread runs the expands on its own range of rows first (lora_ranges_).
   struct Projection {
     Module m;
     float* out;
   };
   static constexpr int kMaxProjections = 3;
-  static constexpr int kMaxSlices = 16;  // LoRA expand slices per dispatch (project)
   enum class Fuse { None, SwiGLU };
   void project(int il, std::initializer_list<Projection> ps, const Input& in, Fuse fuse = Fuse::None);
   bool lora_active(Module m) const { return lora_ && m != Module::Output && !lora_plan_.empty(); }
@@ -223,6 +224,14 @@ class Context {
   // module (plan positions x padded max rank), and the slot each sequence references (-1 = none).
   std::unique_ptr<lora::LoraPool> lora_;
   lora::LoraBatchPlan lora_plan_;
+  // Per range of a projection dispatch (ThreadPool: one per thread), the LoRA expands over
+  // its rows, a plan tile per claim: `done` counts its row items computed, `next` the tiles
+  // claimed. Its owner claims them first (the rows it wrote are still in its cache).
+  struct alignas(64) RangeExpands {
+    std::atomic<int64_t> done{0};
+    std::atomic<int> next{0};
+  };
+  std::unique_ptr<RangeExpands[]> lora_ranges_;
   std::vector<float> lora_t_[kLayerModules];
   std::vector<block_q8_0> lora_xq_;  // Q8 pool: the shrink's quantized input rows
   std::vector<int32_t> seq_slot_;

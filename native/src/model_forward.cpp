@@ -106,6 +106,7 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
     lora_plan_.groups.reserve(B);
     lora_plan_.tiles.reserve(B);
     lora_plan_.adapted.reserve(B);
+    lora_ranges_.reset(new RangeExpands[size_t(pool_.size())]);
   }
 
   const size_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), F = hp_.n_ff;
@@ -399,10 +400,9 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     work += double(lin.w.row_bytes) * double(lin.w.n_out) * in.n_rows;
   }
   // LoRA in the same dispatch, in two phases. First the shrinks, a plan tile per claim: each
-  // thread takes tiles until none is left, then base rows. Then the expands, each once the
-  // rows of its slice are done: a plan tile's tokens over a long slice of the rows per claim,
-  // so each adapter's B is one long stream (on the kernels alone, twice the GB/s of the few
-  // KiB a chunk of base rows holds, where every stream starts cold).
+  // thread takes tiles until none is left, then base rows. Then, once every shrink is done,
+  // the expands, over one range of the dispatch's rows per claim (ThreadPool: one range per
+  // thread, which that thread mostly computes itself), its owner's first.
   // LoRA on Q..Down (not the output head), so on all of a group or none: y_r += scale_r *
   // factor * B (A x_r) for each row with an adapter.
   const int n_tiles = lora_active(parts[0].m) ? int(lora_plan_.tiles.size()) : 0;
@@ -416,22 +416,17 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     parts[i].first_item = swiglu ? 0 : n_items;
     if (!swiglu || i == 0) n_items += (parts[i].lin->w.n_out + kRowAlign - 1) / kRowAlign;
   }
-  // Expand claims: slices of the items x plan tiles, slice by slice. A slice's expands start
-  // as soon as its rows are done, so a thread that runs out of rows does not wait for the
-  // other's last chunk. At least two slices, and enough claims for every thread to take two.
-  // A claim is one plan tile, so with different adapters one token: claims of 2-4 such tokens,
-  // their B streams read side by side (lora_expand's singles), were 1-3% slower per batch-8
-  // step in alternating runs, with 2, 4 or 8 slices, although side-by-side streams read up to
-  // 1.6x faster on a memory benchmark alone.
-  const int n_slices = n_tiles == 0 ? 0
-                       : nth <= 1   ? 1
-                                    : std::min(kMaxSlices, std::max(2, (2 * nth + n_tiles - 1) / n_tiles));
-  const int n_expands = n_tiles * n_slices;
-  auto slice_begin = [&](int sl) { return n_items * sl / n_slices; };
+  const int n_ranges = pool_.ranges(nth, n_items, 1);
+  auto range_begin = [&](int r) { return ThreadPool::range_begin(r, n_ranges, n_items, 1); };
+  if (n_tiles)
+    for (int r = 0; r < n_ranges; ++r) {
+      lora_ranges_[size_t(r)].done.store(0, std::memory_order_relaxed);
+      lora_ranges_[size_t(r)].next.store(0, std::memory_order_relaxed);
+    }
   struct alignas(64) Counter {
     std::atomic<int64_t> v{0};
   };
-  Counter tile_next, tiles_done, expand_next, slice_done[kMaxSlices];
+  Counter tile_next, tiles_done;
   // The 8-bit pool's shrinks read the input as Q8_0 blocks: the base product's prepared rows
   // when its weights pair with Q8_0 (the same rounding of the same rows, one row per batch
   // token), else their own copy, made tile by tile.
@@ -463,30 +458,9 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     const int64_t n_ff = parts[0].lin->w.n_out;
     ks_.silu_mul(r1 - r0, parts[0].out + size_t(t) * n_ff + r0, parts[1].out + size_t(t) * n_ff + r0);
   };
-  // Every base row of slice sl is done (and visible).
-  auto slice_ready = [&](int sl) {
-    return slice_done[sl].v.load(std::memory_order_acquire) == slice_begin(sl + 1) - slice_begin(sl);
-  };
-  // Expand claim e: y += s B (A x) for plan tile e % n_tiles over slice e / n_tiles.
-  auto expand = [&](int e) {
-    const int sl = e / n_tiles;
-    const auto [k0, k1] = lora_plan_.tiles[size_t(e % n_tiles)];
-    const int64_t i0 = slice_begin(sl), i1 = slice_begin(sl + 1);
-    for (int k = 0; k < n_parts; ++k) {
-      const Part& p = parts[k];
-      const auto [r0, r1] = rows_of(p, i0, i1);
-      if (r0 < r1)
-        lora::lora_expand(ks_, *lora_, lora_plan_, il, lora::Module(int(p.m)), lora_t_[int(p.m)].data(), p.out,
-                          p.lin->w.n_out, r0, r1, k0, k1);
-    }
-    if (swiglu) {
-      const auto [r0, r1] = rows_of(parts[0], i0, i1);
-      for (int k = k0; k < k1; ++k) silu_rows(lora_plan_.token[size_t(k)], r0, r1);
-    }
-  };
   // Phase one, per chunk of items: base product and bias (and, for SwiGLU, the gate of tokens
   // without an adapter; the others' waits for their expands).
-  auto base_items = [&](int64_t i0, int64_t i1, int) {
+  auto base_items = [&](int64_t i0, int64_t i1, int ith) {
     shrink_tiles();
     for (int k = 0; k < n_parts; ++k) {
       const Part& p = parts[k];
@@ -504,20 +478,56 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
       for (int t = 0; t < in.n_rows; ++t)
         if (n_tiles == 0 || !lora_plan_.adapted[size_t(t)]) silu_rows(t, r0, r1);
     }
-    for (int sl = 0; sl < n_slices; ++sl) {
-      const int64_t done = std::min(i1, slice_begin(sl + 1)) - std::max(i0, slice_begin(sl));
-      if (done > 0) slice_done[sl].v.fetch_add(done, std::memory_order_release);
+    if (n_tiles) {  // the chunk's range (a chunk never spans two)
+      int r = n_ranges - 1;
+      while (range_begin(r) > i0) --r;
+      lora_ranges_[size_t(r)].done.fetch_add(i1 - i0, std::memory_order_release);
     }
   };
-  // Phase two: the expands, slice by slice, each once its slice's rows are done.
-  auto expands = [&](int) {
+  // y += s B (A x) for plan tile `tile` over the rows of range r.
+  auto expand = [&](int r, int tile) {
+    const int64_t i0 = range_begin(r), i1 = range_begin(r + 1);
+    const auto [k0, k1] = lora_plan_.tiles[size_t(tile)];
+    for (int k = 0; k < n_parts; ++k) {
+      const Part& p = parts[k];
+      const auto [r0, r1] = rows_of(p, i0, i1);
+      if (r0 < r1)
+        lora::lora_expand(ks_, *lora_, lora_plan_, il, lora::Module(int(p.m)), lora_t_[int(p.m)].data(), p.out,
+                          p.lin->w.n_out, r0, r1, k0, k1);
+    }
+    if (swiglu) {
+      const auto [r0, r1] = rows_of(parts[0], i0, i1);
+      for (int k = k0; k < k1; ++k) silu_rows(lora_plan_.token[size_t(k)], r0, r1);
+    }
+  };
+  // Phase two, once every shrink is done: the expands of whichever range has all its rows
+  // done, this thread's own first (the outputs it adds to are still in its cache), until
+  // every range's are claimed; a range whose last rows another thread is still computing (a
+  // piece it took at the end) waits while the others' run. A claim is a plan tile's tokens
+  // over a whole range, so each adapter's B is one long stream (on the kernels alone, twice
+  // the GB/s of the few KiB a chunk holds, where every stream starts cold). With different
+  // adapters a claim is one token: claims of 2-4 such tokens, their B streams read side by
+  // side (lora_expand's singles), were 1-3% slower per batch-8 step in alternating runs
+  // (with 2, 4 or 8 slices of rows, before the ranges), although side-by-side streams read
+  // up to 1.6x faster on a memory benchmark alone.
+  auto expands = [&](int ith) {
     if (n_tiles == 0) return;
     shrink_tiles();  // a thread that joined after the last chunk still finds none left
     ThreadPool::wait_until([&] { return tiles_done.v.load(std::memory_order_acquire) == n_tiles; });
-    for (int e; (e = int(expand_next.v.fetch_add(1, std::memory_order_relaxed))) < n_expands;) {
-      ThreadPool::wait_until([&] { return slice_ready(e / n_tiles); });
-      expand(e);
-    }
+    ThreadPool::wait_until([&] {  // runs what is ready; done once nothing is left
+      bool left = false;
+      for (int d = 0; d < n_ranges; ++d) {
+        const int r = (ith + d) % n_ranges;
+        RangeExpands& re = lora_ranges_[size_t(r)];
+        if (re.next.load(std::memory_order_relaxed) >= n_tiles) continue;
+        if (re.done.load(std::memory_order_acquire) != range_begin(r + 1) - range_begin(r)) {
+          left = true;
+          continue;
+        }
+        for (int tile; (tile = re.next.fetch_add(1, std::memory_order_relaxed)) < n_tiles;) expand(r, tile);
+      }
+      return !left;
+    });
   };
   pool_.parallel_for(nth, n_items, 1, base_items, expands);
 }

@@ -32,7 +32,8 @@ uint64_t counter_of(uint64_t state) { return state >> kCounterShift; }
 
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::clamp(n_threads, 1, int(kThreadsMask))) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(std::clamp(n_threads, 1, int(kThreadsMask))), ranges_(new Range[size_t(n_threads_)]) {
   threads_.reserve(n_threads_ - 1);
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -54,29 +55,74 @@ int64_t ThreadPool::chunk_end(int64_t begin, int64_t n, int64_t grain, int nth) 
   return std::min(n, begin + std::max(least, round_up(share, grain)));
 }
 
+namespace {
+
+int64_t least_chunk(int64_t n, int64_t grain, int nth) {
+  return std::max(grain, round_up(n / (kMaxChunksPerThread * std::max(1, nth)), grain));
+}
+int64_t front_of(uint64_t ends) { return int64_t(ends & 0xffffffffu); }
+int64_t back_of(uint64_t ends) { return int64_t(ends >> 32); }
+uint64_t ends_of(int64_t front, int64_t back) { return (uint64_t(back) << 32) | uint64_t(front); }
+
+}  // namespace
+
+int64_t ThreadPool::own_cut(int64_t front, int64_t back, int64_t n, int64_t grain, int nth) {
+  return std::min(back, front + std::max(least_chunk(n, grain, nth), round_up((back - front) / 2, grain)));
+}
+
+int64_t ThreadPool::steal_cut(int64_t front, int64_t back, int64_t n, int64_t grain, int nth) {
+  const int64_t take = std::max(least_chunk(n, grain, nth), round_up((back - front) / 2, grain));
+  return back - take <= front ? front : (back - take) / grain * grain;
+}
+
 void ThreadPool::relax(int spins) {
   if (spins < kSpinIterations) EL_CPU_RELAX();
   else std::this_thread::yield();
 }
 
 void ThreadPool::run_chunks(const Job& job, int ith) {
-  int64_t begin = next_begin_.load(std::memory_order_relaxed);
+  // Own range, from the front. On a failed swap `ends` is reloaded with what another left.
+  std::atomic<uint64_t>& own = ranges_[size_t(ith)].ends;
+  for (uint64_t ends = own.load(std::memory_order_relaxed);;) {
+    const int64_t front = front_of(ends), back = back_of(ends);
+    if (front >= back) break;
+    const int64_t cut = own_cut(front, back, job.n, job.grain, job.nth);
+    if (!own.compare_exchange_weak(ends, ends_of(cut, back), std::memory_order_relaxed)) continue;
+    job.fn(job.ctx, front, cut, ith);
+    ends = own.load(std::memory_order_relaxed);
+  }
+  // Then the back of the fullest other range, until every range is empty.
   for (;;) {
-    if (begin >= job.n) break;
-    const int64_t end = chunk_end(begin, job.n, job.grain, job.nth);
-    // On failure begin is reloaded with what another thread left.
-    if (!next_begin_.compare_exchange_weak(begin, end, std::memory_order_relaxed)) continue;
-    job.fn(job.ctx, begin, end, ith);
-    begin = next_begin_.load(std::memory_order_relaxed);
+    int victim = -1;
+    int64_t most = 0;
+    uint64_t ends = 0;
+    for (int i = 0; i < job.nth; ++i) {
+      const uint64_t e = ranges_[size_t(i)].ends.load(std::memory_order_relaxed);
+      if (back_of(e) - front_of(e) > most) {
+        most = back_of(e) - front_of(e);
+        victim = i;
+        ends = e;
+      }
+    }
+    if (victim < 0) break;
+    const int64_t front = front_of(ends), back = back_of(ends);
+    const int64_t cut = steal_cut(front, back, job.n, job.grain, job.nth);
+    if (!ranges_[size_t(victim)].ends.compare_exchange_weak(ends, ends_of(front, cut), std::memory_order_relaxed))
+      continue;
+    job.fn(job.ctx, cut, back, ith);
   }
   if (job.then) job.then(job.then_ctx, ith);
 }
 
 void ThreadPool::dispatch(int nth, const Job& job) {
   job_ = job;
-  next_begin_.store(0, std::memory_order_relaxed);
+  // Range i is [n i / nth, n (i + 1) / nth), its inner ends rounded down to the grain.
+  for (int i = 0; i < nth; ++i)
+    ranges_[size_t(i)].ends.store(
+        ends_of(range_begin(i, nth, job.n, job.grain), range_begin(i + 1, nth, job.n, job.grain)),
+        std::memory_order_relaxed);
   const uint64_t open = ((counter_of(state_.load(std::memory_order_relaxed)) + 1) << kCounterShift) | uint64_t(nth);
-  state_.store(open, std::memory_order_seq_cst);  // publishes job_ and next_begin_
+  state_.store(open, std::memory_order_seq_cst);  // publishes job_ and the ranges
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();

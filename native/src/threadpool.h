@@ -2,18 +2,23 @@
 // threads wait for work by spinning briefly (so back-to-back dispatches of one forward pass
 // cost no wake-up) and then sleeping on a condition variable (so an idle engine burns no CPU).
 //
-// Work is split into chunks that participants claim from a shared counter, so the caller
-// never waits for a helper that has not started (on a busy machine a descheduled helper
-// would otherwise stall every dispatch): it runs the unclaimed chunks itself and waits only
-// for chunks already in progress. Chunks are guided: each claims a share of what is left, so
-// the first ones are long (long weight streams, few claims) and the last ones short, and
-// the threads finish together instead of one waiting out the other's last long chunk; they
-// stop shrinking at 1/(8 nth) of the work, where restarting streams starts to cost more.
+// Work is split into chunks that participants claim, so the caller never waits for a helper
+// that has not started (on a busy machine a descheduled helper would otherwise stall every
+// dispatch): it runs the unclaimed chunks itself and waits only for chunks already in
+// progress. Each thread owns one contiguous range of the indices (range ith of nth equal
+// ones) and claims it from the front, half of what is left at a time; once it is empty, the
+// thread takes the back half of what is left of the fullest other range, until none is left.
+// So a thread's chunks are mostly one ascending run (its weight rows are one long stream, and
+// the rows it wrote are the ones it reads again: project()'s LoRA expands), and the threads
+// still finish together: the last chunks are short. Chunks stop shrinking at 1/(8 nth) of
+// the work, where restarting streams starts to cost more than the balance gains.
 // One dispatch at a time, from one thread.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -31,12 +36,12 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Calls fn(begin, end, ith) for consecutive chunks covering [0, n), on up to nth threads;
-  // ith in [0, nth) names the thread running the call (the caller is 0), for per-thread
-  // scratch. Every chunk starts at a multiple of `grain` and, but for the last, is a multiple
-  // of it; a chunk is about 1/(2 nth) of the indices not yet claimed, and never under grain
-  // or 1/(8 nth) of n. Returns when every chunk is done. nth <= 1 runs the chunks inline,
-  // in order.
+  // Calls fn(begin, end, ith) for chunks covering [0, n) once, on up to nth
+  // threads; ith in [0, nth) names the thread running the call (the caller is 0), for
+  // per-thread scratch. Every chunk starts at a multiple of `grain` and, but for one ending at
+  // n, is a multiple of it; a chunk is never under grain or 1/(8 nth) of n, except the last
+  // piece of a range. Returns when every chunk is done. nth <= 1 runs the chunks inline, in
+  // order, each about a quarter of what is left (chunk_end), as does n > kMaxIndices.
   template <class F>
   void parallel_for(int nth, int64_t n, int64_t grain, F&& fn) {
     parallel_for(nth, n, grain, std::forward<F>(fn), nullptr);
@@ -54,7 +59,7 @@ class ThreadPool {
     using Fn = std::remove_reference_t<F>;
     using ThenFn = std::remove_reference_t<Then>;
     constexpr bool has_then = !std::is_same_v<std::decay_t<Then>, std::nullptr_t>;
-    if (nth <= 1 || n <= grain) {
+    if (nth <= 1 || n <= grain || n > kMaxIndices) {
       for (int64_t b = 0; b < n;) {
         const int64_t e = chunk_end(b, n, grain, 1);
         fn(b, e, 0);
@@ -79,10 +84,27 @@ class ThreadPool {
     for (int spins = 0; !done(); ++spins) relax(spins);
   }
 
-  // The guided chunk that starts at `begin` (a multiple of grain), as parallel_for claims it.
+  // The guided chunk that starts at `begin` (a multiple of grain), as the inline path cuts it.
   static int64_t chunk_end(int64_t begin, int64_t n, int64_t grain, int nth);
+  // The ranges of a dispatch (parallel_for(nth, n, grain, ...)): how many (one per thread that
+  // may take part; 1 when it runs inline), and where range i starts (range count ends at n).
+  // A chunk never spans two ranges.
+  int ranges(int nth, int64_t n, int64_t grain) const {
+    nth = std::min(nth, n_threads_);
+    return nth <= 1 || n <= std::max<int64_t>(grain, 1) || n > kMaxIndices ? 1 : nth;
+  }
+  static int64_t range_begin(int i, int count, int64_t n, int64_t grain) {
+    return i >= count ? n : n * i / count / std::max<int64_t>(grain, 1) * std::max<int64_t>(grain, 1);
+  }
+  // Where the range [front, back) of a dispatch of n indices on nth threads is cut: its owner
+  // claims [front, cut) from the front (own_cut), another thread [cut, back) from the back
+  // (steal_cut). Both leave half of the range, on the grain, and take at least
+  // max(grain, n / (8 nth)) or all of it.
+  static int64_t own_cut(int64_t front, int64_t back, int64_t n, int64_t grain, int nth);
+  static int64_t steal_cut(int64_t front, int64_t back, int64_t n, int64_t grain, int nth);
 
  private:
+  static constexpr int64_t kMaxIndices = 0xffffffff;  // a range's ends are 32-bit (Range)
   static void relax(int spins);  // a pause instruction, or a yield after long spinning
 
   struct Job {
@@ -105,7 +127,12 @@ class ThreadPool {
   // state_ = (dispatch counter << 17) | (closed << 16) | threads allowed in the dispatch.
   // Each hot atomic on its own cache line.
   alignas(64) std::atomic<uint64_t> state_{0};
-  alignas(64) std::atomic<int64_t> next_begin_{0};
+  // Per thread, the part of its range no one has claimed: front in the low 32 bits, back in
+  // the high 32, so that a claim from either end is one compare-and-swap.
+  struct alignas(64) Range {
+    std::atomic<uint64_t> ends{0};
+  };
+  std::unique_ptr<Range[]> ranges_;
   alignas(64) std::atomic<int> active_{0};  // helpers inside the current dispatch
   alignas(64) std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};

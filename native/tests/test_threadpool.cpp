@@ -1,7 +1,9 @@
 // Thread pool: every index exactly once, across many back-to-back dispatches, with more
 // threads than cores, and after the helpers have gone to sleep; chunks start on the grain and
-// shrink as the work runs out; thread ids stay in range (they index per-thread scratch); the
-// optional second phase runs on every thread that took part, after its chunks.
+// shrink as the work runs out; each thread's chunks of its own range are one ascending run
+// from the range's start, others take only its back, and no chunk spans two ranges; thread
+// ids stay in range (they index per-thread scratch); the optional second phase runs on every
+// thread that took part, after its chunks.
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -23,6 +25,63 @@ void test_chunk_end() {
   CHECK(ThreadPool::chunk_end(900, 1000, 1, 2) == 962);
 }
 
+void test_cuts() {
+  using el::ThreadPool;
+  // Half of what is left, on the grain, at least max(grain, n / (8 nth)) = 64 here.
+  CHECK(ThreadPool::own_cut(0, 500, 1000, 16, 2) == 256);    // 250 -> 256
+  CHECK(ThreadPool::own_cut(400, 500, 1000, 16, 2) == 464);  // 50 -> the least, 64
+  CHECK(ThreadPool::own_cut(480, 500, 1000, 16, 2) == 500);  // clipped at the back
+  CHECK(ThreadPool::steal_cut(0, 500, 1000, 16, 2) == 240);  // back 256, rounded down to 16
+  CHECK(ThreadPool::steal_cut(500, 1000, 1000, 16, 2) == 736);
+  CHECK(ThreadPool::steal_cut(400, 450, 1000, 16, 2) == 400);  // all of what is left
+  // Ranges: one per thread, inner ends rounded down to the grain; inline dispatches have one.
+  CHECK(ThreadPool::range_begin(1, 2, 1000, 16) == 496);
+  CHECK(ThreadPool::range_begin(2, 2, 1000, 16) == 1000);
+  CHECK(ThreadPool::range_begin(1, 3, 10, 1) == 3);
+}
+
+// Each thread claims its own range from the front, as one ascending run from its start; what
+// others take of it is its back; no chunk spans two ranges.
+void test_own_ranges(el::ThreadPool& pool, int rounds) {
+  struct Chunk {
+    int64_t b, e;
+    int ith;
+  };
+  bool ok = true;
+  for (int round = 0; round < rounds; ++round) {
+    const int nth = 1 + round % pool.size();
+    const int64_t n = 200 + 37 * round % 900, grain = 1 + round % 7;
+    const int count = pool.ranges(nth, n, grain);
+    std::vector<Chunk> chunks(static_cast<size_t>(n));
+    std::atomic<int> n_chunks{0};
+    pool.parallel_for(nth, n, grain, [&](int64_t b, int64_t e, int ith) {
+      const int i = n_chunks.fetch_add(1);
+      if (i < n && b < e) chunks[size_t(i)] = {b, e, ith};  // else ok is cleared below
+    });
+    ok = ok && n_chunks.load() <= n;
+    chunks.resize(size_t(std::min<int64_t>(n, n_chunks.load())));
+    std::sort(chunks.begin(), chunks.end(), [](const Chunk& x, const Chunk& y) { return x.b < y.b; });
+    for (int r = 0; r < count; ++r) {
+      const int64_t r0 = el::ThreadPool::range_begin(r, count, n, grain);
+      const int64_t r1 = el::ThreadPool::range_begin(r + 1, count, n, grain);
+      int64_t owner_end = r0;  // the owner's run so far
+      bool others = false;     // a chunk of another thread seen in this range
+      for (const Chunk& c : chunks) {
+        if (c.e <= r0 || c.b >= r1) continue;
+        ok = ok && c.b >= r0 && c.e <= r1;  // within the range
+        if (count > 1 && c.ith == r && !others) {
+          ok = ok && c.b == owner_end;
+          owner_end = c.e;
+        } else {
+          others = true;
+          ok = ok && (count == 1 || c.ith != r);  // the owner's chunks come before the others'
+        }
+      }
+    }
+  }
+  CHECK(ok);
+}
+
 void test_covers_all(el::ThreadPool& pool, int rounds) {
   const int64_t n = 1000;
   std::vector<std::atomic<int>> hits(n);
@@ -33,7 +92,7 @@ void test_covers_all(el::ThreadPool& pool, int rounds) {
     pool.parallel_for(nth, n, grain, [&](int64_t b, int64_t e, int ith) {
       const bool on_grain = b % grain == 0 && (e == n || ((e - b) % grain == 0 && e - b >= grain));
       if (ith < 0 || ith >= std::min(nth, pool.size()) || !on_grain || e > n) bad++;
-      for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1, std::memory_order_relaxed);
+      for (int64_t i = std::max<int64_t>(b, 0); i < std::min(e, n); ++i) hits[i].fetch_add(1, std::memory_order_relaxed);
     });
   }
   CHECK(bad.load() == 0);
@@ -103,11 +162,13 @@ void test_after_sleep(el::ThreadPool& pool) {
 
 int main() {
   test_chunk_end();
+  test_cuts();
   for (int n : {1, 2, 3, 8}) {
     el::ThreadPool pool(n);
     CHECK(pool.size() == n);
     test_inline_cases(pool);
     test_covers_all(pool, 300);
+    test_own_ranges(pool, 300);
     test_then_phase(pool, 300);
     test_after_sleep(pool);
   }
