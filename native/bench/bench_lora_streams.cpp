@@ -9,8 +9,6 @@
 // plain read is bound by the memory system; one well under it, by its own instructions.
 //
 // Usage: bench_lora_streams [--path NAME] [--mib N] [--json FILE]
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -20,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "big_buffer.h"
 #include "kernels/kernels.h"
 #include "tensor_types.h"
 
@@ -35,22 +34,19 @@ double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// A large buffer from the allocator the slot pool uses (2 MiB aligned, huge pages asked for).
 struct Buffer {
+  BigBuffer mem;
   uint8_t* p = nullptr;
   size_t n = 0;
-  explicit Buffer(size_t bytes) : n(bytes) {
-    p = static_cast<uint8_t*>(std::aligned_alloc(size_t(1) << 21, bytes));
+  explicit Buffer(size_t bytes) : mem(try_alloc_big(bytes, HugePages::Ask)), p(mem.get()), n(bytes) {
     if (!p) {
       std::fprintf(stderr, "bench_lora_streams: cannot allocate %zu MiB\n", bytes >> 20);
       std::exit(1);
     }
-#if defined(MADV_HUGEPAGE)
-    madvise(p, bytes, MADV_HUGEPAGE);  // as the slot pool asks (big_buffer.h)
-#endif
     // 0x3c: as int8 60, as fp16 (0x3c3c) 1.06: finite values for every kernel.
     std::memset(p, 0x3c, bytes);
   }
-  ~Buffer() { std::free(p); }
 };
 
 // The plain read: 64-bit words summed in four chains (the compiler vectorizes it).

@@ -48,17 +48,12 @@ ThreadPool::~ThreadPool() {
   for (auto& t : threads_) t.join();
 }
 
-int64_t ThreadPool::chunk_end(int64_t begin, int64_t n, int64_t grain, int nth) {
-  const int64_t parts = int64_t(std::max(1, nth));
-  const int64_t share = (n - begin) / (2 * parts);
-  const int64_t least = std::max(grain, round_up(n / (kMaxChunksPerThread * parts), grain));
-  return std::min(n, begin + std::max(least, round_up(share, grain)));
-}
-
 namespace {
 
-int64_t least_chunk(int64_t n, int64_t grain, int nth) {
-  return std::max(grain, round_up(n / (kMaxChunksPerThread * std::max(1, nth)), grain));
+// A claim of `share` indices on the grain, never under max(grain, n / (8 nth)).
+int64_t claim_size(int64_t share, int64_t n, int64_t grain, int nth) {
+  const int64_t least = std::max(grain, round_up(n / (kMaxChunksPerThread * std::max(1, nth)), grain));
+  return std::max(least, round_up(share, grain));
 }
 int64_t front_of(uint64_t ends) { return int64_t(ends & 0xffffffffu); }
 int64_t back_of(uint64_t ends) { return int64_t(ends >> 32); }
@@ -66,12 +61,16 @@ uint64_t ends_of(int64_t front, int64_t back) { return (uint64_t(back) << 32) | 
 
 }  // namespace
 
+int64_t ThreadPool::chunk_end(int64_t begin, int64_t n, int64_t grain, int nth) {
+  return std::min(n, begin + claim_size((n - begin) / (2 * std::max(1, nth)), n, grain, nth));
+}
+
 int64_t ThreadPool::own_cut(int64_t front, int64_t back, int64_t n, int64_t grain, int nth) {
-  return std::min(back, front + std::max(least_chunk(n, grain, nth), round_up((back - front) / 2, grain)));
+  return std::min(back, front + claim_size((back - front) / 2, n, grain, nth));
 }
 
 int64_t ThreadPool::steal_cut(int64_t front, int64_t back, int64_t n, int64_t grain, int nth) {
-  const int64_t take = std::max(least_chunk(n, grain, nth), round_up((back - front) / 2, grain));
+  const int64_t take = claim_size((back - front) / 2, n, grain, nth);
   return back - take <= front ? front : (back - take) / grain * grain;
 }
 

@@ -59,7 +59,7 @@ class ThreadPool {
     using Fn = std::remove_reference_t<F>;
     using ThenFn = std::remove_reference_t<Then>;
     constexpr bool has_then = !std::is_same_v<std::decay_t<Then>, std::nullptr_t>;
-    if (nth <= 1 || n <= grain || n > kMaxIndices) {
+    if (ranges(nth, n, grain) == 1) {
       for (int64_t b = 0; b < n;) {
         const int64_t e = chunk_end(b, n, grain, 1);
         fn(b, e, 0);
@@ -94,7 +94,8 @@ class ThreadPool {
     return nth <= 1 || n <= std::max<int64_t>(grain, 1) || n > kMaxIndices ? 1 : nth;
   }
   static int64_t range_begin(int i, int count, int64_t n, int64_t grain) {
-    return i >= count ? n : n * i / count / std::max<int64_t>(grain, 1) * std::max<int64_t>(grain, 1);
+    grain = std::max<int64_t>(grain, 1);
+    return i >= count ? n : n * i / count / grain * grain;
   }
   // Where the range [front, back) of a dispatch of n indices on nth threads is cut: its owner
   // claims [front, cut) from the front (own_cut), another thread [cut, back) from the back
