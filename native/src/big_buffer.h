@@ -1,10 +1,11 @@
-// Large, long-lived buffers (packed weights, the LoRA slot pool, the KV cache): 64-byte aligned,
+// Large, long-lived buffers (the weights' copies, the LoRA slot pool, the KV cache): 64-byte aligned,
 // and from 2 MiB up aligned to 2 MiB, optionally with huge pages asked for (MADV_HUGEPAGE).
 //
-// Huge pages are asked for only where measured to help: the packed weights, written once at
-// load, whose filling then takes one page fault per 2 MiB instead of per 4 KiB (most of the
-// repack time otherwise), and the LoRA slot pool, whose kernels read many short streams, each
-// start otherwise also a TLB miss (a batch-8 step with 8 different adapters ran ~1.5 ms faster).
+// Huge pages are asked for only where measured to help: the weights' copies, written once at
+// load (filling them takes one page fault per 2 MiB instead of per 4 KiB, most of the repack
+// time otherwise) and streamed by every matmul (one TLB miss per 2 MiB; model_loader.cpp), and
+// the LoRA slot pool, whose kernels read many short streams, each start otherwise also a TLB
+// miss (a batch-8 step with 8 different adapters ran ~1.5 ms faster).
 // On the KV cache they brought no gain, and with them on the pool and the KV cache together
 // some runs of batch-8 decode without adapters were 5-25% slower on the test VM, so the KV
 // cache does not ask.

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "big_buffer.h"
 #include "gguf.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
@@ -51,8 +52,8 @@ const char* module_tensor_name(Module m);  // "attn_q", ..., "output"
 
 struct Linear {
   const GGUFTensor* tensor = nullptr;
-  kernels::WeightView w{};   // the tensor's rows in the map, or `packed` (WeightLayout::Packed8)
-  kernels::PackedBuffer packed;  // repacked copy of the weight at load, or null
+  kernels::WeightView w{};  // `copy`, or the tensor's rows in the map when there was no memory for it
+  BigBuffer copy;           // the weight's copy made at load: Packed8 (kernels/packed.h) or GGUF rows
   std::vector<float> bias;  // n_out values, or empty
 };
 
@@ -66,8 +67,9 @@ class Model {
  public:
   // Maps the file, reads hparams, tokenizer and weights, and checks every shape; throws
   // el::Error naming the key or tensor (with expected and actual shapes) on a mismatch.
-  // Weights of the types `pack_for` has packed kernels for are repacked (kernels/packed.h),
-  // unless EDGELORA_PACK=0; contexts on other paths still run them, more slowly.
+  // Every projection is copied into huge pages (place_weights): repacked (kernels/packed.h) if
+  // `pack_for` has packed kernels for its type, unless EDGELORA_PACK=0, else as its GGUF rows;
+  // contexts on other paths still run packed weights, more slowly.
   static std::unique_ptr<Model> load(const std::string& path, const kernels::KernelSet& pack_for = kernels::best());
 
   const HParams& hparams() const { return hp_; }
@@ -88,7 +90,7 @@ class Model {
   Model() = default;
   void read_hparams();
   void read_weights();
-  void pack_weights(const kernels::KernelSet& ks);
+  void place_weights(const kernels::KernelSet& ks);
 
   std::unique_ptr<GGUFFile> file_;
   std::unique_ptr<Tokenizer> tokenizer_;

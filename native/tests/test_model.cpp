@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "edgelora.h"
+#include "model.h"
 
 namespace {
 
@@ -434,9 +435,40 @@ void test_packed_model() {
 
 }  // namespace
 
+// Every projection, the output head included (tied or not), is read from the model's own copy,
+// not from the file's pages (model_loader.cpp: place_weights), and a GGUF-row copy holds the
+// tensor's bytes; reading the tensor through the map after its pages were released reads the
+// file again.
+void test_weights_placed(const std::string& path) {
+  const std::unique_ptr<el::Model> m = el::Model::load(path);
+  int copies = 0, packed = 0;
+  auto check = [&](const el::Linear& l, const char* what, int layer) {
+    const size_t bytes = l.w.row_bytes * size_t(l.w.n_out);
+    CHECK_MSG(l.copy && l.w.data == l.copy.get(), "%s: %s of layer %d is read from the map", path.c_str(), what, layer);
+    if (l.w.layout == el::kernels::WeightLayout::Packed8) {
+      ++packed;
+    } else {
+      ++copies;
+      CHECK_MSG(std::memcmp(l.w.data, l.tensor->data, bytes) == 0, "%s: %s of layer %d differs from the file",
+                path.c_str(), what, layer);
+    }
+  };
+  for (int il = 0; il < m->hparams().n_layer; ++il)
+    for (int mi = 0; mi < el::kLayerModules; ++mi)
+      check(m->linear(il, el::Module(mi)), el::module_tensor_name(el::Module(mi)), il);
+  check(m->linear(0, el::Module::Output), "output", -1);
+  CHECK(copies + packed == 7 * m->hparams().n_layer + 1);
+}
+
 int main() {
   test_load_errors();
   test_packed_model();
+  if (const char* q = std::getenv("EL_TEST_QUANT_MODEL")) {
+    test_weights_placed(q);
+    setenv("EDGELORA_PACK", "0", 1);
+    test_weights_placed(q);
+    unsetenv("EDGELORA_PACK");
+  }
   const std::string path = el_test::source_path("../shared/models/stories260K.gguf");
   if (FILE* f = std::fopen(path.c_str(), "rb")) {
     std::fclose(f);
@@ -458,6 +490,7 @@ int main() {
   CHECK(prompts[0] == std::vector<int32_t>({1, 403, 407, 261, 378}));
 
   test_bad_weights(path);
+  test_weights_placed(path);
   test_info(m);
   test_greedy(m);
   test_batched_equals_alone(m, prompts);
