@@ -52,8 +52,7 @@ const char* module_tensor_name(Module m);  // "attn_q", ..., "output"
 
 struct Linear {
   const GGUFTensor* tensor = nullptr;
-  kernels::WeightView w{};  // `copy`, or the tensor's rows in the map when there was no memory for it
-  BigBuffer copy;           // the weight's copy made at load: Packed8 (kernels/packed.h) or GGUF rows
+  kernels::WeightView w{};  // its copy in Model::weights() (Packed8, kernels/packed.h, or GGUF rows)
   std::vector<float> bias;  // n_out values, or empty
 };
 
@@ -67,13 +66,16 @@ class Model {
  public:
   // Maps the file, reads hparams, tokenizer and weights, and checks every shape; throws
   // el::Error naming the key or tensor (with expected and actual shapes) on a mismatch.
-  // Every projection is copied into huge pages (place_weights): repacked (kernels/packed.h) if
-  // `pack_for` has packed kernels for its type, unless EDGELORA_PACK=0, else as its GGUF rows;
-  // contexts on other paths still run packed weights, more slowly.
+  // Every projection is copied into one buffer of huge pages (place_weights): repacked
+  // (kernels/packed.h) if `pack_for` has packed kernels for its type, unless EDGELORA_PACK=0,
+  // else as its GGUF rows; contexts on other paths still run packed weights, more slowly.
   static std::unique_ptr<Model> load(const std::string& path, const kernels::KernelSet& pack_for = kernels::best());
 
   const HParams& hparams() const { return hp_; }
   const GGUFFile& file() const { return *file_; }
+  // The buffer every projection's weight is read from (place_weights), and its size.
+  const uint8_t* weights() const { return weights_.get(); }
+  size_t weights_bytes() const { return weights_bytes_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
 
   const GGUFTensor& token_embd() const { return *token_embd_; }
@@ -101,6 +103,8 @@ class Model {
   bool tied_output_ = false;
   Linear output_;
   std::vector<Layer> layers_;
+  BigBuffer weights_;  // every Linear's weight, one after another (place_weights)
+  size_t weights_bytes_ = 0;
 };
 
 struct ContextParams {

@@ -81,29 +81,20 @@ void release_mapped(const void* data, size_t bytes) {
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice only
 }
 
-// Replaces the weight of l by a Packed8 copy (kernels/packed.h).
-void pack_linear(Linear& l) {
-  const size_t bytes = l.w.row_bytes * size_t(l.w.n_out);
-  l.copy = kernels::alloc_packed(bytes);
-  kernels::repack(l.w.type, l.w.data, l.w.n_in, l.w.n_out, l.copy.get());
-  release_mapped(l.w.data, bytes);
-  l.w.data = l.copy.get();
+// Replaces the weight of l by a Packed8 copy (kernels/packed.h) at dst.
+void pack_linear(Linear& l, uint8_t* dst) {
+  kernels::repack(l.w.type, l.w.data, l.w.n_in, l.w.n_out, dst);
+  release_mapped(l.w.data, l.w.row_bytes * size_t(l.w.n_out));
+  l.w.data = dst;
   l.w.layout = kernels::WeightLayout::Packed8;
 }
 
-// Replaces the weight of l by a copy of its GGUF rows in huge pages. Read through the map, every
-// 4 KiB of a weight is a page of its own and a TLB miss: the 168 F16 matrices of the benchmark
-// model, in decode order on one thread, streamed at ~22 GB/s from the file's pages and at
-// ~27 GB/s from the copy (the test VM; packed weights were already in huge pages). Without
-// memory for the copy the weight stays in the map.
-void copy_linear(Linear& l) {
+// Replaces the weight of l by a copy of its GGUF rows at dst.
+void copy_linear(Linear& l, uint8_t* dst) {
   const size_t bytes = l.w.row_bytes * size_t(l.w.n_out);
-  BigBuffer copy = try_alloc_big(bytes, HugePages::Ask);
-  if (!copy) return;
-  std::memcpy(copy.get(), l.w.data, bytes);
+  std::memcpy(dst, l.w.data, bytes);
   release_mapped(l.w.data, bytes);
-  l.copy = std::move(copy);
-  l.w.data = l.copy.get();
+  l.w.data = dst;
 }
 
 int positive_int(const GGUFFile& f, const std::string& key, int64_t v) {
@@ -215,23 +206,44 @@ void Model::read_weights() {
   }
 }
 
-// Gives every projection a copy of its own in huge pages: packed (kernels/packed.h) where the
-// path `ks` has packed kernels for its type, so its matmuls read 8 rows at a time, else its
-// GGUF rows (copy_linear). EDGELORA_PACK=0 copies the GGUF rows of every type (for comparisons).
+// Copies every projection into one buffer of huge pages, weights_: packed (kernels/packed.h)
+// where the path `ks` has packed kernels for its type, so its matmuls read 8 rows at a time,
+// else as its GGUF rows. EDGELORA_PACK=0 copies the GGUF rows of every type (for comparisons).
+//
+// Read through the map, every 4 KiB of a weight is a page of its own and a TLB miss: the 168 F16
+// matrices of the benchmark model, in decode order on one thread, streamed at ~22 GB/s from the
+// file's pages and at ~27 GB/s from copies in huge pages (the test VM). One buffer for all, not
+// one per matrix: a matrix under 2 MiB (attn_q of a 0.5B model) or the tail of a larger one
+// would not fill a huge page of its own and would stay in 4 KiB pages.
 void Model::place_weights(const kernels::KernelSet& ks) {
   const char* env = std::getenv("EDGELORA_PACK");
   const bool packing = !(env && std::strcmp(env, "0") == 0);
-  auto place = [&](Linear& l) {
-    if (packing && kernels::packs(ks, l.w.type) && l.w.n_out % kernels::kPackRows == 0)
-      pack_linear(l);
-    else
-      copy_linear(l);
-  };
+  std::vector<Linear*> all;
   for (Layer& L : layers_)
-    for (Linear& l : L.proj) place(l);
+    for (Linear& l : L.proj) all.push_back(&l);
   // A tied output head is token_embd: the embedding lookup reads back only the pages of the
   // rows it needs.
-  place(output_);
+  all.push_back(&output_);
+  constexpr size_t kAlign = 64;  // a cache line: kernels stream whole lines from a matrix's start
+  size_t total = 0;
+  std::vector<size_t> offset;
+  for (const Linear* l : all) {
+    offset.push_back(total);
+    total += round_up(l->w.row_bytes * size_t(l->w.n_out), kAlign);
+  }
+  weights_ = try_alloc_big(total, HugePages::Ask);
+  weights_bytes_ = total;
+  if (!weights_)
+    fail(ErrorKind::OutOfMemory, file_->path() + ": cannot allocate " + std::to_string(total >> 20) +
+                                     " MiB for the weights");
+  for (size_t i = 0; i < all.size(); ++i) {
+    Linear& l = *all[i];
+    uint8_t* dst = weights_.get() + offset[i];
+    if (packing && kernels::packs(ks, l.w.type) && l.w.n_out % kernels::kPackRows == 0)
+      pack_linear(l, dst);
+    else
+      copy_linear(l, dst);
+  }
 }
 
 }  // namespace el

@@ -15,12 +15,6 @@ namespace el::kernels {
 
 bool packable_type(TensorType t) { return t == TensorType::Q4_0 || t == TensorType::Q8_0; }
 
-PackedBuffer alloc_packed(size_t bytes) {
-  PackedBuffer p = try_alloc_big(bytes, HugePages::Ask);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-
 namespace {
 
 // Byte 4r + e of chunk c of a packed block is element 4c + e (Q4_0: and 16 + 4c + e) of row

@@ -54,10 +54,6 @@ constexpr int kPackOffsetQ8_0 = 128;
 // True for the types this layout defines (Q4_0, Q8_0).
 bool packable_type(TensorType t);
 
-// Storage for one packed matrix (big_buffer.h: aligned, huge pages); throws std::bad_alloc.
-using PackedBuffer = BigBuffer;
-PackedBuffer alloc_packed(size_t bytes);
-
 // Repacks n_out rows (GGUF row-major blocks of `type`, n_in elements each) into dst, which
 // holds row_size(type, n_in) * n_out bytes. Any other type or row count is refused
 // (el::Error, Internal): callers pack only what packable_type and n_out % 8 allow.
