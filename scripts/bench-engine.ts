@@ -2,9 +2,11 @@
 // weight type (F16, Q8_0, Q4_0), at 1 and 2 threads: one-sequence decode and 128-token prefill
 // tokens/s, the ratio to llama.cpp (its own CPU choice, AVX-512 here, and its AVX2 build), and
 // decode as a share of the memory-bandwidth roofline measured in the same run.
-// The whole sweep runs in rounds (3 by default), each after its own bandwidth measurement, and
-// every figure is the median over rounds: a shared machine's memory speed drifts in phases of
-// seconds to minutes, which one sweep would take for the engines' own differences.
+// The whole sweep runs in rounds (3 by default), and every figure is the median over rounds: a
+// shared machine's memory speed drifts in phases of seconds to minutes, which one sweep would
+// take for the engines' own differences. For the same reason the bandwidth is measured just
+// before each (type, threads) row of a round, with that row's thread count, and that row's
+// decode is set against it: a round takes minutes, long enough for the phase to change.
 // Usage: npm run bench:engine -- [--types f16,q8_0,q4_0] [--threads 1,2] [--rounds N] [--quick] [--no-baseline]
 // Progress goes to stderr; the tables to stdout; all figures to bench-results/engine-<date>.json.
 
@@ -68,11 +70,10 @@ interface Row {
   rounds: RoundFigures[];
 }
 
-async function bandwidth(when: string): Promise<BandwidthResult[]> {
-  log(`memory bandwidth (${when})...`);
-  const r = await measureBandwidth(opts.threads);
-  for (const b of r) log(`  ${b.threads}t: ${b.gbPerS.toFixed(1)} GB/s (passes ${b.passesGbPerS.map((x) => x.toFixed(1)).join(", ")})`);
-  return r;
+async function bandwidth(threads: number): Promise<BandwidthResult> {
+  const [b] = await measureBandwidth([threads]);
+  log(`  memory bandwidth ${threads}t: ${b.gbPerS.toFixed(1)} GB/s (passes ${b.passesGbPerS.map((x) => x.toFixed(1)).join(", ")})`);
+  return b;
 }
 
 const installs: LlamaInstall[] = [];
@@ -81,28 +82,30 @@ if (opts.baseline) {
   if (opts.avx2) installs.push(avx2Install(join(root, "node_modules")));
 }
 
-const bandwidthRounds: BandwidthResult[][] = [];
+/** Every bandwidth measurement, in order: the round and row it was taken for. */
+const bandwidthRuns: (BandwidthResult & { round: number; type: BenchType })[] = [];
 const rows: Row[] = [];
 const llamaBuilds: Record<string, Omit<LlamaChildResult, "speed">> = {};
 let kernelPath = "";
 let vocab = 0;
 try {
   for (let round = 0; round < rounds; round++) {
-    const bw = await bandwidth(`round ${round + 1} of ${rounds}`);
-    bandwidthRounds.push(bw);
+    log(`round ${round + 1} of ${rounds}`);
     for (const type of opts.types) {
       const modelPath = await benchModel(join(root, ".tmp", "bench-models"), type, log);
       log(`${type}: ${modelPath}`);
       // One thread count at a time, ours then each llama.cpp build, so slow drifts in the
       // machine's load hit both engines alike.
       for (const threads of opts.threads) {
+        const bw = await bandwidth(threads);
+        bandwidthRuns.push({ ...bw, round, type });
         const ours = await benchOurs(modelPath, [threads], workload, log);
         kernelPath = ours.info.kernelPath;
         vocab = ours.info.nVocab;
         let row = rows.find((r) => r.type === type && r.threads === threads);
         if (!row) rows.push((row = { type, threads, weightBytes: ours.info.weightBytes, rounds: [] }));
         const figures: RoundFigures = {
-          bandwidthGbPerS: bw.find((b) => b.threads === threads)!.gbPerS,
+          bandwidthGbPerS: bw.gbPerS,
           ours: ours.speeds.get(threads)!,
           llama: {},
         };
@@ -176,12 +179,12 @@ const w = workload;
 process.stdout.write(
   [
     `Synthetic llama ${BENCH_SHAPE.nEmbd}x${BENCH_SHAPE.nLayer}, ffn ${BENCH_SHAPE.nFf}, heads ${BENCH_SHAPE.nHead}/${BENCH_SHAPE.nHeadKv}, vocab ${vocab}; KV cache F16 in both engines; our kernels: ${kernelPath}`,
-    `Memory read bandwidth (wasm SIMD sum over ${bandwidthRounds[0][0].bytes / 2 ** 20} MiB, best pass, before each round): ` +
-      opts.threads.map((t) => `${t}t ${bandwidthRounds.map((bw) => fmt(bw.find((b) => b.threads === t)?.gbPerS)).join("/")} GB/s`).join(", "),
+    `Memory read bandwidth (wasm SIMD sum over ${bandwidthRuns[0].bytes / 2 ** 20} MiB, best of ${bandwidthRuns[0].passesGbPerS.length} passes, before each row of each round): ` +
+      opts.threads.map((t) => `${t}t ${fmt(Math.min(...bandwidthRuns.filter((b) => b.threads === t).map((b) => b.gbPerS)))}–${fmt(Math.max(...bandwidthRuns.filter((b) => b.threads === t).map((b) => b.gbPerS)))} GB/s`).join(", "),
     "",
     `Decode, one sequence, tokens/s (median over ${rounds} round(s) of the median of ${w.runs} runs; ${w.decodeTokens} tokens after a ${w.promptTokens}-token prompt);`,
     "ratio = ours / llama.cpp; roofline = bandwidth / weight bytes per token (all weights read once per token; KV reads are",
-    "negligible here); %roof = median over rounds of decode / that round's roofline",
+    "negligible here), from the bandwidth measured just before the row; %roof = median over rounds of decode / that roofline",
     renderTable(decodeHeader, decodeRows),
     "",
     `Prefill, ${w.prefillTokens}-token prompt in one batch, tokens/s (median over ${rounds} round(s) of the median of ${w.runs} runs)`,
@@ -197,7 +200,7 @@ const outPath = writeBenchResults("engine", {
   ourKernelPath: kernelPath,
   llamaBuilds,
   rounds,
-  bandwidth: { method: "wasm SIMD i32x4 sum, worker_threads, best pass, before each round", rounds: bandwidthRounds },
+  bandwidth: { method: "wasm SIMD i32x4 sum, worker_threads, best pass, before each row of each round", runs: bandwidthRuns },
   rows: records,
 });
 log(`wrote ${outPath}`);
