@@ -77,7 +77,11 @@ export class Controller {
     let engine: StepEngine | null = null;
     let modelError: string | null = null;
     try {
+      // Loading copies every weight out of the file (seconds per GB from an SD card).
+      logger.info({ model: this.opts.modelPath }, "loading model");
+      const t0 = performance.now();
       engine = await this.opts.openEngine(this.opts.modelPath);
+      logger.info({ model: this.opts.modelPath, ms: Math.round(performance.now() - t0) }, "model loaded");
     } catch (e) {
       modelError = (e as Error).message;
       logger.error({ err: e, model: this.opts.modelPath }, "model failed to load: requests will get INTERNAL");
