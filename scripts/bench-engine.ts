@@ -180,7 +180,10 @@ process.stdout.write(
   [
     `Synthetic llama ${BENCH_SHAPE.nEmbd}x${BENCH_SHAPE.nLayer}, ffn ${BENCH_SHAPE.nFf}, heads ${BENCH_SHAPE.nHead}/${BENCH_SHAPE.nHeadKv}, vocab ${vocab}; KV cache F16 in both engines; our kernels: ${kernelPath}`,
     `Memory read bandwidth (wasm SIMD sum over ${bandwidthRuns[0].bytes / 2 ** 20} MiB, best of ${bandwidthRuns[0].passesGbPerS.length} passes, before each row of each round): ` +
-      opts.threads.map((t) => `${t}t ${fmt(Math.min(...bandwidthRuns.filter((b) => b.threads === t).map((b) => b.gbPerS)))}–${fmt(Math.max(...bandwidthRuns.filter((b) => b.threads === t).map((b) => b.gbPerS)))} GB/s`).join(", "),
+      opts.threads.map((t) => {
+        const gbPerS = bandwidthRuns.filter((b) => b.threads === t).map((b) => b.gbPerS);
+        return `${t}t ${fmt(Math.min(...gbPerS))}–${fmt(Math.max(...gbPerS))} GB/s`;
+      }).join(", "),
     "",
     `Decode, one sequence, tokens/s (median over ${rounds} round(s) of the median of ${w.runs} runs; ${w.decodeTokens} tokens after a ${w.promptTokens}-token prompt);`,
     "ratio = ours / llama.cpp; roofline = bandwidth / weight bytes per token (all weights read once per token; KV reads are",

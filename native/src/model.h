@@ -13,7 +13,6 @@
 #include "gguf.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
-#include "kernels/packed.h"
 #include "kv_cache.h"
 #include "lora/lora_apply.h"
 #include "threadpool.h"

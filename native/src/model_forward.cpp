@@ -460,7 +460,7 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
   };
   // Phase one, per chunk of items: base product and bias (and, for SwiGLU, the gate of tokens
   // without an adapter; the others' waits for their expands).
-  auto base_items = [&](int64_t i0, int64_t i1, int ith) {
+  auto base_items = [&](int64_t i0, int64_t i1, int) {
     shrink_tiles();
     for (int k = 0; k < n_parts; ++k) {
       const Part& p = parts[k];

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "model.h"
+#include "kernels/packed.h"
 #include "round_up.h"
 
 namespace el {

@@ -3,11 +3,9 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <string>
 #include <type_traits>
 
-#include "../big_buffer.h"
 #include "../error.h"
 #include "matmul.h"
 

@@ -24,9 +24,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 
-#include "../big_buffer.h"
 #include "../tensor_types.h"
 
 namespace el::kernels {
