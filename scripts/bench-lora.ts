@@ -3,8 +3,9 @@
 // adapter per sequence; the LoRA overhead versus (a); and, in the same run, llama.cpp
 // (node-llama-cpp) serving the same 8 different adapters the ways it allows: 8 contexts (one per
 // adapter) generating concurrently, and one context re-created for each adapter switch. Our
-// engine runs with each LoRA pool type: f16 (llama.cpp's arithmetic) and q8 (8-bit adapters).
-// Usage: npm run bench:lora -- [--types f16,q4_0] [--pools f16,q8] [--threads 2] [--quick] [--no-baseline]
+// engine runs with each LoRA pool type: f16 (llama.cpp's arithmetic), q8 (8-bit adapters) and q4
+// (4-bit adapters).
+// Usage: npm run bench:lora -- [--types f16,q4_0] [--pools f16,q8,q4] [--threads 2] [--quick] [--no-baseline]
 // Progress goes to stderr; the tables to stdout; all figures to bench-results/lora-<date>.json.
 import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
@@ -15,7 +16,7 @@ import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaContextSequence, 
 import { createSampler, type NativeContext } from "../src/engine/context.js";
 import { GREEDY } from "../src/engine/engine.js";
 import { NativeModel } from "../src/engine/model.js";
-import type { LoraPoolType } from "../src/engine/types.js";
+import { LORA_POOL_TYPES, type LoraPoolType } from "../src/engine/types.js";
 import { packageRoot } from "../src/engine/native.js";
 import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
 import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
@@ -40,9 +41,9 @@ const opts = new Command()
     }), ["f16", "q4_0"] as BenchType[])
   .option("--pools <list>", "LoRA pool types of our engine", (v: string) =>
     v.split(",").map((s) => {
-      if (s.trim() !== "f16" && s.trim() !== "q8") throw new InvalidArgumentError("expected f16, q8");
+      if (!LORA_POOL_TYPES.includes(s.trim() as LoraPoolType)) throw new InvalidArgumentError(`expected ${LORA_POOL_TYPES.join(", ")}`);
       return s.trim() as LoraPoolType;
-    }), ["f16", "q8"] as LoraPoolType[])
+    }), ["f16", "q8", "q4"] as LoraPoolType[])
   .option("--threads <n>", "compute threads (both engines)", (v: string) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a positive integer");

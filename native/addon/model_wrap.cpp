@@ -178,7 +178,8 @@ class Model : public Napi::ObjectWrap<Model> {
         const std::string t = pool.IsString() ? pool.As<Napi::String>().Utf8Value() : "";
         if (t == "f16") p.lora_pool_type = EL_LORA_POOL_F16;
         else if (t == "q8") p.lora_pool_type = EL_LORA_POOL_Q8;
-        else throw Napi::TypeError::New(env, "loraPoolType must be \"f16\" or \"q8\"");
+        else if (t == "q4") p.lora_pool_type = EL_LORA_POOL_Q4;
+        else throw Napi::TypeError::New(env, "loraPoolType must be \"f16\", \"q8\" or \"q4\"");
       }
     }
     auto* w = new ContextWorker(env, handle_, p);

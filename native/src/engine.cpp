@@ -255,9 +255,12 @@ el_status el_context_new(el_model* model, const el_context_params* params, el_co
     p.kv_type = params->kv_type == EL_KV_F16 ? el::KVType::F16 : el::KVType::F32;
     p.lora_slots = params->lora_slots;
     p.lora_max_rank = params->lora_max_rank;
-    require(params->lora_pool_type == EL_LORA_POOL_F16 || params->lora_pool_type == EL_LORA_POOL_Q8,
-            "lora_pool_type must be EL_LORA_POOL_F16 or EL_LORA_POOL_Q8");
-    p.lora_pool_type = params->lora_pool_type == EL_LORA_POOL_Q8 ? el::lora::LoraPoolType::Q8 : el::lora::LoraPoolType::F16;
+    require(params->lora_pool_type == EL_LORA_POOL_F16 || params->lora_pool_type == EL_LORA_POOL_Q8 ||
+                params->lora_pool_type == EL_LORA_POOL_Q4,
+            "lora_pool_type must be EL_LORA_POOL_F16, EL_LORA_POOL_Q8 or EL_LORA_POOL_Q4");
+    p.lora_pool_type = params->lora_pool_type == EL_LORA_POOL_Q8   ? el::lora::LoraPoolType::Q8
+                       : params->lora_pool_type == EL_LORA_POOL_Q4 ? el::lora::LoraPoolType::Q4
+                                                                   : el::lora::LoraPoolType::F16;
     *out = new el_context{model, el::Context(*model->impl, p, current_kernels())};
   });
 }

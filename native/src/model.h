@@ -238,7 +238,7 @@ class Context {
   };
   std::unique_ptr<RangeExpands[]> lora_ranges_;
   std::vector<float> lora_t_[kLayerModules];
-  std::vector<block_q8_0> lora_xq_;  // Q8 pool: the shrink's quantized input rows
+  std::vector<block_q8_0> lora_xq_;  // Q8 and Q4 pools: the shrink's quantized input rows
   std::vector<int32_t> seq_slot_;
 };
 

@@ -96,7 +96,7 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
     const lora::ModelShapes shapes = lora::shapes_from_gguf(model_.file());
     lora_ = std::make_unique<lora::LoraPool>(shapes, p_.lora_slots, p_.lora_max_rank, p_.lora_pool_type);
     for (auto& t : lora_t_) t.resize(lora::lora_scratch_floats(*lora_, int(B)));
-    if (p_.lora_pool_type == lora::LoraPoolType::Q8) {
+    if (lora::is_integer_pool(p_.lora_pool_type)) {
       int64_t widest = 0;
       for (int64_t n : shapes.n_in) widest = std::max(widest, n);
       lora_xq_.resize(B * size_t(lora::lora_input_blocks(widest)));
@@ -430,7 +430,7 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
   // The 8-bit pool's shrinks read the input as Q8_0 blocks: the base product's prepared rows
   // when its weights pair with Q8_0 (the same rounding of the same rows, one row per batch
   // token), else their own copy, made tile by tile.
-  const bool base_xq = n_tiles && lora_->type() == lora::LoraPoolType::Q8 &&
+  const bool base_xq = n_tiles && lora::is_integer_pool(lora_->type()) &&
                        parts[0].act->type == TensorType::Q8_0 && in.n_in % kernels::kLoraQ8Block == 0;
   const block_q8_0* xq = base_xq ? static_cast<const block_q8_0*>(parts[0].act->row(0)) : lora_xq_.data();
   auto shrink_tiles = [&] {

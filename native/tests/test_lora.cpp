@@ -148,7 +148,7 @@ void test_apply_all_paths(LoraPoolType type) {
           exact_failures += std::memcmp(&y[i * stride + n_out], &y0[i * stride + n_out],
                                         (stride - n_out) * sizeof(float)) != 0;
       }
-    const double bound = type == LoraPoolType::Q8 ? 5e-4 : 2e-6;
+    const double bound = type == LoraPoolType::Q8 ? 5e-4 : type == LoraPoolType::Q4 ? 1e-2 : 2e-6;
     CHECK_MSG(worst < bound, "pool %s, path %s: worst normalised error %g", pool_type_name(type), ks->name, worst);
     CHECK_MSG(exact_failures == 0, "path %s: %d rows changed that must not", ks->name, exact_failures);
     std::fprintf(stderr, "pool %-3s path %-12s worst normalised error %.3g\n", pool_type_name(type), ks->name, worst);
@@ -247,6 +247,14 @@ void test_slot_rules() {
           s.n_layer * (a_bytes(37) + b_bytes(37) + a_bytes(37) + b_bytes(13) + a_bytes(53) + b_bytes(37)));
     expect_error([&] { LoraPool big(s, 1, el::kernels::kLoraQ8MaxRank + 1, LoraPoolType::Q8); }, el::ErrorKind::InvalidArgument,
                  "ranks up to");
+    // And in a 4-bit pool: the same blocks and chunks with half the quant bytes.
+    LoraPool q4(s, 1, 8, LoraPoolType::Q4);
+    const auto a4_bytes = [](int64_t n_in) { return (n_in + 31) / 32 * 18 * 8; };
+    const auto b4_bytes = [](int64_t n_out) { return (n_out + 7) / 8 * (16 + 4 * 8); };
+    CHECK(q4.load(0, pa).bytes ==
+          s.n_layer * (a4_bytes(37) + b4_bytes(37) + a4_bytes(37) + b4_bytes(13) + a4_bytes(53) + b4_bytes(37)));
+    expect_error([&] { LoraPool big(s, 1, el::kernels::kLoraQ8MaxRank + 1, LoraPoolType::Q4); }, el::ErrorKind::InvalidArgument,
+                 "q4 LoRA pool supports ranks up to");
   }
   CHECK(info.path == pa && info.format == "gguf" && info.n_sequences == 0);
   CHECK(!pool.info(1).loaded && !pool.is_ready(1) && pool.is_ready(0));
@@ -356,7 +364,7 @@ int main() {
   char tmpl[] = "/tmp/el-test-lora-XXXXXX";
   if (!mkdtemp(tmpl)) return 2;
   g_dir = tmpl;
-  for (LoraPoolType type : {LoraPoolType::F16, LoraPoolType::Q8}) {
+  for (LoraPoolType type : {LoraPoolType::F16, LoraPoolType::Q8, LoraPoolType::Q4}) {
     test_apply_all_paths(type);
     test_paths_same_bits(shapes_of(64, 40, 1100), type);
     test_paths_same_bits(odd_shapes(), type);

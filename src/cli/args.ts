@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { InvalidArgumentError, Option } from "commander";
 
 import { parseAdapterRef, type AdapterRef } from "../batch/adapter-file.js";
+import { LORA_POOL_TYPES } from "../engine/types.js";
 
 export function intArg(min: number) {
   return (v: string): number => {
@@ -30,10 +31,11 @@ export function adapterArg(v: string): AdapterRef {
   }
 }
 
-/** --lora-pool f16|q8 (engine/types.ts LoraPoolType) */
+/** --lora-pool f16|q8|q4 (engine/types.ts LoraPoolType) */
 export function loraPoolOption(): Option {
-  return new Option("--lora-pool <type>", "how LoRA adapters are stored: f16 (exact) or q8 (8-bit: less memory, faster with many adapters)")
-    .choices(["f16", "q8"])
+  return new Option("--lora-pool <type>",
+    "how LoRA adapters are stored: f16 (exact), q8 (8-bit: less memory, faster with many adapters) or q4 (4-bit: least memory, fastest, coarsest)")
+    .choices([...LORA_POOL_TYPES])
     .default("f16");
 }
 

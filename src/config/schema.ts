@@ -32,7 +32,7 @@ export interface Config {
     kv_type: "f32" | "f16";
     lora_slots: number;
     lora_max_rank: number;
-    lora_pool_type: "f16" | "q8";
+    lora_pool_type: "f16" | "q8" | "q4";
     chat_template: string | null; // overrides tokenizer.chat_template from the GGUF
   };
   scheduler: {
@@ -107,7 +107,7 @@ export const configSchema = {
       kv_type: { enum: ["f32", "f16"] },
       lora_slots: posInt,
       lora_max_rank: posInt,
-      lora_pool_type: { enum: ["f16", "q8"] },
+      lora_pool_type: { enum: ["f16", "q8", "q4"] },
       chat_template: nullableStr,
     }),
     scheduler: section({

@@ -14,7 +14,7 @@ export function bridgeInfo(ctx: DaemonContext): Record<string, unknown> {
       registered: ctx.registry.size,
       resident: ctx.slots?.resident().length ?? 0,
       slots: ctx.slots?.size ?? 0,
-      pool_type: ctx.config.model.lora_pool_type, // how the slots store adapters: f16 | q8
+      pool_type: ctx.config.model.lora_pool_type, // how the slots store adapters: f16 | q8 | q4
     },
     mqtt: { protocol: ctx.bus.mqtt5 ? 5 : 4, shared_subscription: ctx.bus.mqtt5 && ctx.config.mqtt.shared_subscription },
   };

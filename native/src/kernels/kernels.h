@@ -68,6 +68,20 @@ constexpr int64_t lora_q8_b_bytes(int64_t n_out, int R) {
   return (n_out + kLoraOutChunk - 1) / kLoraOutChunk * (2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R);
 }
 
+// The 4-bit pool (LoraPoolType::Q4, opt-in) keeps the 8-bit layouts' shapes and scales with
+// half the quant bytes: where the 8-bit layout has the 4-byte groups g = 2p and 2p + 1 (R x 4
+// bytes each), the 4-bit one has one R x 4 byte region p whose low nibbles are group 2p and
+// high nibbles group 2p + 1. A nibble n stands for n - 8 (ggml's Q4_0 rule: d = -max / 8 for the
+// value of largest magnitude, n = min(15, trunc(v / d + 8.5))). Bytes: A blocks of 18 R, B
+// chunks of 16 + 4 R. The kernels are the 8-bit ones on those values, with the same operation
+// order, so again every path gives the same bits.
+constexpr int64_t lora_q4_a_bytes(int64_t n_in, int R) {
+  return (n_in + kLoraQ8Block - 1) / kLoraQ8Block * (int64_t(kLoraQ8Block) / 2 + 2) * R;
+}
+constexpr int64_t lora_q4_b_bytes(int64_t n_out, int R) {
+  return (n_out + kLoraOutChunk - 1) / kLoraOutChunk * (2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R / 2);
+}
+
 struct KernelSet {
   const char* name = "scalar";  // "scalar", "avx2", "avx2-vnni", "avx512-vnni", "neon", "neon-dotprod"
   TypeKernels by_type[kMaxTypeId];
@@ -113,6 +127,11 @@ struct KernelSet {
   // lora_q8_quantize_t (lora_q8.h), t_k ~ td[k] * tq_k: y_k[o] = fma(td[k] * fp16(d_c[o % 8]),
   // float(sum_j q_b[o][j] * tq_k[j]), y_k[o]), c the chunk of o.
   void (*lora_expand_q8)(int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok, const int8_t* const* tq,
+                         const float* td, float* const* y) = nullptr;
+  // The same over the 4-bit layouts: q_a and q_b above are nibble - 8.
+  void (*lora_shrink_q4)(int n_in, int R, const uint8_t* a, int n_tok, const block_q8_0* const* x,
+                         const float* coeff, float* const* t) = nullptr;
+  void (*lora_expand_q4)(int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok, const int8_t* const* tq,
                          const float* td, float* const* y) = nullptr;
 
   const TypeKernels& of(TensorType t) const { return by_type[static_cast<uint32_t>(t)]; }

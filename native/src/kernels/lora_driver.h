@@ -11,6 +11,7 @@
 // The 8-bit pool's kernels (kernels.h) have the same shape, with int8 operands:
 //   ShrinkQ8Tile<T, V>::run(n_in, R, a, v0, x, coeff, t)   x: block_q8_0 rows
 //   ExpandQ8Tile<T, C>::run(R, b, t, y, o)                   t: LoraQ8T, the tokens' quantized t
+// and the 4-bit pool's the same again, their B chunks addressed as LoraQ4Byte.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -37,6 +38,15 @@ struct LoraQ8T {
 constexpr int64_t lora_chunk_elems(const fp16_t*, int R) { return int64_t(R) * kLoraOutChunk; }
 constexpr int64_t lora_chunk_elems(const uint8_t*, int R) {
   return 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R;
+}
+
+// The 4-bit layouts' element: a byte of two nibbles (kernels.h), so that the drivers step
+// through B in chunks of 16 + 4 R bytes.
+struct LoraQ4Byte {
+  uint8_t v;
+};
+constexpr int64_t lora_chunk_elems(const LoraQ4Byte*, int R) {
+  return 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R / 2;
 }
 
 // Both pool layouts share the tiling below: W is the weights' element type (fp16_t or uint8_t),
@@ -136,6 +146,13 @@ template <template <int, int> class Tile>
 void lora_expand_q8_by_tiles(int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok,
                              const int8_t* const* tq, const float* td, float* const* y) {
   lora_expand_tiles<Tile>(o0, o1, R, b, n_tok, LoraQ8T{tq, td}, y);
+}
+
+// KernelSet::lora_expand_q4 over a 4-bit ExpandQ8Tile (run takes const LoraQ4Byte*).
+template <template <int, int> class Tile>
+void lora_expand_q4_by_tiles(int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok,
+                             const int8_t* const* tq, const float* td, float* const* y) {
+  lora_expand_tiles<Tile>(o0, o1, R, reinterpret_cast<const LoraQ4Byte* const*>(b), n_tok, LoraQ8T{tq, td}, y);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// The 8-bit LoRA layouts (kernels.h), element by element: the readable spec the kernels follow.
+// The 8-bit and 4-bit LoRA layouts (kernels.h), element by element: the readable spec the
+// kernels follow.
 #include "lora_q8.h"
 
 #include <algorithm>
@@ -41,6 +42,29 @@ float quantize(const float* v, int n, int8_t* q) {
   return d;
 }
 
+// ggml's Q4_0 rule for n values: returns d, writes nibbles 0..15 (value nibble - 8).
+float quantize4(const float* v, int n, uint8_t* q) {
+  float amax = 0.0f, max = 0.0f;
+  for (int i = 0; i < n; ++i)
+    if (std::fabs(v[i]) > amax) {
+      amax = std::fabs(v[i]);
+      max = v[i];
+    }
+  const float d = max / -8.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int i = 0; i < n; ++i) q[i] = uint8_t(std::min(15, int(int8_t(v[i] * id + 8.5f))));
+  return d;
+}
+
+// 4-bit: element (j, i) of an A block is in the byte of 8-bit group (i / 4) / 2 (the low
+// nibble for an even group, the high for an odd one); (o, j) of a B chunk likewise by j / 4.
+int64_t a4_byte(int R, int j, int i) { return 2 * int64_t(R) + (i / 8) * int64_t(R) * 4 + j * 4 + i % 4; }
+int a4_shift(int i) { return (i / 4) % 2 * 4; }
+int64_t b4_byte(int o, int j) { return 2 * C + (j / 8) * C * 4 + o * 4 + j % 4; }
+int b4_shift(int j) { return (j / 4) % 2 * 4; }
+int64_t a4_block_bytes(int R) { return int64_t(QB / 2 + 2) * R; }
+int64_t b4_chunk_bytes(int R) { return 2 * C + int64_t(C) * R / 2; }
+
 }  // namespace
 
 void lora_q8_put_a_row(uint8_t* a, int64_t n_in, int R, int j, const float* row) {
@@ -76,6 +100,36 @@ float lora_q8_a_value(const uint8_t* a, int R, int j, int64_t i) {
 float lora_q8_b_value(const uint8_t* b, int R, int64_t o, int j) {
   const uint8_t* chunk = b + (o / C) * b_chunk_bytes(R);
   return get_fp16(chunk + 2 * (o % C)) * float(int8_t(chunk[b_quant_offset(int(o % C), j)]));
+}
+
+void lora_q4_put_a_row(uint8_t* a, int64_t n_in, int R, int j, const float* row) {
+  for (int64_t i0 = 0; i0 < n_in; i0 += QB) {
+    const int n = int(std::min<int64_t>(QB, n_in - i0));
+    uint8_t q[QB];
+    uint8_t* blk = a + (i0 / QB) * a4_block_bytes(R);
+    put_fp16(blk + 2 * j, quantize4(row + i0, n, q));
+    // Inputs past n_in keep nibble 0 (the zeroed region), which the zero activations there cancel.
+    for (int i = 0; i < n; ++i) blk[a4_byte(R, j, i)] |= uint8_t(q[i] << a4_shift(i));
+  }
+}
+
+void lora_q4_put_b_row(uint8_t* b, int R, int64_t o, const float* row, int r) {
+  uint8_t q[kLoraQ8MaxRank];
+  uint8_t* chunk = b + (o / C) * b4_chunk_bytes(R);
+  put_fp16(chunk + 2 * (o % C), quantize4(row, r, q));
+  // Ranks r..R-1 keep nibble 0: the expand's quantized t is zero there.
+  for (int j = 0; j < r; ++j) chunk[b4_byte(int(o % C), j)] |= uint8_t(q[j] << b4_shift(j));
+}
+
+float lora_q4_a_value(const uint8_t* a, int R, int j, int64_t i) {
+  const uint8_t* blk = a + (i / QB) * a4_block_bytes(R);
+  const int ii = int(i % QB);
+  return get_fp16(blk + 2 * j) * float(((blk[a4_byte(R, j, ii)] >> a4_shift(ii)) & 15) - 8);
+}
+
+float lora_q4_b_value(const uint8_t* b, int R, int64_t o, int j) {
+  const uint8_t* chunk = b + (o / C) * b4_chunk_bytes(R);
+  return get_fp16(chunk + 2 * (o % C)) * float(((chunk[b4_byte(int(o % C), j)] >> b4_shift(j)) & 15) - 8);
 }
 
 }  // namespace el::kernels

@@ -1,4 +1,5 @@
-// Writing and reading the 8-bit LoRA pool layouts (kernels.h: lora_shrink_q8 / lora_expand_q8).
+// Writing and reading the 8-bit and 4-bit LoRA pool layouts (kernels.h: lora_shrink_q8 /
+// lora_expand_q8, lora_shrink_q4 / lora_expand_q4).
 // The pool converts an adapter one source row at a time, so both writers take one row of A
 // (a rank over all inputs) or of B (an output over the ranks). The region must be zeroed first:
 // zero bytes are zero scales and zero quants, which is what padding ranks, inputs past n_in and
@@ -20,5 +21,11 @@ float lora_q8_quantize_t(const float* t, int R, int8_t* q);
 // The stored (dequantized) values, for tests and tools.
 float lora_q8_a_value(const uint8_t* a, int R, int j, int64_t i);
 float lora_q8_b_value(const uint8_t* b, int R, int64_t o, int j);
+
+// The 4-bit layouts: the same calls. Their t is quantized by lora_q8_quantize_t too.
+void lora_q4_put_a_row(uint8_t* a, int64_t n_in, int R, int j, const float* row);
+void lora_q4_put_b_row(uint8_t* b, int R, int64_t o, const float* row, int r);
+float lora_q4_a_value(const uint8_t* a, int R, int j, int64_t i);
+float lora_q4_b_value(const uint8_t* b, int R, int64_t o, int j);
 
 }  // namespace el::kernels

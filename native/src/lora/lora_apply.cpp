@@ -43,7 +43,7 @@ void plan_lora_batch(const LoraPool& pool, const int32_t* slot_per_token, const 
 
 namespace {
 
-// Q8 pool: position k's quantized t, after the n_pos * ld floats of t (lora_scratch_floats),
+// Q8 and Q4 pools: position k's quantized t, after the n_pos * ld floats of t (lora_scratch_floats),
 // and its scale after those. F is float (the shrink writes) or const float (the expand reads).
 template <class F>
 auto quantized_t(F* t, int n_pos, int ld, int k) {
@@ -59,7 +59,7 @@ F* quantized_t_scale(F* t, int n_pos, int ld, int k) {
 
 void lora_quantize_input(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan,
                          const float* x, int64_t x_stride, int64_t n_in, block_q8_0* xq, int k_begin, int k_end) {
-  if (pool.type() != LoraPoolType::Q8) return;
+  if (!is_integer_pool(pool.type())) return;
   constexpr int QB = kernels::kLoraQ8Block;
   const auto quantize = ks.of(TensorType::Q8_0).from_float;
   const int64_t nb = lora_input_blocks(n_in), full = n_in / QB * QB;
@@ -97,8 +97,9 @@ void lora_shrink(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
         if (xq) xqs[i] = xq + tok * nb;
         ts[i] = t + int64_t(k0 + i) * ld;
       }
-      if (v.type == LoraPoolType::Q8) {
-        ks.lora_shrink_q8(n_in, v.padded, v.a, n, xqs, &plan.coeff[size_t(k0)], ts);
+      if (is_integer_pool(v.type)) {
+        (v.type == LoraPoolType::Q8 ? ks.lora_shrink_q8 : ks.lora_shrink_q4)(n_in, v.padded, v.a, n, xqs,
+                                                                            &plan.coeff[size_t(k0)], ts);
         for (int i = 0; i < n; ++i)
           *quantized_t_scale(t, plan.n_positions(), ld, k0 + i) =
               kernels::lora_q8_quantize_t(ts[i], v.padded, quantized_t(t, plan.n_positions(), ld, k0 + i));
@@ -130,8 +131,8 @@ struct ExpandCall {
 
   void run(const kernels::KernelSet& ks, LoraPoolType type, int64_t o0, int64_t o1) {
     if (n == 0) return;
-    if (type == LoraPoolType::Q8) {
-      ks.lora_expand_q8(o0, o1, padded, b, n, tq, td, y);
+    if (is_integer_pool(type)) {
+      (type == LoraPoolType::Q8 ? ks.lora_expand_q8 : ks.lora_expand_q4)(o0, o1, padded, b, n, tq, td, y);
     } else {
       const fp16_t* bf[kernels::kLoraMaxTokens];
       for (int i = 0; i < n; ++i) bf[i] = reinterpret_cast<const fp16_t*>(b[i]);
@@ -162,7 +163,7 @@ void lora_expand(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
     c.padded = v.padded;
     c.b[c.n] = v.b;
     c.t[c.n] = t + int64_t(k) * ld;
-    if (v.type == LoraPoolType::Q8) {
+    if (is_integer_pool(v.type)) {
       c.tq[c.n] = quantized_t(t, n_pos, ld, k);
       c.td[c.n] = *quantized_t_scale(t, n_pos, ld, k);
     }
@@ -198,7 +199,7 @@ void lora_apply(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBa
   scratch.resize(std::max(scratch.size(), lora_scratch_floats(pool, plan)));
   const int64_t n_in = pool.shapes().n_in[int(m)];
   std::vector<block_q8_0> xq;
-  if (pool.type() == LoraPoolType::Q8) {
+  if (is_integer_pool(pool.type())) {
     int32_t rows = 0;
     for (int32_t tok : plan.token) rows = std::max(rows, tok + 1);
     xq.resize(size_t(rows * lora_input_blocks(n_in)));

@@ -43,20 +43,20 @@ void plan_lora_batch(const LoraPool& pool, const int32_t* slot_per_token, const 
                      LoraBatchPlan& plan);
 
 // Floats of scratch the shrink/expand pair needs for n_positions plan positions: t, positions x
-// padded max rank; for a Q8 pool followed by its quantized form (int8 per rank, a scale per
+// padded max rank; for a Q8 or Q4 pool followed by its quantized form (int8 per rank, a scale per
 // position), made once by the shrink for every expand call.
 inline size_t lora_scratch_floats(const LoraPool& pool, int n_positions) {
   const size_t ld = size_t(pool.max_padded_rank());
-  return size_t(n_positions) * (pool.type() == LoraPoolType::Q8 ? ld + ld / 4 + 1 : ld);
+  return size_t(n_positions) * (is_integer_pool(pool.type()) ? ld + ld / 4 + 1 : ld);
 }
 inline size_t lora_scratch_floats(const LoraPool& pool, const LoraBatchPlan& plan) {
   return lora_scratch_floats(pool, plan.n_positions());
 }
 
-// Blocks of one activation row for the 8-bit pool's shrink (ceil(n_in / 32) block_q8_0).
+// Blocks of one activation row for the 8-bit and 4-bit pools' shrink (ceil(n_in / 32) block_q8_0).
 inline int64_t lora_input_blocks(int64_t n_in) { return (n_in + kernels::kLoraQ8Block - 1) / kernels::kLoraQ8Block; }
 
-// For a Q8 pool: quantizes the rows of the tokens at plan positions [k_begin, k_end) (row token *
+// For a Q8 or Q4 pool: quantizes the rows of the tokens at plan positions [k_begin, k_end) (row token *
 // lora_input_blocks(n_in) of xq; zeros past n_in) once per input, for every projection that
 // shares it. No-op for F16. Thread-safe for disjoint position ranges.
 void lora_quantize_input(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan,
@@ -66,7 +66,7 @@ void lora_quantize_input(const kernels::KernelSet& ks, const LoraPool& pool, con
 // t[k * max_padded_rank + j] = coeff_k * (A_j . x[token k]) for plan positions k in
 // [k_begin, k_end) and j below the slot's padded rank (t: lora_scratch_floats of the plan).
 // x: activations of the batch, one row of n_in(m) floats per token, x_stride floats apart; for a
-// Q8 pool the kernels read xq instead, as lora_quantize_input wrote it.
+// Q8 or Q4 pool the kernels read xq instead, as lora_quantize_input wrote it.
 // Thread-safe for disjoint position ranges.
 void lora_shrink(const kernels::KernelSet& ks, const LoraPool& pool, const LoraBatchPlan& plan, int layer, Module m,
                  const float* x, int64_t x_stride, float* t, int k_begin, int k_end, const block_q8_0* xq = nullptr);

@@ -58,24 +58,31 @@ int64_t padded_outputs(int64_t n_out) { return round_up<int64_t>(n_out, kernels:
 
 int padded_rank(int rank) { return round_up(rank, kernels::kLoraRankStep); }
 
-const char* pool_type_name(LoraPoolType t) { return t == LoraPoolType::Q8 ? "q8" : "f16"; }
+const char* pool_type_name(LoraPoolType t) {
+  return t == LoraPoolType::Q8 ? "q8" : t == LoraPoolType::Q4 ? "q4" : "f16";
+}
 
 int64_t a_region_bytes(LoraPoolType type, int64_t n_in, int R) {
-  return type == LoraPoolType::Q8 ? kernels::lora_q8_a_bytes(n_in, R) : n_in * R * int64_t(sizeof(fp16_t));
+  if (type == LoraPoolType::Q8) return kernels::lora_q8_a_bytes(n_in, R);
+  if (type == LoraPoolType::Q4) return kernels::lora_q4_a_bytes(n_in, R);
+  return n_in * R * int64_t(sizeof(fp16_t));
 }
 
 int64_t b_region_bytes(LoraPoolType type, int64_t n_out, int R) {
-  return type == LoraPoolType::Q8 ? kernels::lora_q8_b_bytes(n_out, R)
-                                  : padded_outputs(n_out) * R * int64_t(sizeof(fp16_t));
+  if (type == LoraPoolType::Q8) return kernels::lora_q8_b_bytes(n_out, R);
+  if (type == LoraPoolType::Q4) return kernels::lora_q4_b_bytes(n_out, R);
+  return padded_outputs(n_out) * R * int64_t(sizeof(fp16_t));
 }
 
 float ModuleView::a_value(int j, int64_t i) const {
   if (type == LoraPoolType::Q8) return kernels::lora_q8_a_value(a, padded, j, i);
+  if (type == LoraPoolType::Q4) return kernels::lora_q4_a_value(a, padded, j, i);
   return fp16_to_fp32(a_f16()[i * padded + j]);
 }
 
 float ModuleView::b_value(int64_t o, int j) const {
   if (type == LoraPoolType::Q8) return kernels::lora_q8_b_value(b, padded, o, j);
+  if (type == LoraPoolType::Q4) return kernels::lora_q4_b_value(b, padded, o, j);
   constexpr int c = kernels::kLoraOutChunk;
   return fp16_to_fp32(b_f16()[(o / c) * padded * c + j * c + o % c]);
 }
@@ -84,8 +91,8 @@ LoraPool::LoraPool(const ModelShapes& shapes, int n_slots, int max_rank, LoraPoo
     : shapes_(shapes), n_slots_(n_slots), max_rank_(max_rank), max_padded_(padded_rank(max_rank)), type_(type) {
   if (n_slots < 0 || max_rank < 1 || shapes.n_layer < 1)
     fail(ErrorKind::InvalidArgument, "LoRA pool needs n_slots >= 0, max_rank >= 1 and a model with layers");
-  if (type == LoraPoolType::Q8 && max_padded_ > kernels::kLoraQ8MaxRank)
-    fail(ErrorKind::InvalidArgument, "the q8 LoRA pool supports ranks up to " + std::to_string(kernels::kLoraQ8MaxRank) +
+  if (is_integer_pool(type) && max_padded_ > kernels::kLoraQ8MaxRank)
+    fail(ErrorKind::InvalidArgument, std::string("the ") + pool_type_name(type) + " LoRA pool supports ranks up to " + std::to_string(kernels::kLoraQ8MaxRank) +
                                          ", not " + std::to_string(max_rank));
   // The groups of modules one projection dispatch reads (Context::layer_forward), in order.
   const std::vector<std::vector<Module>> groups = {
@@ -141,7 +148,7 @@ int64_t LoraPool::convert_pair(int slot, const LoraPair& pr, int r, std::vector<
   std::memset(a, 0, size_t(a_bytes(mi, R)));
   std::memset(b, 0, size_t(b_bytes(mi, R)));
   row.resize(size_t(std::max<int64_t>(n_in, r)));
-  const bool q8 = type_ == LoraPoolType::Q8;
+  const bool q8 = type_ == LoraPoolType::Q8, q4 = type_ == LoraPoolType::Q4;
   fp16_t* at = reinterpret_cast<fp16_t*>(a);
   const size_t a_row_bytes = row_size(pr.a.type, n_in);
   for (int j = 0; j < r; ++j) {
@@ -149,6 +156,8 @@ int64_t LoraPool::convert_pair(int slot, const LoraPair& pr, int r, std::vector<
     check_range(row.data(), n_in, pr.a);
     if (q8) {
       kernels::lora_q8_put_a_row(a, n_in, R, j, row.data());
+    } else if (q4) {
+      kernels::lora_q4_put_a_row(a, n_in, R, j, row.data());
     } else {
       for (int64_t i = 0; i < n_in; ++i) at[i * R + j] = fp32_to_fp16(row[i]);
     }
@@ -161,6 +170,8 @@ int64_t LoraPool::convert_pair(int slot, const LoraPair& pr, int r, std::vector<
     check_range(row.data(), r, pr.b);
     if (q8) {
       kernels::lora_q8_put_b_row(b, R, o, row.data(), r);
+    } else if (q4) {
+      kernels::lora_q4_put_b_row(b, R, o, row.data(), r);
     } else {
       fp16_t* chunk = bf + (o / kChunk) * R * kChunk + o % kChunk;
       for (int j = 0; j < r; ++j) chunk[j * kChunk] = fp32_to_fp16(row[j]);

@@ -25,6 +25,12 @@
 // LoRA costing a third and a seventh of the base model. The price is quantization error, as with
 // a Q8_0 adapter file: results no longer equal the F16 arithmetic bit for bit.
 //
+// The 4-bit pool (LoraPoolType::Q4, opt-in) is the 8-bit pool with 4-bit weights (ggml's Q4_0
+// rule, same scales, kernels.h): about half its bytes again, so twice the adapters in the same
+// RAM, and with 8 different adapters in a step what LoRA costs is mostly reading them. Its
+// weights carry Q4_0's error (a sixteenth of a block's largest value per step): for an adapter
+// trained at 16 bits, a larger change in the logits than the 8-bit pool's.
+//
 // Slot states: free -> loading -> ready. Loading happens outside the pool lock (it may run
 // while a forward pass uses other slots); a slot becomes visible to decode only when ready.
 // Sequences hold references (acquire/release, or bind_sequences per batch); a slot with
@@ -46,8 +52,10 @@ namespace el::lora {
 
 struct LoraPair;
 
-enum class LoraPoolType { F16 = 0, Q8 = 1 };
-const char* pool_type_name(LoraPoolType t);  // "f16" | "q8"
+enum class LoraPoolType { F16 = 0, Q8 = 1, Q4 = 2 };
+const char* pool_type_name(LoraPoolType t);  // "f16" | "q8" | "q4"
+// The 8-bit and 4-bit pools: integer kernels over quantized activations and quantized t.
+inline bool is_integer_pool(LoraPoolType t) { return t != LoraPoolType::F16; }
 
 struct SlotInfo {
   bool loaded = false;

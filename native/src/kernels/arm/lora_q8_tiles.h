@@ -50,9 +50,23 @@ inline void lora_q8_each_lane(F&& f) {
   }
 }
 
+// The weight vector of 4-byte group g (4 lanes of 4 int8) at byte `off` of the group's 8-bit
+// region of `stride` bytes; the 4-bit layout holds groups 2p and 2p + 1 in the nibbles of one
+// region p (kernels.h), each nibble n standing for n - 8.
+template <int Bits>
+inline int8x16_t lora_weights(const int8_t* q, int g, int64_t stride, int64_t off) {
+  if constexpr (Bits == 8) {
+    return vld1q_s8(q + g * stride + off);
+  } else {
+    const uint8x16_t p = vld1q_u8(reinterpret_cast<const uint8_t*>(q + (g / 2) * stride + off));
+    const uint8x16_t n = g % 2 ? vshrq_n_u8(p, 4) : vandq_u8(p, vdupq_n_u8(15));
+    return vsubq_s8(vreinterpretq_s8_u8(n), vdupq_n_s8(8));
+  }
+}
+
 // T tokens x V groups of 8 ranks from rank 8 * v0. Per A block each weight vector (4 ranks x
 // 4 inputs) is loaded once and used for all T tokens; 2V x T integer accumulators per block.
-template <class D>
+template <class D, int Bits = 8>  // Bits 4: the 4-bit pool
 struct LoraShrinkQ8 {
   template <int T, int V>
   struct Tile {
@@ -60,7 +74,7 @@ struct LoraShrinkQ8 {
                     float* const* t) {
       constexpr int QB = kLoraQ8Block;
       const int nb = (n_in + QB - 1) / QB;
-      const int64_t block_bytes = int64_t(QB + 2) * R;
+      const int64_t block_bytes = int64_t(QB * Bits / 8 + 2) * R;
       float32x4_t acc[T][2 * V];
       for (int k = 0; k < T; ++k)
         for (int v = 0; v < 2 * V; ++v) acc[k][v] = vdupq_n_f32(0);
@@ -75,9 +89,8 @@ struct LoraShrinkQ8 {
           for (int k = 0; k < T; ++k) xv[k] = vld1q_s8(x[k][b].qs + 16 * h);
           lora_q8_each_lane<4>([&](auto lane) {
             constexpr int L = decltype(lane)::value;
-            const int8_t* qg = q + int64_t(4 * h + L) * 4 * R;
             int8x16_t w[2 * V];
-            for (int v = 0; v < 2 * V; ++v) w[v] = vld1q_s8(qg + 16 * v);
+            for (int v = 0; v < 2 * V; ++v) w[v] = lora_weights<Bits>(q, 4 * h + L, 4 * int64_t(R), 16 * v);
             for (int k = 0; k < T; ++k)
               for (int v = 0; v < 2 * V; ++v) D::template dot<L>(isum[k][v], w[v], xv[k]);
           });
@@ -98,12 +111,14 @@ struct LoraShrinkQ8 {
 
 // T tokens x C chunks of 8 outputs from output o. Per rank group each weight vector (4 outputs
 // x 4 ranks) is loaded once and used for all T tokens; 2C x T integer accumulators.
-template <class D>
+template <class D, int Bits = 8>  // Bits 4: the 4-bit pool, whose B chunks the drivers address as LoraQ4Byte
 struct LoraExpandQ8 {
+  using BElem = std::conditional_t<Bits == 8, uint8_t, LoraQ4Byte>;
   template <int T, int C>
   struct Tile {
-    static void run(int R, const uint8_t* b, LoraQ8T t, float* const* y, int64_t o) {
-      const int64_t chunk = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R;
+    static void run(int R, const BElem* chunk_elems, LoraQ8T t, float* const* y, int64_t o) {
+      const uint8_t* b = reinterpret_cast<const uint8_t*>(chunk_elems);
+      const int64_t chunk = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R * Bits / 8;
       typename D::Acc isum[T][2 * C];
       for (int k = 0; k < T; ++k)
         for (int c = 0; c < 2 * C; ++c) isum[k][c] = D::zero();
@@ -112,8 +127,8 @@ struct LoraExpandQ8 {
         constexpr int L = decltype(lane)::value;
         int8x16_t w[2 * C];
         for (int c = 0; c < 2 * C; ++c)
-          w[c] = vld1q_s8(reinterpret_cast<const int8_t*>(b + (c / 2) * chunk + 16) + (j / 4 + L) * 32 +
-                          (c % 2) * 16);
+          w[c] = lora_weights<Bits>(reinterpret_cast<const int8_t*>(b + (c / 2) * chunk + 16), j / 4 + L, 32,
+                                    (c % 2) * 16);
         for (int k = 0; k < T; ++k)
           for (int c = 0; c < 2 * C; ++c) D::template dot<L>(isum[k][c], w[c], xv[k]);
       };

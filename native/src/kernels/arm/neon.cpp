@@ -356,6 +356,8 @@ void install_neon(KernelSet& ks, TileKernels& tk) {
   ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;
   ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraShrinkQ8<LoraDot4Widening>::Tile>;
   ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraExpandQ8<LoraDot4Widening>::Tile>;
+  ks.lora_shrink_q4 = lora_shrink_by_tiles<LoraShrinkQ8<LoraDot4Widening, 4>::Tile>;
+  ks.lora_expand_q4 = lora_expand_q4_by_tiles<LoraExpandQ8<LoraDot4Widening, 4>::Tile>;
 }
 
 }  // namespace detail

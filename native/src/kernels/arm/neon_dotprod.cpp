@@ -36,6 +36,8 @@ void install_neon_dotprod(KernelSet& ks, TileKernels& tk) {
   tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DotProd, DecodeQ4_0>::K, 4, 4>;
   ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraShrinkQ8<LoraDot4Sdot>::Tile>;
   ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraExpandQ8<LoraDot4Sdot>::Tile>;
+  ks.lora_shrink_q4 = lora_shrink_by_tiles<LoraShrinkQ8<LoraDot4Sdot, 4>::Tile>;
+  ks.lora_expand_q4 = lora_expand_q4_by_tiles<LoraExpandQ8<LoraDot4Sdot, 4>::Tile>;
 }
 
 }  // namespace detail

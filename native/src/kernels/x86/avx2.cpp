@@ -554,6 +554,8 @@ void install_avx2(KernelSet& ks, TileKernels& tk) {
   ks.lora_expand_f16 = lora_expand_by_tiles<LoraExpandTile>;
   ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraQ8Tiles<LoraDotAvx2>::Shrink>;
   ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraQ8Tiles<LoraDotAvx2>::Expand>;
+  ks.lora_shrink_q4 = lora_shrink_by_tiles<LoraQ8Tiles<LoraDotAvx2, 4>::Shrink>;
+  ks.lora_expand_q4 = lora_expand_q4_by_tiles<LoraQ8Tiles<LoraDotAvx2, 4>::Expand>;
 }
 
 }  // namespace detail

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../lora_driver.h"
 #include "avx2_common.h"
@@ -45,8 +46,26 @@ inline __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-template <class Dot>
+// The weight vector of 4-byte group g (8 lanes of 4 int8), at byte `off` of the group's 8-bit
+// region of `stride` bytes; the 4-bit layout holds groups 2p and 2p + 1 in the nibbles of one
+// region p (kernels.h), each nibble n standing for n - 8.
+// The 4-bit tiles dot the nibbles n as they are (unsigned, as the Dot policies want) and take
+// 8 x (the sum of the activation bytes) off each integer sum once per block or chunk: the same
+// exact sum of (n - 8) x, with no sign tricks.
+template <int Bits>
+inline __m256i lora_weights(const uint8_t* q, int g, int64_t stride, int64_t off) {
+  if constexpr (Bits == 8) {
+    return load256(q + g * stride + off);
+  } else {
+    const __m256i p = load256(q + (g / 2) * stride + off);
+    return _mm256_and_si256(g % 2 ? _mm256_srli_epi16(p, 4) : p, _mm256_set1_epi8(15));
+  }
+}
+
+// Bits 8: the 8-bit pool; 4: the 4-bit pool, whose B chunks the drivers address as LoraQ4Byte.
+template <class Dot, int Bits = 8>
 struct LoraQ8Tiles {
+  using BElem = std::conditional_t<Bits == 8, uint8_t, LoraQ4Byte>;
   // T tokens x V groups of 8 ranks from rank 8 * v0. Per A block, each group of 4 inputs g
   // is one weight vector per rank group (32 bytes at 2R + 4R * g + 32 * rank group), made
   // unsigned once and dotted with every token's 4 inputs; the block's integer sums are then
@@ -56,7 +75,7 @@ struct LoraQ8Tiles {
     static void run(int n_in, int R, const uint8_t* a, int v0, const block_q8_0* const* x, const float* coeff,
                     float* const* t) {
       const int nb = (n_in + kLoraQ8Block - 1) / kLoraQ8Block;
-      const int64_t block_bytes = int64_t(kLoraQ8Block + 2) * R;
+      const int64_t block_bytes = int64_t(kLoraQ8Block * Bits / 8 + 2) * R;
       const int64_t group_bytes = 4 * int64_t(R);
       __m256 acc[T][V];
       for (int k = 0; k < T; ++k)
@@ -69,17 +88,27 @@ struct LoraQ8Tiles {
         __m256i sum[T][V];
         for (int k = 0; k < T; ++k)
           for (int v = 0; v < V; ++v) sum[k][v] = _mm256_setzero_si256();
+        __m256i sx[T];  // 4-bit: each token's activation byte sum, in every lane
+        for (int k = 0; k < T; ++k) sx[k] = _mm256_setzero_si256();
         for (int g = 0; g < kLoraQ8Block / 4; ++g) {
           __m256i w[V], u[V];
           for (int v = 0; v < V; ++v) {
-            w[v] = load256(q + g * group_bytes + v * 32);
-            u[v] = _mm256_sign_epi8(w[v], w[v]);
+            w[v] = lora_weights<Bits>(q, g, group_bytes, v * 32);
+            if constexpr (Bits == 8) u[v] = _mm256_sign_epi8(w[v], w[v]);
           }
           for (int k = 0; k < T; ++k) {
             const __m256i xb = bcast4(x[k][b].qs + 4 * g);
-            for (int v = 0; v < V; ++v) sum[k][v] = Dot::dot(sum[k][v], u[v], _mm256_sign_epi8(xb, w[v]));
+            if constexpr (Bits == 8) {
+              for (int v = 0; v < V; ++v) sum[k][v] = Dot::dot(sum[k][v], u[v], _mm256_sign_epi8(xb, w[v]));
+            } else {
+              sx[k] = Dot::dot(sx[k], _mm256_set1_epi8(1), xb);
+              for (int v = 0; v < V; ++v) sum[k][v] = Dot::dot(sum[k][v], w[v], xb);
+            }
           }
         }
+        if constexpr (Bits == 4)
+          for (int k = 0; k < T; ++k)
+            for (int v = 0; v < V; ++v) sum[k][v] = _mm256_sub_epi32(sum[k][v], _mm256_slli_epi32(sx[k], 3));
         __m256 d[V];
         for (int v = 0; v < V; ++v) d[v] = load_f16x8_bytes(blk + 16 * (v0 + v));
         for (int k = 0; k < T; ++k) {
@@ -100,23 +129,34 @@ struct LoraQ8Tiles {
   // dotted with every token's 4 quantized ranks; then y = fma(t.d[k] * scales, sum, y).
   template <int T, int C>
   struct Expand {
-    static void run(int R, const uint8_t* b, LoraQ8T t, float* const* y, int64_t o) {
-      const int64_t chunk_bytes = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R;
+    static void run(int R, const BElem* chunk, LoraQ8T t, float* const* y, int64_t o) {
+      const uint8_t* b = reinterpret_cast<const uint8_t*>(chunk);
+      const int64_t chunk_bytes = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R * Bits / 8;
       __m256i sum[T][C];
       for (int k = 0; k < T; ++k)
         for (int c = 0; c < C; ++c) sum[k][c] = _mm256_setzero_si256();
       const uint8_t* q = b + 2 * kLoraOutChunk;
+      __m256i st[T];  // 4-bit: each token's quantized t byte sum, in every lane
+      for (int k = 0; k < T; ++k) st[k] = _mm256_setzero_si256();
       for (int g = 0; g < R / 4; ++g) {
         __m256i w[C], u[C];
         for (int c = 0; c < C; ++c) {
-          w[c] = load256(q + c * chunk_bytes + g * 32);
-          u[c] = _mm256_sign_epi8(w[c], w[c]);
+          w[c] = lora_weights<Bits>(q + c * chunk_bytes, g, 32, 0);
+          if constexpr (Bits == 8) u[c] = _mm256_sign_epi8(w[c], w[c]);
         }
         for (int k = 0; k < T; ++k) {
           const __m256i tb = bcast4(t.q[k] + 4 * g);
-          for (int c = 0; c < C; ++c) sum[k][c] = Dot::dot(sum[k][c], u[c], _mm256_sign_epi8(tb, w[c]));
+          if constexpr (Bits == 8) {
+            for (int c = 0; c < C; ++c) sum[k][c] = Dot::dot(sum[k][c], u[c], _mm256_sign_epi8(tb, w[c]));
+          } else {
+            st[k] = Dot::dot(st[k], _mm256_set1_epi8(1), tb);
+            for (int c = 0; c < C; ++c) sum[k][c] = Dot::dot(sum[k][c], w[c], tb);
+          }
         }
       }
+      if constexpr (Bits == 4)
+        for (int k = 0; k < T; ++k)
+          for (int c = 0; c < C; ++c) sum[k][c] = _mm256_sub_epi32(sum[k][c], _mm256_slli_epi32(st[k], 3));
       __m256 d[C];
       for (int c = 0; c < C; ++c) d[c] = load_f16x8_bytes(b + c * chunk_bytes);
       for (int k = 0; k < T; ++k) {

@@ -66,6 +66,8 @@ inline void install_vnni_tables(KernelSet& ks, detail::TileKernels& tk) {
   tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DecodeQ4_0>::K, 2, 4>;
   ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraQ8Tiles<LoraDotVnni>::Shrink>;
   ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraQ8Tiles<LoraDotVnni>::Expand>;
+  ks.lora_shrink_q4 = lora_shrink_by_tiles<LoraQ8Tiles<LoraDotVnni, 4>::Shrink>;
+  ks.lora_expand_q4 = lora_expand_q4_by_tiles<LoraQ8Tiles<LoraDotVnni, 4>::Expand>;
 }
 
 }  // namespace
