@@ -77,6 +77,20 @@ test.serial("generate --lora: llama.cpp's greedy ids with the adapter; scale 0 i
   t.deepEqual(await greedy(stories, 24, "--lora", `${gguf.path}:0`), base);
 });
 
+test.serial("generate --lora-pool: the option reaches the engine (q8 and q4 are not the f16 pool's bits); a bad type is refused", async (t) => {
+  if (!stories) return t.pass(SKIP);
+  const { gguf } = await storiesAdapters(stories);
+  const f16 = await greedy(stories, 8, "--lora", gguf.path, "--lora-pool", "f16");
+  t.deepEqual(f16, await greedy(stories, 8, "--lora", gguf.path), "f16 is the default pool");
+  for (const pool of ["q8", "q4"]) {
+    const quantized = await greedy(stories, 8, "--lora", gguf.path, "--lora-pool", pool);
+    t.is(quantized.tokens.length, 8);
+    t.notDeepEqual(quantized.logprobs, f16.logprobs, `${pool}: the same bits as the f16 pool`);
+  }
+  const err = await failing("generate", "--model", stories, "--lora", gguf.path, "--lora-pool", "q2");
+  t.regex(err, /--lora-pool.*q2.*(f16, q8, q4|choices)/is);
+});
+
 test.serial("batch: results in input order, mixed adapters in one step, same as generate one at a time", async (t) => {
   if (!stories) return t.pass(SKIP);
   const { gguf, peft } = await storiesAdapters(stories);
