@@ -7,7 +7,38 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels.h"
+
 namespace el::kernels {
+
+// Where the layouts (kernels.h) keep a quant, for Bits 8 or 4: the byte of A element (j, i) in
+// its block (i < 32) and of B element (o, j) in its chunk (o < 8), the shift of its nibble, and
+// the signed value it stands for. The one definition the writers, readers and the scalar
+// reference kernels share.
+template <int Bits>
+constexpr int64_t lora_a_block_bytes(int R) {
+  return int64_t(kLoraQ8Block * Bits / 8 + 2) * R;
+}
+template <int Bits>
+constexpr int64_t lora_b_chunk_bytes(int R) {
+  return 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R * Bits / 8;
+}
+template <int Bits>
+constexpr int64_t lora_a_quant_byte(int R, int j, int i) {
+  return 2 * int64_t(R) + (i / 4) / (8 / Bits) * int64_t(R) * 4 + j * 4 + i % 4;
+}
+template <int Bits>
+constexpr int64_t lora_b_quant_byte(int o, int j) {
+  return 2 * kLoraOutChunk + (j / 4) / (8 / Bits) * kLoraOutChunk * 4 + o * 4 + j % 4;
+}
+template <int Bits>
+constexpr int lora_quant_shift(int g) {  // g: the element's 4-byte group (i / 4 or j / 4)
+  return Bits == 8 ? 0 : g % 2 * 4;
+}
+template <int Bits>
+inline int lora_quant_value(uint8_t byte, int g) {
+  return Bits == 8 ? int(int8_t(byte)) : ((byte >> lora_quant_shift<Bits>(g)) & 15) - 8;
+}
 
 // Quantizes A's rank j (n_in floats) into an A region of padded rank R.
 void lora_q8_put_a_row(uint8_t* a, int64_t n_in, int R, int j, const float* row);

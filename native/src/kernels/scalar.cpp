@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "block_scales.h"
+#include "lora_q8.h"
 #include "paths.h"
 
 namespace el::kernels {
@@ -107,81 +108,40 @@ void lora_expand_f16(int64_t o0, int64_t o1, int R, const fp16_t* const* b, int 
     }
 }
 
-// 8-bit pool (layouts and operation order in kernels.h).
-void lora_shrink_q8(int n_in, int R, const uint8_t* a, int n_tok, const block_q8_0* const* x, const float* coeff,
-                    float* const* t) {
+// 8-bit and 4-bit pools (layouts and operation order in kernels.h; quant positions in lora_q8.h).
+template <int Bits>
+void lora_shrink_int(int n_in, int R, const uint8_t* a, int n_tok, const block_q8_0* const* x, const float* coeff,
+                     float* const* t) {
   constexpr int QB = kLoraQ8Block;
   const int nb = (n_in + QB - 1) / QB;
-  const int64_t block_bytes = int64_t(QB + 2) * R;
   for (int k = 0; k < n_tok; ++k)
     for (int j = 0; j < R; ++j) {
       float acc = 0.0f;
       for (int b = 0; b < nb; ++b) {
-        const uint8_t* blk = a + b * block_bytes;
+        const uint8_t* blk = a + b * lora_a_block_bytes<Bits>(R);
         fp16_t d;
         std::memcpy(&d, blk + 2 * j, sizeof d);
-        const int8_t* q = reinterpret_cast<const int8_t*>(blk + 2 * R);
-        int32_t sum = 0;
-        for (int i = 0; i < QB; ++i) sum += int32_t(q[(i / 4) * R * 4 + j * 4 + i % 4]) * x[k][b].qs[i];
-        acc = std::fma(fp16_to_fp32(x[k][b].d) * fp16_to_fp32(d), float(sum), acc);
-      }
-      t[k][j] = coeff[k] * acc;
-    }
-}
-
-void lora_expand_q8(int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok, const int8_t* const* tq,
-                    const float* td, float* const* y) {
-  constexpr int C = kLoraOutChunk;
-  const int64_t chunk_bytes = 2 * C + int64_t(C) * R;
-  for (int k = 0; k < n_tok; ++k) {
-    for (int64_t o = o0; o < o1; ++o) {
-      const uint8_t* chunk = b[k] + (o / C) * chunk_bytes;
-      fp16_t d;
-      std::memcpy(&d, chunk + 2 * (o % C), sizeof d);
-      const int8_t* q = reinterpret_cast<const int8_t*>(chunk + 2 * C);
-      int32_t sum = 0;
-      for (int j = 0; j < R; ++j) sum += int32_t(q[(j / 4) * C * 4 + (o % C) * 4 + j % 4]) * tq[k][j];
-      y[k][o] = std::fma(td[k] * fp16_to_fp32(d), float(sum), y[k][o]);
-    }
-  }
-}
-
-// 4-bit pool: the 8-bit reference on nibble - 8 (layouts in kernels.h).
-void lora_shrink_q4(int n_in, int R, const uint8_t* a, int n_tok, const block_q8_0* const* x, const float* coeff,
-                    float* const* t) {
-  constexpr int QB = kLoraQ8Block;
-  const int nb = (n_in + QB - 1) / QB;
-  const int64_t block_bytes = int64_t(QB / 2 + 2) * R;
-  for (int k = 0; k < n_tok; ++k)
-    for (int j = 0; j < R; ++j) {
-      float acc = 0.0f;
-      for (int b = 0; b < nb; ++b) {
-        const uint8_t* blk = a + b * block_bytes;
-        fp16_t d;
-        std::memcpy(&d, blk + 2 * j, sizeof d);
-        const uint8_t* q = blk + 2 * R;
         int32_t sum = 0;
         for (int i = 0; i < QB; ++i)
-          sum += (((q[(i / 8) * R * 4 + j * 4 + i % 4] >> ((i / 4) % 2 * 4)) & 15) - 8) * x[k][b].qs[i];
+          sum += lora_quant_value<Bits>(blk[lora_a_quant_byte<Bits>(R, j, i)], i / 4) * x[k][b].qs[i];
         acc = std::fma(fp16_to_fp32(x[k][b].d) * fp16_to_fp32(d), float(sum), acc);
       }
       t[k][j] = coeff[k] * acc;
     }
 }
 
-void lora_expand_q4(int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok, const int8_t* const* tq,
-                    const float* td, float* const* y) {
+template <int Bits>
+void lora_expand_int(int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok, const int8_t* const* tq,
+                     const float* td, float* const* y) {
   constexpr int C = kLoraOutChunk;
-  const int64_t chunk_bytes = 2 * C + int64_t(C) * R / 2;
   for (int k = 0; k < n_tok; ++k) {
     for (int64_t o = o0; o < o1; ++o) {
-      const uint8_t* chunk = b[k] + (o / C) * chunk_bytes;
+      const uint8_t* chunk = b[k] + (o / C) * lora_b_chunk_bytes<Bits>(R);
       fp16_t d;
       std::memcpy(&d, chunk + 2 * (o % C), sizeof d);
-      const uint8_t* q = chunk + 2 * C;
       int32_t sum = 0;
       for (int j = 0; j < R; ++j)
-        sum += (((q[(j / 8) * C * 4 + (o % C) * 4 + j % 4] >> ((j / 4) % 2 * 4)) & 15) - 8) * tq[k][j];
+        sum += lora_quant_value<Bits>(chunk[lora_b_quant_byte<Bits>(int(o % C), j)], j / 4) * tq[k][j];
       y[k][o] = std::fma(td[k] * fp16_to_fp32(d), float(sum), y[k][o]);
     }
   }
@@ -526,10 +486,10 @@ void fill_scalar(KernelSet& ks) {
   ks.silu_mul = silu_mul;
   ks.lora_shrink_f16 = lora_shrink_f16;
   ks.lora_expand_f16 = lora_expand_f16;
-  ks.lora_shrink_q8 = lora_shrink_q8;
-  ks.lora_expand_q8 = lora_expand_q8;
-  ks.lora_shrink_q4 = lora_shrink_q4;
-  ks.lora_expand_q4 = lora_expand_q4;
+  ks.lora_shrink_q8 = lora_shrink_int<8>;
+  ks.lora_expand_q8 = lora_expand_int<8>;
+  ks.lora_shrink_q4 = lora_shrink_int<4>;
+  ks.lora_expand_q4 = lora_expand_int<4>;
 }
 
 }  // namespace detail
