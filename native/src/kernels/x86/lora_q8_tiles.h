@@ -46,12 +46,12 @@ inline __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-// The weight vector of 4-byte group g (8 lanes of 4 int8), at byte `off` of the group's 8-bit
-// region of `stride` bytes; the 4-bit layout holds groups 2p and 2p + 1 in the nibbles of one
-// region p (kernels.h), each nibble n standing for n - 8.
-// The 4-bit tiles dot the nibbles n as they are (unsigned, as the Dot policies want) and take
-// 8 x (the sum of the activation bytes) off each integer sum once per block or chunk: the same
-// exact sum of (n - 8) x, with no sign tricks.
+// The weight vector of 4-byte group g (8 lanes of 4 bytes), at byte `off` of the group's 8-bit
+// region of `stride` bytes: the int8 quants, or for the 4-bit layout, which holds groups 2p and
+// 2p + 1 in the nibbles of one region p (kernels.h), the nibbles n themselves. Those stand for
+// n - 8, but the 4-bit tiles dot them as they are (unsigned, as the Dot policies want: u = n,
+// s = x) and take 8 x (the sum of the activation bytes) off each integer sum once per block or
+// chunk: the same exact sum of (n - 8) x, with no sign tricks.
 template <int Bits>
 inline __m256i lora_weights(const uint8_t* q, int g, int64_t stride, int64_t off) {
   if constexpr (Bits == 8) {
