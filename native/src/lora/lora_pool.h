@@ -28,8 +28,9 @@
 // The 4-bit pool (LoraPoolType::Q4, opt-in) is the 8-bit pool with 4-bit weights (ggml's Q4_0
 // rule, same scales, kernels.h): about half its bytes again, so twice the adapters in the same
 // RAM, and with 8 different adapters in a step what LoRA costs is mostly reading them. Its
-// weights carry Q4_0's error (a sixteenth of a block's largest value per step): for an adapter
-// trained at 16 bits, a larger change in the logits than the 8-bit pool's.
+// weights carry Q4_0's error (up to a sixteenth of a block's largest value, against 1/254 for
+// Q8_0): on the test adapters the logits move by 13-30% of what the adapter changes, against
+// 1.3-3.5% with the 8-bit pool.
 //
 // Slot states: free -> loading -> ready. Loading happens outside the pool lock (it may run
 // while a forward pass uses other slots); a slot becomes visible to decode only when ready.
