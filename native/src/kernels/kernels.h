@@ -61,11 +61,21 @@ inline void lora_prefetch(const void* from, const void* end, int64_t bytes) {
 constexpr int kLoraQ8Block = 32;  // inputs per A block = one block_q8_0 of activations
 // Largest padded rank of the 8-bit pool: keeps every integer sum exact in a float (< 2^24).
 constexpr int kLoraQ8MaxRank = 512;
+// Bytes of one A block (32 inputs) and of one B chunk (8 outputs) at padded rank R, for the
+// 8-bit layouts (Bits 8) and the 4-bit ones below (Bits 4): fp16 scales, then the quants.
+template <int Bits>
+constexpr int64_t lora_a_block_bytes(int R) {
+  return int64_t(kLoraQ8Block * Bits / 8 + 2) * R;
+}
+template <int Bits>
+constexpr int64_t lora_b_chunk_bytes(int R) {
+  return 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R * Bits / 8;
+}
 constexpr int64_t lora_q8_a_bytes(int64_t n_in, int R) {
-  return (n_in + kLoraQ8Block - 1) / kLoraQ8Block * (int64_t(kLoraQ8Block) + 2) * R;
+  return (n_in + kLoraQ8Block - 1) / kLoraQ8Block * lora_a_block_bytes<8>(R);
 }
 constexpr int64_t lora_q8_b_bytes(int64_t n_out, int R) {
-  return (n_out + kLoraOutChunk - 1) / kLoraOutChunk * (2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R);
+  return (n_out + kLoraOutChunk - 1) / kLoraOutChunk * lora_b_chunk_bytes<8>(R);
 }
 
 // The 4-bit pool (LoraPoolType::Q4, opt-in) keeps the 8-bit layouts' shapes and scales with
@@ -76,10 +86,10 @@ constexpr int64_t lora_q8_b_bytes(int64_t n_out, int R) {
 // chunks of 16 + 4 R. The kernels are the 8-bit ones on those values, with the same operation
 // order, so again every path gives the same bits.
 constexpr int64_t lora_q4_a_bytes(int64_t n_in, int R) {
-  return (n_in + kLoraQ8Block - 1) / kLoraQ8Block * (int64_t(kLoraQ8Block) / 2 + 2) * R;
+  return (n_in + kLoraQ8Block - 1) / kLoraQ8Block * lora_a_block_bytes<4>(R);
 }
 constexpr int64_t lora_q4_b_bytes(int64_t n_out, int R) {
-  return (n_out + kLoraOutChunk - 1) / kLoraOutChunk * (2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R / 2);
+  return (n_out + kLoraOutChunk - 1) / kLoraOutChunk * lora_b_chunk_bytes<4>(R);
 }
 
 struct KernelSet {

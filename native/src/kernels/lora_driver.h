@@ -36,18 +36,14 @@ struct LoraQ8T {
 // Elements (of B's element type) in one chunk of 8 outputs: F16 R x 8 values; 8-bit 8 fp16
 // scales and R x 8 bytes (kernels.h).
 constexpr int64_t lora_chunk_elems(const fp16_t*, int R) { return int64_t(R) * kLoraOutChunk; }
-constexpr int64_t lora_chunk_elems(const uint8_t*, int R) {
-  return 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R;
-}
+constexpr int64_t lora_chunk_elems(const uint8_t*, int R) { return lora_b_chunk_bytes<8>(R); }
 
 // The 4-bit layouts' element: a byte of two nibbles (kernels.h), so that the drivers step
 // through B in chunks of 16 + 4 R bytes.
 struct LoraQ4Byte {
   uint8_t v;
 };
-constexpr int64_t lora_chunk_elems(const LoraQ4Byte*, int R) {
-  return 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R / 2;
-}
+constexpr int64_t lora_chunk_elems(const LoraQ4Byte*, int R) { return lora_b_chunk_bytes<4>(R); }
 
 // Both pool layouts share the tiling below: W is the weights' element type (fp16_t or uint8_t),
 // X the activation rows' (float or block_q8_0), and Toks the expand's per-token operands (the

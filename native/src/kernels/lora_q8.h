@@ -16,14 +16,6 @@ namespace el::kernels {
 // the signed value it stands for. The one definition the writers, readers and the scalar
 // reference kernels share.
 template <int Bits>
-constexpr int64_t lora_a_block_bytes(int R) {
-  return int64_t(kLoraQ8Block * Bits / 8 + 2) * R;
-}
-template <int Bits>
-constexpr int64_t lora_b_chunk_bytes(int R) {
-  return 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R * Bits / 8;
-}
-template <int Bits>
 constexpr int64_t lora_a_quant_byte(int R, int j, int i) {
   return 2 * int64_t(R) + (i / 4) / (8 / Bits) * int64_t(R) * 4 + j * 4 + i % 4;
 }

@@ -74,7 +74,7 @@ struct LoraShrinkQ8 {
                     float* const* t) {
       constexpr int QB = kLoraQ8Block;
       const int nb = (n_in + QB - 1) / QB;
-      const int64_t block_bytes = int64_t(QB * Bits / 8 + 2) * R;
+      const int64_t block_bytes = lora_a_block_bytes<Bits>(R);
       float32x4_t acc[T][2 * V];
       for (int k = 0; k < T; ++k)
         for (int v = 0; v < 2 * V; ++v) acc[k][v] = vdupq_n_f32(0);
@@ -118,7 +118,7 @@ struct LoraExpandQ8 {
   struct Tile {
     static void run(int R, const BElem* chunk_elems, LoraQ8T t, float* const* y, int64_t o) {
       const uint8_t* b = reinterpret_cast<const uint8_t*>(chunk_elems);
-      const int64_t chunk = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R * Bits / 8;
+      const int64_t chunk = lora_b_chunk_bytes<Bits>(R);
       typename D::Acc isum[T][2 * C];
       for (int k = 0; k < T; ++k)
         for (int c = 0; c < 2 * C; ++c) isum[k][c] = D::zero();

@@ -75,7 +75,7 @@ struct LoraQ8Tiles {
     static void run(int n_in, int R, const uint8_t* a, int v0, const block_q8_0* const* x, const float* coeff,
                     float* const* t) {
       const int nb = (n_in + kLoraQ8Block - 1) / kLoraQ8Block;
-      const int64_t block_bytes = int64_t(kLoraQ8Block * Bits / 8 + 2) * R;
+      const int64_t block_bytes = lora_a_block_bytes<Bits>(R);
       const int64_t group_bytes = 4 * int64_t(R);
       __m256 acc[T][V];
       for (int k = 0; k < T; ++k)
@@ -131,7 +131,7 @@ struct LoraQ8Tiles {
   struct Expand {
     static void run(int R, const BElem* chunk, LoraQ8T t, float* const* y, int64_t o) {
       const uint8_t* b = reinterpret_cast<const uint8_t*>(chunk);
-      const int64_t chunk_bytes = 2 * kLoraOutChunk + int64_t(kLoraOutChunk) * R * Bits / 8;
+      const int64_t chunk_bytes = lora_b_chunk_bytes<Bits>(R);
       __m256i sum[T][C];
       for (int k = 0; k < T; ++k)
         for (int c = 0; c < C; ++c) sum[k][c] = _mm256_setzero_si256();
