@@ -6,6 +6,10 @@
 // engine runs with each LoRA pool type: f16 (llama.cpp's arithmetic), q8 (8-bit adapters) and q4
 // (4-bit adapters).
 // Usage: npm run bench:lora -- [--types f16,q4_0] [--pools f16,q8,q4] [--threads 2] [--quick] [--no-baseline]
+// With a different adapter per sequence, a step reads each adapter once, so the report also gives,
+// at batch 8, the adapter bytes a step reads, the time they add, the read rate that implies, the
+// rate the 15% target would ask for, and the machine's read bandwidth measured just before
+// each pool's runs (the bench:engine probe, with the same thread count).
 // Progress goes to stderr; the tables to stdout; all figures to bench-results/lora-<date>.json.
 import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +23,7 @@ import { NativeModel } from "../src/engine/model.js";
 import { LORA_POOL_TYPES, type LoraPoolType } from "../src/engine/types.js";
 import { packageRoot } from "../src/engine/native.js";
 import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
+import { measureBandwidth } from "./lib/bandwidth.js";
 import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
 import { writeBenchResults } from "./lib/results.js";
 import { fmt, renderTable } from "./lib/table.js";
@@ -213,6 +218,7 @@ interface TypeRecord {
   type: BenchType;
   ours: Partial<Record<LoraPoolType, OursTable>>;
   slotBytes: Partial<Record<LoraPoolType, number>>;
+  bandwidthGbPerS: Partial<Record<LoraPoolType, number>>; // measured just before the pool's runs
   llama: LlamaResult[];
   llamaErrors: string[];
 }
@@ -226,8 +232,11 @@ for (const type of opts.types) {
   const modelPath = await benchModel(cache, type, log);
   const adapters = await benchAdapters(modelPath);
   log(`${type}: ${modelPath}`);
-  const rec: TypeRecord = { type, ours: {}, slotBytes: {}, llama: [], llamaErrors: [] };
+  const rec: TypeRecord = { type, ours: {}, slotBytes: {}, bandwidthGbPerS: {}, llama: [], llamaErrors: [] };
   for (const pool of opts.pools) {
+    const [bw] = await measureBandwidth([opts.threads]);
+    rec.bandwidthGbPerS[pool] = bw.gbPerS;
+    log(`  memory read bandwidth ${opts.threads}t: ${bw.gbPerS.toFixed(1)} GB/s`);
     const ours = await benchOurs(modelPath, adapters, pool);
     kernelPath = ours.kernelPath;
     rec.ours[pool] = ours.runs;
@@ -253,6 +262,9 @@ for (const [i, rec] of records.entries()) {
 const pct = (x: number, base: number) => (100 * (x - base)) / base;
 const oursRows: string[][] = [];
 const llamaRows: string[][] = [];
+const bytesRows: string[][] = [];
+// (c) within 15% of (a): t_c <= t_a / 0.85, so the adapters may add at most this share of t_a.
+const TARGET_EXTRA = 1 / 0.85 - 1;
 const summary = records.flatMap((r) => {
   const llamaBest = r.llama.length ? Math.max(...r.llama.flatMap((l) => [median(l.contextsTps), median(l.switchTps)])) : undefined;
   for (const l of r.llama)
@@ -268,10 +280,25 @@ const summary = records.flatMap((r) => {
       ]);
     }
     const c8 = m(8, "distinct");
+    // One step of batch 8 reads each of the 8 adapters once: the bytes, the seconds they add
+    // over (a), and the read rate those imply and the one the target would need.
+    const adapterBytes = N_ADAPTERS * (r.slotBytes[pool] ?? 0);
+    const stepA = 8 / m(8, "none"), stepC = 8 / c8;
+    const loraGbPerS = stepC > stepA ? adapterBytes / (stepC - stepA) / 1e9 : undefined;
+    const neededGbPerS = adapterBytes / (TARGET_EXTRA * stepA) / 1e9;
+    bytesRows.push([
+      r.type, pool, fmt(adapterBytes / 2 ** 20), fmt(1000 * stepA, 2), fmt(1000 * (stepC - stepA), 2),
+      loraGbPerS === undefined ? "-" : fmt(loraGbPerS), fmt(neededGbPerS), fmt(r.bandwidthGbPerS[pool] ?? NaN),
+    ]);
     return {
       type: r.type,
       pool,
       slotBytes: r.slotBytes[pool],
+      adapterBytesPerStepAt8: adapterBytes,
+      loraMsPerStepAt8: 1000 * (stepC - stepA),
+      loraReadGbPerSAt8: loraGbPerS,
+      targetNeedsGbPerS: neededGbPerS,
+      bandwidthGbPerS: r.bandwidthGbPerS[pool],
       distinctAt8: c8,
       overheadDistinctAt8Pct: pct(c8, m(8, "none")),
       withinFifteenPct: pct(c8, m(8, "none")) >= -15,
@@ -290,6 +317,12 @@ process.stdout.write(
     "(a) no adapter, (b) one adapter shared by all sequences, (c) a different adapter per sequence; overhead vs (a)",
     renderTable(["type", "pool", "batch", "(a) none", "(b) shared", "(c) distinct", "(b) vs (a)", "(c) vs (a)"], oursRows),
     `Bytes per adapter in the pool: ${records.map((r) => `${r.type} ` + opts.pools.map((p) => `${p} ${((r.slotBytes[p] ?? 0) / 1048576).toFixed(1)} MiB`).join(", ")).join("; ")}`,
+    "",
+    `Batch 8, a different adapter per sequence: what the adapters cost in reads. A step reads each adapter once; ` +
+      "LoRA ms = step time (c) - (a); LoRA GB/s = adapter bytes / LoRA ms; the 15% target allows LoRA at most " +
+      `${fmt(100 * TARGET_EXTRA, 1, "%")} of (a)'s step time, so it needs the adapters read at "target GB/s"; ` +
+      `"machine GB/s": the bench:engine probe (${opts.threads} threads) just before the pool's runs`,
+    renderTable(["type", "pool", "adapter MiB/step", "(a) ms/step", "LoRA ms/step", "LoRA GB/s", "target GB/s", "machine GB/s"], bytesRows),
     "",
     ...(opts.baseline
       ? [
