@@ -66,6 +66,25 @@ inline __m256i lora_weights(const uint8_t* q, int g, int64_t stride, int64_t off
 template <class Dot, int Bits = 8>
 struct LoraQ8Tiles {
   using BElem = std::conditional_t<Bits == 8, uint8_t, LoraQ4Byte>;
+
+  // One token's 4 bytes xb (in every lane) dotted with N weight vectors w (u = |w|, 8-bit only)
+  // into sum; 4-bit: also xb's byte sum into s, for remove_nibble_offset.
+  template <int N>
+  static void dot_group(__m256i (&sum)[N], const __m256i (&w)[N], const __m256i (&u)[N], __m256i xb, __m256i& s) {
+    if constexpr (Bits == 8) {
+      for (int n = 0; n < N; ++n) sum[n] = Dot::dot(sum[n], u[n], _mm256_sign_epi8(xb, w[n]));
+    } else {
+      s = Dot::dot(s, _mm256_set1_epi8(1), xb);
+      for (int n = 0; n < N; ++n) sum[n] = Dot::dot(sum[n], w[n], xb);
+    }
+  }
+  // 4-bit: the nibbles n were dotted for n - 8, so take 8 x the activation byte sum off.
+  template <int N>
+  static void remove_nibble_offset(__m256i (&sum)[N], __m256i s) {
+    if constexpr (Bits == 4)
+      for (int n = 0; n < N; ++n) sum[n] = _mm256_sub_epi32(sum[n], _mm256_slli_epi32(s, 3));
+  }
+
   // T tokens x V groups of 8 ranks from rank 8 * v0. Per A block, each group of 4 inputs g
   // is one weight vector per rank group (32 bytes at 2R + 4R * g + 32 * rank group), made
   // unsigned once and dotted with every token's 4 inputs; the block's integer sums are then
@@ -96,19 +115,9 @@ struct LoraQ8Tiles {
             w[v] = lora_weights<Bits>(q, g, group_bytes, v * 32);
             if constexpr (Bits == 8) u[v] = _mm256_sign_epi8(w[v], w[v]);
           }
-          for (int k = 0; k < T; ++k) {
-            const __m256i xb = bcast4(x[k][b].qs + 4 * g);
-            if constexpr (Bits == 8) {
-              for (int v = 0; v < V; ++v) sum[k][v] = Dot::dot(sum[k][v], u[v], _mm256_sign_epi8(xb, w[v]));
-            } else {
-              sx[k] = Dot::dot(sx[k], _mm256_set1_epi8(1), xb);
-              for (int v = 0; v < V; ++v) sum[k][v] = Dot::dot(sum[k][v], w[v], xb);
-            }
-          }
+          for (int k = 0; k < T; ++k) dot_group(sum[k], w, u, bcast4(x[k][b].qs + 4 * g), sx[k]);
         }
-        if constexpr (Bits == 4)
-          for (int k = 0; k < T; ++k)
-            for (int v = 0; v < V; ++v) sum[k][v] = _mm256_sub_epi32(sum[k][v], _mm256_slli_epi32(sx[k], 3));
+        for (int k = 0; k < T; ++k) remove_nibble_offset(sum[k], sx[k]);
         __m256 d[V];
         for (int v = 0; v < V; ++v) d[v] = load_f16x8_bytes(blk + 16 * (v0 + v));
         for (int k = 0; k < T; ++k) {
@@ -144,19 +153,9 @@ struct LoraQ8Tiles {
           w[c] = lora_weights<Bits>(q + c * chunk_bytes, g, 32, 0);
           if constexpr (Bits == 8) u[c] = _mm256_sign_epi8(w[c], w[c]);
         }
-        for (int k = 0; k < T; ++k) {
-          const __m256i tb = bcast4(t.q[k] + 4 * g);
-          if constexpr (Bits == 8) {
-            for (int c = 0; c < C; ++c) sum[k][c] = Dot::dot(sum[k][c], u[c], _mm256_sign_epi8(tb, w[c]));
-          } else {
-            st[k] = Dot::dot(st[k], _mm256_set1_epi8(1), tb);
-            for (int c = 0; c < C; ++c) sum[k][c] = Dot::dot(sum[k][c], w[c], tb);
-          }
-        }
+        for (int k = 0; k < T; ++k) dot_group(sum[k], w, u, bcast4(t.q[k] + 4 * g), st[k]);
       }
-      if constexpr (Bits == 4)
-        for (int k = 0; k < T; ++k)
-          for (int c = 0; c < C; ++c) sum[k][c] = _mm256_sub_epi32(sum[k][c], _mm256_slli_epi32(st[k], 3));
+      for (int k = 0; k < T; ++k) remove_nibble_offset(sum[k], st[k]);
       __m256 d[C];
       for (int c = 0; c < C; ++c) d[c] = load_f16x8_bytes(b + c * chunk_bytes);
       for (int k = 0; k < T; ++k) {
