@@ -48,7 +48,7 @@ const opts = new Command()
     v.split(",").map((s) => {
       if (!LORA_POOL_TYPES.includes(s.trim() as LoraPoolType)) throw new InvalidArgumentError(`expected ${LORA_POOL_TYPES.join(", ")}`);
       return s.trim() as LoraPoolType;
-    }), ["f16", "q8", "q4"] as LoraPoolType[])
+    }), [...LORA_POOL_TYPES])
   .option("--threads <n>", "compute threads (both engines)", (v: string) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a positive integer");

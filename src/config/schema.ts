@@ -1,6 +1,8 @@
 // The configuration's JSON schema (validated with ajv) and the matching TypeScript type.
 // Keys are snake_case because they are what users write in YAML and in EDGELORA_<SECTION>_<KEY>.
 
+import { LORA_POOL_TYPES, type LoraPoolType } from "../engine/types.js";
+
 export interface TenantConfig {
   password_hash: string; // see src/mqtt/password.ts for the format
   adapters: string[]; // allow-list; "*" allows every registered adapter; default [] (base model only)
@@ -32,7 +34,7 @@ export interface Config {
     kv_type: "f32" | "f16";
     lora_slots: number;
     lora_max_rank: number;
-    lora_pool_type: "f16" | "q8" | "q4";
+    lora_pool_type: LoraPoolType;
     chat_template: string | null; // overrides tokenizer.chat_template from the GGUF
   };
   scheduler: {
@@ -107,7 +109,7 @@ export const configSchema = {
       kv_type: { enum: ["f32", "f16"] },
       lora_slots: posInt,
       lora_max_rank: posInt,
-      lora_pool_type: { enum: ["f16", "q8", "q4"] },
+      lora_pool_type: { enum: [...LORA_POOL_TYPES] },
       chat_template: nullableStr,
     }),
     scheduler: section({
