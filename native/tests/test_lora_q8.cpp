@@ -18,40 +18,15 @@ using el::block_q8_0;
 
 namespace {
 
-// One pool layout: its writers, readers and kernels.
-struct Layout {
+// One pool layout (kernels/lora_q8.h: its writers, readers, sizes and kernels), named, with
+// its quantization levels on each side of zero: 127 (8-bit), 8 (4-bit).
+struct Layout : LoraIntLayout {
   const char* name;
-  int levels;  // quantization levels on each side of zero: 127 (8-bit), 8 (4-bit)
-  void (*put_a_row)(uint8_t*, int64_t, int, int, const float*);
-  void (*put_b_row)(uint8_t*, int, int64_t, const float*, int);
-  float (*a_value)(const uint8_t*, int, int, int64_t);
-  float (*b_value)(const uint8_t*, int, int64_t, int);
-  int64_t (*a_bytes)(int64_t, int);
-  int64_t (*b_bytes)(int64_t, int);
-  decltype(KernelSet::lora_shrink_q8) KernelSet::*shrink;
-  decltype(KernelSet::lora_expand_q8) KernelSet::*expand;
+  int levels;
 };
 
-const Layout kQ8{"8-bit",
-                 127,
-                 lora_q8_put_a_row,
-                 lora_q8_put_b_row,
-                 lora_q8_a_value,
-                 lora_q8_b_value,
-                 [](int64_t n, int R) { return lora_q8_a_bytes(n, R); },
-                 [](int64_t n, int R) { return lora_q8_b_bytes(n, R); },
-                 &KernelSet::lora_shrink_q8,
-                 &KernelSet::lora_expand_q8};
-const Layout kQ4{"4-bit",
-                 8,
-                 lora_q4_put_a_row,
-                 lora_q4_put_b_row,
-                 lora_q4_a_value,
-                 lora_q4_b_value,
-                 [](int64_t n, int R) { return lora_q4_a_bytes(n, R); },
-                 [](int64_t n, int R) { return lora_q4_b_bytes(n, R); },
-                 &KernelSet::lora_shrink_q4,
-                 &KernelSet::lora_expand_q4};
+const Layout kQ8{kLoraQ8Layout, "8-bit", 127};
+const Layout kQ4{kLoraQ4Layout, "4-bit", 8};
 
 struct Case {
   int64_t n_in, n_out;

@@ -97,9 +97,8 @@ void lora_shrink(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
         if (xq) xqs[i] = xq + tok * nb;
         ts[i] = t + int64_t(k0 + i) * ld;
       }
-      if (is_integer_pool(v.type)) {
-        (v.type == LoraPoolType::Q8 ? ks.lora_shrink_q8 : ks.lora_shrink_q4)(n_in, v.padded, v.a, n, xqs,
-                                                                            &plan.coeff[size_t(k0)], ts);
+      if (const kernels::LoraIntLayout* L = int_layout(v.type)) {
+        (ks.*L->shrink)(n_in, v.padded, v.a, n, xqs, &plan.coeff[size_t(k0)], ts);
         for (int i = 0; i < n; ++i)
           *quantized_t_scale(t, plan.n_positions(), ld, k0 + i) =
               kernels::lora_q8_quantize_t(ts[i], v.padded, quantized_t(t, plan.n_positions(), ld, k0 + i));
@@ -131,8 +130,8 @@ struct ExpandCall {
 
   void run(const kernels::KernelSet& ks, LoraPoolType type, int64_t o0, int64_t o1) {
     if (n == 0) return;
-    if (is_integer_pool(type)) {
-      (type == LoraPoolType::Q8 ? ks.lora_expand_q8 : ks.lora_expand_q4)(o0, o1, padded, b, n, tq, td, y);
+    if (const kernels::LoraIntLayout* L = int_layout(type)) {
+      (ks.*L->expand)(o0, o1, padded, b, n, tq, td, y);
     } else {
       const fp16_t* bf[kernels::kLoraMaxTokens];
       for (int i = 0; i < n; ++i) bf[i] = reinterpret_cast<const fp16_t*>(b[i]);

@@ -62,27 +62,27 @@ const char* pool_type_name(LoraPoolType t) {
   return t == LoraPoolType::Q8 ? "q8" : t == LoraPoolType::Q4 ? "q4" : "f16";
 }
 
+const kernels::LoraIntLayout* int_layout(LoraPoolType t) {
+  return t == LoraPoolType::Q8 ? &kernels::kLoraQ8Layout : t == LoraPoolType::Q4 ? &kernels::kLoraQ4Layout : nullptr;
+}
+
 int64_t a_region_bytes(LoraPoolType type, int64_t n_in, int R) {
-  if (type == LoraPoolType::Q8) return kernels::lora_q8_a_bytes(n_in, R);
-  if (type == LoraPoolType::Q4) return kernels::lora_q4_a_bytes(n_in, R);
+  if (const auto* L = int_layout(type)) return L->a_bytes(n_in, R);
   return n_in * R * int64_t(sizeof(fp16_t));
 }
 
 int64_t b_region_bytes(LoraPoolType type, int64_t n_out, int R) {
-  if (type == LoraPoolType::Q8) return kernels::lora_q8_b_bytes(n_out, R);
-  if (type == LoraPoolType::Q4) return kernels::lora_q4_b_bytes(n_out, R);
+  if (const auto* L = int_layout(type)) return L->b_bytes(n_out, R);
   return padded_outputs(n_out) * R * int64_t(sizeof(fp16_t));
 }
 
 float ModuleView::a_value(int j, int64_t i) const {
-  if (type == LoraPoolType::Q8) return kernels::lora_q8_a_value(a, padded, j, i);
-  if (type == LoraPoolType::Q4) return kernels::lora_q4_a_value(a, padded, j, i);
+  if (const auto* L = int_layout(type)) return L->a_value(a, padded, j, i);
   return fp16_to_fp32(a_f16()[i * padded + j]);
 }
 
 float ModuleView::b_value(int64_t o, int j) const {
-  if (type == LoraPoolType::Q8) return kernels::lora_q8_b_value(b, padded, o, j);
-  if (type == LoraPoolType::Q4) return kernels::lora_q4_b_value(b, padded, o, j);
+  if (const auto* L = int_layout(type)) return L->b_value(b, padded, o, j);
   constexpr int c = kernels::kLoraOutChunk;
   return fp16_to_fp32(b_f16()[(o / c) * padded * c + j * c + o % c]);
 }
@@ -148,16 +148,14 @@ int64_t LoraPool::convert_pair(int slot, const LoraPair& pr, int r, std::vector<
   std::memset(a, 0, size_t(a_bytes(mi, R)));
   std::memset(b, 0, size_t(b_bytes(mi, R)));
   row.resize(size_t(std::max<int64_t>(n_in, r)));
-  const bool q8 = type_ == LoraPoolType::Q8, q4 = type_ == LoraPoolType::Q4;
+  const kernels::LoraIntLayout* L = int_layout(type_);
   fp16_t* at = reinterpret_cast<fp16_t*>(a);
   const size_t a_row_bytes = row_size(pr.a.type, n_in);
   for (int j = 0; j < r; ++j) {
     row_to_float(pr.a.type, pr.a.data + size_t(j) * a_row_bytes, n_in, row.data());
     check_range(row.data(), n_in, pr.a);
-    if (q8) {
-      kernels::lora_q8_put_a_row(a, n_in, R, j, row.data());
-    } else if (q4) {
-      kernels::lora_q4_put_a_row(a, n_in, R, j, row.data());
+    if (L) {
+      L->put_a_row(a, n_in, R, j, row.data());
     } else {
       for (int64_t i = 0; i < n_in; ++i) at[i * R + j] = fp32_to_fp16(row[i]);
     }
@@ -168,10 +166,8 @@ int64_t LoraPool::convert_pair(int slot, const LoraPair& pr, int r, std::vector<
   for (int64_t o = 0; o < n_out; ++o) {
     row_to_float(pr.b.type, pr.b.data + size_t(o) * b_row_bytes, r, row.data());
     check_range(row.data(), r, pr.b);
-    if (q8) {
-      kernels::lora_q8_put_b_row(b, R, o, row.data(), r);
-    } else if (q4) {
-      kernels::lora_q4_put_b_row(b, R, o, row.data(), r);
+    if (L) {
+      L->put_b_row(b, R, o, row.data(), r);
     } else {
       fp16_t* chunk = bf + (o / kChunk) * R * kChunk + o % kChunk;
       for (int j = 0; j < r; ++j) chunk[j * kChunk] = fp32_to_fp16(row[j]);
