@@ -32,6 +32,7 @@ class LoadWorker : public PromiseWorker {
     el_model_info mi{};
     if ((s = el_model_get_info(m, &mi, &err)) != EL_OK) return fail(s, err.message);
     handle_->n_vocab = mi.n_vocab;
+    handle_->n_embd = mi.n_embd;
   }
   void OnOK() override { deferred_.Resolve(new_model(Env(), handle_)); }
 

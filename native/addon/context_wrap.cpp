@@ -130,6 +130,50 @@ class LoraLoadWorker : public PromiseWorker {
   el_lora_info info_{};
 };
 
+// el_embed / el_token_logprobs off the JS thread: prompts in, one Float32Array out.
+class FeatureWorker : public PromiseWorker {
+ public:
+  enum class Kind { Embed, Logprobs };
+  FeatureWorker(Napi::Env env, std::shared_ptr<ContextHandle> ctx, Kind kind) : PromiseWorker(env), ctx_(std::move(ctx)), kind_(kind) {}
+
+  std::vector<int32_t> tokens, n_tokens, lora_slot;
+  std::vector<float> lora_scale;
+  int32_t n_layers = -1;
+
+ protected:
+  void Execute() override {
+    el_error err{};
+    el_status s;
+    if (kind_ == Kind::Embed) {
+      out_.assign(n_tokens.size() * size_t(ctx_->model->n_embd), 0.0f);
+      s = el_embed(ctx_->ctx, tokens.data(), n_tokens.data(), int32_t(n_tokens.size()), n_layers, out_.data(), &err);
+    } else {
+      size_t n_out = 0;
+      for (int32_t n : n_tokens) n_out += n > 0 ? size_t(n - 1) : 0;
+      out_.assign(n_out, 0.0f);
+      s = el_token_logprobs(ctx_->ctx, tokens.data(), n_tokens.data(), int32_t(n_tokens.size()),
+                            lora_slot.empty() ? nullptr : lora_slot.data(), lora_scale.empty() ? nullptr : lora_scale.data(),
+                            out_.data(), &err);
+    }
+    if (s != EL_OK) fail(s, err.message);
+  }
+  void OnOK() override {
+    ctx_->busy = false;
+    Napi::Float32Array a = Napi::Float32Array::New(Env(), out_.size());
+    std::copy(out_.begin(), out_.end(), a.Data());
+    deferred_.Resolve(a);
+  }
+  void OnError(const Napi::Error& e) override {
+    ctx_->busy = false;
+    PromiseWorker::OnError(e);
+  }
+
+ private:
+  std::shared_ptr<ContextHandle> ctx_;
+  Kind kind_;
+  std::vector<float> out_;
+};
+
 class Context : public Napi::ObjectWrap<Context> {
  public:
   static Napi::Function define(Napi::Env env) {
@@ -139,6 +183,8 @@ class Context : public Napi::ObjectWrap<Context> {
                         InstanceMethod<&Context::lora_load>("loraLoad"),
                         InstanceMethod<&Context::lora_unload>("loraUnload"),
                         InstanceMethod<&Context::lora_slot_info>("loraSlotInfo"),
+                        InstanceMethod<&Context::embed>("embed"),
+                        InstanceMethod<&Context::token_logprobs>("tokenLogprobs"),
                         InstanceMethod<&Context::dispose>("dispose")});
   }
 
@@ -287,6 +333,63 @@ class Context : public Napi::ObjectWrap<Context> {
     const el_status s = el_lora_slot_info(h.ctx, slot, &li, &err);
     if (s != EL_OK) throw engine_error(env, s, err.message);
     return lora_info_object(env, slot, li);
+  }
+
+  // embed(tokens, nTokens, nLayers) -> Promise<Float32Array> (nPrompts x nEmbd): el_embed.
+  Napi::Value embed(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[2].IsNumber())
+      throw Napi::TypeError::New(env, "embed(tokens, nTokens, nLayers): nLayers must be a number");
+    auto* w = feature_worker(info, FeatureWorker::Kind::Embed, "embed");
+    w->n_layers = info[2].As<Napi::Number>().Int32Value();
+    return queue(w);
+  }
+
+  // tokenLogprobs(tokens, nTokens, loraSlot?, loraScale?) -> Promise<Float32Array>: el_token_logprobs,
+  // with one slot and scale per prompt.
+  Napi::Value token_logprobs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto* w = feature_worker(info, FeatureWorker::Kind::Logprobs, "tokenLogprobs");
+    try {
+      if (info.Length() > 2 && !absent(info[2])) w->lora_slot = numbers<int32_t>(env, info[2], "loraSlot");
+      if (info.Length() > 3 && !absent(info[3])) w->lora_scale = numbers<float>(env, info[3], "loraScale");
+      if ((!w->lora_slot.empty() && w->lora_slot.size() != w->n_tokens.size()) ||
+          (!w->lora_scale.empty() && w->lora_scale.size() != w->n_tokens.size()))
+        throw Napi::RangeError::New(env, "tokenLogprobs: loraSlot and loraScale must have one entry per prompt");
+    } catch (...) {
+      delete w;
+      throw;
+    }
+    return queue(w);
+  }
+
+  FeatureWorker* feature_worker(const Napi::CallbackInfo& info, FeatureWorker::Kind kind, const char* what) {
+    Napi::Env env = info.Env();
+    idle(env, what);
+    if (info.Length() < 2) throw Napi::TypeError::New(env, std::string(what) + ": tokens and nTokens are required");
+    auto* w = new FeatureWorker(env, handle_, kind);
+    try {
+      w->tokens = numbers<int32_t>(env, info[0], "tokens");
+      w->n_tokens = numbers<int32_t>(env, info[1], "nTokens");
+      int64_t total = 0;
+      for (int32_t n : w->n_tokens) {
+        if (n < 1) throw Napi::RangeError::New(env, std::string(what) + ": every prompt needs at least one token");
+        total += n;
+      }
+      if (total != int64_t(w->tokens.size()))
+        throw Napi::RangeError::New(env, std::string(what) + ": nTokens must add up to the number of tokens");
+    } catch (...) {
+      delete w;
+      throw;
+    }
+    return w;
+  }
+
+  Napi::Value queue(FeatureWorker* w) {
+    handle_->busy = true;
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
   }
 
   // Safe at any time: an in-flight decode holds its own reference and frees the context after it.

@@ -18,6 +18,7 @@ namespace addon {
 struct ModelHandle {
   el_model* model = nullptr;
   int32_t n_vocab = 0;
+  int32_t n_embd = 0;
   ModelHandle(el_model* m, int32_t n) : model(m), n_vocab(n) {}
   ModelHandle(const ModelHandle&) = delete;
   ModelHandle& operator=(const ModelHandle&) = delete;

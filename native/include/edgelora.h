@@ -160,6 +160,29 @@ el_status el_lora_load(el_context* ctx, int32_t slot, const char* path, el_lora_
 el_status el_lora_unload(el_context* ctx, int32_t slot, el_error* err);
 el_status el_lora_slot_info(const el_context* ctx, int32_t slot, el_lora_info* out, el_error* err);
 
+/* ---- features for adapter routing ----
+ * Both entries run a list of prompts through this context, as sequences 0..n_seq_max-1, which
+ * must be empty when called; they are empty again on return (also on error). The prompts are one
+ * array of token ids (`tokens`) and a length per prompt (`n_tokens`, each 1..n_ctx); prompts
+ * share forward passes of up to n_batch_max tokens. The router gives them a small context of its
+ * own on the same model, so they never contend with the serving context's decodes. */
+
+/* Mean over each prompt's tokens of the hidden state after its first `n_layers` layers: 0 = the
+ * token embeddings, 1..n_layer-1 = the residual stream after that many layers (a cheap partial
+ * pass: later layers are not computed), n_layer or more (or < 0) = after every layer and the
+ * final norm. `out` gets n_prompts * n_embd floats, prompt after prompt. */
+el_status el_embed(el_context* ctx, const int32_t* tokens, const int32_t* n_tokens, int32_t n_prompts,
+                   int32_t n_layers, float* out, el_error* err);
+
+/* Log-likelihood of given text: for a prompt of tokens t_0..t_{n-1} run with LoRA slot
+ * lora_slot[p] (NULL or -1 = no adapter) at scale lora_scale[p] (NULL = 1), `out` gets
+ * log P(t_{j+1} | t_0..t_j) for j = 0..n-2 (natural log, softmax of the raw logits), prompt
+ * after prompt: sum over prompts of (n_tokens[p] - 1) floats. Prompts with different adapters
+ * share each forward pass (the batched LoRA path), so k adapters' likelihoods of one text cost
+ * one batched pass, not k. */
+el_status el_token_logprobs(el_context* ctx, const int32_t* tokens, const int32_t* n_tokens, int32_t n_prompts,
+                            const int32_t* lora_slot, const float* lora_scale, float* out, el_error* err);
+
 /* ---- sampling ---- */
 typedef struct {
   float temperature;  /* 0 = greedy */

@@ -12,11 +12,15 @@
 #include <vector>
 
 #include "edgelora.h"
+#include "api_guard.h"
 #include "model.h"
 
 namespace {
 
 using el::ErrorKind;
+using el::api::copy_str;
+using el::api::guarded;
+using el::api::require;
 
 // The kernel path for contexts created from now on (null = kernels::best()).
 std::atomic<const el::kernels::KernelSet*> g_kernels{nullptr};
@@ -24,42 +28,6 @@ std::atomic<const el::kernels::KernelSet*> g_kernels{nullptr};
 const el::kernels::KernelSet& current_kernels() {
   const el::kernels::KernelSet* ks = g_kernels.load(std::memory_order_acquire);
   return ks ? *ks : el::kernels::best();
-}
-
-void copy_str(char* dst, size_t cap, const std::string& s) {
-  if (cap == 0) return;
-  const size_t n = std::min(cap - 1, s.size());
-  std::memcpy(dst, s.data(), n);
-  dst[n] = '\0';
-}
-
-void set_error(el_error* err, const std::string& msg) {
-  if (err) copy_str(err->message, sizeof(err->message), msg);
-}
-
-template <class F>
-el_status guarded(el_error* err, F&& f) {
-  try {
-    f();
-    if (err) err->message[0] = '\0';
-    return EL_OK;
-  } catch (const el::Error& e) {
-    set_error(err, e.what());
-    return static_cast<el_status>(e.kind);
-  } catch (const std::bad_alloc&) {
-    set_error(err, "out of memory");
-    return EL_ERR_OUT_OF_MEMORY;
-  } catch (const std::exception& e) {
-    set_error(err, std::string("internal error: ") + e.what());
-    return EL_ERR_INTERNAL;
-  } catch (...) {
-    set_error(err, "internal error: unknown exception");
-    return EL_ERR_INTERNAL;
-  }
-}
-
-void require(bool ok, const char* what) {
-  if (!ok) el::fail(ErrorKind::InvalidArgument, what);
 }
 
 // "q4_0:169,f32:49": tensor count per type, most frequent first.

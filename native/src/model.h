@@ -138,6 +138,11 @@ class Context {
   // One forward pass. Validates the whole batch and reserves KV blocks before touching any
   // state, so a failure (el::Error) leaves every sequence as it was.
   void decode(const BatchView& batch);
+  // The batch through the token embeddings and its first `n_layers` layers only (every layer and
+  // the final norm when n_layers >= n_layer): the hidden rows (n_tokens x n_embd), valid until
+  // the next call. No logits. The KV of the layers not run stays unwritten, so the sequences
+  // are fit only for seq_clear afterwards (el_embed clears them). model_hidden.cpp.
+  const float* hidden(const BatchView& batch, int n_layers);
   // Logits of the i-th output: the i-th token, in batch order, among the tokens of the last
   // decode that asked for logits (nullptr when out of range).
   const float* logits(int i) const;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "model.h"
+#include "rms_norm.h"
 
 namespace el {
 
@@ -17,15 +18,6 @@ namespace {
 constexpr double kMatmulBytesPerThread = 128 * 1024;  // weight bytes x rows
 constexpr double kAttentionMacsPerThread = 32 * 1024;
 constexpr int kRowAlign = 16;  // rows per chunk unit: 64 bytes of f32 output, no false sharing
-
-// y = x / rms(x) * w, accumulated in double like ggml's rms_norm.
-void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
-  double sum = 0;
-  for (int i = 0; i < n; ++i) sum += double(x[i] * x[i]);
-  const float mean = float(sum / n);
-  const float scale = 1.0f / std::sqrt(mean + eps);
-  for (int i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
-}
 
 std::string str(int64_t v) { return std::to_string(v); }
 

@@ -6,7 +6,7 @@ import { LORA_POOL_TYPES, type LoraPoolType } from "../engine/types.js";
 export interface TenantConfig {
   password_hash: string; // see src/mqtt/password.ts for the format
   adapters: string[]; // allow-list; "*" allows every registered adapter; default [] (base model only)
-  default_adapter: string | null; // used when a request names no adapter; default null (base model)
+  default_adapter: string | null; // used when a request names no adapter; default null (base model); "auto" = routed
 }
 
 export interface Config {
@@ -49,6 +49,13 @@ export interface Config {
     request_timeout_ms: number;
   };
   adapters: { directory: string | null; entries: Record<string, string> };
+  router: {
+    k: number; // candidates the policy considers (the top k by score)
+    margin: number; // prefer an adapter in memory whose score is within this of the best; 0 = always the best
+    feature_layers: number; // layers of the base model the feature pass runs (0 = token embeddings; -1 = all)
+    max_prompt_tokens: number; // the first tokens of a prompt the features read
+    profile_prompts: string | null; // .jsonl of sample prompts for router/profile (null: the stored example prompts)
+  };
   tenants: Record<string, TenantConfig>;
   admin: { username: string; password_hash: string | null };
   leds: {
@@ -74,7 +81,7 @@ function section(properties: Record<string, unknown>) {
 export const configSchema = {
   type: "object",
   additionalProperties: false,
-  required: ["daemon", "mqtt", "model", "scheduler", "adapters", "tenants", "admin", "leds", "homeassistant", "metrics", "systemd"],
+  required: ["daemon", "mqtt", "model", "scheduler", "adapters", "router", "tenants", "admin", "leds", "homeassistant", "metrics", "systemd"],
   properties: {
     daemon: section({
       data_dir: str,
@@ -126,6 +133,13 @@ export const configSchema = {
     adapters: section({
       directory: nullableStr,
       entries: { type: "object", additionalProperties: str, propertyNames: { pattern: "^[A-Za-z0-9_.-]+$" } },
+    }),
+    router: section({
+      k: posInt,
+      margin: { type: "number", minimum: 0, maximum: 1 },
+      feature_layers: { type: "integer", minimum: -1 },
+      max_prompt_tokens: posInt,
+      profile_prompts: nullableStr,
     }),
     tenants: {
       type: "object",

@@ -1,5 +1,6 @@
 // Admin ops: <base>/bridge/request/<op> -> <base>/bridge/response/<op>, JSON in and out.
 //   adapters/list · adapters/register {name, path} · adapters/remove {name} · tenants/list · health
+//   router/train {adapter, prompts} · router/status
 // Replies: {transaction?, status:"ok", data} or {transaction?, status:"error", error:{code, message}}.
 import { AdapterRegistryError } from "../adapters/registry.js";
 import type { BusMessage } from "../mqtt/client.js";
@@ -14,6 +15,19 @@ class AdminError extends Error {
   ) {
     super(message);
   }
+}
+
+const MAX_TRAIN_PROMPTS = 1000;
+
+/** router/train's prompts: a non-empty array of non-empty strings. */
+function promptsArg(args: Record<string, unknown>): string[] {
+  const v = args.prompts;
+  if (!Array.isArray(v) || v.length === 0) throw new AdminError("BAD_REQUEST", "prompts: a non-empty array of prompts is required");
+  if (v.length > MAX_TRAIN_PROMPTS) throw new AdminError("BAD_REQUEST", `prompts: at most ${MAX_TRAIN_PROMPTS} per call`);
+  v.forEach((p, i) => {
+    if (typeof p !== "string" || p.trim() === "") throw new AdminError("BAD_REQUEST", `prompts[${i}]: a non-empty string is required`);
+  });
+  return v as string[];
 }
 
 function stringArg(args: Record<string, unknown>, key: string): string {
@@ -52,6 +66,21 @@ export class Admin implements Extension {
       },
       "tenants/list": () =>
         Object.entries(ctx.config.tenants).map(([name, t]) => ({ name, adapters: t.adapters, default_adapter: t.default_adapter })),
+      "router/train": async (args) => {
+        const adapter = stringArg(args, "adapter");
+        if (!registry.has(adapter)) throw new AdminError("BAD_REQUEST", `unknown adapter ${JSON.stringify(adapter)}`);
+        const prompts = promptsArg(args);
+        if (!ctx.router?.available) throw new AdminError("BAD_REQUEST", "the router is not available (no model loaded)");
+        return ctx.router.train(adapter, prompts);
+      },
+      "router/status": () => ({
+        available: ctx.router?.available ?? false,
+        trained: ctx.router?.trained ?? false,
+        adapters: ctx.router?.labels() ?? [],
+        examples: ctx.router?.exampleCounts() ?? {},
+        k: ctx.config.router.k,
+        margin: ctx.config.router.margin,
+      }),
       health: () => ({ healthy: ctx.health.healthy, ...ctx.health.get(), model_error: ctx.modelError, scheduler: ctx.scheduler?.stats() ?? null }),
     };
   }

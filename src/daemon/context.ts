@@ -1,6 +1,7 @@
 // What every daemon extension gets: one context object, built by the controller.
 import type { Logger } from "pino";
 import type { AdapterRegistry } from "../adapters/registry.js";
+import type { Router } from "../adapters/router/router.js";
 import type { LruAdapterSlots } from "../adapters/slots.js";
 import type { Config } from "../config/schema.js";
 import type { StepEngine } from "../engine/types.js";
@@ -35,6 +36,8 @@ export interface DaemonContext {
   scheduler: SchedulerPort | null;
   registry: AdapterRegistry;
   slots: LruAdapterSlots | null;
+  /** Adaptive adapter selection ("adapter": "auto"); null when there is no engine. */
+  router: Router | null;
   modelPath: string;
   modelError: string | null;
 }

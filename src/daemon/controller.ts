@@ -5,6 +5,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { AdapterRegistry } from "../adapters/registry.js";
+import { FeatureExtractor } from "../adapters/router/features.js";
+import { Router } from "../adapters/router/router.js";
 import { LruAdapterSlots } from "../adapters/slots.js";
 import type { Config } from "../config/schema.js";
 import type { StepEngine } from "../engine/types.js";
@@ -105,9 +107,10 @@ export class Controller {
             },
           })
         : null;
+    const router = engine ? await this.openRouter(engine, registry) : null;
     const ctx: DaemonContext = {
       config, topics: t, bus, events, health, logger, version: VERSION,
-      engine, scheduler, registry, slots, modelPath: this.opts.modelPath, modelError,
+      engine, scheduler, registry, slots, router, modelPath: this.opts.modelPath, modelError,
     };
     this.ctx = ctx;
     if (scheduler) {
@@ -160,6 +163,7 @@ export class Controller {
       await f.stop().catch((err: unknown) => logger.error({ err, feature: f.name }, "stop failed"));
     }
     this.extensions = [];
+    await ctx?.router?.stop().catch((err: unknown) => logger.error({ err }, "router stop failed"));
     if (ctx) {
       if (!ctx.bus.connected) logger.warn("broker unreachable at shutdown: the last will reports offline");
       await ctx.bus.stop();
@@ -167,6 +171,35 @@ export class Controller {
     }
     await this.broker?.close();
     logger.info("stopped");
+  }
+
+  /** The router on a small context of its own (1 thread), trained from the stored state and the
+   *  adapters' example files. Without a side context (or if it fails) "auto" falls back. */
+  private async openRouter(engine: StepEngine, registry: AdapterRegistry): Promise<Router> {
+    const { config, logger } = this.opts;
+    const r = config.router;
+    const common = { registry, policy: { k: r.k, margin: r.margin }, logger, stateFile: join(config.daemon.data_dir, "router.json") };
+    if (!engine.openSideContext) return new Router({ ...common, features: null });
+    let features: FeatureExtractor | null = null;
+    try {
+      const side = await engine.openSideContext({
+        threads: 1, // the scheduler's context keeps the cores; a feature pass is a few layers of one prompt
+        nCtx: r.max_prompt_tokens,
+        nSeqMax: 4,
+        nBatchMax: Math.max(64, r.max_prompt_tokens),
+        kvType: "f32",
+      });
+      const i = engine.info;
+      const spec = `${i.name}|${i.arch}|${i.nEmbd}x${i.nLayer}|${i.weightBytes}|layers=${r.feature_layers}|tokens=${r.max_prompt_tokens}`;
+      features = new FeatureExtractor(side, (text) => engine.tokenize(text, true), { layers: r.feature_layers, maxTokens: r.max_prompt_tokens }, spec);
+      const router = new Router({ ...common, features });
+      await router.start();
+      return router;
+    } catch (err) {
+      logger.error({ err }, "adapter router failed to start: \"auto\" falls back to default adapters");
+      await features?.dispose().catch(() => undefined);
+      return new Router({ ...common, features: null });
+    }
   }
 
   private async busOptions(willTopic: string): Promise<BusOptions> {

@@ -8,6 +8,7 @@ import { promptTokens } from "./prompt.js";
 import { replyRoute, type ReplyRoute } from "./reply-route.js";
 import { BadRequest, parseRequest, type RequestBody } from "./request-schema.js";
 import type { StepEngine } from "../engine/types.js";
+import { AUTO, resolveAuto, tierOfSlots, type RouterView } from "./auto-adapter.js";
 
 const DEFAULT_SAMPLING = { temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05 };
 
@@ -89,13 +90,24 @@ export class RequestHandler implements Extension {
       this.ctx.logger.error({ err: e, tenant }, "request preparation failed");
       return fail("INTERNAL", "internal error");
     }
-    this.run(tenant, key, job, route, body, stream, parsed.clientTransaction);
+    if (job.adapter !== AUTO) return this.run(tenant, key, job, route, body, stream, parsed.clientTransaction);
+    // "auto": the router picks the adapter before the job is queued.
+    return resolveAuto(this.ctx.router, tenantConfig, this.ctx.registry, job.promptTokens, tierOfSlots(this.ctx.slots))
+      .then(({ adapter, view, ms }) => {
+        this.ctx.logger.debug({ tenant, transaction, adapter, ms: Math.round(ms * 100) / 100, because: view.chosen_because }, "adapter routed");
+        this.run(tenant, key, { ...job, adapter }, route, body, stream, parsed.clientTransaction, view);
+      })
+      .catch((e: unknown) => {
+        this.dedupe.forget(key);
+        this.ctx.logger.error({ err: e, tenant }, "adapter routing failed");
+        return fail("INTERNAL", "adapter routing failed");
+      });
   }
 
   private buildJob(tenant: string, tc: DaemonContext["config"]["tenants"][string], transaction: string, body: RequestBody): Job {
     const cfg = this.ctx.config;
     const adapter = body.adapter === undefined ? tc.default_adapter : body.adapter;
-    if (adapter !== null) {
+    if (adapter !== null && adapter !== AUTO) {
       if (!tc.adapters.includes("*") && !tc.adapters.includes(adapter))
         throw new RequestError("ADAPTER_FORBIDDEN", `tenant ${tenant} may not use adapter ${JSON.stringify(adapter)}`);
       if (!this.ctx.registry.has(adapter)) throw new RequestError("ADAPTER_NOT_FOUND", `unknown adapter ${JSON.stringify(adapter)}`);
@@ -124,7 +136,7 @@ export class RequestHandler implements Extension {
     };
   }
 
-  private run(tenant: string, key: string, job: Job, route: ReplyRoute, body: RequestBody, stream: boolean, dedupe: boolean): void {
+  private run(tenant: string, key: string, job: Job, route: ReplyRoute, body: RequestBody, stream: boolean, dedupe: boolean, routed?: RouterView): void {
     const transaction = key.slice(tenant.length + 1);
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
@@ -141,7 +153,7 @@ export class RequestHandler implements Extension {
       onDelta: stream
         ? (delta, seq) => void this.publish(route, { transaction, type: "chunk", seq, delta })
         : undefined,
-      onDone: (r) => final(okReply(transaction, job.adapter, r, stream), null),
+      onDone: (r) => final(okReply(transaction, job.adapter, r, stream, routed), null),
       onError: (code, message) => final(errorReply(transaction, code, message, stream), code),
     });
     this.inFlight.set(key, { handle, done });
@@ -161,13 +173,14 @@ export class RequestHandler implements Extension {
   }
 }
 
-function okReply(transaction: string, adapter: string | null, r: JobResult, stream: boolean): Reply {
+function okReply(transaction: string, adapter: string | null, r: JobResult, stream: boolean, routed?: RouterView): Reply {
   return {
     transaction,
     ...(stream ? { type: "final" } : {}),
     status: "ok",
     text: r.text,
     adapter,
+    ...(routed ? { router: routed } : {}),
     finish_reason: r.finishReason,
     usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens },
     timings: r.timings,

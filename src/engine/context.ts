@@ -1,5 +1,5 @@
 // NativeContext: one engine context (paged KV cache, LoRA slots) over the addon, plus samplers.
-import type { AdapterSlotInfo, ContextOptions, SamplingParams } from "./types.js";
+import type { AdapterSlotInfo, ContextOptions, SamplingParams, ScoredPrompt, SideContext } from "./types.js";
 import {
   loadAddon,
   type AddonBatch,
@@ -34,7 +34,7 @@ export function createSampler(params: SamplingParams): Sampler {
   });
 }
 
-export class NativeContext {
+export class NativeContext implements SideContext {
   /** Max tokens per decode call. */
   readonly nBatchMax: number;
   /** Max tokens per sequence. */
@@ -80,6 +80,32 @@ export class NativeContext {
     return rows;
   }
 
+  async embed(prompts: number[][], nLayers: number): Promise<Float32Array[]> {
+    if (prompts.length === 0) return [];
+    const { tokens, nTokens } = flatten(prompts);
+    const out = await this.handle.embed(tokens, nTokens, nLayers);
+    const width = out.length / prompts.length;
+    return prompts.map((_, i) => out.slice(i * width, (i + 1) * width));
+  }
+
+  async tokenLogprobs(prompts: ScoredPrompt[]): Promise<Float32Array[]> {
+    if (prompts.length === 0) return [];
+    const { tokens, nTokens } = flatten(prompts.map((p) => p.tokens));
+    const out = await this.handle.tokenLogprobs(
+      tokens,
+      nTokens,
+      Int32Array.from(prompts, (p) => p.adapterSlot),
+      Float32Array.from(prompts, (p) => p.adapterScale ?? 1),
+    );
+    const rows: Float32Array[] = [];
+    let at = 0;
+    for (const n of nTokens) {
+      rows.push(out.slice(at, at + n - 1));
+      at += n - 1;
+    }
+    return rows;
+  }
+
   seqClear(seq: number): void {
     this.handle.seqClear(seq);
   }
@@ -107,4 +133,15 @@ export class NativeContext {
   dispose(): void {
     this.handle.dispose();
   }
+}
+
+function flatten(prompts: number[][]): { tokens: Int32Array; nTokens: Int32Array } {
+  const nTokens = Int32Array.from(prompts, (p) => p.length);
+  const tokens = new Int32Array(nTokens.reduce((a, b) => a + b, 0));
+  let at = 0;
+  for (const p of prompts) {
+    tokens.set(p, at);
+    at += p.length;
+  }
+  return { tokens, nTokens };
 }

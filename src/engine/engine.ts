@@ -110,6 +110,10 @@ export class NativeEngine implements StepEngine {
     this.samplers.delete(seq);
   }
 
+  openSideContext(options: Partial<ContextOptions>): Promise<NativeContext> {
+    return this.model.createContext(options);
+  }
+
   dispose(): void {
     this.context.dispose();
     this.model.dispose();

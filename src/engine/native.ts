@@ -72,6 +72,10 @@ export interface AddonContext {
   loraUnload(slot: number): void;
   loraSlotInfo(slot: number): AddonLoraInfo;
   decode(batch: AddonBatch, samplers: (AddonSampler | null)[]): Promise<AddonDecodeResult>;
+  /** el_embed: mean hidden state after nLayers layers per prompt (nPrompts x nEmbd floats). */
+  embed(tokens: Int32Array, nTokens: Int32Array, nLayers: number): Promise<Float32Array>;
+  /** el_token_logprobs: log P(next given token) per position, prompt after prompt (sum of nTokens[p] - 1). */
+  tokenLogprobs(tokens: Int32Array, nTokens: Int32Array, loraSlot?: Int32Array, loraScale?: Float32Array): Promise<Float32Array>;
   seqClear(seq: number): void;
   seqLength(seq: number): number;
   stats(): {

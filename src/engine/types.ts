@@ -97,6 +97,31 @@ export interface EngineLimits {
   nBatchMax: number; // max tokens per step
 }
 
+/** A prompt scored under an adapter (AdapterLikelihoods.tokenLogprobs). */
+export interface ScoredPrompt {
+  tokens: number[];
+  adapterSlot: number; // -1 = none
+  adapterScale?: number; // default 1
+}
+
+/**
+ * A small context of its own on the same model, for the adapter router: feature passes and
+ * likelihood profiling. It never shares the serving context, so it never contends with the
+ * scheduler's steps; one call at a time.
+ */
+export interface SideContext {
+  readonly nCtx: number;
+  /** Mean hidden state per prompt after its first nLayers layers (0 = token embeddings,
+   *  negative or >= nLayer = every layer and the final norm), in one batched call. */
+  embed(prompts: number[][], nLayers: number): Promise<Float32Array[]>;
+  /** Per prompt, log P(tokens[j+1] | tokens[..j]) for j = 0..n-2 under its adapter; prompts
+   *  with different adapters share each forward pass. */
+  tokenLogprobs(prompts: ScoredPrompt[]): Promise<Float32Array[]>;
+  loadAdapter(slot: number, path: string): Promise<AdapterSlotInfo>;
+  unloadAdapter(slot: number): void;
+  dispose(): void;
+}
+
 /** A loaded model with one context: everything the scheduler needs. */
 export interface StepEngine {
   readonly info: ModelInfo;
@@ -116,5 +141,8 @@ export interface StepEngine {
   unloadAdapter(slot: number): void;
   /** Drop a sequence's KV cache and sampler. */
   clearSeq(seq: number): void;
+  /** Another, independent context on the same model (the router's); absent on engines that
+   *  cannot make one (then "auto" falls back to the tenant's default adapter). */
+  openSideContext?(options: Partial<ContextOptions>): Promise<SideContext>;
   dispose(): void;
 }
