@@ -1,40 +1,12 @@
 // Admin ops: <base>/bridge/request/<op> -> <base>/bridge/response/<op>, JSON in and out.
 //   adapters/list · adapters/register {name, path} · adapters/remove {name} · tenants/list · health
-//   router/train {adapter, prompts} · router/status
+//   router/train {adapter, prompts} · router/profile {adapters?, prompts?} · router/status
 // Replies: {transaction?, status:"ok", data} or {transaction?, status:"error", error:{code, message}}.
 import { AdapterRegistryError } from "../adapters/registry.js";
 import type { BusMessage } from "../mqtt/client.js";
+import { AdminError, stringArg, type Op } from "./admin-args.js";
 import type { DaemonContext, Extension } from "./context.js";
-
-type Op = (args: Record<string, unknown>) => Promise<unknown> | unknown;
-
-class AdminError extends Error {
-  constructor(
-    readonly code: "BAD_REQUEST" | "ADAPTER_NOT_FOUND",
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const MAX_TRAIN_PROMPTS = 1000;
-
-/** router/train's prompts: a non-empty array of non-empty strings. */
-function promptsArg(args: Record<string, unknown>): string[] {
-  const v = args.prompts;
-  if (!Array.isArray(v) || v.length === 0) throw new AdminError("BAD_REQUEST", "prompts: a non-empty array of prompts is required");
-  if (v.length > MAX_TRAIN_PROMPTS) throw new AdminError("BAD_REQUEST", `prompts: at most ${MAX_TRAIN_PROMPTS} per call`);
-  v.forEach((p, i) => {
-    if (typeof p !== "string" || p.trim() === "") throw new AdminError("BAD_REQUEST", `prompts[${i}]: a non-empty string is required`);
-  });
-  return v as string[];
-}
-
-function stringArg(args: Record<string, unknown>, key: string): string {
-  const v = args[key];
-  if (typeof v !== "string" || v === "") throw new AdminError("BAD_REQUEST", `${key}: a non-empty string is required`);
-  return v;
-}
+import { routerOps } from "./router-ops.js";
 
 export class Admin implements Extension {
   readonly name = "admin";
@@ -51,6 +23,7 @@ export class Admin implements Extension {
         try {
           const entry = await registry.register(stringArg(args, "name"), stringArg(args, "path"));
           ctx.events.emit("adaptersChanged", {});
+          await ctx.router?.refreshExamples(); // an examples.jsonl beside the new adapter
           return entry;
         } catch (e) {
           if (e instanceof AdapterRegistryError) throw new AdminError("BAD_REQUEST", e.message);
@@ -66,21 +39,7 @@ export class Admin implements Extension {
       },
       "tenants/list": () =>
         Object.entries(ctx.config.tenants).map(([name, t]) => ({ name, adapters: t.adapters, default_adapter: t.default_adapter })),
-      "router/train": async (args) => {
-        const adapter = stringArg(args, "adapter");
-        if (!registry.has(adapter)) throw new AdminError("BAD_REQUEST", `unknown adapter ${JSON.stringify(adapter)}`);
-        const prompts = promptsArg(args);
-        if (!ctx.router?.available) throw new AdminError("BAD_REQUEST", "the router is not available (no model loaded)");
-        return ctx.router.train(adapter, prompts);
-      },
-      "router/status": () => ({
-        available: ctx.router?.available ?? false,
-        trained: ctx.router?.trained ?? false,
-        adapters: ctx.router?.labels() ?? [],
-        examples: ctx.router?.exampleCounts() ?? {},
-        k: ctx.config.router.k,
-        margin: ctx.config.router.margin,
-      }),
+      ...routerOps(ctx),
       health: () => ({ healthy: ctx.health.healthy, ...ctx.health.get(), model_error: ctx.modelError, scheduler: ctx.scheduler?.stats() ?? null }),
     };
   }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { AdapterRegistry } from "../adapters/registry.js";
 import { FeatureExtractor } from "../adapters/router/features.js";
+import { LikelihoodProfiler } from "../adapters/router/profile.js";
 import { Router } from "../adapters/router/router.js";
 import { LruAdapterSlots } from "../adapters/slots.js";
 import type { Config } from "../config/schema.js";
@@ -38,6 +39,9 @@ export interface ControllerOptions {
   env?: NodeJS.ProcessEnv; // for systemd's NOTIFY_SOCKET / WATCHDOG_USEC
   notifier?: Notifier;
 }
+
+/** Adapters scored side by side in one profiling batch. */
+const PROFILE_SLOTS = 4;
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -192,7 +196,19 @@ export class Controller {
       const i = engine.info;
       const spec = `${i.name}|${i.arch}|${i.nEmbd}x${i.nLayer}|${i.weightBytes}|layers=${r.feature_layers}|tokens=${r.max_prompt_tokens}`;
       features = new FeatureExtractor(side, (text) => engine.tokenize(text, true), { layers: r.feature_layers, maxTokens: r.max_prompt_tokens }, spec);
-      const router = new Router({ ...common, features });
+      const m = config.model;
+      const profileTokens = 128;
+      const profiler = new LikelihoodProfiler({
+        // Opened per profiling call (its slot pool costs RAM), with the slot pool's settings.
+        open: () =>
+          engine.openSideContext!({
+            threads: 1, nCtx: profileTokens, nSeqMax: 8, nBatchMax: 256, kvType: "f32",
+            loraSlots: PROFILE_SLOTS, loraMaxRank: m.lora_max_rank, loraPoolType: m.lora_pool_type,
+          }),
+        slots: PROFILE_SLOTS,
+        resolve: (name) => registry.resolve(name),
+      });
+      const router = new Router({ ...common, features, profiler, profileTokens });
       await router.start();
       return router;
     } catch (err) {

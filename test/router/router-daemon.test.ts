@@ -150,6 +150,14 @@ test("admin training, routed replies with the router's view, the allow-list, and
     t.true((await s2.admin("router/status", {})).data.trained);
     const r = await s2.ask("bob", { prompt: topicPrompt("castle", 91), adapter: "auto" });
     t.is(r.adapter, "castle");
+    // router/profile: bad input is BAD_REQUEST; a good call scores the sample prompts.
+    t.is((await s2.admin("router/profile", { adapters: ["nope"] })).error.code, "BAD_REQUEST");
+    t.regex((await s2.admin("router/profile", {})).error.message, /nothing to profile/);
+    t.is((await s2.admin("router/profile", { adapters: ["sea"], prompts: [] })).error.code, "BAD_REQUEST");
+    const p = await s2.admin("router/profile", { adapters: ["sea"], prompts: topicPrompts("sea", 30, 4) });
+    t.is(p.status, "ok", JSON.stringify(p.error));
+    t.is(p.data.prompts, 4);
+    t.deepEqual([...p.data.candidates].sort(), ["castle", "dog", "sea"]);
   } finally {
     await s2.close();
   }

@@ -15,7 +15,7 @@ export class FeatureExtractor {
 
   constructor(
     private readonly side: SideContext,
-    private readonly tokenize: (text: string) => number[],
+    readonly tokenize: (text: string) => number[],
     readonly opts: FeatureOptions,
     /** Names the model and the pass, so stored features from another one are recomputed. */
     readonly spec: string,

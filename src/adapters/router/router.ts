@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { SoftmaxClassifier, type TrainOptions, DEFAULT_TRAIN } from "./classifier.js";
 import { examplesFileIdentity, examplesFileOf, readExamplesFile } from "./examples-file.js";
 import type { FeatureExtractor } from "./features.js";
+import type { LikelihoodProfiler } from "./profile.js";
 import { emptyState, loadState, saveState, type ExampleSource, type RouterState } from "./persistence.js";
 import { choose, type AdapterTier, type Candidate, type PolicyOptions } from "./policy.js";
 
@@ -22,6 +23,17 @@ export interface RouterOptions {
   policy: PolicyOptions;
   logger: Logger;
   train?: TrainOptions;
+  /** Likelihood profiling of adapters without examples (router/profile); null: not offered. */
+  profiler?: LikelihoodProfiler | null;
+  /** Tokens of a profiled prompt scored at most. */
+  profileTokens?: number;
+}
+
+export interface ProfileResult {
+  prompts: number; // sample prompts scored
+  candidates: string[]; // adapters each prompt was scored under
+  profiled: Record<string, number>; // target adapter -> prompts it explained best (its new examples)
+  ms: number;
 }
 
 export interface RouteDecision {
@@ -98,6 +110,59 @@ export class Router {
     });
     this.training = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Profiles adapters that have no examples: scores each sample prompt's likelihood under every
+   * target and every adapter that has examples (mixed-adapter batches), and gives each target
+   * the prompts it explains best as "profile" examples (replacing its earlier ones); retrains.
+   */
+  profile(targets: string[], prompts: string[]): Promise<ProfileResult> {
+    const run = this.training.then(async () => {
+      const { profiler, features } = this.opts;
+      if (!profiler || !features) throw new Error("profiling needs the engine's side contexts");
+      const t0 = performance.now();
+      const labelled = Object.keys(this.state.examples).filter(
+        (a) => !targets.includes(a) && this.opts.registry.has(a) && this.state.examples[a].some((e) => e.source !== "profile"),
+      );
+      const candidates = [...new Set([...targets, ...labelled])];
+      const limit = this.opts.profileTokens ?? 128;
+      const texts = [...new Set(prompts)].map((p) => ({ tokens: features.tokenize(p).slice(0, limit), from: 1 }));
+      const nll = await profiler.meanNll(texts, candidates);
+      const won = new Map<string, string[]>(targets.map((t) => [t, []]));
+      [...new Set(prompts)].forEach((p, i) => {
+        const best = candidates[nll[i].indexOf(Math.min(...nll[i]))];
+        won.get(best)?.push(p);
+      });
+      for (const t of targets) {
+        this.state.examples[t] = (this.state.examples[t] ?? []).filter((e) => e.source !== "profile");
+        await this.addExamples(t, won.get(t)!, "profile");
+        if (this.state.examples[t].length === 0) delete this.state.examples[t];
+      }
+      await this.retrain();
+      return {
+        prompts: texts.length,
+        candidates,
+        profiled: Object.fromEntries([...won].map(([t, ps]) => [t, ps.length])),
+        ms: Math.round(performance.now() - t0),
+      };
+    });
+    this.training = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Reads examples files of adapters registered since (or changed), and retrains if any. */
+  refreshExamples(): Promise<void> {
+    const run = this.training.then(async () => {
+      if (this.opts.features && (await this.readExamplesFiles())) await this.retrain();
+    });
+    this.training = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Every stored example prompt (the default sample for profiling). */
+  storedPrompts(): string[] {
+    return [...new Set(Object.values(this.state.examples).flatMap((l) => l.map((e) => e.prompt)))];
   }
 
   /** Example prompts per adapter (admin status). */
