@@ -25,6 +25,9 @@ interface State {
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+/** What a request names to let the router choose ("adapter": "auto"): never an adapter's name. */
+const RESERVED = "auto";
+const validName = (name: string) => NAME.test(name) && name !== RESERVED;
 
 export class AdapterRegistryError extends Error {}
 
@@ -51,7 +54,7 @@ export class AdapterRegistry {
       for (const f of readdirSync(this.opts.directory).sort()) {
         const path = resolve(this.opts.directory, f);
         const name = basename(f, ".gguf");
-        if (NAME.test(name) && isAdapter(path)) this.entries.set(name, { name, path, source: "directory" });
+        if (validName(name) && isAdapter(path)) this.entries.set(name, { name, path, source: "directory" });
       }
     }
     for (const [name, path] of Object.entries(this.opts.entries)) this.entries.set(name, { name, path: resolve(path), source: "config" });
@@ -79,7 +82,7 @@ export class AdapterRegistry {
   }
 
   async register(name: string, path: string): Promise<AdapterEntry> {
-    if (!NAME.test(name)) throw new AdapterRegistryError(`invalid adapter name ${JSON.stringify(name)} (letters, digits, _ . -)`);
+    if (!validName(name)) throw new AdapterRegistryError(`invalid adapter name ${JSON.stringify(name)} (letters, digits, _ . -; "${RESERVED}" is reserved)`);
     const abs = resolve(path);
     if (!isAdapter(abs)) throw new AdapterRegistryError(`not an adapter file (.gguf) or PEFT directory: ${abs}`);
     const entry: AdapterEntry = { name, path: abs, source: "admin" };

@@ -132,7 +132,7 @@ export const configSchema = {
     }),
     adapters: section({
       directory: nullableStr,
-      entries: { type: "object", additionalProperties: str, propertyNames: { pattern: "^[A-Za-z0-9_.-]+$" } },
+      entries: { type: "object", additionalProperties: str, propertyNames: { pattern: "^[A-Za-z0-9_.-]+$", not: { enum: ["auto"] } } },
     }),
     router: section({
       k: posInt,

@@ -19,6 +19,7 @@ test("directory scan, config entries, admin register/remove persisted", async (t
   await reg.register("mine", extra);
   await t.throwsAsync(reg.register("nope", join(dir, "notes.txt")), { message: /not an adapter/ });
   await t.throwsAsync(reg.register("bad/name", extra), { message: /invalid adapter name/ });
+  await t.throwsAsync(reg.register("auto", extra), { message: /"auto" is reserved/ });
   t.true(await reg.remove("pirate"));
   t.false(await reg.remove("pirate"));
 

@@ -29,19 +29,23 @@ export class SoftmaxClassifier {
     return new SoftmaxClassifier(state);
   }
 
-  /** Trains on `examples` (at least one label); `previous` warm-starts the labels it knows. */
-  static train(examples: Example[], previous: SoftmaxClassifier | null = null, opts: TrainOptions = DEFAULT_TRAIN): SoftmaxClassifier {
+  /** Trains on `examples` (at least one label); `previous` warm-starts the labels it knows.
+   *  Yields to the event loop now and then, so a daemon keeps serving while it trains. */
+  static async train(examples: Example[], previous: SoftmaxClassifier | null = null, opts: TrainOptions = DEFAULT_TRAIN): Promise<SoftmaxClassifier> {
     if (examples.length === 0) throw new Error("no examples to train on");
     const labels = [...new Set(examples.map((e) => e.label))].sort();
     const dim = examples[0].x.length;
     const { mean, scale } = standardization(examples, dim);
-    const xs = examples.map((e) => standardize(e.x, mean, scale));
-    const ys = examples.map((e) => labels.indexOf(e.label));
-    const weights = labels.map((l) => {
+    const xs = new Float64Array(examples.length * dim);
+    examples.forEach((e, j) => xs.set(standardize(e.x, mean, scale), j * dim));
+    const ys = Int32Array.from(examples, (e) => labels.indexOf(e.label));
+    const w = new Float64Array(labels.length * (dim + 1));
+    labels.forEach((l, c) => {
       const prev = previous?.state.labels.indexOf(l) ?? -1;
-      return prev >= 0 && previous!.state.weights[prev].length === dim + 1 ? [...previous!.state.weights[prev]] : new Array<number>(dim + 1).fill(0);
+      if (prev >= 0 && previous!.state.weights[prev].length === dim + 1) w.set(previous!.state.weights[prev], c * (dim + 1));
     });
-    if (labels.length > 1) gradientDescent(xs, ys, weights, opts);
+    if (labels.length > 1) await gradientDescent(xs, ys, w, labels.length, dim, opts);
+    const weights = labels.map((_, c) => Array.from(w.subarray(c * (dim + 1), (c + 1) * (dim + 1))));
     return new SoftmaxClassifier({ labels, mean, scale, weights });
   }
 
@@ -81,7 +85,7 @@ function standardize(x: ArrayLike<number>, mean: number[], scale: number[]): Flo
   return z;
 }
 
-function dotWithBias(w: number[], z: Float64Array): number {
+function dotWithBias(w: ArrayLike<number>, z: Float64Array): number {
   let s = w[z.length];
   for (let i = 0; i < z.length; i++) s += w[i] * z[i];
   return s;
@@ -94,26 +98,39 @@ function softmax(v: number[]): number[] {
   return e.map((x) => x / sum);
 }
 
-/** Full-batch gradient descent on the mean cross-entropy plus l2/2 |W|^2 (bias not decayed). */
-function gradientDescent(xs: Float64Array[], ys: number[], weights: number[][], opts: TrainOptions): void {
-  const n = xs.length, k = weights.length, dim = xs[0].length;
-  const grad = weights.map(() => new Float64Array(dim + 1));
+/** Full-batch gradient descent on the mean cross-entropy plus l2/2 |W|^2 (bias not decayed).
+ *  w holds k rows of dim weights then the bias. */
+async function gradientDescent(xs: Float64Array, ys: Int32Array, w: Float64Array, k: number, dim: number, opts: TrainOptions): Promise<void> {
+  const n = ys.length, row = dim + 1;
+  const grad = new Float64Array(w.length);
+  const logit = new Float64Array(k);
+  let lastYield = performance.now();
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    for (const g of grad) g.fill(0);
+    grad.fill(0);
     for (let j = 0; j < n; j++) {
-      const z = xs[j];
-      const p = softmax(weights.map((w) => dotWithBias(w, z)));
+      const x = j * dim;
+      let max = -Infinity;
       for (let c = 0; c < k; c++) {
-        const d = (p[c] - (ys[j] === c ? 1 : 0)) / n;
-        const g = grad[c];
-        for (let i = 0; i < dim; i++) g[i] += d * z[i];
-        g[dim] += d;
+        let s = w[c * row + dim];
+        for (let i = 0; i < dim; i++) s += w[c * row + i] * xs[x + i];
+        logit[c] = s;
+        if (s > max) max = s;
+      }
+      let sum = 0;
+      for (let c = 0; c < k; c++) sum += (logit[c] = Math.exp(logit[c] - max));
+      for (let c = 0; c < k; c++) {
+        const d = (logit[c] / sum - (ys[j] === c ? 1 : 0)) / n;
+        for (let i = 0; i < dim; i++) grad[c * row + i] += d * xs[x + i];
+        grad[c * row + dim] += d;
       }
     }
     for (let c = 0; c < k; c++) {
-      const w = weights[c], g = grad[c];
-      for (let i = 0; i < dim; i++) w[i] -= opts.learningRate * (g[i] + opts.l2 * w[i]);
-      w[dim] -= opts.learningRate * g[dim];
+      for (let i = 0; i < dim; i++) w[c * row + i] -= opts.learningRate * (grad[c * row + i] + opts.l2 * w[c * row + i]);
+      w[c * row + dim] -= opts.learningRate * grad[c * row + dim];
+    }
+    if (performance.now() - lastYield > 20) {
+      await new Promise((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
     }
   }
 }

@@ -257,7 +257,7 @@ export class Router {
 
   private async retrain(): Promise<void> {
     const examples = Object.entries(this.state.examples).flatMap(([label, list]) => list.map((e) => ({ label, x: e.x })));
-    this.classifier = examples.length > 0 ? SoftmaxClassifier.train(examples, this.classifier, this.opts.train ?? DEFAULT_TRAIN) : null;
+    this.classifier = examples.length > 0 ? await SoftmaxClassifier.train(examples, this.classifier, this.opts.train ?? DEFAULT_TRAIN) : null;
     this.state.classifier = this.classifier?.toState() ?? null;
     if (this.opts.stateFile) await saveState(this.opts.stateFile, this.state);
     this.opts.logger.info({ adapters: this.classifier?.labels.length ?? 0, examples: examples.length }, "router trained");
