@@ -23,6 +23,7 @@ import { createSampler } from "../src/engine/context.js";
 import { packageRoot } from "../src/engine/native.js";
 import { benchModel } from "./lib/bench-model.js";
 import { writeBenchResults } from "./lib/results.js";
+import { daemonTrace } from "./lib/router-daemon-trace.js";
 import { accuracy, namedBest, routed, runCache, trace, type Scored } from "./lib/router-eval.js";
 import { fmt, renderTable } from "./lib/table.js";
 import { readTopicModel, tokenSets, topicDirection, writeTopicAdapter } from "./lib/topic-adapters.js";
@@ -40,6 +41,7 @@ const opts = new Command()
   .option("--per-topic <n>", "prompts per topic (half for training)", int, 40)
   .option("--slots <n>", "LoRA slots of the simulated pool", int, 3)
   .option("--requests <n>", "requests in each simulated trace", int, 1000)
+  .option("--daemon-requests <n>", "requests of the trace sent through the daemon (0: skip)", (v: string) => Number(v), 300)
   .option("--layers <list>", "feature depths to compare", (v: string) => v.split(",").map(Number), [0, 1, 2, -1])
   .option("--k <n>", "router top-k", int, 3)
   .option("--gamma <x>", "strength of the topic adapters", Number, 0.2)
@@ -48,7 +50,7 @@ const opts = new Command()
   .option("--continuation-tokens <n>", "tokens of the continuation the ground truth scores", int, 48)
   .option("--no-bench-model", "skip the latency on the 896x24 bench model")
   .parse()
-  .opts<{ perTopic: number; slots: number; requests: number; layers: number[]; k: number; gamma: number; setSize: number; promptTokens: number; continuationTokens: number; benchModel: boolean }>();
+  .opts<{ perTopic: number; slots: number; requests: number; daemonRequests: number; layers: number[]; k: number; gamma: number; setSize: number; promptTokens: number; continuationTokens: number; benchModel: boolean }>();
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const quiet = pino({ level: "silent" });
@@ -138,7 +140,7 @@ async function scoreTest(router: Router, e: NativeEngine): Promise<{ scored: Sco
     // Every adapter's probability (the decision lists the top k only).
     const all = new Map(names.map((n) => [n, 0]));
     for (const c of d.candidates) all.set(c.adapter, c.score);
-    scored.push({ topic: items[i].topic, best: best[i], nll: nll[i], scores: all });
+    scored.push({ prompt: items[i].prompt, topic: items[i].topic, best: best[i], nll: nll[i], scores: all });
   }
   return { scored, routeMs };
 }
@@ -170,6 +172,27 @@ for (const alpha of ALPHAS) {
     const saved = named.loads - r.loads;
     cacheRows.push([String(alpha), `auto, margin ${margin}`, String(r.loads), `${saved >= 0 ? "" : "-"}${fmt(Math.abs((100 * saved) / named.loads), 1, "%")}`, fmt(r.nllGivenUp, 4), fmt(100 * r.agreeWithBest, 1, "%")]);
     cacheFigures.push({ alpha, policy: "auto", margin, ...r, loadsSavedVsNamed: saved });
+  }
+}
+
+// ---- 3b. the same trace through the real daemon (its own slot pool counts the loads) ----------
+const daemonRows: string[][] = [];
+const daemonFigures: Record<string, unknown>[] = [];
+if (opts.daemonRequests > 0) {
+  const requests = trace(chosen!.scored, names.length, 1, opts.daemonRequests, 7);
+  const adapters = Object.fromEntries(names.map((n, i) => [n, paths[i]]));
+  const examples = Object.fromEntries(names.map((n, a) => [n, train.filter((i) => best[i] === a).map((i) => items[i].prompt)]));
+  for (const margin of [null, 0, 0.3, 0.5]) {
+    const t1 = performance.now();
+    const { served, loads } = await daemonTrace(
+      { model: stories, adapters, slots: opts.slots, featureLayers: chosen!.layers, margin: margin ?? 0, k: opts.k, examples },
+      requests.map((r) => ({ prompt: r.prompt, adapter: margin === null ? names[r.best] : "auto" })),
+    );
+    const given = requests.reduce((s, r, i) => s + r.nll[names.indexOf(served[i])] - r.nll[r.best], 0) / requests.length;
+    const agree = requests.filter((r, i) => served[i] === names[r.best]).length / requests.length;
+    const label = margin === null ? "named best" : `auto, margin ${margin}`;
+    daemonRows.push([label, String(loads), fmt(given, 4), fmt(100 * agree, 1, "%"), fmt((performance.now() - t1) / 1000, 1)]);
+    daemonFigures.push({ policy: label, margin, loads, nllGivenUp: given, agreeWithBest: agree });
   }
 }
 
@@ -236,6 +259,11 @@ out.push("");
 out.push(`## Cache preference (layers ${chosen!.layers}, k ${opts.k}, ${opts.slots} slots for ${names.length} adapters, ${opts.requests} requests, popularity floor(U^(1/alpha) n))`);
 out.push(renderTable(["alpha", "policy", "adapter loads", "loads saved", "NLL given up (nats/token)", "= best adapter"], cacheRows));
 out.push("");
+if (daemonRows.length) {
+  out.push(`## The trace through the daemon (alpha 1, ${opts.daemonRequests} requests one at a time, ${opts.slots} LoRA slots, loads counted by the daemon)`);
+  out.push(renderTable(["policy", "adapter loads", "NLL given up (nats/token)", "= best adapter", "seconds"], daemonRows));
+  out.push("");
+}
 out.push("## Router latency against time to first token (router: 1 thread, own context; TTFT: prefill + first token, idle engine)");
 out.push(renderTable(["model", "engine threads", "feature layers", "router ms (median)", "TTFT ms (median)", "router / TTFT (means)", "training ms"], latRows));
 process.stdout.write(`${out.join("\n")}\n`);
@@ -246,6 +274,7 @@ const file = writeBenchResults("router", {
   groundTruthEqualsTopic: truthIsTopic,
   accuracy: accFigures,
   cache: cacheFigures,
+  daemon: daemonFigures,
   latency: latFigures,
 });
 log(`results: ${file}`);

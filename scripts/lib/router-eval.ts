@@ -4,6 +4,7 @@ import { choose, type AdapterTier } from "../../src/adapters/router/policy.js";
 
 /** One held-out request: the router's scores and each adapter's NLL of its continuation. */
 export interface Scored {
+  prompt: string;
   topic: number; // index of the topic the prompt was drawn from
   best: number; // adapter index with the lowest NLL (the ground truth)
   nll: number[]; // per adapter, mean NLL per token of the continuation
