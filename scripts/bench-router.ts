@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import pino from "pino";
 
+import { DEFAULT_TRAIN } from "../src/adapters/router/classifier.js";
 import { FeatureExtractor } from "../src/adapters/router/features.js";
 import { LikelihoodProfiler } from "../src/adapters/router/profile.js";
 import { Router } from "../src/adapters/router/router.js";
@@ -41,7 +42,8 @@ const opts = new Command()
   .option("--per-topic <n>", "prompts per topic (half for training)", int, 40)
   .option("--slots <n>", "LoRA slots of the simulated pool", int, 3)
   .option("--requests <n>", "requests in each simulated trace", int, 1000)
-  .option("--daemon-requests <n>", "requests of the trace sent through the daemon (0: skip)", (v: string) => Number(v), 300)
+  .option("--daemon-requests <n>", "requests of the trace sent through the daemon (0: skip)", (v: string) => Number(v), 200)
+  .option("--l2 <x>", "the classifier's L2 weight decay", Number, DEFAULT_TRAIN.l2)
   .option("--layers <list>", "feature depths to compare", (v: string) => v.split(",").map(Number), [0, 1, 2, -1])
   .option("--k <n>", "router top-k", int, 3)
   .option("--gamma <x>", "strength of the topic adapters", Number, 0.2)
@@ -50,7 +52,7 @@ const opts = new Command()
   .option("--continuation-tokens <n>", "tokens of the continuation the ground truth scores", int, 48)
   .option("--no-bench-model", "skip the latency on the 896x24 bench model")
   .parse()
-  .opts<{ perTopic: number; slots: number; requests: number; daemonRequests: number; layers: number[]; k: number; gamma: number; setSize: number; promptTokens: number; continuationTokens: number; benchModel: boolean }>();
+  .opts<{ perTopic: number; slots: number; requests: number; daemonRequests: number; l2: number; layers: number[]; k: number; gamma: number; setSize: number; promptTokens: number; continuationTokens: number; benchModel: boolean }>();
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const quiet = pino({ level: "silent" });
@@ -122,6 +124,7 @@ async function trainedRouter(e: NativeEngine, layers: number, spec: string) {
     stateFile: null,
     policy: { k: opts.k, margin: 0 },
     logger: quiet,
+    train: { ...DEFAULT_TRAIN, l2: opts.l2 },
   });
   const t1 = performance.now();
   for (const [a, name] of names.entries()) {

@@ -17,6 +17,7 @@ type Reply = Record<string, unknown>;
 export class RequestHandler implements Extension {
   readonly name = "requests";
   private readonly inFlight = new Map<string, { handle: JobHandle; done: Promise<void> }>();
+  private readonly routing = new Set<Promise<void>>(); // "auto" requests being routed, not yet queued
   private readonly dedupe = new Dedupe<{ route: ReplyRoute; reply: Reply }>();
   private accepting = false;
 
@@ -42,6 +43,7 @@ export class RequestHandler implements Extension {
 
   /** Resolves when every running request has published its final reply. */
   async drained(): Promise<void> {
+    await Promise.all([...this.routing]);
     await Promise.all([...this.inFlight.values()].map((f) => f.done));
   }
 
@@ -92,16 +94,23 @@ export class RequestHandler implements Extension {
     }
     if (job.adapter !== AUTO) return this.run(tenant, key, job, route, body, stream, parsed.clientTransaction);
     // "auto": the router picks the adapter before the job is queued.
-    return resolveAuto(this.ctx.router, tenantConfig, this.ctx.registry, job.promptTokens, tierOfSlots(this.ctx.slots))
+    const routing = resolveAuto(this.ctx.router, tenantConfig, this.ctx.registry, job.promptTokens, tierOfSlots(this.ctx.slots))
       .then(({ adapter, view, ms }) => {
         this.ctx.logger.debug({ tenant, transaction, adapter, ms: Math.round(ms * 100) / 100, because: view.chosen_because }, "adapter routed");
+        if (!this.accepting) {
+          this.dedupe.forget(key);
+          return fail("SHUTTING_DOWN", "server is shutting down");
+        }
         this.run(tenant, key, { ...job, adapter }, route, body, stream, parsed.clientTransaction, view);
       })
       .catch((e: unknown) => {
         this.dedupe.forget(key);
         this.ctx.logger.error({ err: e, tenant }, "adapter routing failed");
         return fail("INTERNAL", "adapter routing failed");
-      });
+      })
+      .finally(() => this.routing.delete(routing));
+    this.routing.add(routing);
+    return routing;
   }
 
   private buildJob(tenant: string, tc: DaemonContext["config"]["tenants"][string], transaction: string, body: RequestBody): Job {
