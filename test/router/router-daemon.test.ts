@@ -129,6 +129,11 @@ test("admin training, routed replies with the router's view, the allow-list, and
       }
       t.regex(r.router.chosen_because, /highest score/);
     }
+    // Routed requests from several tenants at once (the router's context is its own).
+    const together = await Promise.all(
+      (["dog", "castle", "sea", "dog", "castle", "sea"] as const).map((topic, i) => s.ask("bob", { prompt: topicPrompt(topic, 120 + i), adapter: "auto" })),
+    );
+    t.deepEqual(together.map((r) => r.adapter), ["dog", "castle", "sea", "dog", "castle", "sea"]);
     // The adapter just used is resident: its tier says so.
     const again = await s.ask("bob", { prompt: topicPrompt("sea", 78), adapter: "auto" });
     t.is(again.router.candidates.find((c: { adapter: string }) => c.adapter === "sea").tier, "hot");

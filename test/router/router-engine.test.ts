@@ -174,3 +174,23 @@ test("untrained, or no examples for any allowed adapter: the fallback, said in c
     await s.close();
   }
 });
+
+test("features of many prompts (several passes) equal each prompt's own", async (t) => {
+  if (!model) return t.pass("SKIP: ../shared/models/stories260K.gguf not found");
+  const engine = await NativeEngine.open(model, { threads: 1, nCtx: 64, nSeqMax: 1 });
+  const side = await engine.openSideContext({ threads: 1, nCtx: 32, nSeqMax: 3, nBatchMax: 40, kvType: "f32" });
+  const features = new FeatureExtractor(side, (text) => engine.tokenize(text, true), { layers: 2, maxTokens: 24 }, "x");
+  try {
+    const prompts = topics.flatMap((topic) => topicPrompts(topic, 0, 13));
+    const all = await features.ofTexts(prompts);
+    t.is(all.length, prompts.length);
+    for (const i of [0, 15, 16, 38]) {
+      const [one] = await features.ofTexts([prompts[i]]);
+      t.true(one.every((v, j) => Math.abs(v - all[i][j]) < 1e-5), `prompt ${i}`);
+    }
+    t.notDeepEqual(Array.from(all[0]), Array.from(all[1]));
+  } finally {
+    await features.dispose();
+    engine.dispose();
+  }
+});

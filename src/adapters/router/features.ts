@@ -2,6 +2,9 @@
 // the prompt (SideContext.embed), on the router's own small context, one call at a time.
 import type { SideContext } from "../../engine/types.js";
 
+/** Prompts per feature pass: what a routed request may have to wait for. */
+const CHUNK = 16;
+
 export interface FeatureOptions {
   /** Layers the feature pass runs: 0 = token embeddings only, negative = every layer. */
   layers: number;
@@ -26,11 +29,17 @@ export class FeatureExtractor {
     return this.ofTokens(texts.map((t) => this.tokenize(t)));
   }
 
-  /** Feature vectors of already tokenized prompts (a request's own tokens), one batched call. */
-  ofTokens(prompts: number[][]): Promise<Float32Array[]> {
+  /** Feature vectors of already tokenized prompts (a request's own tokens), in batched calls of
+   *  at most CHUNK prompts, so that a request's routing never waits behind a whole training set. */
+  async ofTokens(prompts: number[][]): Promise<Float32Array[]> {
     const limit = Math.min(this.opts.maxTokens, this.side.nCtx);
     const clipped = prompts.map((p) => (p.length > limit ? p.slice(0, limit) : p.length === 0 ? [0] : p));
-    return this.serial(() => this.side.embed(clipped, this.opts.layers));
+    const out: Float32Array[] = [];
+    for (let i = 0; i < clipped.length; i += CHUNK) {
+      const chunk = clipped.slice(i, i + CHUNK);
+      out.push(...(await this.serial(() => this.side.embed(chunk, this.opts.layers))));
+    }
+    return out;
   }
 
   /** Frees the side context once every queued call is done. */
