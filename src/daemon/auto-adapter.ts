@@ -6,10 +6,12 @@ import type { TenantConfig } from "../config/schema.js";
 
 export const AUTO = "auto";
 
-/** What the reply carries about the choice. */
+/** What the reply carries about the choice; ms is the routing time, which comes before the
+ *  request is queued (so it is not part of the reply's timings). */
 export interface RouterView {
   candidates: RouteDecision["candidates"];
   chosen_because: string;
+  ms: number;
 }
 
 /** Registered adapters the tenant may use: its list, or every registered one for "*". */
@@ -38,14 +40,14 @@ export async function resolveAuto(
   registry: { has(name: string): boolean; list(): { name: string }[] },
   tokens: number[],
   tierOf: (name: string) => AdapterTier,
-): Promise<{ adapter: string | null; view: RouterView; ms: number }> {
+): Promise<{ adapter: string | null; view: RouterView }> {
   const allowed = allowedAdapters(tc, registry);
   const d = tc.default_adapter;
   const fallback = d !== null && d !== AUTO && allowed.includes(d) ? d : null;
   if (!router) {
     const why = `fallback to ${fallback === null ? "the base model" : `the default adapter ${fallback}`}: no router on this engine`;
-    return { adapter: fallback, view: { candidates: [], chosen_because: why }, ms: 0 };
+    return { adapter: fallback, view: { candidates: [], chosen_because: why, ms: 0 } };
   }
   const r = await router.route(tokens, allowed, tierOf, fallback);
-  return { adapter: r.adapter, view: { candidates: r.candidates, chosen_because: r.chosen_because }, ms: r.ms };
+  return { adapter: r.adapter, view: { candidates: r.candidates, chosen_because: r.chosen_because, ms: Math.round(r.ms * 100) / 100 } };
 }

@@ -95,8 +95,8 @@ export class RequestHandler implements Extension {
     if (job.adapter !== AUTO) return this.run(tenant, key, job, route, body, stream, parsed.clientTransaction);
     // "auto": the router picks the adapter before the job is queued.
     const routing = resolveAuto(this.ctx.router, tenantConfig, this.ctx.registry, job.promptTokens, tierOfSlots(this.ctx.slots))
-      .then(({ adapter, view, ms }) => {
-        this.ctx.logger.debug({ tenant, transaction, adapter, ms: Math.round(ms * 100) / 100, because: view.chosen_because }, "adapter routed");
+      .then(({ adapter, view }) => {
+        this.ctx.logger.debug({ tenant, transaction, adapter, ms: view.ms, because: view.chosen_because }, "adapter routed");
         if (!this.accepting) {
           this.dedupe.forget(key);
           return fail("SHUTTING_DOWN", "server is shutting down");

@@ -128,6 +128,7 @@ test("admin training, routed replies with the router's view, the allow-list, and
         t.true(["hot", "warm", "cold"].includes(c.tier));
       }
       t.regex(r.router.chosen_because, /highest score/);
+      t.true(typeof r.router.ms === "number" && r.router.ms >= 0);
     }
     // Routed requests from several tenants at once (the router's context is its own).
     const together = await Promise.all(
