@@ -215,11 +215,12 @@ export class Router {
   }
 
   private async addExamples(adapter: string, prompts: string[], source: ExampleSource): Promise<number> {
+    if (!this.opts.features) throw new Error("the router has no context on this engine: it cannot learn");
     const list = (this.state.examples[adapter] ??= []);
     const seen = new Set(list.map((e) => e.prompt));
     const fresh = [...new Set(prompts)].filter((p) => !seen.has(p));
     if (fresh.length === 0) return 0;
-    const xs = await this.opts.features!.ofTexts(fresh);
+    const xs = await this.opts.features.ofTexts(fresh);
     fresh.forEach((prompt, i) => list.push({ prompt, source, x: Array.from(xs[i]) }));
     return fresh.length;
   }
