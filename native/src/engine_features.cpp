@@ -137,7 +137,7 @@ el_status el_token_logprobs(el_context* ctx, const int32_t* tokens, const int32_
     require(ctx != nullptr, "el_token_logprobs: ctx is NULL");
     el::Context& c = ctx->impl;
     const Prompts ps = checked_prompts(c, tokens, n_tokens, n_prompts, "el_token_logprobs");
-    require(out != nullptr || ps.first.empty() || n_prompts == 0, "el_token_logprobs: out is NULL");
+    require(out != nullptr || n_prompts == 0, "el_token_logprobs: out is NULL");
     const int n_vocab = ctx->model->impl->hparams().n_vocab;
     // Output index of each prompt's first scored position: prompt p fills n_tokens[p] - 1.
     std::vector<int64_t> out_first(static_cast<size_t>(n_prompts));
