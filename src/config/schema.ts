@@ -1,6 +1,8 @@
 // The configuration's JSON schema (validated with ajv) and the matching TypeScript type.
 // Keys are snake_case because they are what users write in YAML and in EDGELORA_<SECTION>_<KEY>.
 
+import { WARM_COMPRESSIONS, type WarmCompression } from "../adapters/store/memory-warm.js";
+import { WARM_POLICIES, type WarmPolicyName } from "../adapters/store/policy.js";
 import { LORA_POOL_TYPES, type LoraPoolType } from "../engine/types.js";
 
 export interface TenantConfig {
@@ -48,7 +50,19 @@ export interface Config {
     max_tokens_limit: number;
     request_timeout_ms: number;
   };
-  adapters: { directory: string | null; entries: Record<string, string> };
+  adapters: {
+    directory: string | null;
+    entries: Record<string, string>;
+    warm: {
+      backend: "memory" | "directory" | "off"; // directory: a zram-backed mount (hw/zram-warm.sh)
+      budget_mb: number;
+      directory: string | null; // for backend "directory"
+      compression: WarmCompression; // memory backend only
+      policy: WarmPolicyName;
+    };
+    prefetch: boolean; // move a queued request's adapter up as soon as it is accepted
+    prewarm: boolean; // while idle, load the most requested adapters into warm
+  };
   tenants: Record<string, TenantConfig>;
   admin: { username: string; password_hash: string | null };
   leds: {
@@ -126,6 +140,15 @@ export const configSchema = {
     adapters: section({
       directory: nullableStr,
       entries: { type: "object", additionalProperties: str, propertyNames: { pattern: "^[A-Za-z0-9_.-]+$" } },
+      warm: section({
+        backend: { enum: ["memory", "directory", "off"] },
+        budget_mb: { type: "number", minimum: 0 },
+        directory: nullableStr,
+        compression: { enum: [...WARM_COMPRESSIONS] },
+        policy: { enum: [...WARM_POLICIES] },
+      }),
+      prefetch: { type: "boolean" },
+      prewarm: { type: "boolean" },
     }),
     tenants: {
       type: "object",

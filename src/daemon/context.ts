@@ -1,7 +1,7 @@
 // What every daemon extension gets: one context object, built by the controller.
 import type { Logger } from "pino";
 import type { AdapterRegistry } from "../adapters/registry.js";
-import type { LruAdapterSlots } from "../adapters/slots.js";
+import type { TieredAdapterStore } from "../adapters/store/index.js";
 import type { Config } from "../config/schema.js";
 import type { StepEngine } from "../engine/types.js";
 import type { Bus } from "../mqtt/client.js";
@@ -34,7 +34,7 @@ export interface DaemonContext {
   engine: StepEngine | null;
   scheduler: SchedulerPort | null;
   registry: AdapterRegistry;
-  slots: LruAdapterSlots | null;
+  slots: TieredAdapterStore | null;
   modelPath: string;
   modelError: string | null;
 }

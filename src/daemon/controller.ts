@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { AdapterRegistry } from "../adapters/registry.js";
-import { LruAdapterSlots } from "../adapters/slots.js";
+import { buildAdapterStore } from "../adapters/store/index.js";
 import type { Config } from "../config/schema.js";
 import type { StepEngine } from "../engine/types.js";
 import { NoLed, type Led } from "../leds/index.js";
@@ -87,7 +87,7 @@ export class Controller {
       logger.error({ err: e, model: this.opts.modelPath }, "model failed to load: requests will get INTERNAL");
       health.set({ modelFailed: true });
     }
-    const slots = engine ? new LruAdapterSlots(engine, registry, config.model.lora_slots) : null;
+    const slots = engine ? await buildAdapterStore(config, engine, registry, logger) : null;
     const s = config.scheduler;
     const scheduler =
       engine && slots

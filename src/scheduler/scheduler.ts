@@ -110,6 +110,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     } else if (!this.queue.push(ticket)) {
       queueMicrotask(() => this.fail(ticket, "OVERLOADED", `queue full for tenant ${job.tenant}`));
     } else {
+      // The adapter starts moving up now, so its load overlaps the running sequences' steps.
+      if (job.adapter !== null) this.adapters.prefetch?.(job.adapter);
       this.updateBusy();
       this.wake();
     }
