@@ -1,5 +1,5 @@
 // Admin ops: <base>/bridge/request/<op> -> <base>/bridge/response/<op>, JSON in and out.
-//   adapters/list · adapters/register {name, path} · adapters/remove {name} · tenants/list · health
+//   adapters/list {offset?, limit?} · adapters/register {name, path} · adapters/remove {name} · tenants/list · health
 // Replies: {transaction?, status:"ok", data} or {transaction?, status:"error", error:{code, message}}.
 import { AdapterRegistryError } from "../adapters/registry.js";
 import type { BusMessage } from "../mqtt/client.js";
@@ -16,6 +16,16 @@ class AdminError extends Error {
   }
 }
 
+const LIST_LIMIT_DEFAULT = 100;
+const LIST_LIMIT_MAX = 1000; // a page stays well under a broker's message size limit
+
+function intArg(args: Record<string, unknown>, key: string, fallback: number, max: number): number {
+  const v = args[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) throw new AdminError("BAD_REQUEST", `${key}: an integer from 0 to ${max} is required`);
+  return v;
+}
+
 function stringArg(args: Record<string, unknown>, key: string): string {
   const v = args[key];
   if (typeof v !== "string" || v === "") throw new AdminError("BAD_REQUEST", `${key}: a non-empty string is required`);
@@ -29,13 +39,25 @@ export class Admin implements Extension {
   constructor(private readonly ctx: DaemonContext) {
     const { registry } = ctx;
     this.ops = {
-      "adapters/list": () => {
+      "adapters/list": (args) => {
+        const offset = intArg(args, "offset", 0, Number.MAX_SAFE_INTEGER);
+        const limit = intArg(args, "limit", LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX);
         const resident = new Map((ctx.slots?.resident() ?? []).map((r) => [r.name, r]));
-        return registry.list().map((e) => ({ ...e, resident: resident.has(e.name), slot: resident.get(e.name)?.slot ?? null }));
+        const all = registry.list();
+        const adapters = all.slice(offset, offset + limit).map((e) => ({
+          ...e,
+          tier: ctx.slots?.tier(e.name) ?? "cold",
+          resident: resident.has(e.name),
+          slot: resident.get(e.name)?.slot ?? null,
+        }));
+        return { total: all.length, offset, limit, adapters };
       },
       "adapters/register": async (args) => {
         try {
-          const entry = await registry.register(stringArg(args, "name"), stringArg(args, "path"));
+          const name = stringArg(args, "name");
+          const entry = await registry.register(name, stringArg(args, "path"));
+          // A re-registered name may be a new file: running requests finish on the old copy.
+          ctx.slots?.forget(name);
           ctx.events.emit("adaptersChanged", {});
           return entry;
         } catch (e) {

@@ -67,8 +67,13 @@ export class Controller {
       entries: config.adapters.entries,
       directory: config.adapters.directory,
       stateFile: join(config.daemon.data_dir, "adapters.json"),
+      indexFile: join(config.daemon.data_dir, "adapter-index.json"),
     });
     await registry.load();
+    const invalid = registry.list().filter((e) => e.problem !== null);
+    for (const e of invalid.slice(0, 20)) logger.warn({ adapter: e.name, path: e.path, problem: e.problem }, "adapter refused: requests get ADAPTER_INVALID");
+    if (invalid.length > 20) logger.warn({ more: invalid.length - 20 }, "more adapters refused");
+    logger.info({ adapters: registry.size }, "adapters registered");
 
     const bus = new Bus(await this.busOptions(t.state));
     bus.on("up", () => health.set({ brokerDown: false }));
@@ -165,6 +170,7 @@ export class Controller {
       await ctx.bus.stop();
       ctx.engine?.dispose();
     }
+    await ctx?.registry.flush().catch((err: unknown) => logger.warn({ err }, "adapter index not written"));
     await this.broker?.close();
     logger.info("stopped");
   }

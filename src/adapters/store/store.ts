@@ -315,7 +315,11 @@ export class TieredAdapterStore implements AdapterSlots {
     return true;
   }
 
-  /** An empty slot, else the least recently used unpinned one (demoted, then unloaded), else -1. */
+  /**
+   * An empty slot, else the least recently used unpinned one (demoted to warm), else -1. The evicted
+   * adapter is not unloaded: the engine loads over an unreferenced slot, and unloading is refused
+   * while a step is in flight, which is when a prefetch wants a slot.
+   */
   private freeSlot(): number {
     const free = this.slots.findIndex((s) => s.name === null);
     if (free >= 0) return free;
@@ -326,17 +330,20 @@ export class TieredAdapterStore implements AdapterSlots {
     if (victim >= 0) {
       const v = this.slots[victim];
       if (v.info && !v.forgotten && this.demote(victim, v.name!)) this.counters.demotions++;
-      this.unload(victim);
+      Object.assign(v, { name: null, pins: 0, info: null, forgotten: false, prefetched: false });
       this.counters.evictions++;
     }
     return victim;
   }
 
+  /** Frees a slot of a removed adapter. The engine may refuse while a step runs: the slot is free
+   *  for us either way, and the next load overwrites it. */
   private unload(index: number): void {
+    Object.assign(this.slots[index], { name: null, pins: 0, info: null, forgotten: false, prefetched: false });
     try {
       this.engine.unloadAdapter(index);
-    } finally {
-      Object.assign(this.slots[index], { name: null, pins: 0, info: null, forgotten: false, prefetched: false });
+    } catch (err) {
+      this.logger?.debug({ err, slot: index }, "slot unload deferred to the next load");
     }
   }
 }
