@@ -46,6 +46,7 @@ export interface Config {
     max_queue: number;
     per_tenant_in_flight: number;
     per_tenant_queue: number;
+    max_pass_over: number; // times a request may be passed over for ones whose adapters are resident
     default_max_tokens: number;
     max_tokens_limit: number;
     request_timeout_ms: number;
@@ -133,6 +134,7 @@ export const configSchema = {
       max_queue: posInt,
       per_tenant_in_flight: posInt,
       per_tenant_queue: posInt,
+      max_pass_over: { type: "integer", minimum: 0 },
       default_max_tokens: posInt,
       max_tokens_limit: posInt,
       request_timeout_ms: posInt,

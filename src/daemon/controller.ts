@@ -107,6 +107,7 @@ export class Controller {
               maxQueue: s.max_queue,
               perTenantInFlight: s.per_tenant_in_flight,
               perTenantQueue: s.per_tenant_queue,
+              maxPassOver: s.max_pass_over,
             },
           })
         : null;

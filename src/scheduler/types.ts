@@ -73,6 +73,8 @@ export interface SchedulerLimits {
   maxQueue: number;
   perTenantInFlight: number;
   perTenantQueue: number;
+  /** Cache-aware admission (admission.ts): how many times a request may be passed over for ones whose adapters are resident. */
+  maxPassOver?: number;
 }
 
 export interface StepLogEntry {
