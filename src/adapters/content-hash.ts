@@ -27,8 +27,9 @@ export function stampOf(path: string): FileStamp {
   return { size, mtime_ms: mtime };
 }
 
+/** Times within a millisecond are the same: tools that restore a time (cp -p, tar) round differently. */
 export function sameStamp(a: FileStamp, b: FileStamp): boolean {
-  return a.size === b.size && a.mtime_ms === b.mtime_ms;
+  return a.size === b.size && Math.abs(a.mtime_ms - b.mtime_ms) <= 1;
 }
 
 /** sha256 (hex) of the adapter's files, read as streams (no whole-file buffer). */

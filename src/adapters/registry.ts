@@ -253,12 +253,11 @@ export class AdapterRegistry {
     const file = this.opts.indexFile;
     if (!file) return;
     const adapters: Record<string, IndexRecord> = {};
+    // An entry with a problem still holds the stamp and hash of the file as registered (restamp
+    // and verify leave them), so the problem is found again after a restart.
     for (const e of this.entries.values()) {
-      if (e.problem) continue; // keep the record of the file as registered, not of what it became
       adapters[e.name] = { path: e.path, size: e.size, mtime_ms: e.mtime_ms, sha256: e.sha256, rank: e.rank, modules: e.modules, bytes: e.bytes };
     }
-    const old = this.readIndex();
-    for (const e of this.entries.values()) if (e.problem && old[e.name]) adapters[e.name] = old[e.name];
     await atomicWrite(file, JSON.stringify({ version: 1, adapters } satisfies IndexFile));
   }
 

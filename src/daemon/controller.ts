@@ -22,6 +22,7 @@ import { EventBus } from "./events.js";
 import { Health } from "./health.js";
 import { HomeAssistant } from "./homeassistant.js";
 import { Metrics } from "./metrics.js";
+import { Prewarm } from "./prewarm.js";
 import { RequestHandler } from "./request-handler.js";
 import { StatusLed } from "./status-led.js";
 import { Systemd, type Notifier } from "./systemd.js";
@@ -136,6 +137,7 @@ export class Controller {
       new BridgeInfo(ctx),
       new Metrics(ctx),
       new Admin(ctx),
+      new Prewarm(ctx),
       ...(config.homeassistant.enabled ? [new HomeAssistant(ctx, bus.opts.clientId)] : []),
       this.requests ?? new Unavailable(ctx),
       // Last: READY=1 only once everything above serves.

@@ -23,5 +23,5 @@ export async function buildAdapterStore(config: Config, engine: StepEngine, cata
     await backend.clear();
     warm = new WarmTier(backend, Math.floor(w.budget_mb * 1024 * 1024), policy);
   }
-  return new TieredAdapterStore({ engine, catalog, slots: config.model.lora_slots, warm, policy, logger });
+  return new TieredAdapterStore({ engine, catalog, slots: config.model.lora_slots, warm, policy, prefetch: config.adapters.prefetch, logger });
 }

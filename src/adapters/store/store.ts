@@ -64,6 +64,7 @@ export interface StoreOptions {
   slots: number;
   warm: WarmTier | null; // null: warm tier off (or an engine without images)
   policy: WarmPolicy; // request counts for warm eviction and pre-warming
+  prefetch?: boolean; // default true
   logger?: Logger;
   now?: () => number;
 }
@@ -83,6 +84,7 @@ export class TieredAdapterStore implements AdapterSlots {
   private readonly policy: WarmPolicy;
   private readonly logger?: Logger;
   private readonly now: () => number;
+  private readonly prefetching: boolean;
   private clock = 0;
   private readonly latency = { warm: new LatencyWindow(), cold: new LatencyWindow() };
   private readonly counters = {
@@ -100,6 +102,7 @@ export class TieredAdapterStore implements AdapterSlots {
     this.warm = o.engine.exportAdapter && o.engine.importAdapter ? o.warm : null;
     this.policy = o.policy;
     this.logger = o.logger;
+    this.prefetching = o.prefetch ?? true;
     this.now = o.now ?? (() => performance.now());
     this.slots = Array.from({ length: o.slots }, () => ({
       name: null, pins: 0, lastUsed: 0, loading: null, info: null, forgotten: false, prefetched: false,
@@ -156,6 +159,7 @@ export class TieredAdapterStore implements AdapterSlots {
 
   /** Starts moving `name` into a free slot (off the engine thread); never throws. */
   prefetch(name: string): void {
+    if (!this.prefetching) return;
     try {
       if (this.slots.some((s) => s.name === name) || this.catalog.resolve(name) === null || this.catalog.problem?.(name)) return;
       // Prefetch never takes a slot from an adapter that was used since the last prefetch claim: at
