@@ -1,7 +1,8 @@
 // Warm backend in a directory, meant to be a zram-backed mount (hw/zram-warm.sh): the kernel
 // compresses the pages (lzo-rle / zstd), so images are written as they are, one file per adapter.
+// Reads go through the page cache: a recently promoted image is read from RAM as it is.
 // The directory is the daemon's own: it is emptied at start-up.
-import { readdir, readFile, rm, unlink, writeFile, mkdir } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { WarmBackend } from "./warm.js";
 
@@ -16,7 +17,17 @@ export class DirectoryWarmBackend implements WarmBackend {
   constructor(private readonly dir: string) {}
 
   async write(name: string, image: Buffer): Promise<number> {
-    await this.serial(name, () => writeFile(this.file(name), image));
+    await this.serial(name, async () => {
+      const f = await open(this.file(name), "w");
+      try {
+        await f.writeFile(image);
+        // Onto the device now: the page cache then holds a clean copy the kernel may drop under
+        // memory pressure, and the image lives compressed in zram.
+        await f.sync();
+      } finally {
+        await f.close();
+      }
+    });
     return image.length;
   }
 
