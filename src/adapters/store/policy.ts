@@ -65,6 +65,8 @@ export class LfuPolicy implements WarmPolicy {
   private readonly count = new Map<string, number>();
   private seen = 0;
 
+  // Measured on the power-law trace (bench:tiers): halving every 10k, 100k or 1M requests, and
+  // admitting ties or not, moved the hit ratio by under 0.01.
   constructor(private readonly agingPeriod = 10_000) {}
 
   touch(name: string): void {

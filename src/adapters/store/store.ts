@@ -117,6 +117,7 @@ export class TieredAdapterStore implements AdapterSlots {
     const found = this.slots.findIndex((s) => s.name === name && !s.forgotten);
     if (found >= 0) {
       const s = this.slots[found];
+      this.policy.touch(name);
       s.pins++;
       s.lastUsed = ++this.clock;
       const prefetched = s.prefetched;
@@ -129,7 +130,6 @@ export class TieredAdapterStore implements AdapterSlots {
           throw err;
         }
       }
-      this.policy.touch(name);
       if (prefetched) this.counters.prefetch.hits++;
       this.counters.hits.hot++;
       return { slot: found, scale: USER_SCALE };
@@ -139,9 +139,9 @@ export class TieredAdapterStore implements AdapterSlots {
     if (index < 0) return null;
     const s = this.slots[index];
     Object.assign(s, { name, pins: 1, lastUsed: ++this.clock, forgotten: false, info: null, prefetched: false });
+    this.policy.touch(name); // before the load: warm admission weighs this request too
     try {
       await this.fill(index, name);
-      this.policy.touch(name);
       return { slot: index, scale: USER_SCALE };
     } catch (err) {
       Object.assign(s, { name: null, pins: 0 });
