@@ -111,7 +111,7 @@ for (const pool of LORA_POOL_TYPES) {
       t.true(st.hits.cold > DISTINCT, "warm evictions sent some adapters back to their files");
       t.true(st.evictions > 0 && st.warm!.evictions > 0);
       t.true(st.warm!.usedBytes <= st.warm!.budgetBytes, "warm stays within its budget");
-      t.true(st.promotions.warm.count === st.hits.warm && st.promotions.warm.p50_ms !== null);
+      t.true(st.promotions.warm.count >= st.hits.warm && st.promotions.warm.p50_ms !== null);
     } finally {
       await client.endAsync(true);
       await daemon.stop();

@@ -31,10 +31,11 @@ interface Slot {
   name: string | null;
   pins: number;
   lastUsed: number;
-  loading: Promise<AdapterSlotInfo> | null;
+  loading: Promise<[AdapterSlotInfo, "warm" | "cold"]> | null;
   info: AdapterSlotInfo | null;
   forgotten: boolean; // removed from the registry: unload when the last pin goes
   prefetched: boolean; // loaded by prefetch and not acquired yet
+  source: "warm" | "cold" | null; // where its adapter came from, for the request that caused the move
 }
 
 export interface ResidentAdapter {
@@ -46,7 +47,7 @@ export interface ResidentAdapter {
 }
 
 export interface TierStats {
-  hits: { hot: number; warm: number; cold: number }; // acquisitions served from each tier
+  hits: { hot: number; warm: number; cold: number }; // requests by where their adapter was when they asked (prefetch included)
   misses: { hot: number; warm: number }; // acquisitions the tier could not serve
   promotions: { warm: LatencySummary; cold: LatencySummary };
   promoted_bytes: { warm: number; cold: number };
@@ -105,7 +106,7 @@ export class TieredAdapterStore implements AdapterSlots {
     this.prefetching = o.prefetch ?? true;
     this.now = o.now ?? (() => performance.now());
     this.slots = Array.from({ length: o.slots }, () => ({
-      name: null, pins: 0, lastUsed: 0, loading: null, info: null, forgotten: false, prefetched: false,
+      name: null, pins: 0, lastUsed: 0, loading: null, info: null, forgotten: false, prefetched: false, source: null,
     }));
   }
 
@@ -130,8 +131,9 @@ export class TieredAdapterStore implements AdapterSlots {
           throw err;
         }
       }
+      // A prefetched adapter counts where the prefetch found it: the request caused that move.
       if (prefetched) this.counters.prefetch.hits++;
-      this.counters.hits.hot++;
+      this.counters.hits[prefetched ? (s.source ?? "hot") : "hot"]++;
       return { slot: found, scale: USER_SCALE };
     }
     this.check(name);
@@ -142,6 +144,7 @@ export class TieredAdapterStore implements AdapterSlots {
     this.policy.touch(name); // before the load: warm admission weighs this request too
     try {
       await this.fill(index, name);
+      this.counters.hits[s.source ?? "cold"]++;
       return { slot: index, scale: USER_SCALE };
     } catch (err) {
       Object.assign(s, { name: null, pins: 0 });
@@ -263,13 +266,13 @@ export class TieredAdapterStore implements AdapterSlots {
     const s = this.slots[index];
     s.loading = this.promote(index, name);
     try {
-      s.info = await s.loading;
+      [s.info, s.source] = await s.loading;
     } finally {
       s.loading = null;
     }
   }
 
-  private async promote(index: number, name: string): Promise<AdapterSlotInfo> {
+  private async promote(index: number, name: string): Promise<[AdapterSlotInfo, "warm" | "cold"]> {
     const t0 = this.now();
     const image = this.warm ? await this.warm.get(name) : null;
     if (image) {
@@ -277,8 +280,7 @@ export class TieredAdapterStore implements AdapterSlots {
         const info = await this.engine.importAdapter!(index, image);
         this.latency.warm.add(this.now() - t0);
         this.counters.promoted_bytes.warm += info.bytes;
-        this.counters.hits.warm++;
-        return info;
+        return [info, "warm"];
       } catch (err) {
         // An image the engine refuses is useless: drop it and read the file instead.
         this.logger?.warn({ err, adapter: name }, "warm image refused; loading from the file");
@@ -299,10 +301,9 @@ export class TieredAdapterStore implements AdapterSlots {
     }
     this.latency.cold.add(this.now() - t0);
     this.counters.promoted_bytes.cold += info.bytes;
-    this.counters.hits.cold++;
     this.catalog.describe?.(name, info);
     this.demote(index, name); // cold -> warm on first use
-    return info;
+    return [info, "cold"];
   }
 
   /** Puts the image of a ready slot in warm unless it is there already. */
