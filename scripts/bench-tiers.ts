@@ -8,7 +8,8 @@
 //      start-up time, RSS, per registered adapter bytes; llama.cpp's RSS with adapters resident;
 //   3. hit ratios on the paper's power-law trace (1,000 adapters, 8 slots, warm budgets of 5, 10
 //      and 25% of all adapters' bytes), LRU against LFU, against an ideal static cache;
-//   4. the trace served by the daemon with 1,000 adapters: throughput and TTFT, warm tier on and off.
+//   4. the trace served by the daemon with 1,000 adapters (outputs shortened to 8-32 tokens, so the
+//      adapter loads are what differs): throughput and TTFT, warm tier on and off, alternating.
 // Prints tables, writes bench-results/tiers-<date>.json. Tests never assert on these figures.
 import { spawnSync } from "node:child_process";
 import { existsSync, renameSync, statSync } from "node:fs";
@@ -25,7 +26,7 @@ import { fmt, renderTable } from "./lib/table.js";
 import { measurePromotions } from "./lib/tiers-promotion.js";
 import type { RssJob } from "./lib/tiers-rss-child.js";
 import { idealStaticHit, simulate } from "./lib/tiers-sim.js";
-import { runTrace, type TraceRunResult } from "./lib/tiers-trace-run.js";
+import { summarize, TraceDaemon, type Segment } from "./lib/tiers-trace-run.js";
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
 const opts = new Command()
@@ -36,7 +37,7 @@ const opts = new Command()
   .option("--llama <list>", "adapters llama.cpp loads (RSS)", (s) => list(s).map(Number), [8, 32])
   .option("--parts <list>", "which parts to run: 1 promotions, 2 scale and RSS, 3 hit ratios, 4 served trace", (s) => list(s).map(Number), [1, 2, 3, 4])
   .option("--alpha <n>", "power-law popularity exponent of the trace", Number, 0.5)
-  .option("--rate <n>", "trace requests per second (part 4)", Number, 0.4)
+  .option("--rate <n>", "trace requests per second (part 4)", Number, 1)
   .option("--trace-pool <type>", "pool type for the served trace", "q4")
   .option("--threads <n>", "engine threads", Number, 2)
   .parse()
@@ -159,24 +160,39 @@ async function main(): Promise<void> {
         fmt(r.idealSlotsAndWarm, 3), fmt(r.lfu / r.idealSlotsAndWarm, 3)];
     })));
 
-  // 4. the served trace, warm on vs off
+  // 4. the served trace, warm on vs off: two daemons, measured segments alternating between them
   if (opts.parts.includes(4)) {
     const warmup = opts.quick ? 100 : 300;
-    const total = warmup + (opts.quick ? 30 : 80);
-    const trace = powerLawTrace({ adapters: 1000, alpha: opts.alpha, rate: opts.rate, cv: 1.5, requests: total, seed: 7 });
+    const segments = opts.quick ? 2 : 4;
+    const perSegment = opts.quick ? 10 : 20;
+    const trace = powerLawTrace({
+      adapters: 1000, alpha: opts.alpha, rate: opts.rate, cv: 1.5, requests: warmup + segments * perSegment, seed: 7, outputTokens: [8, 32],
+    });
     // The pool's image size, from part 1 when it ran (q4: 5.25 MB, q8: 9.65, f16: 17.6 on this model).
     const image = prom.rows.find((r) => r.pool === opts.tracePool && r.source === "warm: memory, image as is")?.storedBytes;
     const imageMb = (image ?? { f16: 17.6e6, q8: 9.65e6, q4: 5.25e6 }[opts.tracePool]) / MB;
     const warmMb = Math.round(imageMb * 1000 * 0.1);
-    const served: TraceRunResult[] = [];
-    for (const w of [warmMb, 0]) {
-      served.push(await runTrace({ model, files, adapters: 1000, trace, warmupRequests: warmup, pool: opts.tracePool, warmMb: w, slots: 8, threads: opts.threads }, log));
+    const daemons = [];
+    for (const w of [warmMb, 0]) daemons.push(await TraceDaemon.start({ model, files, adapters: 1000, pool: opts.tracePool, warmMb: w, slots: 8, threads: opts.threads }));
+    try {
+      for (const d of daemons) await d.warmUp(trace.slice(0, warmup), log);
+      const segs: Segment[][] = daemons.map(() => []);
+      for (let k = 0; k < segments; k++) {
+        const part = trace.slice(warmup + k * perSegment, warmup + (k + 1) * perSegment);
+        for (const [i, d] of daemons.entries()) {
+          log(`trace segment ${k + 1}/${segments}, warm ${d.options.warmMb} MB`);
+          segs[i].push(await d.serve(part, `s${k}`));
+        }
+      }
+      const served = daemons.map((d, i) => summarize(d.options.warmMb, segs[i]));
+      out.trace = { alpha: opts.alpha, rate: opts.rate, cv: 1.5, outputTokens: [8, 32], pool: opts.tracePool, warmup, segments, perSegment, results: served };
+      console.log(`\n## The trace served, 1,000 adapters (${opts.tracePool} pool, 8 slots, rate ${opts.rate}/s, alpha ${opts.alpha}, outputs 8-32 tokens; ${segments} x ${perSegment} requests per setting, alternating, after ${warmup} whose adapters went through each store first)\n`);
+      console.log(renderTable(["warm budget", "req/s", "tokens/s", "TTFT p50 ms", "TTFT p99 ms", "hot hits", "warm hits", "cold loads", "errors"],
+        served.map((r) => [r.warmMb > 0 ? `${r.warmMb} MB (10%)` : "off", fmt(r.requestsPerS, 2), fmt(r.tokensPerS, 0), fmt(r.ttftP50Ms, 0), fmt(r.ttftP99Ms, 0),
+          fmt(r.hitHot, 2), fmt(r.hitWarm, 2), fmt(r.hitCold, 2), String(r.errors)])));
+    } finally {
+      for (const d of daemons) await d.stop();
     }
-    out.trace = { alpha: opts.alpha, rate: opts.rate, cv: 1.5, pool: opts.tracePool, requests: total, warmup, results: served };
-    console.log(`\n## The trace served, 1,000 adapters (${opts.tracePool} pool, 8 slots, rate ${opts.rate}/s, alpha ${opts.alpha}, ${total - warmup} measured after ${warmup} warming the store, answered with one token each)\n`);
-    console.log(renderTable(["warm budget", "req/s", "tokens/s", "TTFT p50 ms", "TTFT p99 ms", "hot hits", "warm hits", "cold loads", "errors"],
-      served.map((r) => [r.warmMb > 0 ? `${r.warmMb} MB (10%)` : "off", fmt(r.requestsPerS, 2), fmt(r.tokensPerS, 0), fmt(r.ttftP50Ms, 0), fmt(r.ttftP99Ms, 0),
-        fmt(r.hitHot, 2), fmt(r.hitWarm, 2), fmt(r.hitCold, 2), String(r.errors)])));
   }
 
   const path = writeBenchResults("tiers", out);

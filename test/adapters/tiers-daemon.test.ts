@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectAsync } from "mqtt";
 import { loadConfig, type Config } from "../../src/config/index.js";
+import { bridgeInfo } from "../../src/daemon/bridge-info.js";
+import { Metrics } from "../../src/daemon/metrics.js";
 import { LORA_POOL_TYPES } from "../../src/engine/types.js";
 import { writeSyntheticAdapter } from "../../src/lora/synthetic.js";
 import { hashPassword } from "../../src/mqtt/password.js";
@@ -112,6 +114,14 @@ for (const pool of LORA_POOL_TYPES) {
       t.true(st.evictions > 0 && st.warm!.evictions > 0);
       t.true(st.warm!.usedBytes <= st.warm!.budgetBytes, "warm stays within its budget");
       t.true(st.promotions.warm.count >= st.hits.warm && st.promotions.warm.p50_ms !== null);
+      // What bridge/metrics and bridge/info publish.
+      const metrics = new Metrics(ctx).snapshot() as { adapters: { registered: number; tier_hit_ratio: number; tiers: typeof st } };
+      t.is(metrics.adapters.registered, REGISTERED);
+      t.true(metrics.adapters.tier_hit_ratio > 0 && metrics.adapters.tier_hit_ratio < 1);
+      t.like(metrics.adapters.tiers.warm, { backend: "memory", budgetBytes: Math.floor(0.4 * 1024 * 1024) });
+      t.true(metrics.adapters.tiers.promotions.cold.p99_ms! >= metrics.adapters.tiers.promotions.cold.p50_ms!);
+      const info = bridgeInfo(ctx) as { adapters: { tiers: { warm: { backend: string; budget_mb: number; policy: string }; hot: { slots: number } } } };
+      t.like(info.adapters.tiers, { hot: { slots: 4 }, warm: { backend: "memory", budget_mb: 0.4, policy: "lfu" } });
     } finally {
       await client.endAsync(true);
       await daemon.stop();

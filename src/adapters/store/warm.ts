@@ -67,11 +67,16 @@ export class WarmTier {
     this.used += entry.stored;
     try {
       const stored = await this.backend.write(name, image);
+      if (this.entries.get(name) !== entry) {
+        // Dropped (evicted or forgotten) while it was being written: the write came last, undo it.
+        this.backend.remove(name);
+        return false;
+      }
       this.used += stored - entry.stored;
       entry.stored = stored;
       return true;
     } catch (err) {
-      this.drop(name);
+      if (this.entries.get(name) === entry) this.drop(name);
       throw err;
     }
   }
