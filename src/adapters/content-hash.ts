@@ -2,7 +2,7 @@
 // checked at every start for every registered adapter, and a sha256 of the contents checked before
 // each load from the file. A PEFT adapter is its adapter_config.json and adapter_model.safetensors.
 import { createHash } from "node:crypto";
-import { createReadStream, statSync } from "node:fs";
+import { createReadStream, statSync, type Stats } from "node:fs";
 import { join } from "node:path";
 
 export interface FileStamp {
@@ -15,8 +15,10 @@ function parts(path: string): string[] {
   return statSync(path).isDirectory() ? [join(path, "adapter_config.json"), join(path, "adapter_model.safetensors")] : [path];
 }
 
-/** Total size and latest modification time of the adapter's files; throws when one is missing. */
-export function stampOf(path: string): FileStamp {
+/** Total size and latest modification time of the adapter's files; throws when one is missing.
+ *  `st`: the path's stat when the caller has it (one stat for a GGUF file instead of two). */
+export function stampOf(path: string, st?: Stats): FileStamp {
+  if (st?.isFile()) return { size: st.size, mtime_ms: Math.floor(st.mtimeMs) };
   let size = 0;
   let mtime = 0;
   for (const p of parts(path)) {

@@ -8,7 +8,7 @@
 // thousand adapters cost tens of milliseconds), and before each load from the file the contents
 // are hashed once per run and compared. A changed or unreadable adapter stays listed, with its
 // problem; requests for it get ADAPTER_INVALID until an admin registers it again.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, type Stats } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import type { AdapterSlotInfo } from "../engine/types.js";
@@ -53,16 +53,18 @@ const SAVE_DELAY_MS = 500; // index writes are batched: one write for a burst of
 
 export class AdapterRegistryError extends Error {}
 
-/** A `.gguf` file or a folder with adapter_config.json is an adapter. */
-function isAdapter(path: string): boolean {
+/** A `.gguf` file or a folder with adapter_config.json is an adapter: its stat, else null. */
+function adapterStat(path: string): Stats | null {
   try {
     const st = statSync(path);
-    if (st.isDirectory()) return existsSync(join(path, "adapter_config.json"));
-    return st.isFile() && extname(path) === ".gguf";
+    if (st.isDirectory()) return existsSync(join(path, "adapter_config.json")) ? st : null;
+    return st.isFile() && extname(path) === ".gguf" ? st : null;
   } catch {
-    return false;
+    return null;
   }
 }
+
+const isAdapter = (path: string) => adapterStat(path) !== null;
 
 function blank(name: string, path: string, source: AdapterSource): AdapterEntry {
   return { name, path, source, size: null, mtime_ms: null, sha256: null, rank: null, modules: null, bytes: null, problem: null };
@@ -80,11 +82,16 @@ export class AdapterRegistry {
   async load(): Promise<void> {
     this.entries.clear();
     this.verified.clear();
+    const scanned = new Map<string, Stats>(); // directory entries' stats, reused for their stamps
     if (this.opts.directory && existsSync(this.opts.directory)) {
       for (const f of readdirSync(this.opts.directory).sort()) {
         const path = resolve(this.opts.directory, f);
         const name = basename(f, ".gguf");
-        if (NAME.test(name) && isAdapter(path)) this.entries.set(name, blank(name, path, "directory"));
+        if (!NAME.test(name)) continue;
+        const st = adapterStat(path);
+        if (!st) continue;
+        this.entries.set(name, blank(name, path, "directory"));
+        scanned.set(path, st);
       }
     }
     for (const [name, path] of Object.entries(this.opts.entries)) this.entries.set(name, blank(name, resolve(path), "config"));
@@ -100,7 +107,7 @@ export class AdapterRegistry {
       if (known) Object.assign(e, known);
       else changed = true;
       const stamp = known && known.size !== null && known.mtime_ms !== null ? { size: known.size, mtime_ms: known.mtime_ms } : undefined;
-      changed = this.restamp(e, stamp) || changed;
+      changed = this.restamp(e, stamp, scanned.get(e.path)) || changed;
     }
     if (changed) this.scheduleSave();
   }
@@ -207,10 +214,10 @@ export class AdapterRegistry {
   // ---- persistence ----
 
   /** Sets the entry's stamp from the file; a stamp different from `known` is a problem. True if it changed. */
-  private restamp(e: AdapterEntry, known: FileStamp | undefined): boolean {
+  private restamp(e: AdapterEntry, known: FileStamp | undefined, st?: Stats): boolean {
     let now: FileStamp;
     try {
-      now = stampOf(e.path);
+      now = stampOf(e.path, st);
     } catch (err) {
       e.problem = `unreadable: ${(err as Error).message}`;
       return false;
