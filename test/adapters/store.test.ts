@@ -168,3 +168,17 @@ test("LFU keeps the frequently requested through a burst of one-off requests; LR
   t.deepEqual(run(new LfuPolicy()), ["p", "q", "r"]);
   t.deepEqual(run(new LruPolicy()), ["once7", "once8", "once9"]);
 });
+
+test("prewarm puts the most requested adapters that are not warm into warm, and stops when busy", async (t) => {
+  const policy = new LfuPolicy();
+  const { engine, s, warm } = store({ slots: 1, warmImages: 3, policy });
+  // Counts as if requests had come (a5 most, then a6, a7, a8), none served yet.
+  for (const [name, n] of [["a5", 4], ["a6", 3], ["a7", 2], ["a8", 1]] as const) for (let i = 0; i < n; i++) policy.touch(name);
+  let calls = 0;
+  t.is(await s.prewarm(() => ++calls > 2), 2, "busy after two");
+  t.true(warm!.has("a5") && warm!.has("a6") && !warm!.has("a7"));
+  t.is(await s.prewarm(() => false), 1, "then the next one; a8 does not fit in the budget");
+  t.true(warm!.has("a7") && !warm!.has("a8"));
+  t.deepEqual(engine.loads, ["/adapters/a5.gguf", "/adapters/a6.gguf", "/adapters/a7.gguf"]);
+  t.is(s.stats().prewarmed, 3);
+});

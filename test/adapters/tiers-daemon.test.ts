@@ -128,3 +128,27 @@ for (const pool of LORA_POOL_TYPES) {
     }
   });
 }
+
+test.serial("10,000 registered adapters: the daemon starts, serves and counts them all", async (t) => {
+  if (!model) return t.pass("SKIP: ../shared/models/stories260K.gguf not found");
+  const files = join(await adapters(), "..", "files");
+  const dir = mkdtempSync(join(tmpdir(), "edgelora-tiers-10k-"));
+  for (let i = 0; i < 10_000; i++) symlinkSync(join(files, `f${(i % 10) * 5}.gguf`), join(dir, `z${i}.gguf`));
+  const daemon = await startRealDaemon(await tiersConfig("q8", (c) => (c.adapters.directory = dir)));
+  const client = await connectAsync(`mqtt://127.0.0.1:${daemon.controller.brokerPort}`, { username: "u", password: "u", reconnectPeriod: 0 });
+  try {
+    const ctx = daemon.controller.context;
+    t.is(ctx.registry.size, 10_000);
+    const inbox = new Inbox(client);
+    await client.subscribeAsync("edgelora/u/response", { qos: 1 });
+    await client.publishAsync("edgelora/u/request", body("z9999", "last"), { qos: 1 });
+    t.is((await inbox.reply("last")).status, "ok");
+    t.is(ctx.slots!.tier("z9999"), "hot");
+    t.is(ctx.slots!.tier("z5000"), "cold");
+    const metrics = new Metrics(ctx).snapshot() as { adapters: { registered: number } };
+    t.is(metrics.adapters.registered, 10_000);
+  } finally {
+    await client.endAsync(true);
+    await daemon.stop();
+  }
+});

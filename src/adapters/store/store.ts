@@ -212,6 +212,8 @@ export class TieredAdapterStore implements AdapterSlots {
       if (busy()) break;
       if (this.warm.has(name) || this.slots.some((s) => s.name === name) || this.catalog.resolve(name) === null) continue;
       if (this.catalog.problem?.(name)) continue;
+      // Warm full of more requested adapters: loading more would be wasted.
+      if (!this.warm.canAdmit(name, this.warm.meanImageBytes())) break;
       const index = this.freeSlot();
       if (index < 0) break;
       const s = this.slots[index];

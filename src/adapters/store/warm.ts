@@ -96,6 +96,29 @@ export class WarmTier {
     }
   }
 
+  /** Whether an image of `bytes` for `name` would be admitted now (nothing is evicted to tell). */
+  canAdmit(name: string, bytes: number): boolean {
+    if (this.entries.has(name)) return true;
+    if (bytes > this.budgetBytes) return false;
+    let free = this.budgetBytes - this.used;
+    const chosen = new Set<string>();
+    while (free < bytes) {
+      const victim = this.policy.victim(this.entries.keys(), (n) => chosen.has(n) || this.entries.get(n)!.reading > 0);
+      if (victim === null || !this.policy.admits(name, victim)) return false;
+      chosen.add(victim);
+      free += this.entries.get(victim)!.stored;
+    }
+    return true;
+  }
+
+  /** The mean image size held (0 when empty): what the next image will likely take. */
+  meanImageBytes(): number {
+    if (this.entries.size === 0) return 0;
+    let sum = 0;
+    for (const e of this.entries.values()) sum += e.image;
+    return sum / this.entries.size;
+  }
+
   delete(name: string): void {
     if (this.entries.has(name)) this.drop(name);
   }
