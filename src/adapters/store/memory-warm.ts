@@ -1,7 +1,7 @@
 // Warm backend in process memory, for boards without a zram directory. Images are kept as they
-// are by default: on the bench model's rank-16 images, byte-plane shuffle + deflate saves 4%
+// are by default: on the bench model's rank-16 images, byte-plane shuffle + deflate saves 3.5%
 // (q8, q4) to 14% (f16) of the bytes but brings a promotion down from several GB/s (a copy) to
-// about 0.25 GB/s (README, "Adapter tiers"). `deflate` is there for RAM-starved boards.
+// 50-170 MB/s (README, "Adapter tiers"). `deflate` is there for RAM-starved boards.
 import { promisify } from "node:util";
 import { deflateRaw, inflateRaw } from "node:zlib";
 import { shuffle, unshuffle } from "./shuffle.js";
