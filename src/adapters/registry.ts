@@ -268,16 +268,10 @@ export class AdapterRegistry {
     await atomicWrite(file, JSON.stringify({ version: 1, adapters } satisfies IndexFile));
   }
 
+  /** The state file now (admin changes must survive a power cut); the index with the next batch. */
   private async save(): Promise<void> {
     if (this.opts.stateFile) await atomicWrite(this.opts.stateFile, JSON.stringify(this.state, null, 2));
-    await this.flushSoon();
-  }
-
-  private async flushSoon(): Promise<void> {
-    if (this.saveTimer) clearTimeout(this.saveTimer);
-    this.saveTimer = null;
-    this.saving = this.saving.then(() => this.writeIndex()).catch(() => undefined);
-    await this.saving;
+    this.scheduleSave();
   }
 }
 
