@@ -1,6 +1,10 @@
 // TieredAdapterStore on a fake engine whose slot images carry the adapter's name: hot/warm/cold
 // movements, pinned slots never evicted, the warm budget never exceeded, prefetch, error codes.
 import test from "ava";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DirectoryWarmBackend } from "../../src/adapters/store/directory-warm.js";
 import { LfuPolicy, LruPolicy, type WarmPolicy } from "../../src/adapters/store/policy.js";
 import { MemoryWarmBackend } from "../../src/adapters/store/memory-warm.js";
 import { TieredAdapterStore, type AdapterCatalog } from "../../src/adapters/store/store.js";
@@ -181,4 +185,24 @@ test("prewarm puts the most requested adapters that are not warm into warm, and 
   t.true(warm!.has("a7") && !warm!.has("a8"));
   t.deepEqual(engine.loads, ["/adapters/a5.gguf", "/adapters/a6.gguf", "/adapters/a7.gguf"]);
   t.is(s.stats().prewarmed, 3);
+});
+
+test("the directory backend (any directory): images round-trip, removes and writes of one name stay in order, clear keeps other files", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "edgelora-warmdir-"));
+  writeFileSync(join(dir, "keep.txt"), "not ours");
+  const backend = new DirectoryWarmBackend(dir);
+  const warm = new WarmTier(backend, 3 * IMAGE, new LruPolicy());
+  const img = (s: string) => Buffer.concat([Buffer.from(s), Buffer.alloc(IMAGE - s.length)]);
+  t.true(await warm.put("a", img("first a")));
+  warm.delete("a");
+  const again = warm.put("a", img("second a")); // queued behind the remove
+  t.true(await again);
+  t.is((await warm.get("a"))!.subarray(0, 8).toString(), "second a");
+  for (const n of ["b", "c", "d"]) await warm.put(n, img(n));
+  t.false(warm.has("a"), "LRU evicted a");
+  t.true(warm.usedBytes <= warm.budgetBytes);
+  await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(readdirSync(dir).sort(), ["b.slot", "c.slot", "d.slot", "keep.txt"]);
+  await backend.clear();
+  t.deepEqual(readdirSync(dir), ["keep.txt"]);
 });
