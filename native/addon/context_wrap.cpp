@@ -174,6 +174,42 @@ class FeatureWorker : public PromiseWorker {
   std::vector<float> out_;
 };
 
+// Copies a slot image into a slot off the JS thread (a memcpy per region, no conversion). The
+// image Buffer is held by a reference until the worker settles, so its bytes stay put.
+class LoraImportWorker : public PromiseWorker {
+ public:
+  LoraImportWorker(Napi::Env env, std::shared_ptr<ContextHandle> ctx, int32_t slot, Napi::Buffer<uint8_t> image)
+      : PromiseWorker(env), ctx_(std::move(ctx)), slot_(slot), data_(image.Data()), size_(image.Length()),
+        image_(Napi::Persistent(image)) {}
+
+ protected:
+  void Execute() override {
+    el_error err{};
+    const el_status s = el_lora_import(ctx_->ctx, slot_, data_, size_, &info_, &err);
+    if (s != EL_OK) fail(s, err.message);
+  }
+  void OnOK() override {
+    done();
+    deferred_.Resolve(lora_info_object(Env(), slot_, info_));
+  }
+  void OnError(const Napi::Error& e) override {
+    done();
+    PromiseWorker::OnError(e);
+  }
+
+ private:
+  void done() {
+    ctx_->lora_loading = false;
+    image_.Reset();
+  }
+  std::shared_ptr<ContextHandle> ctx_;
+  int32_t slot_;
+  const uint8_t* data_;
+  size_t size_;
+  Napi::Reference<Napi::Buffer<uint8_t>> image_;
+  el_lora_info info_{};
+};
+
 class Context : public Napi::ObjectWrap<Context> {
  public:
   static Napi::Function define(Napi::Env env) {
@@ -183,6 +219,8 @@ class Context : public Napi::ObjectWrap<Context> {
                         InstanceMethod<&Context::lora_load>("loraLoad"),
                         InstanceMethod<&Context::lora_unload>("loraUnload"),
                         InstanceMethod<&Context::lora_slot_info>("loraSlotInfo"),
+                        InstanceMethod<&Context::lora_export>("loraExport"),
+                        InstanceMethod<&Context::lora_import>("loraImport"),
                         InstanceMethod<&Context::embed>("embed"),
                         InstanceMethod<&Context::token_logprobs>("tokenLogprobs"),
                         InstanceMethod<&Context::dispose>("dispose")});
@@ -333,6 +371,37 @@ class Context : public Napi::ObjectWrap<Context> {
     const el_status s = el_lora_slot_info(h.ctx, slot, &li, &err);
     if (s != EL_OK) throw engine_error(env, s, err.message);
     return lora_info_object(env, slot, li);
+  }
+
+  // loraExport(slot) -> Buffer: the slot's image (edgelora.h), copied on the JS thread (a memcpy
+  // of the adapter's bytes). Allowed while a decode runs: the engine holds the slot meanwhile.
+  Napi::Value lora_export(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ContextHandle& h = live(env);
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "loraExport(slot): slot must be a number");
+    const int32_t slot = info[0].As<Napi::Number>().Int32Value();
+    size_t n = 0;
+    el_error err{};
+    el_status s = el_lora_export(h.ctx, slot, nullptr, 0, &n, &err);
+    if (s != EL_OK) throw engine_error(env, s, err.message);
+    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, n);
+    s = el_lora_export(h.ctx, slot, buf.Data(), buf.Length(), &n, &err);
+    if (s != EL_OK) throw engine_error(env, s, err.message);
+    return buf;
+  }
+
+  // loraImport(slot, image: Buffer) -> Promise<slot info>; shares loraLoad's one-at-a-time rule.
+  Napi::Value lora_import(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    ContextHandle& h = live(env);
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBuffer())
+      throw Napi::TypeError::New(env, "loraImport(slot, image): slot must be a number and image a Buffer");
+    if (h.lora_loading) throw Napi::Error::New(env, "loraImport: another adapter load is in flight on this context");
+    auto* w = new LoraImportWorker(env, handle_, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Buffer<uint8_t>>());
+    h.lora_loading = true;
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
   }
 
   // embed(tokens, nTokens, nLayers) -> Promise<Float32Array> (nPrompts x nEmbd): el_embed.

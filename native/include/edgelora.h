@@ -182,6 +182,19 @@ el_status el_embed(el_context* ctx, const int32_t* tokens, const int32_t* n_toke
  * one batched pass, not k. */
 el_status el_token_logprobs(el_context* ctx, const int32_t* tokens, const int32_t* n_tokens, int32_t n_prompts,
                             const int32_t* lora_slot, const float* lora_scale, float* out, el_error* err);
+/* Slot images (the daemon's warm tier): a loaded slot's adapter as the exact bytes the slot
+ * holds, in the pool's layout, after a small header (pool type, rank, modules, alpha, factor, a
+ * fingerprint of the model shapes and the pool layout).
+ * el_lora_export writes the image of `slot` into buf (cap bytes) and sets *n_out to its size;
+ * with buf NULL it only sets *n_out. A cap smaller than the image is refused (*n_out still set).
+ * The slot must be loaded; it stays usable by decodes meanwhile.
+ * el_lora_import copies an image into `slot` under the rules of el_lora_load (not while the slot
+ * is referenced or loading; may run while el_decode uses other slots): no parsing, transposing
+ * or quantizing, and the slot then computes bit for bit what the exported one did. An image
+ * made for another model, pool type or layout, or truncated, is refused with a message saying
+ * which, and the slot is left as it was. */
+el_status el_lora_export(el_context* ctx, int32_t slot, void* buf, size_t cap, size_t* n_out, el_error* err);
+el_status el_lora_import(el_context* ctx, int32_t slot, const void* buf, size_t n, el_lora_info* out, el_error* err);
 
 /* ---- sampling ---- */
 typedef struct {

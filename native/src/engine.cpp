@@ -302,6 +302,23 @@ el_status el_lora_slot_info(const el_context* ctx, int32_t slot, el_lora_info* o
   return guarded(err, [&] { fill_lora_info(lora_pool_of(ctx, "el_lora_slot_info").info(slot), out); });
 }
 
+el_status el_lora_export(el_context* ctx, int32_t slot, void* buf, size_t cap, size_t* n_out, el_error* err) {
+  return guarded(err, [&] {
+    el::lora::LoraPool& pool = lora_pool_of(ctx, "el_lora_export");
+    require(n_out != nullptr, "el_lora_export: n_out is NULL");
+    *n_out = pool.image_size(slot);
+    if (buf) *n_out = pool.export_image(slot, static_cast<uint8_t*>(buf), cap);
+  });
+}
+
+el_status el_lora_import(el_context* ctx, int32_t slot, const void* buf, size_t n, el_lora_info* out, el_error* err) {
+  return guarded(err, [&] {
+    el::lora::LoraPool& pool = lora_pool_of(ctx, "el_lora_import");
+    require(buf != nullptr, "el_lora_import: buf is NULL");
+    fill_lora_info(pool.import_image(slot, static_cast<const uint8_t*>(buf), n), out);
+  });
+}
+
 void el_context_get_stats(const el_context* ctx, el_context_stats* out) {
   if (!out) return;
   *out = el_context_stats{};

@@ -66,7 +66,7 @@ export async function daemonTrace(o: DaemonTraceOptions, requests: { prompt: str
       await client.publishAsync("edgelora/bench/request", JSON.stringify(body), { qos: 1 });
       served.push(await reply);
     }
-    return { served, loads: controller.context.slots!.stats.loads };
+    return { served, loads: controller.context.slots!.stats().misses.hot };
   } finally {
     await client.endAsync(true);
     await controller.stop();

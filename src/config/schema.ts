@@ -1,6 +1,8 @@
 // The configuration's JSON schema (validated with ajv) and the matching TypeScript type.
 // Keys are snake_case because they are what users write in YAML and in EDGELORA_<SECTION>_<KEY>.
 
+import { WARM_COMPRESSIONS, type WarmCompression } from "../adapters/store/memory-warm.js";
+import { WARM_POLICIES, type WarmPolicyName } from "../adapters/store/policy.js";
 import { LORA_POOL_TYPES, type LoraPoolType } from "../engine/types.js";
 
 export interface TenantConfig {
@@ -44,11 +46,24 @@ export interface Config {
     max_queue: number;
     per_tenant_in_flight: number;
     per_tenant_queue: number;
+    max_pass_over: number; // times a request may be passed over for ones whose adapters are resident
     default_max_tokens: number;
     max_tokens_limit: number;
     request_timeout_ms: number;
   };
-  adapters: { directory: string | null; entries: Record<string, string> };
+  adapters: {
+    directory: string | null;
+    entries: Record<string, string>;
+    warm: {
+      backend: "memory" | "directory" | "off"; // directory: a zram-backed mount (hw/zram-warm.sh)
+      budget_mb: number;
+      directory: string | null; // for backend "directory"
+      compression: WarmCompression; // memory backend only
+      policy: WarmPolicyName;
+    };
+    prefetch: boolean; // move a queued request's adapter up as soon as it is accepted
+    prewarm: boolean; // while idle, load the most requested adapters into warm
+  };
   router: {
     k: number; // candidates the policy considers (the top k by score)
     margin: number; // prefer an adapter in memory whose score is within this of the best; 0 = always the best
@@ -126,6 +141,7 @@ export const configSchema = {
       max_queue: posInt,
       per_tenant_in_flight: posInt,
       per_tenant_queue: posInt,
+      max_pass_over: { type: "integer", minimum: 0 },
       default_max_tokens: posInt,
       max_tokens_limit: posInt,
       request_timeout_ms: posInt,
@@ -133,6 +149,15 @@ export const configSchema = {
     adapters: section({
       directory: nullableStr,
       entries: { type: "object", additionalProperties: str, propertyNames: { pattern: "^[A-Za-z0-9_.-]+$", not: { enum: ["auto"] } } },
+      warm: section({
+        backend: { enum: ["memory", "directory", "off"] },
+        budget_mb: { type: "number", minimum: 0 },
+        directory: nullableStr,
+        compression: { enum: [...WARM_COMPRESSIONS] },
+        policy: { enum: [...WARM_POLICIES] },
+      }),
+      prefetch: { type: "boolean" },
+      prewarm: { type: "boolean" },
     }),
     router: section({
       k: posInt,

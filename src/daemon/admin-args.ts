@@ -29,3 +29,11 @@ export function stringArg(args: Record<string, unknown>, key: string): string {
   if (typeof v !== "string" || v === "") throw new AdminError("BAD_REQUEST", `${key}: a non-empty string is required`);
   return v;
 }
+
+/** An optional integer argument in 0..max (fallback when absent). */
+export function intArg(args: Record<string, unknown>, key: string, fallback: number, max: number): number {
+  const v = args[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) throw new AdminError("BAD_REQUEST", `${key}: an integer from 0 to ${max} is required`);
+  return v;
+}

@@ -1,12 +1,15 @@
 // Admin ops: <base>/bridge/request/<op> -> <base>/bridge/response/<op>, JSON in and out.
-//   adapters/list · adapters/register {name, path} · adapters/remove {name} · tenants/list · health
+//   adapters/list {offset?, limit?} · adapters/register {name, path} · adapters/remove {name} · tenants/list · health
 //   router/train {adapter, prompts} · router/profile {adapters?, prompts?} · router/status
 // Replies: {transaction?, status:"ok", data} or {transaction?, status:"error", error:{code, message}}.
 import { AdapterRegistryError } from "../adapters/registry.js";
 import type { BusMessage } from "../mqtt/client.js";
-import { AdminError, stringArg, type Op } from "./admin-args.js";
+import { AdminError, intArg, stringArg, type Op } from "./admin-args.js";
 import type { DaemonContext, Extension } from "./context.js";
 import { routerOps } from "./router-ops.js";
+
+const LIST_LIMIT_DEFAULT = 100;
+const LIST_LIMIT_MAX = 1000; // a page stays well under a broker's message size limit
 
 export class Admin implements Extension {
   readonly name = "admin";
@@ -15,13 +18,25 @@ export class Admin implements Extension {
   constructor(private readonly ctx: DaemonContext) {
     const { registry } = ctx;
     this.ops = {
-      "adapters/list": () => {
+      "adapters/list": (args) => {
+        const offset = intArg(args, "offset", 0, Number.MAX_SAFE_INTEGER);
+        const limit = intArg(args, "limit", LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX);
         const resident = new Map((ctx.slots?.resident() ?? []).map((r) => [r.name, r]));
-        return registry.list().map((e) => ({ ...e, resident: resident.has(e.name), slot: resident.get(e.name)?.slot ?? null }));
+        const all = registry.list();
+        const adapters = all.slice(offset, offset + limit).map((e) => ({
+          ...e,
+          tier: ctx.slots?.tier(e.name) ?? "cold",
+          resident: resident.has(e.name),
+          slot: resident.get(e.name)?.slot ?? null,
+        }));
+        return { total: all.length, offset, limit, adapters };
       },
       "adapters/register": async (args) => {
         try {
-          const entry = await registry.register(stringArg(args, "name"), stringArg(args, "path"));
+          const name = stringArg(args, "name");
+          const entry = await registry.register(name, stringArg(args, "path"));
+          // A re-registered name may be a new file: running requests finish on the old copy.
+          ctx.slots?.forget(name);
           ctx.events.emit("adaptersChanged", {});
           await ctx.router?.refreshExamples(); // an examples.jsonl beside the new adapter
           return entry;

@@ -15,6 +15,19 @@ export function bridgeInfo(ctx: DaemonContext): Record<string, unknown> {
       resident: ctx.slots?.resident().length ?? 0,
       slots: ctx.slots?.size ?? 0,
       pool_type: ctx.config.model.lora_pool_type, // how the slots store adapters: f16 | q8 | q4
+      tiers: {
+        hot: { slots: ctx.config.model.lora_slots, max_rank: ctx.config.model.lora_max_rank },
+        warm: {
+          backend: ctx.slots?.stats().warm?.backend ?? "off",
+          budget_mb: ctx.config.adapters.warm.budget_mb,
+          directory: ctx.config.adapters.warm.backend === "directory" ? ctx.config.adapters.warm.directory : null,
+          compression: ctx.config.adapters.warm.backend === "memory" ? ctx.config.adapters.warm.compression : null,
+          policy: ctx.config.adapters.warm.policy,
+        },
+        cold: { directory: ctx.config.adapters.directory, read_only: true },
+        prefetch: ctx.config.adapters.prefetch,
+        prewarm: ctx.config.adapters.prewarm,
+      },
     },
     mqtt: { protocol: ctx.bus.mqtt5 ? 5 : 4, shared_subscription: ctx.bus.mqtt5 && ctx.config.mqtt.shared_subscription },
   };

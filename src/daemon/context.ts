@@ -2,7 +2,7 @@
 import type { Logger } from "pino";
 import type { AdapterRegistry } from "../adapters/registry.js";
 import type { Router } from "../adapters/router/router.js";
-import type { LruAdapterSlots } from "../adapters/slots.js";
+import type { TieredAdapterStore } from "../adapters/store/index.js";
 import type { Config } from "../config/schema.js";
 import type { StepEngine } from "../engine/types.js";
 import type { Bus } from "../mqtt/client.js";
@@ -35,7 +35,7 @@ export interface DaemonContext {
   engine: StepEngine | null;
   scheduler: SchedulerPort | null;
   registry: AdapterRegistry;
-  slots: LruAdapterSlots | null;
+  slots: TieredAdapterStore | null;
   /** Adaptive adapter selection ("adapter": "auto"); null when there is no engine. */
   router: Router | null;
   modelPath: string;

@@ -8,7 +8,7 @@ import { AdapterRegistry } from "../adapters/registry.js";
 import { FeatureExtractor } from "../adapters/router/features.js";
 import { LikelihoodProfiler } from "../adapters/router/profile.js";
 import { Router } from "../adapters/router/router.js";
-import { LruAdapterSlots } from "../adapters/slots.js";
+import { buildAdapterStore } from "../adapters/store/index.js";
 import type { Config } from "../config/schema.js";
 import type { StepEngine } from "../engine/types.js";
 import { NoLed, type Led } from "../leds/index.js";
@@ -25,6 +25,7 @@ import { EventBus } from "./events.js";
 import { Health } from "./health.js";
 import { HomeAssistant } from "./homeassistant.js";
 import { Metrics } from "./metrics.js";
+import { Prewarm } from "./prewarm.js";
 import { RequestHandler } from "./request-handler.js";
 import { StatusLed } from "./status-led.js";
 import { Systemd, type Notifier } from "./systemd.js";
@@ -73,8 +74,13 @@ export class Controller {
       entries: config.adapters.entries,
       directory: config.adapters.directory,
       stateFile: join(config.daemon.data_dir, "adapters.json"),
+      indexFile: join(config.daemon.data_dir, "adapter-index.json"),
     });
     await registry.load();
+    const invalid = registry.list().filter((e) => e.problem !== null);
+    for (const e of invalid.slice(0, 20)) logger.warn({ adapter: e.name, path: e.path, problem: e.problem }, "adapter refused: requests get ADAPTER_INVALID");
+    if (invalid.length > 20) logger.warn({ more: invalid.length - 20 }, "more adapters refused");
+    logger.info({ adapters: registry.size }, "adapters registered");
 
     const bus = new Bus(await this.busOptions(t.state));
     bus.on("up", () => health.set({ brokerDown: false }));
@@ -93,7 +99,7 @@ export class Controller {
       logger.error({ err: e, model: this.opts.modelPath }, "model failed to load: requests will get INTERNAL");
       health.set({ modelFailed: true });
     }
-    const slots = engine ? new LruAdapterSlots(engine, registry, config.model.lora_slots) : null;
+    const slots = engine ? await buildAdapterStore(config, engine, registry, logger) : null;
     const s = config.scheduler;
     const scheduler =
       engine && slots
@@ -108,6 +114,7 @@ export class Controller {
               maxQueue: s.max_queue,
               perTenantInFlight: s.per_tenant_in_flight,
               perTenantQueue: s.per_tenant_queue,
+              maxPassOver: s.max_pass_over,
             },
           })
         : null;
@@ -137,6 +144,7 @@ export class Controller {
       new BridgeInfo(ctx),
       new Metrics(ctx),
       new Admin(ctx),
+      new Prewarm(ctx),
       ...(config.homeassistant.enabled ? [new HomeAssistant(ctx, bus.opts.clientId)] : []),
       this.requests ?? new Unavailable(ctx),
       // Last: READY=1 only once everything above serves.
@@ -173,6 +181,7 @@ export class Controller {
       await ctx.bus.stop();
       ctx.engine?.dispose();
     }
+    await ctx?.registry.flush().catch((err: unknown) => logger.warn({ err }, "adapter index not written"));
     await this.broker?.close();
     logger.info("stopped");
   }

@@ -1,5 +1,6 @@
-// <base>/bridge/metrics every metrics.interval_s: scheduler load, adapter tier hits, memory, and
-// answered requests by outcome since start.
+// <base>/bridge/metrics every metrics.interval_s: scheduler load, adapter tiers (hits and misses per
+// tier, bytes used against budgets, promotions and their latency p50/p99 per source tier, prefetch
+// hits), memory, and answered requests by outcome since start.
 import type { DaemonContext, Extension } from "./context.js";
 
 export class Metrics implements Extension {
@@ -26,8 +27,8 @@ export class Metrics implements Extension {
 
   snapshot(): Record<string, unknown> {
     const st = this.ctx.scheduler?.stats();
-    const slots = this.ctx.slots?.stats;
-    const lookups = slots ? slots.hits + slots.loads : 0;
+    const tiers = this.ctx.slots?.stats() ?? null;
+    const lookups = tiers ? tiers.hits.hot + tiers.hits.warm + tiers.hits.cold : 0;
     const mem = process.memoryUsage();
     return {
       queue_depth: st?.queueDepth ?? 0,
@@ -37,10 +38,13 @@ export class Metrics implements Extension {
       completed: st?.completed ?? 0,
       adapters: {
         registered: this.ctx.registry.size,
-        resident: this.ctx.slots?.resident().length ?? 0,
-        slot_hit_ratio: lookups > 0 ? slots!.hits / lookups : null,
-        loads: slots?.loads ?? 0,
-        evictions: slots?.evictions ?? 0,
+        resident: tiers?.hot.resident ?? 0,
+        slot_hit_ratio: lookups > 0 ? tiers!.hits.hot / lookups : null,
+        // hot + warm hits over all acquisitions: what did not have to come from the files
+        tier_hit_ratio: lookups > 0 ? (tiers!.hits.hot + tiers!.hits.warm) / lookups : null,
+        loads: tiers ? tiers.hits.warm + tiers.hits.cold : 0,
+        evictions: tiers?.evictions ?? 0,
+        tiers,
       },
       requests: { ...this.answered },
       memory: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed },

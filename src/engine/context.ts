@@ -122,6 +122,14 @@ export class NativeContext implements SideContext {
     return toSlotInfo(await this.handle.loraLoad(slot, path));
   }
 
+  exportAdapter(slot: number): Buffer {
+    return this.handle.loraExport(slot);
+  }
+
+  async importAdapter(slot: number, image: Buffer): Promise<AdapterSlotInfo> {
+    return toSlotInfo(await this.handle.loraImport(slot, image));
+  }
+
   unloadAdapter(slot: number): void {
     this.handle.loraUnload(slot);
   }

@@ -101,6 +101,16 @@ export class NativeEngine implements StepEngine {
     return load;
   }
 
+  exportAdapter(slot: number): Buffer {
+    return this.context.exportAdapter(slot);
+  }
+
+  importAdapter(slot: number, image: Buffer): Promise<AdapterSlotInfo> {
+    const load = this.adapterLoads.then(() => this.context.importAdapter(slot, image));
+    this.adapterLoads = load.catch(() => undefined);
+    return load;
+  }
+
   unloadAdapter(slot: number): void {
     this.context.unloadAdapter(slot);
   }

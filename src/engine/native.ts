@@ -71,6 +71,10 @@ export interface AddonContext {
   loraLoad(slot: number, path: string): Promise<AddonLoraInfo>;
   loraUnload(slot: number): void;
   loraSlotInfo(slot: number): AddonLoraInfo;
+  /** The slot's image: its exact bytes in the pool's layout after a small header (edgelora.h). */
+  loraExport(slot: number): Buffer;
+  /** Copies an image from loraExport into a slot; refuses one made for another model/pool type/layout. */
+  loraImport(slot: number, image: Buffer): Promise<AddonLoraInfo>;
   decode(batch: AddonBatch, samplers: (AddonSampler | null)[]): Promise<AddonDecodeResult>;
   /** el_embed: mean hidden state after nLayers layers per prompt (nPrompts x nEmbd floats). */
   embed(tokens: Int32Array, nTokens: Int32Array, nLayers: number): Promise<Float32Array>;

@@ -139,6 +139,13 @@ export interface StepEngine {
    *  directory) into a free slot; the slot's effective scale is given per token in StepToken. */
   loadAdapter(slot: number, path: string): Promise<AdapterSlotInfo>;
   unloadAdapter(slot: number): void;
+  /** The slot's image: the exact bytes the slot holds (pool layout) after a small header, for the
+   *  warm tier. Optional so that fakes need not have it. */
+  exportAdapter?(slot: number): Buffer;
+  /** Copies an image from exportAdapter into a free slot (no parse, transpose or quantization): the
+   *  slot then computes bit for bit what the exported one did. Refuses an image made for another
+   *  model, pool type or layout. */
+  importAdapter?(slot: number, image: Buffer): Promise<AdapterSlotInfo>;
   /** Drop a sequence's KV cache and sampler. */
   clearSeq(seq: number): void;
   /** Another, independent context on the same model (the router's); absent on engines that

@@ -90,6 +90,11 @@ export class FairQueue<T> {
     return removed;
   }
 
+  /** The head of every tenant's queue (what take() chooses among), in no particular order. */
+  heads(): T[] {
+    return [...this.byTenant.values()].map((list) => list[0]);
+  }
+
   some(match: (item: T) => boolean): boolean {
     for (const list of this.byTenant.values()) if (list.some(match)) return true;
     return false;

@@ -5,6 +5,7 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { StepEngine, StepResult, StepToken } from "../engine/types.js";
+import { CacheAwareAdmission } from "./admission.js";
 import { FairQueue } from "./queue.js";
 import { Sequence, unstartedResult, type AdapterLease, type Ticket } from "./sequence.js";
 import { Throughput } from "./stats.js";
@@ -56,6 +57,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly contextLength: number;
 
   private readonly queue: FairQueue<Ticket>;
+  private readonly admission: CacheAwareAdmission<Ticket>;
   private readonly freeSeqs: number[];
   private readonly running = new Map<number, Sequence>(); // by engine seq id, in admission order
   private readonly acquiring = new Set<Ticket>(); // admitted, waiting for an adapter slot
@@ -92,6 +94,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.now = options.now ?? Date.now;
     this.contextLength = engine.limits.nCtx;
     this.queue = new FairQueue<Ticket>(limits, (t) => t.job.tenant);
+    this.admission = new CacheAwareAdmission<Ticket>(options.adapters.tier?.bind(options.adapters), limits.maxPassOver);
     // Popped from the end: sequence 0 is handed out first.
     this.freeSeqs = Array.from({ length: limits.maxSequences }, (_, i) => limits.maxSequences - 1 - i);
   }
@@ -110,6 +113,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     } else if (!this.queue.push(ticket)) {
       queueMicrotask(() => this.fail(ticket, "OVERLOADED", `queue full for tenant ${job.tenant}`));
     } else {
+      // The adapter starts moving up now, so its load overlaps the running sequences' steps.
+      if (job.adapter !== null) this.adapters.prefetch?.(job.adapter);
       this.updateBusy();
       this.wake();
     }
@@ -187,7 +192,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       // While a job waits for a slot, jobs that would need a new slot stay behind it, or they could take the
       // slot it is waiting for; jobs of the base model or of an adapter we already hold go ahead.
       const slotWaiting = this.queue.some((t) => t.slotWaitEpoch !== null);
-      const ticket = this.queue.take((t) => {
+      const ticket = this.admission.take(this.queue, (t) => {
         const adapter = t.job.adapter;
         if (adapter === null || this.pins.has(adapter)) return true;
         if (t.slotWaitEpoch !== null) return t.slotWaitEpoch !== this.slotEpoch;

@@ -6,6 +6,7 @@ export type ErrorCode =
   | "PROMPT_TOO_LONG"
   | "ADAPTER_NOT_FOUND"
   | "ADAPTER_FORBIDDEN"
+  | "ADAPTER_INVALID"
   | "OVERLOADED"
   | "SHUTTING_DOWN"
   | "INTERNAL";
@@ -50,12 +51,19 @@ export interface JobHandle {
   cancel(): void;
 }
 
+/** Where an adapter is: in an engine slot, in the warm tier (a slot image), or only in its file. */
+export type AdapterTier = "hot" | "warm" | "cold";
+
 export interface AdapterSlots {
   /** Pin `name` in a LoRA pool slot, loading it if not resident. Resolves {slot, scale}, or null when every slot is
    *  pinned by running sequences (the job waits in the queue, the rest keep running). Rejects with
    *  RequestError("ADAPTER_NOT_FOUND") for an unknown name. */
   acquire(name: string): Promise<{ slot: number; scale: number } | null>;
   release(name: string): void;
+  /** Start moving `name` up (into a slot, off the engine thread) because a request for it was queued; never throws. */
+  prefetch?(name: string): void;
+  /** Where `name` is now, null when it is not registered; synchronous and cheap (routers and admission call it often). */
+  tier?(name: string): AdapterTier | null;
 }
 
 export interface SchedulerLimits {
@@ -65,6 +73,8 @@ export interface SchedulerLimits {
   maxQueue: number;
   perTenantInFlight: number;
   perTenantQueue: number;
+  /** Cache-aware admission (admission.ts): how many times a request may be passed over for ones whose adapters are resident. */
+  maxPassOver?: number;
 }
 
 export interface StepLogEntry {

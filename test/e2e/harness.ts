@@ -137,6 +137,11 @@ export class Inbox {
     });
   }
 
+  /** Whether the final reply of `transaction` has arrived. */
+  has(transaction: string): boolean {
+    return this.finals.has(transaction);
+  }
+
   /** The final reply of `transaction`. */
   reply(transaction: string, timeoutMs = 30_000): Promise<Reply> {
     return this.wait(transaction, this.finals.get(transaction), timeoutMs);

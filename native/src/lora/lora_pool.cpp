@@ -180,14 +180,7 @@ SlotInfo LoraPool::load(int slot, const std::string& path) {
   check_slot(slot);
   const LoraSource src = open_adapter(path, shapes_, max_rank_);
   Slot& s = slots_[slot];
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (s.state == kLoading) fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is being loaded");
-    if (s.refs > 0)
-      fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is in use by " +
-                                           std::to_string(s.refs.load()) + " sequence(s)");
-    s.state = kLoading;
-  }
+  begin_write(slot);
   try {
     std::fill(s.adapted.begin(), s.adapted.end(), 0);
     std::vector<float> row;  // one source row at a time: the only temporary buffer
@@ -220,6 +213,16 @@ SlotInfo LoraPool::load(int slot, const std::string& path) {
     throw;
   }
   return info(slot);
+}
+
+void LoraPool::begin_write(int slot) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Slot& s = slots_[slot];
+  if (s.state == kLoading) fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is being loaded");
+  if (s.refs > 0)
+    fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is in use by " +
+                                         std::to_string(s.refs.load()) + " sequence(s)");
+  s.state = kLoading;
 }
 
 void LoraPool::unload(int slot) {

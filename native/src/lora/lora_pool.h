@@ -123,6 +123,17 @@ class LoraPool {
   // Refused while the slot is loading or referenced. A file that fails validation leaves
   // the slot as it was; a failure during conversion leaves it free.
   SlotInfo load(int slot, const std::string& path);
+  // Slot images (lora_image.cpp): the exact bytes a ready slot's adapter occupies, in the pool's
+  // layout, after a small header (pool type, rank, modules, alpha, factor, a fingerprint of the
+  // model shapes and the layout). Importing one is a copy: no parse, transpose or quantization,
+  // and the slot then holds bit for bit what the exported one held. An image made for another
+  // model, pool type or layout is refused, naming the difference.
+  size_t image_size(int slot) const;  // refused unless the slot is ready
+  // Writes the image into buf (cap bytes, at least image_size); returns its size. The slot is
+  // held (as a sequence would hold it) while it is copied, so it cannot be unloaded meanwhile.
+  size_t export_image(int slot, uint8_t* buf, size_t cap);
+  SlotInfo import_image(int slot, const uint8_t* buf, size_t n);  // same slot rules as load
+  uint64_t image_fingerprint() const;  // what an image must carry to be imported here
   void unload(int slot);  // refused while referenced or loading
   SlotInfo info(int slot) const;
   bool is_ready(int slot) const;
@@ -159,6 +170,11 @@ class LoraPool {
   };
 
   void check_slot(int slot) const;
+  // Takes a free or idle slot for writing (state loading); refused while loading or referenced.
+  void begin_write(int slot);
+  // Module regions of a ready slot's adapter, in image order (layer by layer, modules in order).
+  template <typename F>
+  void for_each_region(int slot, int R, F&& f) const;
   uint8_t* a_region(int slot, int layer, Module m) const;
   uint8_t* b_region(int slot, int layer, Module m) const;
   int64_t a_bytes(int mi, int R) const;  // bytes of module mi's A (and B) region at padded rank R

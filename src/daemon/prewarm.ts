@@ -1,0 +1,49 @@
+// Pre-warming: once the daemon has been idle for a moment, the most requested adapters that are not
+// warm yet are loaded from their files into the warm tier (adapters.prewarm), until a request comes.
+import type { DaemonContext, Extension } from "./context.js";
+
+const IDLE_DELAY_MS = 1000;
+
+export class Prewarm implements Extension {
+  readonly name = "prewarm";
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private readonly onIdle = () => this.schedule();
+  private readonly onBusy = () => this.cancel();
+
+  constructor(private readonly ctx: DaemonContext) {}
+
+  async start(): Promise<void> {
+    const scheduler = this.ctx.scheduler;
+    if (!this.ctx.config.adapters.prewarm || !scheduler || !this.ctx.slots) return;
+    scheduler.on("idle", this.onIdle);
+    scheduler.on("busy", this.onBusy);
+  }
+
+  async stop(): Promise<void> {
+    this.cancel();
+    this.ctx.scheduler?.off("idle", this.onIdle);
+    this.ctx.scheduler?.off("busy", this.onBusy);
+    await this.running;
+  }
+
+  private schedule(): void {
+    this.cancel();
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const { slots, scheduler, logger } = this.ctx;
+      if (!slots || !scheduler || this.running) return;
+      this.running = slots
+        .prewarm(() => scheduler.busy)
+        .then((n) => n > 0 && logger.debug({ adapters: n }, "pre-warmed"))
+        .catch((err: unknown) => logger.warn({ err }, "pre-warm failed"))
+        .finally(() => (this.running = null)) as Promise<void>;
+    }, IDLE_DELAY_MS);
+    this.timer.unref();
+  }
+
+  private cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
