@@ -18,7 +18,14 @@ using namespace el::kernels;
 namespace {
 
 const TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
-                                   TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K};
+                                   TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+                                   TensorType::IQ4_NL, TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K,
+                                   TensorType::Q5_K, TensorType::Q6_K};
+// Every type with a quantizer and a dequantizer: the weight types and the activation types.
+const TensorType kAllTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16,   TensorType::Q8_0,
+                                TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0,   TensorType::Q5_1,
+                                TensorType::IQ4_NL, TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K,
+                                TensorType::Q5_K, TensorType::Q6_K, TensorType::Q8_1,   TensorType::Q8_K};
 
 std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.f) {
   std::mt19937 rng(seed);
@@ -53,7 +60,14 @@ float fp16_bits_to_float(uint16_t h) { return fp16_to_fp32(h); }
 
 void test_traits() {
   CHECK(type_traits(99) == nullptr);
-  CHECK(type_traits(3) == nullptr);  // Q4_1 is not supported
+  CHECK(type_traits(16) == nullptr);  // IQ2_XXS is not supported
+  CHECK(type_traits(TensorType::Q4_1).vec_dot_type == TensorType::Q8_1);
+  CHECK(type_traits(TensorType::Q5_1).vec_dot_type == TensorType::Q8_1);
+  CHECK(type_traits(TensorType::Q5_0).vec_dot_type == TensorType::Q8_0);
+  CHECK(type_traits(TensorType::IQ4_NL).vec_dot_type == TensorType::Q8_0);
+  CHECK(type_traits(TensorType::Q2_K).vec_dot_type == TensorType::Q8_K);
+  CHECK(type_traits(TensorType::Q3_K).vec_dot_type == TensorType::Q8_K);
+  CHECK(type_traits(TensorType::Q5_K).vec_dot_type == TensorType::Q8_K);
   CHECK(type_traits(TensorType::Q4_0).vec_dot_type == TensorType::Q8_0);
   CHECK(type_traits(TensorType::Q8_0).vec_dot_type == TensorType::Q8_0);
   CHECK(type_traits(TensorType::Q4_K).vec_dot_type == TensorType::Q8_K);
@@ -66,6 +80,14 @@ void test_traits() {
   CHECK(row_size(TensorType::Q4_K, 512) == 288);
   CHECK(row_size(TensorType::Q6_K, 256) == 210);
   CHECK(row_size(TensorType::Q8_K, 256) == 292);
+  CHECK(row_size(TensorType::Q4_1, 64) == 40);
+  CHECK(row_size(TensorType::Q5_0, 64) == 44);
+  CHECK(row_size(TensorType::Q5_1, 64) == 48);
+  CHECK(row_size(TensorType::Q8_1, 64) == 72);
+  CHECK(row_size(TensorType::IQ4_NL, 64) == 36);
+  CHECK(row_size(TensorType::Q2_K, 256) == 84);
+  CHECK(row_size(TensorType::Q3_K, 256) == 110);
+  CHECK(row_size(TensorType::Q5_K, 256) == 176);
   CHECK(row_size(TensorType::F16, 7) == 14);
   CHECK(row_size(TensorType::BF16, 5) == 10);
   CHECK(row_size(TensorType::F32, 3) == 12);
@@ -112,6 +134,86 @@ void test_fp16_edges() {
 }
 
 // ---- hand-built blocks -------------------------------------------------------
+
+// Hand-worked blocks of the types added for llama.cpp's presets (layouts of ggml-common.h).
+void test_known_blocks_more(const KernelSet& ks) {
+  {  // Q4_1: d = 0.5, m = 1; value = d * q + m
+    block_q4_1 b{};
+    b.d = 0x3800;
+    b.m = 0x3C00;
+    b.qs[0] = 0xF0;
+    const auto y = decode(ks, TensorType::Q4_1, &b, 32);
+    CHECK(y[0] == 1.f && y[16] == 8.5f && y[1] == 1.f);
+  }
+  {  // Q5_0: d = 0.5; bit j of qh is element j's bit 4; value = d * (q - 16)
+    block_q5_0 b{};
+    b.d = 0x3800;
+    const uint32_t qh = (1u << 0) | (1u << 17);
+    std::memcpy(b.qh, &qh, 4);
+    b.qs[2] = 0xF3;
+    const auto y = decode(ks, TensorType::Q5_0, &b, 32);
+    CHECK(y[0] == 0.f && y[1] == -8.f && y[17] == 0.f && y[16] == -8.f);
+    CHECK(y[2] == -6.5f && y[18] == -0.5f);
+  }
+  {  // Q5_1: d = 0.5, m = -1
+    block_q5_1 b{};
+    b.d = 0x3800;
+    b.m = 0xBC00;
+    const uint32_t qh = 1u << 16;
+    std::memcpy(b.qh, &qh, 4);
+    b.qs[0] = 0x21;
+    const auto y = decode(ks, TensorType::Q5_1, &b, 32);
+    CHECK(y[0] == -0.5f && y[16] == 8.f && y[1] == -1.f);
+  }
+  {  // IQ4_NL: d = 0.5; nibbles index the non-linear table
+    block_iq4_nl b{};
+    b.d = 0x3800;
+    b.qs[0] = 0xF0;
+    b.qs[3] = 0x78;
+    const auto y = decode(ks, TensorType::IQ4_NL, &b, 32);
+    CHECK(y[0] == -63.5f && y[16] == 56.5f && y[3] == 0.5f && y[19] == -5.f);
+  }
+  {  // Q2_K: d = 1, dmin = 0.5; scales[j]: scale low nibble, min high nibble (sub-blocks of 16)
+    block_q2_K b{};
+    b.d = 0x3C00;
+    b.dmin = 0x3800;
+    b.scales[0] = 0x32;  // scale 2, min 3
+    b.scales[6] = 0x01;  // scale 1, min 0
+    b.scales[9] = 0x15;  // scale 5, min 1
+    b.qs[0] = 0xE4;      // element 0: 0, element 32: 1, element 64: 2, element 96: 3
+    b.qs[48] = 0x03;     // element 128 + 16 (sub-block 9): 3
+    const auto y = decode(ks, TensorType::Q2_K, &b, 256);
+    CHECK(y[0] == -1.5f && y[96] == 3.f && y[144] == 14.5f && y[32] == 0.f && y[1] == -1.5f);
+  }
+  {  // Q3_K: d = 0.5; sub-block 0 scale 34 - 32 = 2, sub-block 13 scale 29 - 32 = -3
+    block_q3_K b{};
+    b.d = 0x3800;
+    b.scales[0] = 2;
+    b.scales[8] = 2;          // top bits of sub-block 0
+    b.scales[5] = 13 << 4;    // low bits of sub-block 13
+    b.scales[9] = 1 << 6;     // top bits of sub-block 13
+    b.qs[0] = 0x01;
+    b.hmask[0] = 0x01;        // element 0: 1, high bit set
+    b.qs[48] = 0x30;          // element 128 + 64 + 16 = 208: bits 4-5 of qs[32 + 16]
+    b.hmask[16] = 0x40;       // its high bit: bit 208 / 32 of hmask[208 % 32]
+    const auto y = decode(ks, TensorType::Q3_K, &b, 256);
+    CHECK(y[0] == 1.f && y[1] == -4.f && y[208] == -4.5f);
+  }
+  {  // Q5_K: d = 1, dmin = 0.5; sub-block 0 scale 2 min 4, sub-block 1 scale 1 min 0
+    block_q5_K b{};
+    b.d = 0x3C00;
+    b.dmin = 0x3800;
+    b.scales[0] = 2;
+    b.scales[4] = 4;
+    b.scales[1] = 1;
+    b.qs[0] = 0x03;
+    b.qh[0] = 0x01;  // element 0: 3 + 16
+    b.qs[1] = 0x50;
+    b.qh[1] = 0x02;  // element 33: 5 + 16
+    const auto y = decode(ks, TensorType::Q5_K, &b, 256);
+    CHECK(y[0] == 36.f && y[1] == -2.f && y[33] == 21.f && y[32] == 0.f);
+  }
+}
 
 void test_known_blocks(const KernelSet& ks) {
   {  // Q8_0: d = 0.25, q = j - 16
@@ -215,8 +317,7 @@ void test_known_quantize(const KernelSet& ks) {
 
 void test_round_trips() {
   const KernelSet& ref = scalar();
-  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
-                       TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_K}) {
+  for (TensorType t : kAllTypes) {
     const int n = 1024;
     const auto x = randn(n, 7);
     const auto enc = encode(ref, t, x);
@@ -239,10 +340,20 @@ void test_round_trips() {
       case TensorType::Q4_K: CHECK_MSG(rel_rms < 0.14, "%s rms %g", name, rel_rms); break;
       case TensorType::Q6_K: CHECK_MSG(rel_rms < 0.04, "%s rms %g", name, rel_rms); break;
       case TensorType::Q8_K: CHECK_MSG(rel_rms < 0.012, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q8_1: CHECK_MSG(rel_rms < 0.012, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q4_1: CHECK_MSG(rel_rms < 0.10, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q5_0: CHECK_MSG(rel_rms < 0.06, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q5_1: CHECK_MSG(rel_rms < 0.05, "%s rms %g", name, rel_rms); break;
+      case TensorType::IQ4_NL: CHECK_MSG(rel_rms < 0.12, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q2_K: CHECK_MSG(rel_rms < 0.40, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q3_K: CHECK_MSG(rel_rms < 0.25, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q5_K: CHECK_MSG(rel_rms < 0.07, "%s rms %g", name, rel_rms); break;
+      default: CHECK_MSG(false, "%s: no bound", name);
     }
     // Quantizing the decoded values again must reproduce them (a fixed point), except where
     // ggml's rule re-derives a different scale; Q8_0 and Q8_K re-derive the same one.
-    if (t == TensorType::Q8_0 || t == TensorType::Q8_K || t == TensorType::F16 || t == TensorType::BF16) {
+    if (t == TensorType::Q8_0 || t == TensorType::Q8_1 || t == TensorType::Q8_K || t == TensorType::F16 ||
+        t == TensorType::BF16) {
       const auto y2 = decode(ref, t, encode(ref, t, y).data(), n);
       double d = 0;
       for (int i = 0; i < n; ++i) d = std::max(d, double(std::fabs(y2[i] - y[i])));
@@ -250,7 +361,7 @@ void test_round_trips() {
     }
   }
   // All-zero blocks stay zero.
-  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_K}) {
+  for (TensorType t : kAllTypes) {
     const std::vector<float> z(256, 0.f);
     const auto y = decode(ref, t, encode(ref, t, z).data(), 256);
     for (float v : y) CHECK(v == 0.f);
@@ -266,8 +377,7 @@ bool near_norm(double got, double want, double norm, double rel) {
 
 void test_conversions(const KernelSet& ks) {
   const KernelSet& ref = scalar();
-  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
-                       TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_K}) {
+  for (TensorType t : kAllTypes) {
     for (int n : lengths(t)) {
       const auto x = randn(size_t(n), uint32_t(n) * 31 + uint32_t(t), 3.f);
       // Quantizers are bit-exact with the reference (activations must match ggml's).
@@ -298,6 +408,19 @@ void test_vec_dots(const KernelSet& ks) {
       for (int i = 0; i < n; ++i) {
         exact += double(wd[i]) * ad[i];
         norm += std::fabs(double(wd[i]) * ad[i]);
+      }
+      // With Q8_1 activations (Q4_1, Q5_1) the weights' offset m meets the block's stored
+      // s = fp16(d * sum(q)), as in ggml, instead of the exact sum: m . (s - sum(a)) per block.
+      if (at == TensorType::Q8_1) {
+        const size_t wb = type_traits(t).type_size;
+        for (int b = 0; b < n / QK8_1; ++b) {
+          fp16_t m;
+          std::memcpy(&m, w.data() + b * wb + 2, 2);  // block_q4_1 / block_q5_1: d, then m
+          const block_q8_1& blk = reinterpret_cast<const block_q8_1*>(a.data())[b];
+          double sum = 0;
+          for (int j = 0; j < QK8_1; ++j) sum += ad[size_t(b * QK8_1 + j)];
+          exact += double(fp16_to_fp32(m)) * (double(fp16_to_fp32(blk.s)) - sum);
+        }
       }
       float want = 0, got = 0;
       ref.of(t).vec_dot(n, &want, w.data(), a.data());
@@ -544,6 +667,7 @@ int main() {
   for (const KernelSet* ks : available()) {
     std::fprintf(stderr, "path %s\n", ks->name);
     test_known_blocks(*ks);
+    test_known_blocks_more(*ks);
     test_known_quantize(*ks);
     test_conversions(*ks);
     test_vec_dots(*ks);

@@ -33,6 +33,8 @@ struct PackedKernels {
 const PackedKernels& packed(const KernelSet& ks);
 
 void fill_scalar(KernelSet& ks);
+void fill_scalar_blocks32(KernelSet& ks);  // scalar_blocks32.cpp: Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_1
+void fill_scalar_kquants(KernelSet& ks);   // scalar_kquants.cpp: Q2_K, Q3_K, Q5_K
 
 #if defined(__x86_64__)
 void install_avx2(KernelSet& ks, TileKernels& tk);       // x86/avx2.cpp (AVX2 + FMA + F16C)
