@@ -1,0 +1,62 @@
+// Private to kernels/x86: the 32-byte primitives of quant_dots.h with AVX2. Bytes multiply
+// with maddubs (unsigned x signed) and widen with madd, as in avx2.cpp's other integer dots.
+#pragma once
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "avx2_common.h"
+
+namespace el::kernels {
+namespace {
+
+struct Avx2QuantOps {
+  using V = __m256i;
+  using I = __m256i;
+  using F = __m256;
+
+  static V load(const uint8_t* p) { return load256(p); }
+  static V nibbles(const uint8_t* qs) { return nibbles_32(qs); }
+  // Byte j holds byte j / 8 of the bits; OR-ing every bit but j % 8 leaves 0xFF exactly where it is set.
+  static V bits(const uint8_t* p4) {
+    uint32_t x;
+    std::memcpy(&x, p4, 4);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(int(x)), _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+    const __m256i others = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
+    return _mm256_cmpeq_epi8(_mm256_or_si256(spread, others), _mm256_set1_epi64x(-1));
+  }
+  static V field(V v, int shift, uint8_t mask) {
+    return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(char(mask)));
+  }
+  static V flag(V v, int bit, uint8_t value) {
+    const __m256i b = _mm256_set1_epi8(char(1 << bit));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, b), b), _mm256_set1_epi8(char(value)));
+  }
+  static V set1(uint8_t x) { return _mm256_set1_epi8(char(x)); }
+  static V and_(V a, V b) { return _mm256_and_si256(a, b); }
+  static V or_(V a, V b) { return _mm256_or_si256(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_epi8(a, b); }
+  static V lookup(V table, V idx) { return _mm256_shuffle_epi8(table, idx); }
+
+  static I zero() { return _mm256_setzero_si256(); }
+  static I dot(I acc, V u, V s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+  }
+  // |a| . sign(s, a): maddubs needs its first operand unsigned.
+  static I dot_ss(I acc, V a, V s) { return dot(acc, _mm256_sign_epi8(a, a), _mm256_sign_epi8(s, a)); }
+  static I dot_scaled(I acc, V u, V s, int sc) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(short(sc))));
+  }
+  static I dot_scaled2(I acc, V u, V s, int sc0, int sc1) {
+    const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(short(sc1)), _mm_set1_epi16(short(sc0)));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale));
+  }
+
+  static F fzero() { return _mm256_setzero_ps(); }
+  static F fma(F acc, I isum, float scale) { return _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(isum), acc); }
+  static float hsum(F v) { return el::kernels::hsum(v); }
+};
+
+}  // namespace
+}  // namespace el::kernels
