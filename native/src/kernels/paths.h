@@ -38,7 +38,7 @@ void fill_scalar_kquants(KernelSet& ks);   // scalar_kquants.cpp: Q2_K, Q3_K, Q5
 
 #if defined(__x86_64__)
 void install_avx2(KernelSet& ks, TileKernels& tk);       // x86/avx2.cpp (AVX2 + FMA + F16C)
-void install_avx2_quants(KernelSet& ks);                  // x86/avx2_quants.cpp (called by install_avx2)
+void install_avx2_quants(KernelSet& ks, TileKernels& tk);  // x86/avx2_quants.cpp (called by install_avx2)
 void install_avx2_vnni(KernelSet& ks, TileKernels& tk);  // x86/avx2_vnni.cpp (on top of install_avx2)
 void install_packed_vnni(PackedKernels& pk);              // x86/packed_vnni.cpp (Q4_0, Q8_0)
 void install_packed_avx2(PackedKernels& pk);              // x86/packed_avx2.cpp (Q4_0)

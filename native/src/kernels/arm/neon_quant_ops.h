@@ -35,6 +35,11 @@ struct NeonQuantOps {
     const uint8x16_t m = vdupq_n_u8(mask);
     return {vandq_u8(vshlq_u8(v.a, right), m), vandq_u8(vshlq_u8(v.b, right), m)};
   }
+  static V field_up(V v, int shift, uint8_t mask) {
+    const int8x16_t left = vdupq_n_s8(int8_t(shift));
+    const uint8x16_t m = vdupq_n_u8(mask);
+    return {vandq_u8(vshlq_u8(v.a, left), m), vandq_u8(vshlq_u8(v.b, left), m)};
+  }
   static V flag(V v, int bit, uint8_t value) {
     const uint8x16_t b = vdupq_n_u8(uint8_t(1 << bit)), x = vdupq_n_u8(value);
     return {vandq_u8(vtstq_u8(v.a, b), x), vandq_u8(vtstq_u8(v.b, b), x)};

@@ -539,7 +539,7 @@ void install_avx2(KernelSet& ks, TileKernels& tk) {
   t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K;
   t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K;
   t[uint32_t(TensorType::Q8_K)].from_float = q8_K_from_float;
-  install_avx2_quants(ks);  // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K
+  install_avx2_quants(ks, tk);  // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K
   tk.by_type[uint32_t(TensorType::F16)] = tile_entry<MicroF16, 3, 4>;
   tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DecodeQ8_0>::K, 2, 4>;
   tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DecodeQ4_0>::K, 2, 4>;

@@ -29,6 +29,9 @@ struct Avx2QuantOps {
   static V field(V v, int shift, uint8_t mask) {
     return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(char(mask)));
   }
+  static V field_up(V v, int shift, uint8_t mask) {
+    return _mm256_and_si256(_mm256_sll_epi16(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(char(mask)));
+  }
   static V flag(V v, int bit, uint8_t value) {
     const __m256i b = _mm256_set1_epi8(char(1 << bit));
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, b), b), _mm256_set1_epi8(char(value)));

@@ -7,7 +7,7 @@
 
 namespace el::kernels::detail {
 
-void install_avx2_quants(KernelSet& ks) { install_quant_dots<Avx2QuantOps>(ks); }
+void install_avx2_quants(KernelSet& ks, TileKernels& tk) { install_quant_dots<Avx2QuantOps>(ks, tk); }
 
 }  // namespace el::kernels::detail
 #endif  // __x86_64__
