@@ -17,7 +17,7 @@
 //   I dot_ss(I acc, V a, V s)              acc + a . s, both signed, |a| <= 127
 //   I dot_scaled(I acc, V u, V s, int sc)  acc + sc * (u . s), u <= 63, |sc| <= 127
 //   I dot_scaled2(I acc, V u, V s, int sc0, int sc1)  the same with sc0 on bytes 0..15, sc1 on 16..31
-//   F fzero(), F fma(F acc, I isum, float scale), float hsum(F)
+//   F fzero(), F add(F, F), F fma(F acc, I isum, float scale), float hsum(F), float f16(fp16_t) (a half as float)
 // Integer sums are exact (as the scalar reference's), so a path differs from scalar.cpp only in
 // the order of its float additions.
 #pragma once
@@ -41,7 +41,7 @@ struct QuantDots {
   using V = typename O::V;
   using F = typename O::F;
 
-  static float fp(fp16_t h) { return fp16_to_fp32(h); }
+  static float fp(fp16_t h) { return O::f16(h); }
   static const uint8_t* bytes(const int8_t* q) { return reinterpret_cast<const uint8_t*>(q); }
 
   template <int T, class A>
@@ -56,23 +56,26 @@ struct QuantDots {
   // ---- 32-element blocks against Q8_0 / Q8_1 ----
 
   // Q4_1 / Q5_1 . Q8_1: unsigned quants; the offset m meets the activations' s once per block.
+  // Blocks go in pairs with an accumulator each, so consecutive fused multiply-adds do not wait
+  // on each other.
   template <int T, class B>
   static void offset_row(int n, const void* vw, const void* const* a, float* out, int64_t os) {
     const B* w = static_cast<const B*>(vw);
     const block_q8_1* at[T];
     tokens<T>(a, at);
-    F acc[T];
+    F acc[2][T];
     float summs[T];
-    for (int t = 0; t < T; ++t) acc[t] = O::fzero(), summs[t] = 0;
-    for (int i = 0; i < n / QK8_1; ++i) {
+    for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = O::fzero(), summs[t] = 0;
+    auto block = [&](int i, F (&ac)[T]) {
       const V u = quants(w[i]);
       const float d = fp(w[i].d), m = fp(w[i].m);
       for (int t = 0; t < T; ++t) {
         summs[t] += m * fp(at[t][i].s);
-        acc[t] = O::fma(acc[t], O::dot(O::zero(), u, O::load(bytes(at[t][i].qs))), d * fp(at[t][i].d));
+        ac[t] = O::fma(ac[t], O::dot(O::zero(), u, O::load(bytes(at[t][i].qs))), d * fp(at[t][i].d));
       }
-    }
-    store<T>(acc, summs, out, os);
+    };
+    pairs<T>(n / QK8_1, block, acc);
+    store<T>(acc[0], summs, out, os);
   }
 
   // Q5_0 / IQ4_NL . Q8_0: signed quants.
@@ -81,16 +84,29 @@ struct QuantDots {
     const B* w = static_cast<const B*>(vw);
     const block_q8_0* at[T];
     tokens<T>(a, at);
-    F acc[T];
+    F acc[2][T];
     float none[T];
-    for (int t = 0; t < T; ++t) acc[t] = O::fzero(), none[t] = 0;
-    for (int i = 0; i < n / QK8_0; ++i) {
+    for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = O::fzero(), none[t] = 0;
+    auto block = [&](int i, F (&ac)[T]) {
       const V q = quants(w[i]);
       const float d = fp(w[i].d);
       for (int t = 0; t < T; ++t)
-        acc[t] = O::fma(acc[t], O::dot_ss(O::zero(), q, O::load(bytes(at[t][i].qs))), d * fp(at[t][i].d));
+        ac[t] = O::fma(ac[t], O::dot_ss(O::zero(), q, O::load(bytes(at[t][i].qs))), d * fp(at[t][i].d));
+    };
+    pairs<T>(n / QK8_0, block, acc);
+    store<T>(acc[0], none, out, os);
+  }
+
+  // Blocks 0..nb-1 in pairs, the second of each into acc[1], which is then added into acc[0].
+  template <int T, class Block>
+  static void pairs(int nb, Block& block, F (&acc)[2][T]) {
+    int i = 0;
+    for (; i + 2 <= nb; i += 2) {
+      block(i, acc[0]);
+      block(i + 1, acc[1]);
     }
-    store<T>(acc, none, out, os);
+    if (i < nb) block(i, acc[0]);
+    for (int t = 0; t < T; ++t) acc[0][t] = O::add(acc[0][t], acc[1][t]);
   }
 
   // The 5-bit quants of a Q5_0 / Q5_1 block, unsigned (0..31).

@@ -62,8 +62,14 @@ struct NeonQuantOps {
   }
 
   static F fzero() { return vdupq_n_f32(0); }
+  static F add(F x, F y) { return vaddq_f32(x, y); }
   static F fma(F acc, I isum, float scale) { return vmlaq_n_f32(acc, vcvtq_f32_s32(isum), scale); }
   static float hsum(F v) { return vaddvq_f32(v); }
+  static float f16(fp16_t h) {
+    __fp16 x;
+    std::memcpy(&x, &h, 2);
+    return float(x);
+  }
 };
 
 }  // namespace

@@ -57,8 +57,10 @@ struct Avx2QuantOps {
   }
 
   static F fzero() { return _mm256_setzero_ps(); }
+  static F add(F x, F y) { return _mm256_add_ps(x, y); }
   static F fma(F acc, I isum, float scale) { return _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(isum), acc); }
   static float hsum(F v) { return el::kernels::hsum(v); }
+  static float f16(fp16_t h) { return h2f(h); }
 };
 
 }  // namespace
