@@ -1,0 +1,96 @@
+// Decode GEMV speed per weight type (a benchmark, not a test): one token against a matrix of
+// n_in = 4864 columns, through matmul_rows on one thread, for a matrix kept in cache (the kernel's
+// own ceiling) and one streamed from memory (64 MiB), in GB/s of weight bytes. A type whose
+// streamed rate is well under its cached rate is bound by memory, one near it by its instructions.
+//
+// Usage: bench_quant_dots [--path NAME] [--types q5_0,q4_K,...]
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/matmul.h"
+#include "tensor_types.h"
+
+using namespace el;
+using namespace el::kernels;
+
+namespace {
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// Best of a few passes over the rows (other tenants of a shared machine come and go), in GB/s.
+double gemv_rate(const KernelSet& ks, TensorType t, const std::vector<uint8_t>& w, int64_t n_in, int64_t n_out,
+                 const PreparedActivations& act, std::vector<float>& out) {
+  const WeightView view{t, w.data(), n_in, n_out, row_size(t, n_in)};
+  double best = 0;
+  for (int pass = 0; pass < 5; ++pass) {
+    const double t0 = now();
+    int reps = 0;
+    do {
+      matmul_rows(ks, view, act, 0, n_out, out.data(), n_out);
+      ++reps;
+    } while (now() - t0 < 0.2);
+    best = std::max(best, double(w.size()) * reps / (now() - t0) / 1e9);
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const KernelSet* ks = &best();
+  std::string types = "q4_0,q8_0,q4_1,q5_0,q5_1,iq4_nl,q2_K,q3_K,q4_K,q5_K,q6_K";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--path") == 0) ks = by_name(argv[i + 1]);
+    if (std::strcmp(argv[i], "--types") == 0) types = argv[i + 1];
+  }
+  if (!ks) {
+    std::fprintf(stderr, "unknown or unsupported path\n");
+    return 1;
+  }
+  const int64_t n_in = 4864;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  std::vector<float> x(static_cast<size_t>(n_in));
+  for (float& v : x) v = dist(rng);
+  std::printf("path %s, one thread, n_in %lld, GB/s of weights\n| type | cached | streamed |\n|---|---|---|\n", ks->name,
+              (long long)n_in);
+  for (size_t p = 0; p < types.size();) {
+    size_t q = types.find(',', p);
+    if (q == std::string::npos) q = types.size();
+    const std::string name = types.substr(p, q - p);
+    p = q + 1;
+    TensorType t{};
+    bool found = false;
+    for (uint32_t id = 0; id < uint32_t(kMaxTypeId); ++id)
+      if (const TypeTraits* tr = type_traits(id); tr && name == tr->name && ks->of(TensorType(id)).vec_dot) {
+        t = TensorType(id);
+        found = true;
+      }
+    if (!found) {
+      std::fprintf(stderr, "skipping %s: not a weight type\n", name.c_str());
+      continue;
+    }
+    const size_t rb = row_size(t, n_in);
+    std::vector<float> row(static_cast<size_t>(n_in));
+    for (float& v : row) v = dist(rng);
+    std::vector<uint8_t> one(rb);
+    scalar().of(t).from_float(row.data(), one.data(), n_in);
+    PreparedActivations act;
+    prepare_activations(*ks, t, x.data(), n_in, 1, n_in, act);
+    double rate[2];
+    for (int k = 0; k < 2; ++k) {
+      const int64_t n_out = k == 0 ? int64_t(256 * 1024 / rb) : int64_t((64 << 20) / rb);
+      std::vector<uint8_t> w(rb * size_t(n_out));
+      for (int64_t r = 0; r < n_out; ++r) std::memcpy(w.data() + size_t(r) * rb, one.data(), rb);
+      std::vector<float> out(static_cast<size_t>(n_out));
+      rate[k] = gemv_rate(*ks, t, w, n_in, n_out, act, out);
+    }
+    std::printf("| %s | %.1f | %.1f |\n", name.c_str(), rate[0], rate[1]);
+  }
+  return 0;
+}
