@@ -1,7 +1,7 @@
 // Decode GEMV speed per weight type (a benchmark, not a test): one token against a matrix of
 // n_in = 4864 columns, through matmul_rows on one thread, for a matrix kept in cache (the kernel's
 // own ceiling) and one streamed from memory (64 MiB), in GB/s of weight bytes; each also through
-// one vec_dot per row, to show what matmul_rows' several-row decode kernels add. A type whose
+// one vec_dot per row (matmul_rows' decode is that loop; the two columns show the noise). A type whose
 // streamed rate is well under its cached rate is bound by memory, one near it by its instructions.
 //
 // Usage: bench_quant_dots [--path NAME] [--types q5_0,q4_K,...] [--json FILE]

@@ -113,8 +113,6 @@ void matmul_rows(const KernelSet& ks, const WeightView& w, const PreparedActivat
   // prefetcher follows best; measured from DRAM, several rows at once were not faster.
   if (act.n_tok == 1) {
     const void* a = act.row(0);
-    if (const detail::DecodeRowsFn rows = detail::tiles(ks).decode_by_type[static_cast<uint32_t>(w.type)])
-      return rows(n, wdata + row_begin * rb, rb, int(row_end - row_begin), a, out + row_begin);
     for (int64_t r = row_begin; r < row_end; ++r) dot(n, out + r, wdata + r * rb, a);
     return;
   }

@@ -14,13 +14,8 @@ namespace el::kernels::detail {
 // each weight vector is decoded once per tile of tokens.
 using TileDotFn = void (*)(int n, const uint8_t* w, size_t w_stride, int nr, const PreparedActivations& act, int t0,
                            int nt, float* out, int64_t out_stride);
-// Optional decode kernel (one token) over nr >= 1 rows, w_stride bytes apart:
-// out[r] = W[r] . a. Used by matmul_rows instead of one vec_dot per row where several rows at
-// once run faster than one (the per-block work of 32-element blocks, in quant_dots.h).
-using DecodeRowsFn = void (*)(int n, const uint8_t* w, size_t w_stride, int nr, const void* a, float* out);
 struct TileKernels {
   TileDotFn by_type[kMaxTypeId] = {};
-  DecodeRowsFn decode_by_type[kMaxTypeId] = {};
 };
 
 // The tile kernels of one of the tables dispatch.cpp built (empty for any other KernelSet).

@@ -22,7 +22,6 @@
 // the order of its float additions.
 #pragma once
 #include <cstring>
-#include <type_traits>
 
 #include "../tensor_types.h"
 #include "block_scales.h"
@@ -108,33 +107,6 @@ struct QuantDots {
     }
     if (i < nb) block(i, acc[0]);
     for (int t = 0; t < T; ++t) acc[0][t] = O::add(acc[0][t], acc[1][t]);
-  }
-
-  // Decode over R rows at once (one token): the token's block and scale are loaded once for
-  // the R rows, and the R rows' independent chains keep the core busy where one row's chain of
-  // per-block work would wait on itself. out[r] = row r . a.
-  template <int R, class B, class A>
-  static void decode_rows(int n, const uint8_t* w, size_t ws, const void* va, float* out) {
-    const A* a = static_cast<const A*>(va);
-    const B* wr[R];
-    for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const B*>(w + size_t(r) * ws);
-    F acc[R];
-    float extra[R];
-    for (int r = 0; r < R; ++r) acc[r] = O::fzero(), extra[r] = 0;
-    for (int i = 0; i < n / 32; ++i) {
-      const V y = O::load(bytes(a[i].qs));
-      const float da = fp(a[i].d);
-      for (int r = 0; r < R; ++r) {
-        const V q = quants(wr[r][i]);
-        if constexpr (std::is_same_v<A, block_q8_1>) {
-          extra[r] += fp(wr[r][i].m) * fp(a[i].s);
-          acc[r] = O::fma(acc[r], O::dot(O::zero(), q, y), fp(wr[r][i].d) * da);
-        } else {
-          acc[r] = O::fma(acc[r], O::dot_ss(O::zero(), q, y), fp(wr[r][i].d) * da);
-        }
-      }
-    }
-    for (int r = 0; r < R; ++r) out[r] = O::hsum(acc[r]) + extra[r];
   }
 
   // The 5-bit quants of a Q5_0 / Q5_1 block, unsigned (0..31).
@@ -347,14 +319,6 @@ struct QuantTile {
   };
 };
 
-// A DecodeRowsFn (paths.h): rows in groups of 4, then one at a time.
-template <class O, class B, class A>
-void decode_rows_of(int n, const uint8_t* w, size_t ws, int nr, const void* a, float* out) {
-  int r = 0;
-  for (; r + 4 <= nr; r += 4) QuantDots<O>::template decode_rows<4, B, A>(n, w + size_t(r) * ws, ws, a, out + r);
-  for (; r < nr; ++r) QuantDots<O>::template decode_rows<1, B, A>(n, w + size_t(r) * ws, ws, a, out + r);
-}
-
 template <class O, class B, bool kOffset>
 struct RowsOf32 {
   template <int T>
@@ -395,10 +359,6 @@ void install_quant_dots(KernelSet& ks, detail::TileKernels& tk) {
   set(TensorType::Q5_1, RowsOf32<O, block_q5_1, true>{});
   set(TensorType::Q5_0, RowsOf32<O, block_q5_0, false>{});
   set(TensorType::IQ4_NL, RowsOf32<O, block_iq4_nl, false>{});
-  tk.decode_by_type[uint32_t(TensorType::Q4_1)] = decode_rows_of<O, block_q4_1, block_q8_1>;
-  tk.decode_by_type[uint32_t(TensorType::Q5_1)] = decode_rows_of<O, block_q5_1, block_q8_1>;
-  tk.decode_by_type[uint32_t(TensorType::Q5_0)] = decode_rows_of<O, block_q5_0, block_q8_0>;
-  tk.decode_by_type[uint32_t(TensorType::IQ4_NL)] = decode_rows_of<O, block_iq4_nl, block_q8_0>;
   set(TensorType::Q2_K, RowsQ2_K<O>{});
   set(TensorType::Q3_K, RowsQ3_K<O>{});
   set(TensorType::Q5_K, RowsQ5_K<O>{});
