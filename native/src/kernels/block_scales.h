@@ -37,14 +37,23 @@ static inline void q4k_scales_mins(const uint8_t* q, uint8_t sc[8], uint8_t m[8]
   std::memcpy(m + 4, &m_hi, 4);
 }
 
-// The sixteen Q3_K sub-block scales, signed (stored value - 32). Low 4 bits: bytes 0..7, low
-// nibbles for sub-blocks 0..7 and high nibbles for 8..15; top 2 bits: byte 8 + j % 4, bits 2 * (j / 4).
-static inline void q3k_scales(const uint8_t* q, int8_t sc[16]) {
-  for (int j = 0; j < 16; ++j) {
-    const int lo = j < 8 ? q[j] & 0xF : q[j - 8] >> 4;
-    const int hi = (q[8 + j % 4] >> (2 * (j / 4))) & 3;
-    sc[j] = int8_t((lo | (hi << 4)) - 32);
+// The sixteen Q3_K sub-block scales as stored (scale + 32), four per 32-bit word (little
+// endian: sub-block 4w + b in byte b of word w). Low 4 bits: bytes 0..7, low nibbles for
+// sub-blocks 0..7 and high nibbles for 8..15; top 2 bits: byte 8 + j % 4, bits 2 * (j / 4).
+static inline void q3k_scale_words(const uint8_t* q, uint32_t out[4]) {
+  uint32_t u[3];
+  std::memcpy(u, q, 12);
+  for (int w = 0; w < 4; ++w) {
+    const uint32_t lo = (w < 2 ? u[w] : u[w - 2] >> 4) & 0x0f0f0f0fu;  // words 2, 3: the high nibbles
+    out[w] = lo | (((u[2] >> (2 * w)) & 0x03030303u) << 4);
   }
+}
+
+// The same, signed (stored value - 32), one per sub-block.
+static inline void q3k_scales(const uint8_t* q, int8_t sc[16]) {
+  uint32_t w[4];
+  q3k_scale_words(q, w);
+  for (int j = 0; j < 16; ++j) sc[j] = int8_t(int((w[j / 4] >> (8 * (j % 4))) & 0xFF) - 32);
 }
 
 // Q5_0 / Q5_1: element j (0..31) of a block, 5 bits: its nibble (low half of qs[j] for j < 16,

@@ -17,6 +17,10 @@
 //   I dot_ss(I acc, V a, V s)              acc + a . s, both signed, |a| <= 127
 //   I dot_scaled(I acc, V u, V s, int sc)  acc + sc * (u . s), u <= 63, |sc| <= 127
 //   I dot_scaled2(I acc, V u, V s, int sc0, int sc1)  the same with sc0 on bytes 0..15, sc1 on 16..31
+//   S scales16(const int8_t* sc)           sixteen signed scales (of the sub-blocks of 16), prepared
+//   S scales16_words(const uint32_t* w, int sub)  the same from four words of bytes, each minus sub
+//   I dot_run(I acc, V u, V s, const S& sc, int r)  dot_scaled2 with sc[2r], sc[2r + 1] (r = 0..7)
+//   int dot16(const int16_t* b, const S& sc)        sum of b[g] * sc[g], g = 0..15
 //   F fzero(), F add(F, F), F fma(F acc, I isum, float scale), float hsum(F), float f16(fp16_t) (a half as float)
 // Integer sums are exact (as the scalar reference's), so a path differs from scalar.cpp only in
 // the order of its float additions.
@@ -142,7 +146,9 @@ struct QuantDots {
     float acc_min[T];
     for (int t = 0; t < T; ++t) acc[t] = O::fzero(), acc_min[t] = 0;
     for (int i = 0; i < n / QK_K; ++i) {
-      const uint8_t* sc = w[i].scales;
+      int8_t sc[16], mn[16];
+      for (int g = 0; g < 16; ++g) sc[g] = int8_t(w[i].scales[g] & 0xF), mn[g] = int8_t(w[i].scales[g] >> 4);
+      const typename O::S scales = O::scales16(sc), mins = O::scales16(mn);
       V u[8];
       for (int h = 0; h < 2; ++h) {
         const V q = O::load(w[i].qs + 32 * h);
@@ -150,12 +156,10 @@ struct QuantDots {
       }
       const float d = fp(w[i].d), dmin = fp(w[i].dmin);
       for (int t = 0; t < T; ++t) {
-        int summ = 0;
-        for (int g = 0; g < QK_K / 16; ++g) summ += at[t][i].bsums[g] * (sc[g] >> 4);
-        acc_min[t] -= at[t][i].d * dmin * float(summ);
+        acc_min[t] -= at[t][i].d * dmin * float(O::dot16(at[t][i].bsums, mins));
         typename O::I isum = O::zero();
         for (int r = 0; r < 8; ++r)  // run r: elements 32 r.., sub-blocks 2 r and 2 r + 1
-          isum = O::dot_scaled2(isum, u[r], O::load(act(at[t][i], 32 * r)), sc[2 * r] & 0xF, sc[2 * r + 1] & 0xF);
+          isum = O::dot_run(isum, u[r], O::load(act(at[t][i], 32 * r)), scales, r);
         acc[t] = O::fma(acc[t], isum, at[t][i].d * d);
       }
     }
@@ -174,8 +178,9 @@ struct QuantDots {
     float acc_off[T];
     for (int t = 0; t < T; ++t) acc[t] = O::fzero(), acc_off[t] = 0;
     for (int i = 0; i < n / QK_K; ++i) {
-      int8_t sc[16];
-      q3k_scales(w[i].scales, sc);
+      uint32_t words[4];
+      q3k_scale_words(w[i].scales, words);  // kept in registers: no byte stores to reload
+      const typename O::S scales = O::scales16_words(words, 32);
       const V hm = O::load(w[i].hmask);
       V u[8];
       for (int h = 0; h < 2; ++h) {
@@ -184,14 +189,11 @@ struct QuantDots {
       }
       const float dw = fp(w[i].d);
       for (int t = 0; t < T; ++t) {
-        int bias = 0;
-        for (int g = 0; g < QK_K / 16; ++g) bias += sc[g] * at[t][i].bsums[g];
         typename O::I isum = O::zero();
-        for (int r = 0; r < 8; ++r)
-          isum = O::dot_scaled2(isum, u[r], O::load(act(at[t][i], 32 * r)), sc[2 * r], sc[2 * r + 1]);
+        for (int r = 0; r < 8; ++r) isum = O::dot_run(isum, u[r], O::load(act(at[t][i], 32 * r)), scales, r);
         const float d = at[t][i].d * dw;
         acc[t] = O::fma(acc[t], isum, d);
-        acc_off[t] -= d * float(4 * bias);  // the offset -4 of every quant
+        acc_off[t] -= d * float(4 * O::dot16(at[t][i].bsums, scales));  // the offset -4 of every quant
       }
     }
     store<T>(acc, acc_off, out, os);
@@ -248,7 +250,7 @@ struct QuantDots {
     float acc_off[T];
     for (int t = 0; t < T; ++t) acc[t] = O::fzero(), acc_off[t] = 0;
     for (int i = 0; i < n / QK_K; ++i) {
-      const int8_t* sc = w[i].scales;
+      const typename O::S scales = O::scales16(w[i].scales);
       V u[8];
       for (int h = 0; h < 2; ++h) {
         const V ql0 = O::load(w[i].ql + 64 * h), ql1 = O::load(w[i].ql + 64 * h + 32);
@@ -260,14 +262,11 @@ struct QuantDots {
       }
       const float dw = fp(w[i].d);
       for (int t = 0; t < T; ++t) {
-        int bias = 0;
-        for (int g = 0; g < QK_K / 16; ++g) bias += sc[g] * at[t][i].bsums[g];
         typename O::I isum = O::zero();
-        for (int r = 0; r < 8; ++r)
-          isum = O::dot_scaled2(isum, u[r], O::load(act(at[t][i], 32 * r)), sc[2 * r], sc[2 * r + 1]);
+        for (int r = 0; r < 8; ++r) isum = O::dot_run(isum, u[r], O::load(act(at[t][i], 32 * r)), scales, r);
         const float d = at[t][i].d * dw;
         acc[t] = O::fma(acc[t], isum, d);
-        acc_off[t] -= d * float(32 * bias);
+        acc_off[t] -= d * float(32 * O::dot16(at[t][i].bsums, scales));
       }
     }
     store<T>(acc, acc_off, out, os);

@@ -61,6 +61,33 @@ struct NeonQuantOps {
     return vmlaq_n_s32(acc, D::dot(zero(), s8(u.b), s8(s.b)), sc1);
   }
 
+  struct S {
+    int8_t v[16];
+  };
+  static S scales16(const int8_t* sc) {
+    S s;
+    std::memcpy(s.v, sc, 16);
+    return s;
+  }
+  static S scales16_words(const uint32_t* w, int sub) {
+    const uint64_t lo = w[0] | (uint64_t(w[1]) << 32), hi = w[2] | (uint64_t(w[3]) << 32);
+    const int8x16_t v = vreinterpretq_s8_u64(vcombine_u64(vcreate_u64(lo), vcreate_u64(hi)));
+    S s;
+    vst1q_s8(s.v, vsubq_s8(v, vdupq_n_s8(int8_t(sub))));
+    return s;
+  }
+  static I dot_run(I acc, V u, V s, const S& sc, int r) { return dot_scaled2(acc, u, s, sc.v[2 * r], sc.v[2 * r + 1]); }
+  static int dot16(const int16_t* b, const S& sc) {
+    const int8x16_t m = vld1q_s8(sc.v);
+    const int16x8_t m0 = vmovl_s8(vget_low_s8(m)), m1 = vmovl_high_s8(m);
+    const int16x8_t b0 = vld1q_s16(b), b1 = vld1q_s16(b + 8);
+    int32x4_t acc = vmull_s16(vget_low_s16(b0), vget_low_s16(m0));
+    acc = vmlal_high_s16(acc, b0, m0);
+    acc = vmlal_s16(acc, vget_low_s16(b1), vget_low_s16(m1));
+    acc = vmlal_high_s16(acc, b1, m1);
+    return vaddvq_s32(acc);
+  }
+
   static F fzero() { return vdupq_n_f32(0); }
   static F add(F x, F y) { return vaddq_f32(x, y); }
   static F fma(F acc, I isum, float scale) { return vmlaq_n_f32(acc, vcvtq_f32_s32(isum), scale); }

@@ -56,6 +56,32 @@ struct Avx2QuantOps {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale));
   }
 
+  // Sixteen int16 scales: all of them, and the first / last eight in both 128-bit lanes.
+  struct S {
+    __m256i all, lo, hi;
+  };
+  static S scales16(__m128i bytes) {
+    const __m256i all = _mm256_cvtepi8_epi16(bytes);
+    const __m128i l = _mm256_castsi256_si128(all), h = _mm256_extracti128_si256(all, 1);
+    return {all, _mm256_set_m128i(l, l), _mm256_set_m128i(h, h)};
+  }
+  static S scales16(const int8_t* sc) { return scales16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))); }
+  static S scales16_words(const uint32_t* w, int sub) {
+    const __m128i v = _mm_set_epi32(int(w[3]), int(w[2]), int(w[1]), int(w[0]));
+    return scales16(_mm_sub_epi8(v, _mm_set1_epi8(char(sub))));
+  }
+  // Scales 2r and 2r + 1 spread over the low and the high lane's 16-bit words by one pshufb.
+  static I dot_run(I acc, V u, V s, const S& sc, int r) {
+    const int j = 2 * (r % 4);  // the pair's word within its eight
+    const __m256i pick = _mm256_set_m128i(_mm_set1_epi16(short(((2 * j + 3) << 8) | (2 * j + 2))),
+                                          _mm_set1_epi16(short(((2 * j + 1) << 8) | (2 * j))));
+    const __m256i scale = _mm256_shuffle_epi8(r < 4 ? sc.lo : sc.hi, pick);
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale));
+  }
+  static int dot16(const int16_t* b, const S& sc) {
+    return el::kernels::hsum(_mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), sc.all));
+  }
+
   static F fzero() { return _mm256_setzero_ps(); }
   static F add(F x, F y) { return _mm256_add_ps(x, y); }
   static F fma(F acc, I isum, float scale) { return _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(isum), acc); }
