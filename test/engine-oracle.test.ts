@@ -85,9 +85,10 @@ test("stories260K: greedy ids from BOS and per-position log-probabilities match 
 // f16 max 4.6e-3; bf16 max 3.3e-2; q8_0, q4_0, q6_k max <= 1.7e-3; q4_k max 1.3e-1 after a flip.
 // Each new type agrees to ~3e-6 up to its sequence's first flip (seed 7, 2 layers, 256 wide,
 // three sequences, 75 positions): q5_0, iq4_nl, q3_k, q5_k and the 256-wide mixes keep medians
-// of 1e-6..3e-6 (max 1.6e-1); q4_1 and q5_1 flip early in two of the three llama sequences (from
-// positions 6 and 15) and read medians of 3.3e-2 / 3.4e-2 there (2e-6 on qwen2), so their median
-// bound is that of a flipped sequence.
+// of 1e-6..3e-6 (max 2.6e-1). Where a flip comes depends on the float order of the kernels: with
+// the scalar reference, q4_1 and q5_1 flipped early in two of the three llama sequences (medians
+// 3.3e-2 / 3.4e-2); with the SIMD paths q4_1 reads 2.7e-6 and q5_1 2.8e-2. So their median bound
+// is that of a flipped sequence.
 const QUANTIZED_BOUND = { median: 5e-3, max: 3e-1 };
 const FLIPPED_BOUND = { median: 5e-2, max: 3e-1 };
 const TOLERANCE: Record<SyntheticType, { median: number; max: number }> = {
@@ -120,8 +121,9 @@ const TYPES = Object.keys(TOLERANCE) as SyntheticType[];
 // At this width there are 3.5x more activations to round per matrix and rounding flips come
 // early in most sequences (f32 agrees to 5e-6 at every position; q8_0, the control, flips in one
 // of three sequences: median 2.5e-6, max 1.7e-1). Each sequence agrees to ~3e-6 up to its first
-// flip, so the bound is that of flipped sequences. Measured medians: q2_k 4.3e-2, q3_k_m 1.3e-6,
-// q4_k_m 6.8e-2, q5_k_m 5.1e-2; max <= 1.9e-1.
+// flip, so the bound is that of flipped sequences. Measured medians (SIMD paths): q2_k 5.1e-2,
+// q3_k_m 4.9e-2 (1.3e-6 with the scalar reference's float order), q4_k_m 4.8e-2, q5_k_m 4.5e-2;
+// max <= 2.4e-1.
 const WIDE_TYPES: SyntheticType[] = ["q8_0", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m"];
 const WIDE_BOUND = { median: 1e-1, max: 3e-1 };
 // n_embd and n_ff of 256 so that Q4_K / Q6_K blocks (256 wide) apply to every matrix.
