@@ -340,14 +340,16 @@ void test_vec_dots(const KernelSet& ks) {
   }
 }
 
-// Blocks at the extremes of their quant ranges (Q8_0 +-127, Q4_0 nibbles 0 and 15) against
+// Blocks at the extremes of their quant ranges (Q8_0 +-127, Q4_0 nibbles 0 and 15, Q5_0 0 and
+// 31, IQ4_NL's -127 and 113, Q4_1 / Q5_1 0 and their top) against
 // activations at +-127: no byte product may saturate on any path, in vec_dot or the tiles.
 void test_extreme_blocks(const KernelSet& ks) {
   const KernelSet& ref = scalar();
   const int n = 4 * QK8_0, n_tok = 5, n_out = 3;
   std::vector<float> x(size_t(n * n_tok));
   for (size_t i = 0; i < x.size(); ++i) x[i] = (i / 3) % 2 ? 1.f : -1.f;  // quantizes to +-127
-  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+                       TensorType::IQ4_NL}) {
     std::vector<float> wx(size_t(n * n_out));
     for (size_t i = 0; i < wx.size(); ++i) wx[i] = (i / 5) % 2 ? 1.f : (t == TensorType::Q4_0 ? -0.875f : -1.f);
     std::vector<uint8_t> w;
