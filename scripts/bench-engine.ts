@@ -16,7 +16,7 @@ import { Command, InvalidArgumentError } from "commander";
 
 import { packageRoot } from "../src/engine/native.js";
 import { measureBandwidth, type BandwidthResult } from "./lib/bandwidth.js";
-import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
+import { ALL_BENCH_TYPES, BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
 import type { LlamaChildResult } from "./lib/llama-child.js";
 import { avx2Install, defaultInstall, runLlama, type LlamaInstall } from "./lib/llama-baseline.js";
 import { benchOurs } from "./lib/ours.js";
@@ -29,7 +29,7 @@ function list<T>(parse: (s: string) => T) {
 }
 
 function benchType(s: string): BenchType {
-  if (!(BENCH_TYPES as string[]).includes(s)) throw new InvalidArgumentError(`expected ${BENCH_TYPES.join(", ")}`);
+  if (!(ALL_BENCH_TYPES as readonly string[]).includes(s)) throw new InvalidArgumentError(`expected ${ALL_BENCH_TYPES.join(", ")}`);
   return s as BenchType;
 }
 

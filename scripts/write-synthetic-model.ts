@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError } from "commander";
 
 import { GGMLType, TYPE_INFO } from "../src/gguf/quantize.js";
+import { WEIGHT_MIXES } from "../src/gguf/presets.js";
 import { SyntheticArch, SyntheticType, SyntheticVocab, writeSyntheticModel } from "../src/gguf/synthetic.js";
 
 function positive(v: string): number {
@@ -24,8 +25,8 @@ const program = new Command()
   .name("write-synthetic-model")
   .description("Write a seeded synthetic llama/qwen2 GGUF model")
   .requiredOption("--arch <arch>", "llama | qwen2", oneOf<SyntheticArch>("llama", "qwen2"))
-  .requiredOption("--type <type>", "f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q6_k",
-    oneOf<SyntheticType>("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"))
+  .requiredOption("--type <type>", `a uniform type or a preset mix: ${WEIGHT_MIXES.join(" | ")}`,
+    oneOf<SyntheticType>(...WEIGHT_MIXES))
   .requiredOption("--out <file>", "output GGUF path")
   .option("--n-embd <n>", "embedding size", positive, 64)
   .option("--n-layer <n>", "layers", positive, 2)

@@ -127,6 +127,19 @@ const BOUNDS: Record<string, { block: number; max: number; rms: number }> = {
   q4_0: { block: 32, max: 1.1 / 8, rms: 0.1 },
   q4_K: { block: 256, max: 0.1, rms: 0.11 },
   q6_K: { block: 256, max: 1 / 32 + 1 / 256 + 1e-3, rms: 0.03 },
+  // Q4_1 / Q5_1: half a step of (max - min) / 15 or 31 <= 2 * amax / steps, plus the fp16 offset.
+  // Q5_0: as Q4_0 with steps of amax / 16. IQ4_NL: half the widest gap between levels (24 / 127),
+  // and 113 / 127 at the top. Q5_K: as Q4_K with 31 steps. Q3_K: steps of amax_sub / 4, the side
+  // opposite the largest value clamped one step short, plus the 6-bit signed scales. Q2_K: three
+  // steps over the sub-block's range, with 4-bit scales and mins (each rounded by up to 1 / 30 of
+  // the block's largest).
+  q4_1: { block: 32, max: 1.05 / 15, rms: 0.1 },
+  q5_1: { block: 32, max: 1.1 / 31, rms: 0.05 },
+  q5_0: { block: 32, max: 1.1 / 16, rms: 0.05 },
+  iq4_nl: { block: 32, max: 0.12, rms: 0.1 },
+  q5_K: { block: 256, max: 0.06, rms: 0.06 },
+  q3_K: { block: 256, max: 0.3, rms: 0.25 },
+  q2_K: { block: 256, max: 0.6, rms: 0.45 },
 };
 
 function checkError(t: ExecutionContext, type: GGMLType, x: Float32Array, y: Float32Array, what: string, gaussian = true) {
@@ -146,7 +159,10 @@ function checkError(t: ExecutionContext, type: GGMLType, x: Float32Array, y: Flo
   t.true(rms <= b.rms, `${what}: RMS relative error ${rms} > ${b.rms}`);
 }
 
-const QUANTIZED = [GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K];
+const QUANTIZED = [
+  GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1,
+  GGMLType.IQ4_NL, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K,
+];
 
 test("quantizers stay within each type's error on gaussian data", (t) => {
   const prng = new Prng(7);
@@ -188,11 +204,12 @@ test("Q4_0 and Q8_0 blocks have ggml's layout", (t) => {
 
 // ---- synthetic models --------------------------------------------------------------
 
-const TYPES: SyntheticType[] = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"];
-const EXPECTED: Record<SyntheticType, GGMLType> = {
+const EXPECTED: Partial<Record<SyntheticType, GGMLType>> = {
   f32: GGMLType.F32, f16: GGMLType.F16, bf16: GGMLType.BF16, q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0,
-  q4_k: GGMLType.Q4_K, q6_k: GGMLType.Q6_K,
+  q4_1: GGMLType.Q4_1, q5_0: GGMLType.Q5_0, q5_1: GGMLType.Q5_1, iq4_nl: GGMLType.IQ4_NL, q3_k: GGMLType.Q3_K,
+  q4_k: GGMLType.Q4_K, q5_k: GGMLType.Q5_K, q6_k: GGMLType.Q6_K,
 };
+const TYPES = Object.keys(EXPECTED) as SyntheticType[];
 
 // Small enough to be quick, rows of 256 so the K-quants apply everywhere.
 const SHAPE = { nEmbd: 256, nLayer: 1, nHead: 4, nHeadKv: 2, nFf: 512 };
@@ -213,7 +230,7 @@ test("synthetic llama models of every type hold the same weights within quantiza
     const info = readGGUF(path);
     t.deepEqual(info.tensors.map((x) => [x.name, x.shape]), refInfo.tensors.map((x) => [x.name, x.shape]));
     for (const ti of info.tensors) {
-      const want = ti.shape.length === 1 ? GGMLType.F32 : EXPECTED[type];
+      const want = ti.shape.length === 1 ? GGMLType.F32 : EXPECTED[type]!;
       t.is(ti.type, want, `${type} ${ti.name}`);
       t.is(res.tensorTypes[ti.name], want);
       if (ti.shape.length === 1) continue;
@@ -286,7 +303,7 @@ test("synthetic qwen2: biases, qwen2 keys, BPE vocabulary, tied output", async (
 test("K-quants fall back per tensor when rows are not whole super-blocks", async (t) => {
   const path = join(dir, "q4k-small.gguf");
   const res = await writeSyntheticModel({ arch: "llama", type: "q4_k", out: path, nEmbd: 64, nFf: 256 });
-  t.is(res.tensorTypes["blk.0.attn_q.weight"], GGMLType.Q4_0); // rows of 64
+  t.is(res.tensorTypes["blk.0.attn_q.weight"], GGMLType.Q5_0); // rows of 64: llama.cpp's fallback
   t.is(res.tensorTypes["blk.0.ffn_down.weight"], GGMLType.Q4_K); // rows of 256
   const q6 = await writeSyntheticModel({ arch: "llama", type: "q6_k", out: path, nEmbd: 64, nFf: 256 });
   t.is(q6.tensorTypes["blk.0.attn_q.weight"], GGMLType.Q8_0);
@@ -294,4 +311,40 @@ test("K-quants fall back per tensor when rows are not whole super-blocks", async
   await t.throwsAsync(writeSyntheticModel({ arch: "llama", type: "f32", out: path, nEmbd: 60, nHead: 8 }),
     { message: /not a multiple of n_head/ });
   t.true(existsSync(path));
+});
+
+test("preset mixes give each matrix llama.cpp's type, with its fallbacks for 896-wide rows", async (t) => {
+  const path = join(dir, "mix.gguf");
+  const types = async (type: SyntheticType, nEmbd: number, nFf: number) =>
+    (await writeSyntheticModel({ arch: "llama", type, out: path, nEmbd, nFf, nHead: 4, nHeadKv: 2, nLayer: 2 })).tensorTypes;
+  const q4km = await types("q4_k_m", 256, 512);
+  // Layer 1 of 2 gets "more bits" (llama.cpp's use_more_bits): Q6_K for attn_v and ffn_down.
+  t.is(q4km["blk.0.attn_v.weight"], GGMLType.Q4_K);
+  t.is(q4km["blk.1.attn_v.weight"], GGMLType.Q6_K);
+  t.is(q4km["blk.0.ffn_down.weight"], GGMLType.Q4_K);
+  t.is(q4km["blk.1.ffn_down.weight"], GGMLType.Q6_K);
+  t.is(q4km["output.weight"], GGMLType.Q6_K);
+  t.is(q4km["blk.0.attn_q.weight"], GGMLType.Q4_K);
+  t.is(q4km["token_embd.weight"], GGMLType.Q4_K);
+  const q3km = await types("q3_k_m", 256, 512);
+  t.is(q3km["blk.0.attn_v.weight"], GGMLType.Q5_K);
+  t.is(q3km["blk.0.attn_output.weight"], GGMLType.Q4_K);
+  t.is(q3km["blk.0.ffn_down.weight"], GGMLType.Q4_K);
+  t.is(q3km["blk.0.ffn_up.weight"], GGMLType.Q3_K);
+  const q2k = await types("q2_k", 256, 512);
+  t.is(q2k["blk.0.attn_q.weight"], GGMLType.Q2_K);
+  t.is(q2k["blk.0.attn_v.weight"], GGMLType.Q3_K);
+  t.is(q2k["blk.1.ffn_down.weight"], GGMLType.Q3_K);
+  // 896-wide rows are not whole super-blocks; ffn_down's 1024-wide rows are.
+  const wide = await types("q5_k_m", 896, 1024);
+  t.is(wide["blk.0.attn_q.weight"], GGMLType.Q5_1);
+  t.is(wide["blk.1.attn_v.weight"], GGMLType.Q8_0);
+  t.is(wide["blk.1.ffn_down.weight"], GGMLType.Q6_K);
+  t.is(wide["blk.0.ffn_down.weight"], GGMLType.Q5_K);
+  t.is(wide["output.weight"], GGMLType.Q8_0);
+  const wide2 = await types("q2_k", 896, 1024);
+  t.is(wide2["blk.0.attn_q.weight"], GGMLType.IQ4_NL);
+  t.is(wide2["blk.0.attn_v.weight"], GGMLType.IQ4_NL);
+  t.is(wide2["blk.0.ffn_down.weight"], GGMLType.Q3_K);
+  t.is((await types("q4_k_m", 896, 1024))["blk.0.ffn_gate.weight"], GGMLType.Q5_0);
 });

@@ -12,9 +12,17 @@ constexpr TypeTraits kF16{"f16", 1, sizeof(fp16_t), false, TensorType::F16};
 constexpr TypeTraits kBF16{"bf16", 1, sizeof(bf16_t), false, TensorType::BF16};
 constexpr TypeTraits kQ8_0{"q8_0", QK8_0, sizeof(block_q8_0), true, TensorType::Q8_0};
 constexpr TypeTraits kQ4_0{"q4_0", QK4_0, sizeof(block_q4_0), true, TensorType::Q8_0};
+constexpr TypeTraits kQ4_1{"q4_1", QK4_1, sizeof(block_q4_1), true, TensorType::Q8_1};
+constexpr TypeTraits kQ5_0{"q5_0", QK5_0, sizeof(block_q5_0), true, TensorType::Q8_0};
+constexpr TypeTraits kQ5_1{"q5_1", QK5_1, sizeof(block_q5_1), true, TensorType::Q8_1};
+constexpr TypeTraits kIQ4_NL{"iq4_nl", QK4_NL, sizeof(block_iq4_nl), true, TensorType::Q8_0};
+constexpr TypeTraits kQ2_K{"q2_K", QK_K, sizeof(block_q2_K), true, TensorType::Q8_K};
+constexpr TypeTraits kQ3_K{"q3_K", QK_K, sizeof(block_q3_K), true, TensorType::Q8_K};
 constexpr TypeTraits kQ4_K{"q4_K", QK_K, sizeof(block_q4_K), true, TensorType::Q8_K};
+constexpr TypeTraits kQ5_K{"q5_K", QK_K, sizeof(block_q5_K), true, TensorType::Q8_K};
 constexpr TypeTraits kQ6_K{"q6_K", QK_K, sizeof(block_q6_K), true, TensorType::Q8_K};
-// Q8_K pairs with nothing: it is only ever the activation side of a K-quant dot.
+// Q8_1 and Q8_K pair with nothing: they are only ever the activation side of a dot product.
+constexpr TypeTraits kQ8_1{"q8_1", QK8_1, sizeof(block_q8_1), true, TensorType::Q8_1};
 constexpr TypeTraits kQ8_K{"q8_K", QK_K, sizeof(block_q8_K), true, TensorType::Q8_K};
 
 uint32_t float_bits(float f) {
@@ -38,7 +46,15 @@ const TypeTraits* type_traits(uint32_t type_id) {
     case TensorType::BF16: return &kBF16;
     case TensorType::Q8_0: return &kQ8_0;
     case TensorType::Q4_0: return &kQ4_0;
+    case TensorType::Q4_1: return &kQ4_1;
+    case TensorType::Q5_0: return &kQ5_0;
+    case TensorType::Q5_1: return &kQ5_1;
+    case TensorType::Q8_1: return &kQ8_1;
+    case TensorType::IQ4_NL: return &kIQ4_NL;
+    case TensorType::Q2_K: return &kQ2_K;
+    case TensorType::Q3_K: return &kQ3_K;
     case TensorType::Q4_K: return &kQ4_K;
+    case TensorType::Q5_K: return &kQ5_K;
     case TensorType::Q6_K: return &kQ6_K;
     case TensorType::Q8_K: return &kQ8_K;
   }

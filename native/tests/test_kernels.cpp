@@ -18,7 +18,14 @@ using namespace el::kernels;
 namespace {
 
 const TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
-                                   TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K};
+                                   TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+                                   TensorType::IQ4_NL, TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K,
+                                   TensorType::Q5_K, TensorType::Q6_K};
+// Every type with a quantizer and a dequantizer: the weight types and the activation types.
+const TensorType kAllTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16,   TensorType::Q8_0,
+                                TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0,   TensorType::Q5_1,
+                                TensorType::IQ4_NL, TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K,
+                                TensorType::Q5_K, TensorType::Q6_K, TensorType::Q8_1,   TensorType::Q8_K};
 
 std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.f) {
   std::mt19937 rng(seed);
@@ -53,7 +60,7 @@ float fp16_bits_to_float(uint16_t h) { return fp16_to_fp32(h); }
 
 void test_traits() {
   CHECK(type_traits(99) == nullptr);
-  CHECK(type_traits(3) == nullptr);  // Q4_1 is not supported
+  CHECK(type_traits(16) == nullptr);  // IQ2_XXS is not supported
   CHECK(type_traits(TensorType::Q4_0).vec_dot_type == TensorType::Q8_0);
   CHECK(type_traits(TensorType::Q8_0).vec_dot_type == TensorType::Q8_0);
   CHECK(type_traits(TensorType::Q4_K).vec_dot_type == TensorType::Q8_K);
@@ -215,8 +222,7 @@ void test_known_quantize(const KernelSet& ks) {
 
 void test_round_trips() {
   const KernelSet& ref = scalar();
-  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
-                       TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_K}) {
+  for (TensorType t : kAllTypes) {
     const int n = 1024;
     const auto x = randn(n, 7);
     const auto enc = encode(ref, t, x);
@@ -239,10 +245,20 @@ void test_round_trips() {
       case TensorType::Q4_K: CHECK_MSG(rel_rms < 0.14, "%s rms %g", name, rel_rms); break;
       case TensorType::Q6_K: CHECK_MSG(rel_rms < 0.04, "%s rms %g", name, rel_rms); break;
       case TensorType::Q8_K: CHECK_MSG(rel_rms < 0.012, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q8_1: CHECK_MSG(rel_rms < 0.012, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q4_1: CHECK_MSG(rel_rms < 0.10, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q5_0: CHECK_MSG(rel_rms < 0.06, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q5_1: CHECK_MSG(rel_rms < 0.05, "%s rms %g", name, rel_rms); break;
+      case TensorType::IQ4_NL: CHECK_MSG(rel_rms < 0.12, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q2_K: CHECK_MSG(rel_rms < 0.40, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q3_K: CHECK_MSG(rel_rms < 0.25, "%s rms %g", name, rel_rms); break;
+      case TensorType::Q5_K: CHECK_MSG(rel_rms < 0.07, "%s rms %g", name, rel_rms); break;
+      default: CHECK_MSG(false, "%s: no bound", name);
     }
     // Quantizing the decoded values again must reproduce them (a fixed point), except where
     // ggml's rule re-derives a different scale; Q8_0 and Q8_K re-derive the same one.
-    if (t == TensorType::Q8_0 || t == TensorType::Q8_K || t == TensorType::F16 || t == TensorType::BF16) {
+    if (t == TensorType::Q8_0 || t == TensorType::Q8_1 || t == TensorType::Q8_K || t == TensorType::F16 ||
+        t == TensorType::BF16) {
       const auto y2 = decode(ref, t, encode(ref, t, y).data(), n);
       double d = 0;
       for (int i = 0; i < n; ++i) d = std::max(d, double(std::fabs(y2[i] - y[i])));
@@ -250,7 +266,7 @@ void test_round_trips() {
     }
   }
   // All-zero blocks stay zero.
-  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_K}) {
+  for (TensorType t : kAllTypes) {
     const std::vector<float> z(256, 0.f);
     const auto y = decode(ref, t, encode(ref, t, z).data(), 256);
     for (float v : y) CHECK(v == 0.f);
@@ -266,8 +282,7 @@ bool near_norm(double got, double want, double norm, double rel) {
 
 void test_conversions(const KernelSet& ks) {
   const KernelSet& ref = scalar();
-  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
-                       TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_K}) {
+  for (TensorType t : kAllTypes) {
     for (int n : lengths(t)) {
       const auto x = randn(size_t(n), uint32_t(n) * 31 + uint32_t(t), 3.f);
       // Quantizers are bit-exact with the reference (activations must match ggml's).
@@ -299,6 +314,19 @@ void test_vec_dots(const KernelSet& ks) {
         exact += double(wd[i]) * ad[i];
         norm += std::fabs(double(wd[i]) * ad[i]);
       }
+      // With Q8_1 activations (Q4_1, Q5_1) the weights' offset m meets the block's stored
+      // s = fp16(d * sum(q)), as in ggml, instead of the exact sum: m . (s - sum(a)) per block.
+      if (at == TensorType::Q8_1) {
+        const size_t wb = type_traits(t).type_size;
+        for (int b = 0; b < n / QK8_1; ++b) {
+          fp16_t m;
+          std::memcpy(&m, w.data() + b * wb + 2, 2);  // block_q4_1 / block_q5_1: d, then m
+          const block_q8_1& blk = reinterpret_cast<const block_q8_1*>(a.data())[b];
+          double sum = 0;
+          for (int j = 0; j < QK8_1; ++j) sum += ad[size_t(b * QK8_1 + j)];
+          exact += double(fp16_to_fp32(m)) * (double(fp16_to_fp32(blk.s)) - sum);
+        }
+      }
       float want = 0, got = 0;
       ref.of(t).vec_dot(n, &want, w.data(), a.data());
       ks.of(t).vec_dot(n, &got, w.data(), a.data());
@@ -312,14 +340,16 @@ void test_vec_dots(const KernelSet& ks) {
   }
 }
 
-// Blocks at the extremes of their quant ranges (Q8_0 +-127, Q4_0 nibbles 0 and 15) against
+// Blocks at the extremes of their quant ranges (Q8_0 +-127, Q4_0 nibbles 0 and 15, Q5_0 0 and
+// 31, IQ4_NL's -127 and 113, Q4_1 / Q5_1 0 and their top) against
 // activations at +-127: no byte product may saturate on any path, in vec_dot or the tiles.
 void test_extreme_blocks(const KernelSet& ks) {
   const KernelSet& ref = scalar();
   const int n = 4 * QK8_0, n_tok = 5, n_out = 3;
   std::vector<float> x(size_t(n * n_tok));
   for (size_t i = 0; i < x.size(); ++i) x[i] = (i / 3) % 2 ? 1.f : -1.f;  // quantizes to +-127
-  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
+  for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+                       TensorType::IQ4_NL}) {
     std::vector<float> wx(size_t(n * n_out));
     for (size_t i = 0; i < wx.size(); ++i) wx[i] = (i / 5) % 2 ? 1.f : (t == TensorType::Q4_0 ? -0.875f : -1.f);
     std::vector<uint8_t> w;

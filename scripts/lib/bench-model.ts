@@ -4,12 +4,15 @@
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 
+import { WEIGHT_MIXES } from "../../src/gguf/presets.js";
 import { writeSyntheticModel, type SyntheticType } from "../../src/gguf/synthetic.js";
 
 export const BENCH_SHAPE = { arch: "llama", nEmbd: 896, nLayer: 24, nHead: 14, nHeadKv: 2, nFf: 4864 } as const;
 
-export type BenchType = Extract<SyntheticType, "f16" | "q8_0" | "q4_0">;
-export const BENCH_TYPES: BenchType[] = ["f16", "q8_0", "q4_0"];
+/** Any uniform type or preset mix (presets.ts); at n_embd 896 the mixes hold llama.cpp's fallbacks. */
+export type BenchType = SyntheticType;
+export const BENCH_TYPES: BenchType[] = ["f16", "q8_0", "q4_0"];  // the default rows
+export const ALL_BENCH_TYPES: readonly BenchType[] = WEIGHT_MIXES;
 
 /** Path of the cached model of this type, written first when missing. */
 export async function benchModel(dir: string, type: BenchType, log: (line: string) => void): Promise<string> {

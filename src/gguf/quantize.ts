@@ -1,16 +1,47 @@
-// ggml tensor encodings in TypeScript: the block layouts of F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K,
-// simple reference quantizers producing bit-exact ggml blocks, and the matching dequantizers
-// (as documented by ggml-quants.c) used to check them. Float32 arithmetic is mimicked with
-// Math.fround wherever ggml computes in float, so Q8_0 and Q4_0 blocks equal ggml's
-// quantize_row_*_ref output byte for byte; the K-quant scale search is simpler than ggml's.
+// ggml tensor encodings in TypeScript, for writing synthetic test models and checking them
+// (the engine itself reads these formats in C++): the block layouts of F16, BF16, Q8_0, Q4_0,
+// Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K, quantizers producing valid ggml
+// blocks, and the matching dequantizers (as ggml-quants.c). Float32 arithmetic is mimicked with
+// Math.fround wherever ggml computes in float, so Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 blocks equal
+// ggml's quantize_row_*_ref output byte for byte; the K-quant and IQ4_NL scale choice is simpler
+// than ggml's. The other block types live in quantize-blocks32.ts and quantize-kquants.ts.
+import { bf16ToFp32, fp16ToFp32, fp32ToBf16, fp32ToFp16, fr, getU16, nearestInt, roundAway, setU16 } from "./float-bits.js";
+import {
+  dequantizeIQ4_NL,
+  dequantizeQ4_1,
+  dequantizeQ5_0,
+  dequantizeQ5_1,
+  quantizeIQ4_NL,
+  quantizeQ4_1,
+  quantizeQ5_0,
+  quantizeQ5_1,
+} from "./quantize-blocks32.js";
+import {
+  dequantizeQ2_K,
+  dequantizeQ3_K,
+  dequantizeQ5_K,
+  quantizeQ2_K,
+  quantizeQ3_K,
+  quantizeQ5_K,
+  scaleMinK4,
+} from "./quantize-kquants.js";
+
+export { bf16ToFp32, fp16ToFp32, fp32ToBf16, fp32ToFp16 } from "./float-bits.js";
 
 export enum GGMLType {
   F32 = 0,
   F16 = 1,
   Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
   Q8_0 = 8,
+  Q2_K = 10,
+  Q3_K = 11,
   Q4_K = 12,
+  Q5_K = 13,
   Q6_K = 14,
+  IQ4_NL = 20,
   BF16 = 30,
 }
 
@@ -26,9 +57,16 @@ export const TYPE_INFO: Readonly<Record<GGMLType, TypeInfo>> = {
   [GGMLType.F32]: { name: "f32", blockSize: 1, typeSize: 4 },
   [GGMLType.F16]: { name: "f16", blockSize: 1, typeSize: 2 },
   [GGMLType.Q4_0]: { name: "q4_0", blockSize: 32, typeSize: 18 },
+  [GGMLType.Q4_1]: { name: "q4_1", blockSize: 32, typeSize: 20 },
+  [GGMLType.Q5_0]: { name: "q5_0", blockSize: 32, typeSize: 22 },
+  [GGMLType.Q5_1]: { name: "q5_1", blockSize: 32, typeSize: 24 },
   [GGMLType.Q8_0]: { name: "q8_0", blockSize: 32, typeSize: 34 },
+  [GGMLType.Q2_K]: { name: "q2_K", blockSize: QK_K, typeSize: 84 },
+  [GGMLType.Q3_K]: { name: "q3_K", blockSize: QK_K, typeSize: 110 },
   [GGMLType.Q4_K]: { name: "q4_K", blockSize: QK_K, typeSize: 144 },
+  [GGMLType.Q5_K]: { name: "q5_K", blockSize: QK_K, typeSize: 176 },
   [GGMLType.Q6_K]: { name: "q6_K", blockSize: QK_K, typeSize: 210 },
+  [GGMLType.IQ4_NL]: { name: "iq4_nl", blockSize: 32, typeSize: 18 },
   [GGMLType.BF16]: { name: "bf16", blockSize: 1, typeSize: 2 },
 };
 
@@ -41,72 +79,6 @@ export function byteSize(type: GGMLType, n: number): number {
   const t = TYPE_INFO[type];
   if (n % t.blockSize !== 0) throw new Error(`${n} elements are not a whole number of ${t.name} blocks`);
   return (n / t.blockSize) * t.typeSize;
-}
-
-// ---- scalar conversions ------------------------------------------------------
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-const fr = Math.fround;
-
-/** float32 -> IEEE half, round to nearest even (as GGML_FP32_TO_FP16). */
-export function fp32ToFp16(x: number): number {
-  f32[0] = x;
-  const u = u32[0];
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  const mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e >= 1) {
-    let h = (e << 10) | (mant >>> 13);
-    const rest = mant & 0x1fff;
-    if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // a carry into the exponent is correct
-    return sign | h;
-  }
-  // Subnormal half: the implicit bit joins the mantissa, shifted into units of 2^-24.
-  const shift = 14 - e;
-  if (shift > 24) return sign;
-  const m = mant | 0x800000;
-  let h = m >>> shift;
-  const rest = m & ((1 << shift) - 1);
-  const half = 1 << (shift - 1);
-  if (rest > half || (rest === half && h & 1)) h++;
-  return sign | h;
-}
-
-export function fp16ToFp32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-/** float32 -> bfloat16, round to nearest even; NaN stays a quiet NaN (as ggml). */
-export function fp32ToBf16(x: number): number {
-  f32[0] = x;
-  const u = u32[0];
-  if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 64) & 0xffff;
-  return ((u + (0x7fff + ((u >>> 16) & 1))) >>> 16) & 0xffff;
-}
-
-export function bf16ToFp32(h: number): number {
-  u32[0] = (h & 0xffff) << 16;
-  return f32[0];
-}
-
-/** roundf: half away from zero. */
-function roundAway(x: number): number {
-  return Math.sign(x) * Math.round(Math.abs(x));
-}
-
-/** ggml's nearest_int: half to even. */
-function nearestInt(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 // ---- quantizers ---------------------------------------------------------------
@@ -137,18 +109,30 @@ export function quantize(type: GGMLType, x: Float32Array): Uint8Array {
     case GGMLType.Q6_K:
       for (let b = 0; b < x.length / QK_K; b++) quantizeQ6_K(x, b * QK_K, out, b * 210);
       break;
+    default: {
+      const codec = BLOCK_CODECS[type]!;
+      const { blockSize, typeSize } = TYPE_INFO[type];
+      for (let b = 0; b < x.length / blockSize; b++) codec.encode(x, b * blockSize, out, b * typeSize);
+    }
   }
   return out;
 }
 
-function setU16(out: Uint8Array, at: number, v: number): void {
-  out[at] = v & 0xff;
-  out[at + 1] = v >>> 8;
+interface BlockCodec {
+  encode(x: Float32Array, xi: number, out: Uint8Array, o: number): void;
+  decode(b: Uint8Array, o: number, y: Float32Array, yi: number): void;
 }
 
-function getU16(b: Uint8Array, at: number): number {
-  return b[at] | (b[at + 1] << 8);
-}
+/** The types whose one-block codecs live in quantize-blocks32.ts and quantize-kquants.ts. */
+const BLOCK_CODECS: Partial<Record<GGMLType, BlockCodec>> = {
+  [GGMLType.Q4_1]: { encode: quantizeQ4_1, decode: dequantizeQ4_1 },
+  [GGMLType.Q5_0]: { encode: quantizeQ5_0, decode: dequantizeQ5_0 },
+  [GGMLType.Q5_1]: { encode: quantizeQ5_1, decode: dequantizeQ5_1 },
+  [GGMLType.IQ4_NL]: { encode: quantizeIQ4_NL, decode: dequantizeIQ4_NL },
+  [GGMLType.Q2_K]: { encode: quantizeQ2_K, decode: dequantizeQ2_K },
+  [GGMLType.Q3_K]: { encode: quantizeQ3_K, decode: dequantizeQ3_K },
+  [GGMLType.Q5_K]: { encode: quantizeQ5_K, decode: dequantizeQ5_K },
+};
 
 // block_q8_0: fp16 d, int8 qs[32]; value = d * q.
 function quantizeQ8_0(x: Float32Array, xi: number, out: Uint8Array, o: number): void {
@@ -235,12 +219,6 @@ function quantizeQ4_K(x: Float32Array, xi: number, out: Uint8Array, o: number): 
     const q = o + 16 + j / 2;
     for (let l = 0; l < 32; l++) out[q + l] = L[j + l] | (L[j + l + 32] << 4);
   }
-}
-
-/** The 6-bit scale and min of sub-block j (ggml's get_scale_min_k4). */
-function scaleMinK4(j: number, q: Uint8Array): [number, number] {
-  if (j < 4) return [q[j] & 63, q[j + 4] & 63];
-  return [(q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4)];
 }
 
 // block_q6_K: 128 bytes low nibbles, 64 bytes high 2 bits, int8 scales[16] (sub-blocks of 16),
@@ -333,6 +311,11 @@ export function dequantize(type: GGMLType, b: Uint8Array, n: number): Float32Arr
     case GGMLType.Q6_K:
       for (let blk = 0; blk < n / QK_K; blk++) dequantizeQ6_K(b, blk * 210, y, blk * QK_K);
       break;
+    default: {
+      const codec = BLOCK_CODECS[type]!;
+      const { blockSize, typeSize } = TYPE_INFO[type];
+      for (let blk = 0; blk < n / blockSize; blk++) codec.decode(b, blk * typeSize, y, blk * blockSize);
+    }
   }
   return y;
 }

@@ -5,12 +5,14 @@
 // (seed, tensor name), so a tensor's float values do not depend on the weight type or on
 // which other tensors exist: an F32 and a Q4_0 file of the same seed hold the same weights.
 import { Prng } from "./prng.js";
-import { GGMLType, quantize, TYPE_INFO } from "./quantize.js";
+import { FILE_TYPE, isWeightMix, tensorType, type WeightMix } from "./presets.js";
+import { GGMLType, quantize } from "./quantize.js";
 import { bpeVocab, spmVocab, Vocab } from "./vocab.js";
 import { GGUFValueType, GGUFWriter, meta } from "./writer.js";
 
 export type SyntheticArch = "llama" | "qwen2";
-export type SyntheticType = "f32" | "f16" | "bf16" | "q8_0" | "q4_0" | "q4_k" | "q6_k";
+/** A uniform weight type or a preset mix (presets.ts). */
+export type SyntheticType = WeightMix;
 export type SyntheticVocab = "spm" | "bpe";
 
 export interface SyntheticModelOptions {
@@ -35,24 +37,6 @@ export interface SyntheticModelInfo {
   nVocab: number;
   tensorTypes: Record<string, GGMLType>; // per tensor, after fallbacks
 }
-
-/**
- * Weight type per requested type, most preferred first: when a matrix's row length is not a
- * multiple of a type's block size, the next one is used (llama.cpp's quantizer does the same,
- * though it falls back from Q4_K to Q5_0, which this engine does not support).
- */
-const TYPE_CHAIN: Record<SyntheticType, GGMLType[]> = {
-  f32: [GGMLType.F32],
-  f16: [GGMLType.F16],
-  bf16: [GGMLType.BF16],
-  q8_0: [GGMLType.Q8_0, GGMLType.F16],
-  q4_0: [GGMLType.Q4_0, GGMLType.F16],
-  q4_k: [GGMLType.Q4_K, GGMLType.Q4_0, GGMLType.F16],
-  q6_k: [GGMLType.Q6_K, GGMLType.Q8_0, GGMLType.F16],
-};
-
-// llama_ftype values (general.file_type); K-quant files are the "S" (uniform) mixes.
-const FILE_TYPE: Record<SyntheticType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, q4_k: 14, q6_k: 18, bf16: 32 };
 
 /** The vocabulary of a synthetic model. */
 export function loadVocab(kind: SyntheticVocab, arch: SyntheticArch): Vocab {
@@ -117,12 +101,6 @@ function syntheticTensorValues(seed: number, name: string, n: number, std: numbe
   return new Prng(tensorSeed(seed, name)).normals(n, std, mean);
 }
 
-function chooseType(requested: SyntheticType, shape: number[]): GGMLType {
-  if (shape.length === 1) return GGMLType.F32; // norms and biases stay F32, as in llama.cpp
-  const t = TYPE_CHAIN[requested].find((c) => shape[0] % TYPE_INFO[c].blockSize === 0);
-  return t ?? GGMLType.F32;
-}
-
 export async function writeSyntheticModel(opts: SyntheticModelOptions): Promise<SyntheticModelInfo> {
   const o = {
     arch: opts.arch,
@@ -137,7 +115,7 @@ export async function writeSyntheticModel(opts: SyntheticModelOptions): Promise<
     seed: opts.seed ?? 1,
   };
   if (!(o.arch in { llama: 1, qwen2: 1 })) throw new Error(`unknown architecture '${o.arch}'`);
-  if (!(o.type in TYPE_CHAIN)) throw new Error(`unknown weight type '${o.type}'`);
+  if (!isWeightMix(o.type)) throw new Error(`unknown weight type '${o.type}'`);
   for (const [k, v] of Object.entries(o))
     if (typeof v === "number" && !(Number.isInteger(v) && v > 0) && k !== "seed") throw new Error(`${k} must be a positive integer`);
   if (o.nEmbd % o.nHead !== 0) throw new Error(`n_embd ${o.nEmbd} is not a multiple of n_head ${o.nHead}`);
@@ -180,7 +158,7 @@ export async function writeSyntheticModel(opts: SyntheticModelOptions): Promise<
   const tensorTypes: Record<string, GGMLType> = {};
   let nParams = 0;
   for (const t of plan(o, nVocab)) {
-    const type = chooseType(o.type, t.shape);
+    const type = tensorType(o.type, t.name, t.shape, { nLayer: o.nLayer, nGqa: o.nHead / o.nHeadKv, tied: o.tied });
     const n = t.shape.reduce((x, y) => x * y, 1);
     tensorTypes[t.name] = type;
     nParams += n;

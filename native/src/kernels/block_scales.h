@@ -1,4 +1,5 @@
-// Private to kernels/: unpacking of the 6-bit Q4_K sub-block scales and mins.
+// Private to kernels/: unpacking of packed K-quant sub-block scales (Q4_K / Q5_K: 6-bit scales
+// and mins; Q3_K: 6-bit signed scales) and of the fifth bits of Q5_0 / Q5_1.
 // Declared static so each translation unit (compiled with its own ISA flags) keeps its own copy.
 #pragma once
 #include <cstdint>
@@ -34,6 +35,34 @@ static inline void q4k_scales_mins(const uint8_t* q, uint8_t sc[8], uint8_t m[8]
   std::memcpy(sc + 4, &s_hi, 4);
   std::memcpy(m, &m_lo, 4);
   std::memcpy(m + 4, &m_hi, 4);
+}
+
+// The sixteen Q3_K sub-block scales as stored (scale + 32), four per 32-bit word (little
+// endian: sub-block 4w + b in byte b of word w). Low 4 bits: bytes 0..7, low nibbles for
+// sub-blocks 0..7 and high nibbles for 8..15; top 2 bits: byte 8 + j % 4, bits 2 * (j / 4).
+static inline void q3k_scale_words(const uint8_t* q, uint32_t out[4]) {
+  uint32_t u[3];
+  std::memcpy(u, q, 12);
+  for (int w = 0; w < 4; ++w) {
+    const uint32_t lo = (w < 2 ? u[w] : u[w - 2] >> 4) & 0x0f0f0f0fu;  // words 2, 3: the high nibbles
+    out[w] = lo | (((u[2] >> (2 * w)) & 0x03030303u) << 4);
+  }
+}
+
+// The same, signed (stored value - 32), one per sub-block.
+static inline void q3k_scales(const uint8_t* q, int8_t sc[16]) {
+  uint32_t w[4];
+  q3k_scale_words(q, w);
+  for (int j = 0; j < 16; ++j) sc[j] = int8_t(int((w[j / 4] >> (8 * (j % 4))) & 0xFF) - 32);
+}
+
+// Q5_0 / Q5_1: element j (0..31) of a block, 5 bits: its nibble (low half of qs[j] for j < 16,
+// high half of qs[j - 16] otherwise) and bit j of qh as bit 4.
+static inline int q5_quant(const uint8_t* qs, const uint8_t* qh4, int j) {
+  uint32_t qh;
+  std::memcpy(&qh, qh4, 4);
+  const int nib = j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
+  return nib | int(((qh >> j) & 1) << 4);
 }
 
 }  // namespace el::kernels

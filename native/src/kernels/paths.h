@@ -33,9 +33,12 @@ struct PackedKernels {
 const PackedKernels& packed(const KernelSet& ks);
 
 void fill_scalar(KernelSet& ks);
+void fill_scalar_blocks32(KernelSet& ks);  // scalar_blocks32.cpp: Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_1
+void fill_scalar_kquants(KernelSet& ks);   // scalar_kquants.cpp: Q2_K, Q3_K, Q5_K
 
 #if defined(__x86_64__)
 void install_avx2(KernelSet& ks, TileKernels& tk);       // x86/avx2.cpp (AVX2 + FMA + F16C)
+void install_avx2_quants(KernelSet& ks, TileKernels& tk);  // x86/avx2_quants.cpp (called by install_avx2)
 void install_avx2_vnni(KernelSet& ks, TileKernels& tk);  // x86/avx2_vnni.cpp (on top of install_avx2)
 void install_packed_vnni(PackedKernels& pk);              // x86/packed_vnni.cpp (Q4_0, Q8_0)
 void install_packed_avx2(PackedKernels& pk);              // x86/packed_avx2.cpp (Q4_0)

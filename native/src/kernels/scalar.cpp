@@ -476,6 +476,8 @@ void fill_scalar(KernelSet& ks) {
   set(TensorType::Q4_K, q4_K_to_float, q4_K_from_float, vec_dot_q4_K);
   set(TensorType::Q6_K, q6_K_to_float, q6_K_from_float, vec_dot_q6_K);
   set(TensorType::Q8_K, q8_K_to_float, q8_K_from_float, nullptr);
+  fill_scalar_blocks32(ks);
+  fill_scalar_kquants(ks);
   ks.dot_f32 = dot_f32;
   ks.dot_f16_f32 = dot_f16_f32;
   ks.axpy_f32 = axpy_f32;

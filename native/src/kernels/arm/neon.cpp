@@ -7,8 +7,10 @@
 
 #include "lora_q8_tiles.h"
 #include "neon_int8.h"
+#include "neon_quant_ops.h"
 #include "../lora_driver.h"
 #include "../paths.h"
+#include "../quant_dots.h"
 
 namespace el::kernels {
 namespace {
@@ -341,6 +343,7 @@ void install_neon(KernelSet& ks, TileKernels& tk) {
   t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K_t<DotWidening>;
   t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K_t<DotWidening>;
   t[uint32_t(TensorType::Q8_K)].from_float = q8_K_from_float;
+  install_quant_dots<NeonQuantOps<DotWidening>>(ks, tk);  // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K
   tk.by_type[uint32_t(TensorType::F16)] = tile_entry<MicroF16, 4, 4>;
   tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DotWidening, DecodeQ8_0>::K, 4, 4>;
   tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DotWidening, DecodeQ4_0>::K, 4, 4>;

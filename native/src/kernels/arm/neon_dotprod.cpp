@@ -4,7 +4,9 @@
 #if defined(__aarch64__)
 #include "lora_q8_tiles.h"
 #include "neon_int8.h"
+#include "neon_quant_ops.h"
 #include "../paths.h"
+#include "../quant_dots.h"
 
 namespace el::kernels {
 namespace {
@@ -32,6 +34,7 @@ void install_neon_dotprod(KernelSet& ks, TileKernels& tk) {
   t[uint32_t(TensorType::Q4_0)].vec_dot = vec_dot_q4_0_t<DotProd>;
   t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K_t<DotProd>;
   t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K_t<DotProd>;
+  install_quant_dots<NeonQuantOps<DotProd>>(ks, tk);
   tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DotProd, DecodeQ8_0>::K, 4, 4>;
   tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DotProd, DecodeQ4_0>::K, 4, 4>;
   ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraShrinkQ8<LoraDot4Sdot>::Tile>;

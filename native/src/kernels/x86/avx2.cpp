@@ -224,37 +224,10 @@ void bf16_to_float(const void* vx, float* y, int64_t n) {
 
 // ---- activation quantizers ---------------------------------------------------
 
-// Round 32 floats (already scaled) to int8, in order, saturating at +-127/128.
-inline __m256i round_pack_32(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
-  const __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(v0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  const __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(v1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  const __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(v2, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  const __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(v3, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  // packs work per 128-bit lane; the final permute restores element order
-  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-  return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-}
-
-inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
-
-inline float hmax(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_movehdup_ps(m));
-  return _mm_cvtss_f32(m);
-}
-
 void q8_0_from_float(const float* x, void* vy, int64_t n) {
   block_q8_0* y = static_cast<block_q8_0*>(vy);
   for (int64_t i = 0; i < n / QK8_0; ++i, x += QK8_0) {
-    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
-    const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
-    const float amax = hmax(_mm256_max_ps(_mm256_max_ps(abs_ps(v0), abs_ps(v1)),
-                                          _mm256_max_ps(abs_ps(v2), abs_ps(v3))));
-    y[i].d = _cvtss_sh(amax / 127.f, _MM_FROUND_TO_NEAREST_INT);
-    const __m256 id = _mm256_set1_ps(amax != 0.f ? 127.f / amax : 0.f);
-    const __m256i q = round_pack_32(_mm256_mul_ps(v0, id), _mm256_mul_ps(v1, id), _mm256_mul_ps(v2, id),
-                                    _mm256_mul_ps(v3, id));
+    const __m256i q = quantize_32_q8(x, &y[i].d);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), q);
   }
 }
@@ -539,6 +512,7 @@ void install_avx2(KernelSet& ks, TileKernels& tk) {
   t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K;
   t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K;
   t[uint32_t(TensorType::Q8_K)].from_float = q8_K_from_float;
+  install_avx2_quants(ks, tk);  // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K
   tk.by_type[uint32_t(TensorType::F16)] = tile_entry<MicroF16, 3, 4>;
   tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DecodeQ8_0>::K, 2, 4>;
   tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DecodeQ4_0>::K, 2, 4>;

@@ -7,6 +7,8 @@
 #include "avx2_common.h"
 #include "lora_q8_tiles.h"
 #include "vnni_dpbusd.h"
+#include "vnni_quant_ops.h"
+#include "../quant_dots.h"
 
 namespace el::kernels {
 namespace {
@@ -68,6 +70,7 @@ inline void install_vnni_tables(KernelSet& ks, detail::TileKernels& tk) {
   ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraQ8Tiles<LoraDotVnni>::Expand>;
   ks.lora_shrink_q4 = lora_shrink_by_tiles<LoraQ8Tiles<LoraDotVnni, 4>::Shrink>;
   ks.lora_expand_q4 = lora_expand_q4_by_tiles<LoraQ8Tiles<LoraDotVnni, 4>::Expand>;
+  install_quant_dots<VnniQuantOps>(ks, tk);  // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K; Q4_K / Q6_K tiles
 }
 
 }  // namespace
