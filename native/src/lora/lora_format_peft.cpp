@@ -5,6 +5,8 @@
 // fan_in_fan_out needs no transposition here: PEFT keeps lora_A/lora_B as nn.Linear weights
 // either way and only transposes the merged delta for Conv1D bases (and resets the flag to
 // false for nn.Linear bases, which llama-family models have).
+// For a llama base model, lora_B of q_proj / k_proj is in Hugging Face row order and is copied
+// into GGUF order here (peft_rope_order.h), as convert_lora_to_gguf.py does.
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -16,6 +18,7 @@
 #include "json.h"
 #include "lora_source.h"
 #include "mapped_file.h"
+#include "peft_rope_order.h"
 #include "safetensors.h"
 
 namespace el::lora {
@@ -148,6 +151,30 @@ TensorRef ref_of(const std::string& file, const SafeTensor& t) {
   return r;
 }
 
+// What the source's TensorRefs point into: the safetensors mapping, and the permuted copies of
+// q/k lora_B for llama models.
+struct PeftData {
+  std::shared_ptr<SafetensorsFile> file;
+  std::vector<std::vector<uint8_t>> permuted;
+};
+
+// Points pr.b at a copy of its rows in GGUF RoPE order (q: n_head heads, k: n_head_kv).
+void permute_b_rows(LoraPair& pr, const ModelShapes& model, const std::string& file, PeftData& data) {
+  const bool is_q = pr.module == Module::Q;
+  const int heads = is_q ? model.n_head : model.n_head_kv;
+  const std::string what = std::string(module_peft_name(pr.module)) + " lora_B '" + pr.b.name + "'";
+  if (heads <= 0)
+    fail(ErrorKind::Unsupported, file + ": " + what + " needs the model's head count to reorder its rows for llama RoPE, "
+                                        "and the model gives no " + model.arch + ".attention.head_count");
+  if (pr.b.ne1 % (2 * int64_t(heads)) != 0)
+    fail(ErrorKind::InvalidArgument, file + ": " + what + " has " + std::to_string(pr.b.ne1) + " rows, not a multiple of 2 x " +
+                                         std::to_string(heads) + (is_q ? " heads" : " KV heads") + " (adapter for another base model?)");
+  const size_t row = row_size(pr.b.type, pr.b.ne0);
+  std::vector<uint8_t>& copy = data.permuted.emplace_back(row * size_t(pr.b.ne1));
+  permute_hf_rows_to_gguf(pr.b.data, copy.data(), pr.b.ne1, row, heads);
+  pr.b.data = copy.data();
+}
+
 }  // namespace
 
 LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model) {
@@ -166,7 +193,9 @@ LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model) {
     config_json = json::parse(reinterpret_cast<const char*>(cf->data()), cf->size(), config_path);
     cfg = read_config(config_json, config_path);
   }
-  std::shared_ptr<SafetensorsFile> st = SafetensorsFile::open(weights_path);
+  auto data = std::make_shared<PeftData>();
+  data->file = SafetensorsFile::open(weights_path);
+  const SafetensorsFile* st = data->file.get();
 
   LoraSource src;
   src.path = dir;
@@ -202,9 +231,11 @@ LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model) {
     if (pr.a.ne1 != cfg.r)
       fail(ErrorKind::BadFile, weights_path + ": tensor '" + pr.a.name + "' has rank " + std::to_string(pr.a.ne1) +
                                    " but adapter_config.json says r = " + std::to_string(cfg.r));
+    if (peft_permutes_qk(model.arch) && (pr.module == Module::Q || pr.module == Module::K))
+      permute_b_rows(pr, model, weights_path, *data);
     src.pairs.push_back(std::move(pr));
   }
-  src.keep_alive = std::move(st);
+  src.keep_alive = std::move(data);
   return src;
 }
 
