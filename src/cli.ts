@@ -13,6 +13,7 @@ import { adapterRank, type AdapterRef } from "./batch/adapter-file.js";
 import { adapterArg, checkModelPath, floatArg, intArg, loraPoolOption } from "./cli/args.js";
 import { registerBatchCommand } from "./cli/batch-command.js";
 import { registerAdaptersCommand } from "./cli/adapters-command.js";
+import { registerPullCommand } from "./cli/pull-command.js";
 
 function formatInfo(path: string, i: ModelInfo): string {
   const types = Object.entries(i.weightTypes)
@@ -150,6 +151,7 @@ program
 
 registerBatchCommand(program);
 registerAdaptersCommand(program);
+registerPullCommand(program);
 registerServeCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

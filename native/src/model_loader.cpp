@@ -134,6 +134,9 @@ std::unique_ptr<Model> Model::load(const std::string& path, const kernels::Kerne
 void Model::read_hparams() {
   const GGUFFile& f = *file_;
   HParams& hp = hp_;
+  if (auto type = f.get_string_opt("general.type"); type && *type != "model")
+    fail(ErrorKind::Unsupported, f.path() + " is a " + (*type == "adapter" ? "LoRA adapter" : "'" + *type + "' file") +
+                                     " (general.type = " + *type + "), not a model");
   hp.arch_name = f.get_string("general.architecture");
   if (hp.arch_name == "llama") hp.arch = Arch::Llama;
   else if (hp.arch_name == "qwen2") hp.arch = Arch::Qwen2;

@@ -8,6 +8,7 @@ import { NativeEngine } from "../engine/engine.js";
 import { logReporter, type LoadReporter } from "../engine/load-progress.js";
 import { NoLed, openStatusLed, type Led } from "../leds/index.js";
 import { hashPassword } from "../mqtt/password.js";
+import { resolveModelRef } from "../pull/model-ref.js";
 import { Controller } from "./controller.js";
 import { demoInstructions, demoTenants, ensureDemoAssets } from "./demo.js";
 
@@ -53,7 +54,7 @@ async function serve(configFile: string | undefined): Promise<number> {
   const logger = pino({ level: config.daemon.log_level });
   const demoModel = config.model.path === null;
   const demo = demoModel ? await ensureDemoAssets(config.daemon.data_dir) : null;
-  const modelPath = config.model.path ?? demo!.modelPath;
+  const modelPath = config.model.path !== null ? resolveModelRef(config.model.path, config.daemon.data_dir) : demo!.modelPath;
   if (demo) config.adapters.directory ??= demo.adapterDir;
   const demoTenantsOn = demo !== null && Object.keys(config.tenants).length === 0;
   if (demoTenantsOn) config.tenants = await demoTenants(demo.adapters);
