@@ -61,10 +61,10 @@ test("log reporter: a line per 10% but not within 2 s of the last, MB/s, then th
     r.progress(i * MB, 100 * MB);
   }
   r.done(true);
-  const progress = lines.filter(([, m]) => m === "loading model");
+  const progress = lines.filter(([, m]) => m === "model load progress");
   t.true(progress.length >= 3 && progress.length <= 5, JSON.stringify(progress));
   for (const [f] of progress) t.true((f.mb_per_s as number) === 10, JSON.stringify(f)); // 1 MB per 100 ms
-  t.deepEqual(lines[lines.length - 1], [{ model: "m.gguf", weights_mb: 100, load_ms: 10000, mb_per_s: 10 }, "model loaded"]);
+  t.deepEqual(lines[lines.length - 1], [{ model: "m.gguf", weights_mb: 100, load_ms: 10000, mb_per_s: 10 }, "model weights read"]);
   const failed: unknown[] = [];
   const r2 = logReporter("m.gguf", (f) => failed.push(f), () => now);
   r2.done(false);

@@ -71,12 +71,12 @@ export function logReporter(label: string, log: LogFn, now: () => number = Date.
       if (done >= total || pct - lastPct < 10 || t - lastAt < 2000) return;
       lastPct = pct;
       lastAt = t;
-      log({ model: label, percent: pct, done_mb: mb(done), total_mb: mb(total), mb_per_s: rate(done, t) }, "loading model");
+      log({ model: label, percent: pct, done_mb: mb(done), total_mb: mb(total), mb_per_s: rate(done, t) }, "model load progress");
     },
     done(ok) {
       if (!ok) return;
       const t = now();
-      log({ model: label, weights_mb: mb(last), load_ms: t - started, mb_per_s: rate(last, t) }, "model loaded");
+      log({ model: label, weights_mb: mb(last), load_ms: t - started, mb_per_s: rate(last, t) }, "model weights read");
     },
   };
 }
@@ -84,7 +84,7 @@ export function logReporter(label: string, log: LogFn, now: () => number = Date.
 /** Plain text lines on a non-TTY stream (the CLI's stderr when piped). */
 export function lineReporter(label: string, stream: NodeJS.WriteStream): LoadReporter {
   return logReporter(label, (f, message) => {
-    const what = message === "model loaded"
+    const what = message === "model weights read"
       ? `loaded ${label}: ${f.weights_mb} MB of weights in ${((f.load_ms as number) / 1000).toFixed(2)} s (${f.mb_per_s ?? "-"} MB/s)`
       : `loading ${label}: ${f.percent}% (${f.done_mb}/${f.total_mb} MB, ${f.mb_per_s} MB/s)`;
     stream.write(what + "\n");
