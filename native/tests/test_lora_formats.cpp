@@ -148,6 +148,11 @@ void test_factors() {
                          "\"target_modules\": \".*\\\\.(q_proj|v_proj)\", \"fan_in_fan_out\": true}",
                          peft_tensors_of(ad, TensorType::F32, kShapes)));
   CHECK(pool.info(0).factor == 2.0f);
+  // A target_modules regular expression is not evaluated (the tensors say what is adapted): this
+  // one backtracks without bound in std::regex.
+  pool.load(0, peft_path("evil_regex", "{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": \"(.*.*.*.*)*x\"}",
+                         peft_tensors_of(ad, TensorType::F32, kShapes)));
+  CHECK(pool.info(0).loaded);
 }
 
 void test_refusals() {
@@ -246,6 +251,13 @@ void test_refusals() {
   expect_error([&] { pool.load(0, peft_path("tm", "{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"]}", st)); },
                ErrorKind::BadFile, "k_proj.lora_A.weight' is for a module not in target_modules");
   expect_error([&] { pool.load(0, g_dir); }, ErrorKind::BadFile, "no adapter_config.json");
+  {
+    // A 2 MB tensor name: the module key parser must not recurse per character (std::regex did,
+    // and overflowed the stack).
+    std::vector<SafeTensorSpec> e = st;
+    e[0].name = "base_model.model.model.layers.0.mlp." + std::string(2000000, 'a') + ".lora_A.weight";
+    expect_error([&] { pool.load(0, peft_path("longname", cfg, e)); }, ErrorKind::Unsupported, "adapts a module this engine does not");
+  }
   CHECK(!pool.info(0).loaded);
 }
 

@@ -11,7 +11,6 @@
 
 #include <cstdlib>
 #include <map>
-#include <regex>
 #include <utility>
 
 #include "../error.h"
@@ -94,18 +93,13 @@ Config read_config(const Value& c, const std::string& path) {
   return cfg;
 }
 
-// PEFT's rule: a list entry matches a module key equal to it or ending in "." + it; a string
-// is a regular expression the whole key must match ("all-linear" matches every projection).
-bool targeted(const Value* targets, const std::string& key, const std::string& path) {
-  if (!targets) return true;
-  if (targets->kind == Value::Kind::String) {
-    if (targets->string == "all-linear") return true;
-    try {
-      return std::regex_match(key, std::regex(targets->string));
-    } catch (const std::regex_error&) {
-      fail(ErrorKind::BadFile, path + ": target_modules is not a valid regular expression");
-    }
-  }
+// PEFT's rule: a list entry matches a module key equal to it or ending in "." + it. A string is
+// a regular expression in PEFT (Python's re.fullmatch); it is not evaluated here: a hostile
+// pattern can backtrack without bound ('(.*.*.*.*)*x' ran past 60 s in std::regex on one key), and the
+// tensors in the file say what is adapted, as convert_lora_to_gguf.py (which ignores
+// target_modules altogether) takes it.
+bool targeted(const Value* targets, const std::string& key) {
+  if (!targets || targets->kind == Value::Kind::String) return true;
   for (const Value& t : targets->array) {
     const std::string& s = t.string;
     if (key == s || (key.size() > s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0 &&
@@ -115,14 +109,22 @@ bool targeted(const Value* targets, const std::string& key, const std::string& p
   return false;
 }
 
-// "model.layers.<N>.<self_attn|mlp>.<proj>" -> (layer, module).
+// "model.layers.<N>.<self_attn|mlp>.<proj>" -> (layer, module). By hand, not std::regex, whose
+// recursion grows with the input: a tensor name is as long as the file says.
 bool parse_module_key(const std::string& key, int& layer, Module& module) {
-  static const std::regex re(R"(model\.layers\.(\d{1,6})\.(self_attn|mlp)\.([a-z_]+))");
-  std::smatch m;
-  if (!std::regex_match(key, m, re)) return false;
+  static const std::string prefix = "model.layers.";
+  if (key.compare(0, prefix.size(), prefix) != 0) return false;
+  size_t p = prefix.size(), digits = 0;
+  int n = 0;
+  while (p < key.size() && key[p] >= '0' && key[p] <= '9' && digits < 6) n = n * 10 + (key[p++] - '0'), ++digits;
+  if (digits == 0 || p >= key.size() || key[p++] != '.') return false;
+  const size_t dot = key.find('.', p);
+  if (dot == std::string::npos) return false;
+  const std::string block = key.substr(p, dot - p), proj = key.substr(dot + 1);
+  if (block != "self_attn" && block != "mlp") return false;
   for (int mi = 0; mi < kNumModules; ++mi) {
-    if (m[3] == module_peft_name(Module(mi)) && (m[2] == "self_attn") == module_is_attention(Module(mi))) {
-      layer = std::atoi(m[1].str().c_str());
+    if (proj == module_peft_name(Module(mi)) && (block == "self_attn") == module_is_attention(Module(mi))) {
+      layer = n;
       module = Module(mi);
       return true;
     }
@@ -217,7 +219,7 @@ LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model) {
     if (!parse_module_key(key, layer, m))
       fail(ErrorKind::Unsupported, weights_path + ": tensor '" + t.name +
                                        "' adapts a module this engine does not (only self_attn q/k/v/o_proj, mlp gate/up/down_proj)");
-    if (!targeted(cfg.target_modules, key, config_path))
+    if (!targeted(cfg.target_modules, key))
       fail(ErrorKind::BadFile, weights_path + ": tensor '" + t.name + "' is for a module not in target_modules");
     LoraPair& pr = by_target[{layer, int(m)}];
     pr.layer = layer;
