@@ -8,6 +8,8 @@
 // before each (type, threads) row of a round, with that row's thread count, and that row's
 // decode is set against it: a round takes minutes, long enough for the phase to change.
 // Usage: npm run bench:engine -- [--types f16,q8_0,q4_0] [--threads 1,2] [--rounds N] [--quick] [--no-baseline]
+// Also the model's load time, per type and round: cold (the file evicted from the page cache
+// first, lib/load-time.ts) and warm.
 // Progress goes to stderr; the tables to stdout; all figures to bench-results/engine-<date>.json.
 
 import { join } from "node:path";
@@ -19,6 +21,7 @@ import { measureBandwidth, type BandwidthResult } from "./lib/bandwidth.js";
 import { ALL_BENCH_TYPES, BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
 import type { LlamaChildResult } from "./lib/llama-child.js";
 import { avx2Install, defaultInstall, runLlama, type LlamaInstall } from "./lib/llama-baseline.js";
+import { measureLoad, type LoadTime } from "./lib/load-time.js";
 import { benchOurs } from "./lib/ours.js";
 import { writeBenchResults } from "./lib/results.js";
 import { fmt, renderTable } from "./lib/table.js";
@@ -85,6 +88,7 @@ if (opts.baseline) {
 /** Every bandwidth measurement, in order: the round and row it was taken for. */
 const bandwidthRuns: (BandwidthResult & { round: number; type: BenchType })[] = [];
 const rows: Row[] = [];
+const loads: (LoadTime & { type: BenchType; round: number })[] = [];
 const llamaBuilds: Record<string, Omit<LlamaChildResult, "speed">> = {};
 let kernelPath = "";
 let vocab = 0;
@@ -94,6 +98,9 @@ try {
     for (const type of opts.types) {
       const modelPath = await benchModel(join(root, ".tmp", "bench-models"), type, log);
       log(`${type}: ${modelPath}`);
+      const load = await measureLoad(modelPath);
+      loads.push({ ...load, type, round });
+      log(`  load: cold ${load.coldMs.toFixed(0)} ms (${load.coldMbPerS.toFixed(0)} MiB/s; ${load.residentBeforeColdBytes ?? "?"} bytes cached before), warm ${load.warmMs.toFixed(0)} ms`);
       // One thread count at a time, ours then each llama.cpp build, so slow drifts in the
       // machine's load hit both engines alike.
       for (const threads of opts.threads) {
@@ -193,6 +200,13 @@ process.stdout.write(
     `Prefill, ${w.prefillTokens}-token prompt in one batch, tokens/s (median over ${rounds} round(s) of the median of ${w.runs} runs)`,
     renderTable(prefillHeader, prefillRows),
     "",
+    `Model load (ours), median over ${rounds} round(s): cold = file evicted from the page cache first (dd iflag=nocache; resident bytes checked with fincore), warm = loaded again at once`,
+    renderTable(["type", "file MiB", "cold ms", "cold MiB/s", "warm ms", "cached before cold"], opts.types.map((type) => {
+      const l = loads.filter((x) => x.type === type);
+      return [type, fmt(l[0].fileBytes / 2 ** 20), fmt(median(l.map((x) => x.coldMs))), fmt(median(l.map((x) => x.coldMbPerS))),
+        fmt(median(l.map((x) => x.warmMs))), l.map((x) => x.residentBeforeColdBytes ?? "?").join("/")];
+    })),
+    "",
   ].join("\n"),
 );
 
@@ -205,5 +219,6 @@ const outPath = writeBenchResults("engine", {
   rounds,
   bandwidth: { method: "wasm SIMD i32x4 sum, worker_threads, best pass, before each row of each round", runs: bandwidthRuns },
   rows: records,
+  load: { method: "cold: dd iflag=nocache count=0 (posix_fadvise DONTNEED) then NativeModel.load; warm: load again", runs: loads },
 });
 log(`wrote ${outPath}`);

@@ -4,6 +4,7 @@
 // Bad input ends with one line on stderr and exit code 1, never a stack trace.
 import { Command } from "commander";
 import { NativeEngine } from "./engine/engine.js";
+import { cliReporter, loadModelReporting } from "./engine/load-progress.js";
 import { NativeModel } from "./engine/model.js";
 import { generate } from "./engine/generate.js";
 import { registerServeCommand } from "./daemon/serve-command.js";
@@ -12,6 +13,7 @@ import { adapterRank, type AdapterRef } from "./batch/adapter-file.js";
 import { adapterArg, checkModelPath, floatArg, intArg, loraPoolOption } from "./cli/args.js";
 import { registerBatchCommand } from "./cli/batch-command.js";
 import { registerAdaptersCommand } from "./cli/adapters-command.js";
+import { registerPullCommand } from "./cli/pull-command.js";
 
 function formatInfo(path: string, i: ModelInfo): string {
   const types = Object.entries(i.weightTypes)
@@ -54,7 +56,7 @@ interface GenerateCliOptions {
 async function runGenerate(o: GenerateCliOptions): Promise<void> {
   checkModelPath(o.model);
   const rank = o.lora ? adapterRank(o.lora.path) : 0;
-  const model = await NativeModel.load(o.model);
+  const model = await loadModelReporting(o.model, cliReporter(o.model));
   // Size the context for this one request: prompt plus the tokens asked for.
   const promptLen = o.prompt === "" ? 1 : model.tokenize(o.prompt, true).length;
   const wanted = promptLen + o.maxTokens;
@@ -98,7 +100,7 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
 
 async function withModel<T>(path: string, f: (m: NativeModel) => T): Promise<T> {
   checkModelPath(path);
-  const model = await NativeModel.load(path);
+  const model = await loadModelReporting(path, cliReporter(path));
   try {
     return f(model);
   } finally {
@@ -149,6 +151,7 @@ program
 
 registerBatchCommand(program);
 registerAdaptersCommand(program);
+registerPullCommand(program);
 registerServeCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

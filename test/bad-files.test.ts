@@ -45,6 +45,32 @@ const CASES: { name: string; corrupt: (b: Buffer) => Buffer; message: RegExp; co
     code: "UNSUPPORTED",
   },
   {
+    name: "types llama.cpp has and this engine does not (iq4_xs, iq2_xs): each named with its tensors",
+    corrupt: (b) => {
+      const c = Buffer.from(b);
+      for (const [name, type] of [["blk.0.attn_q.weight", 23], ["blk.0.ffn_down.weight", 17], ["blk.1.ffn_down.weight", 17]] as const) {
+        const p = tensorInfoAt(c, name);
+        c.writeUInt32LE(type, p + 4 + 8 * c.readUInt32LE(p));
+      }
+      return c;
+    },
+    message: /tensor 'blk\.0\.attn_q\.weight' has type iq4_xs \(id 23\); tensor 'blk\.0\.ffn_down\.weight' and 1 more have type iq2_xs \(id 17\), which this engine cannot read \(supported: f32, f16, .*q4_0/,
+    code: "UNSUPPORTED",
+  },
+  {
+    name: "an architecture this engine does not run (mamba)",
+    corrupt: (b) => {
+      const key = Buffer.from("general.architecture");
+      const at = b.indexOf(Buffer.concat([key, Buffer.from([8, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0])]));
+      if (at < 0) throw new Error("test setup: general.architecture not found");
+      const c = Buffer.from(b);
+      c.write("mamba", at + key.length + 12);
+      return c;
+    },
+    message: /architecture 'mamba' is not supported \(supported: llama, qwen2/,
+    code: "UNSUPPORTED",
+  },
+  {
     name: "shape mismatch",
     corrupt: (b) => {
       const c = Buffer.from(b);

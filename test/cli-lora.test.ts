@@ -1,6 +1,7 @@
 // The CLI's LoRA features on stories260K: generate --lora (GGUF file or PEFT directory, with a
 // scale), batch (input order, mixed adapters in one step, summary, bad lines), adapters convert
-// (the GGUF form gives what the PEFT form gives), and clear errors for bad adapters.
+// (the GGUF form gives what the PEFT form gives, and has the tensors of an independent
+// implementation of convert_lora_to_gguf.py's rules), and clear errors for bad adapters.
 import test from "ava";
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -9,11 +10,13 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 
 import { packageRoot } from "../src/engine/native.js";
+import { metaValue, readGGUF, readTensorBytes } from "../src/gguf/reader.js";
 import { writeSyntheticModel } from "../src/gguf/synthetic.js";
 import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
 import { storiesPath } from "./helpers/engine.js";
 import { writeTestAdapter, type TestAdapter } from "./helpers/lora.js";
 import { Oracle } from "./helpers/oracle.js";
+import { referenceConvertLora } from "./helpers/reference-lora-convert.js";
 
 const run = promisify(execFile);
 const cli = join(packageRoot(), "dist", "src", "cli.js");
@@ -54,7 +57,7 @@ let adapters: Promise<{ gguf: TestAdapter; peft: TestAdapter }> | undefined;
 function storiesAdapters(model: string) {
   adapters ??= (async () => ({
     gguf: await writeTestAdapter(model, dir, { name: "a-gguf", format: "gguf", rank: 16, modules: ["q", "k", "v", "o", "gate", "up", "down"], seed: 31 }),
-    peft: await writeTestAdapter(model, dir, { name: "b", format: "peft", rank: 8, modules: ["v", "down"], seed: 32, strength: 1 }),
+    peft: await writeTestAdapter(model, dir, { name: "b", format: "peft", rank: 8, modules: ["q", "k", "v", "down"], seed: 32, strength: 1 }),
   }))();
   return adapters;
 }
@@ -140,11 +143,12 @@ test.serial("batch: a bad line is an error naming the line", async (t) => {
   }
 });
 
-test.serial("adapters convert: the GGUF form gives exactly what the PEFT form gives (plain and rsLoRA)", async (t) => {
+test.serial("adapters convert: the GGUF form gives exactly what the PEFT form gives (plain and rsLoRA), with convert_lora_to_gguf.py's tensors", async (t) => {
   if (!stories) return t.pass(SKIP);
   for (const useRslora of [false, true]) {
     const peftDir = join(dir, `convert-${useRslora}`);
-    await writeSyntheticAdapter({ model: stories, out: peftDir, format: "peft", rank: 16, alpha: 8, modules: ["q", "up", "down"], seed: 41, dtype: "bf16", useRslora });
+    // Hugging Face layout: the q/k lora_B rows are in rotate-half order in the file.
+    await writeSyntheticAdapter({ model: stories, out: peftDir, format: "peft", rank: 16, alpha: 8, modules: ["q", "k", "up", "down"], seed: 41, dtype: "bf16", useRslora });
     const out = join(dir, `convert-${useRslora}.gguf`);
     const { stderr } = await edgelora("adapters", "convert", peftDir, "--out", out, "--model", stories);
     t.regex(stderr, /rank 16, alpha 8/);
@@ -152,11 +156,37 @@ test.serial("adapters convert: the GGUF form gives exactly what the PEFT form gi
     const fromGguf = await greedy(stories, 24, "--lora", `${out}:0.7`);
     t.deepEqual(fromGguf, fromPeft);
     t.notDeepEqual(fromPeft.tokens, (await greedy(stories, 24)).tokens);
+    // The tensors are the reference converter's, byte for byte (rsLoRA differs only in alpha).
+    const ref = join(dir, `convert-${useRslora}-ref.gguf`);
+    await referenceConvertLora(peftDir, ref, { arch: "llama", numAttentionHeads: 8, numKeyValueHeads: 4 });
+    const [mine, theirs] = [readGGUF(out), readGGUF(ref)];
+    t.deepEqual(mine.tensors.map((x) => x.name).sort(), theirs.tensors.map((x) => x.name).sort());
+    for (const x of mine.tensors) {
+      const y = theirs.tensors.find((z) => z.name === x.name)!;
+      t.deepEqual([x.type, x.shape], [y.type, y.shape], x.name);
+      t.true(Buffer.from(readTensorBytes(out, mine, x)).equals(Buffer.from(readTensorBytes(ref, theirs, y))), `${x.name}: bytes differ from the reference converter's`);
+    }
+    t.is(metaValue(mine, "adapter.lora.alpha"), useRslora ? 8 * 4 : 8);
   }
-  // --arch instead of --model; neither is an error.
+  // llama.cpp loads the output and computes what it computes with the reference conversion.
+  const oracle = await Oracle.load(stories);
+  try {
+    const mine = { filePath: join(dir, "convert-false.gguf"), scale: 0.7 };
+    const ref = { filePath: join(dir, "convert-false-ref.gguf"), scale: 0.7 };
+    const ids = await oracle.greedy([1], 16, mine);
+    t.deepEqual(ids, await oracle.greedy([1], 16, ref));
+    t.notDeepEqual(ids, await oracle.greedy([1], 16, null));
+    const [a, b] = [await oracle.nextLogprobs([1, ...ids], mine), await oracle.nextLogprobs([1, ...ids], ref)];
+    a.forEach((row, k) => t.deepEqual([...row.entries()], [...b[k].entries()], `position ${k}`));
+  } finally {
+    await oracle.dispose();
+  }
+  // --arch instead of --model: llama needs the head counts; neither is an error.
   const out = join(dir, "arch.gguf");
-  await edgelora("adapters", "convert", join(dir, "convert-false"), "--out", out, "--arch", "llama");
-  t.true(readFileSync(out).length > 0);
+  t.regex(await failing("adapters", "convert", join(dir, "convert-false"), "--out", out, "--arch", "llama"), /head counts: give --model PATH, or --n-head N/);
+  await edgelora("adapters", "convert", join(dir, "convert-false"), "--out", out, "--arch", "llama", "--n-head", "8", "--n-head-kv", "4");
+  t.deepEqual(readFileSync(out), readFileSync(join(dir, "convert-false.gguf")));
+  t.regex(await failing("adapters", "convert", join(dir, "convert-false"), "--out", out, "--arch", "llama", "--n-head", "5"), /q_proj lora_B: 64 rows cannot be split into 5 heads/);
   t.regex(await failing("adapters", "convert", join(dir, "convert-false"), "--out", out), /--model PATH or --arch NAME/);
 });
 

@@ -68,7 +68,7 @@ test("synthetic adapter: base shapes (GQA k/v), nonzero B, seeded, same values i
   await writeSyntheticModel({ arch: "llama", type: "f32", out: model, nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 96 });
   const shapes = readModelShapes(model);
   t.deepEqual(shapes, {
-    arch: "llama", nLayer: 2,
+    arch: "llama", nLayer: 2, nHead: 4, nHeadKv: 2,
     nIn: { q: 64, k: 64, v: 64, o: 64, gate: 64, up: 64, down: 96 },
     nOut: { q: 64, k: 32, v: 32, o: 64, gate: 96, up: 96, down: 64 },
   });
@@ -86,7 +86,8 @@ test("synthetic adapter: base shapes (GQA k/v), nonzero B, seeded, same values i
   const other = await writeSyntheticAdapter({ model, out: join(dir, "syn3.gguf"), format: "gguf", rank: 4, alpha: 8, seed: 4 });
   t.notDeepEqual(readFileSync(other.path), readFileSync(gguf.path));
 
-  // GGUF lora_b (ne [rank, nOut]) and PEFT lora_B ([nOut, rank]) are the same bytes in F32.
+  // GGUF lora_b (ne [rank, nOut]) and PEFT lora_B ([nOut, rank]) hold the same F32 rows; for
+  // llama's k_proj in Hugging Face order: per KV head of 16 rows, GGUF row 2i + j is row 8j + i.
   const peftDir = join(dir, "syn-peft");
   await writeSyntheticAdapter({ model, out: peftDir, format: "peft", rank: 4, alpha: 8, seed: 3, modules: ["k", "down"] });
   const config = JSON.parse(readFileSync(join(peftDir, "adapter_config.json"), "utf8"));
@@ -95,13 +96,18 @@ test("synthetic adapter: base shapes (GQA k/v), nonzero B, seeded, same values i
   const info = readGGUF(gguf.path);
   const names = Object.keys(st.header).filter((k) => k !== "__metadata__");
   t.is(names.length, 8);
-  for (const [peft, ggufName] of [
-    ["base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight", "blk.1.attn_k.weight.lora_b"],
-    ["base_model.model.model.layers.0.mlp.down_proj.lora_A.weight", "blk.0.ffn_down.weight.lora_a"],
-  ]) {
+  const hfRowOf = (g: number) => Math.floor(g / 16) * 16 + (g % 2) * 8 + Math.floor((g % 16) / 2);
+  for (const [peft, ggufName, rowOf] of [
+    ["base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight", "blk.1.attn_k.weight.lora_b", hfRowOf],
+    ["base_model.model.model.layers.0.mlp.down_proj.lora_A.weight", "blk.0.ffn_down.weight.lora_a", (g: number) => g],
+  ] as const) {
     const [begin, end] = st.header[peft].data_offsets as [number, number];
     const tensor = info.tensors.find((x) => x.name === ggufName)!;
-    t.deepEqual(Buffer.from(st.data.subarray(begin, end)), Buffer.from(readTensorBytes(gguf.path, info, tensor)), peft);
+    const mine = Buffer.from(st.data.subarray(begin, end));
+    const want = Buffer.from(readTensorBytes(gguf.path, info, tensor));
+    const rowBytes = 4 * tensor.shape[0];
+    for (let g = 0; g < tensor.shape[1]; g++)
+      t.true(mine.subarray(rowOf(g) * rowBytes, (rowOf(g) + 1) * rowBytes).equals(want.subarray(g * rowBytes, (g + 1) * rowBytes)), `${peft} row ${g}`);
   }
   t.deepEqual(st.header["base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight"].shape, [32, 4]);
 

@@ -17,13 +17,22 @@ Napi::Value set_kernel_path(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Loads a model off the JS thread; with a progress callback, calls it on the JS thread as
+// (bytesDone, bytesTotal) at most every 1% of the weights and once at the end.
 class LoadWorker : public PromiseWorker {
  public:
-  LoadWorker(Napi::Env env, std::string path) : PromiseWorker(env), path_(std::move(path)) {}
+  LoadWorker(Napi::Env env, std::string path, Napi::Function progress) : PromiseWorker(env), path_(std::move(path)) {
+    if (!progress.IsEmpty())
+      progress_ = Napi::ThreadSafeFunction::New(env, progress, "edgelora.loadModel.progress", 0, 1);
+  }
 
  protected:
   void Execute() override {
-    el_model_params p{path_.c_str()};
+    el_model_params p{path_.c_str(), nullptr, nullptr};
+    if (progress_) {
+      p.progress = &LoadWorker::on_progress;
+      p.progress_user = this;
+    }
     el_error err{};
     el_model* m = nullptr;
     el_status s = el_model_load(&p, &m, &err);
@@ -34,17 +43,47 @@ class LoadWorker : public PromiseWorker {
     handle_->n_vocab = mi.n_vocab;
     handle_->n_embd = mi.n_embd;
   }
-  void OnOK() override { deferred_.Resolve(new_model(Env(), handle_)); }
+  void OnOK() override {
+    release();
+    deferred_.Resolve(new_model(Env(), handle_));
+  }
+  void OnError(const Napi::Error& e) override {
+    release();
+    PromiseWorker::OnError(e);
+  }
 
  private:
+  static void on_progress(uint64_t done, uint64_t total, void* user) {
+    auto* self = static_cast<LoadWorker*>(user);
+    if (done < total && total > 0 && (done - self->reported_) * 100 < total) return;
+    self->reported_ = done;
+    auto* v = new std::pair<double, double>(double(done), double(total));
+    // Blocking: the queue holds one call, so a slow JS thread slows the load a little rather
+    // than losing the final call.
+    const napi_status st = self->progress_.BlockingCall(v, [](Napi::Env env, Napi::Function fn, std::pair<double, double>* d) {
+      fn.Call({Napi::Number::New(env, d->first), Napi::Number::New(env, d->second)});
+      delete d;
+    });
+    if (st != napi_ok) delete v;
+  }
+  void release() {
+    if (progress_) progress_.Release();
+    progress_ = Napi::ThreadSafeFunction();
+  }
+
   std::string path_;
+  Napi::ThreadSafeFunction progress_;
+  uint64_t reported_ = 0;
   std::shared_ptr<ModelHandle> handle_;
 };
 
 Napi::Value load_model(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "loadModel(path): path must be a string");
-  auto* w = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value());
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "loadModel(path, progress?): path must be a string");
+  if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsFunction())
+    throw Napi::TypeError::New(env, "loadModel(path, progress?): progress must be a function");
+  Napi::Function progress = info.Length() > 1 && info[1].IsFunction() ? info[1].As<Napi::Function>() : Napi::Function();
+  auto* w = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), progress);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

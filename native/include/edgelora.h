@@ -47,6 +47,10 @@ el_status el_set_kernel_path(const char* name, el_error* err);
 /* ---- model ---- */
 typedef struct {
   const char* path;
+  /* Optional: called on the loading thread as the weights are read into place, with the bytes
+   * done so far and the total (done == total at the end). */
+  void (*progress)(uint64_t done, uint64_t total, void* user);
+  void* progress_user;
 } el_model_params;
 
 el_status el_model_load(const el_model_params* params, el_model** out, el_error* err);

@@ -99,7 +99,10 @@ el_status el_model_load(const el_model_params* params, el_model** out, el_error*
     require(params && params->path && out, "el_model_load: params, params->path and out must not be NULL");
     *out = nullptr;
     auto m = std::make_unique<el_model>();
-    m->impl = el::Model::load(params->path, current_kernels());  // packed for the path its contexts use
+    el::Model::LoadProgress progress;
+    if (params->progress)
+      progress = [params](uint64_t done, uint64_t total) { params->progress(done, total, params->progress_user); };
+    m->impl = el::Model::load(params->path, current_kernels(), progress);  // packed for the path its contexts use
     *out = m.release();
   });
 }

@@ -5,6 +5,7 @@
 //   padding to general.alignment, then the data section (tensor offsets are relative to it).
 // Every read is bounds-checked against the map, so a corrupt file throws instead of crashing.
 #include "gguf.h"
+#include "type_names.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -243,6 +244,9 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string& path) {
   if (n_tensors > r.remaining() / 24)
     r.bad("truncated file: " + std::to_string(n_tensors) + " tensor infos cannot fit in the file");
   f->tensors_.reserve(size_t(n_tensors));
+  // Tensors of types this engine cannot read: the whole table is read first, so the refusal
+  // names every such type (a Q5_K_M file holds q5_K and q6_K tensors, say), not just the first.
+  std::vector<std::pair<std::string, uint32_t>> unreadable;
   for (uint64_t k = 0; k < n_tensors; ++k) {
     GGUFTensor t;
     t.name = r.read_string("tensor info " + std::to_string(k) + " (name)");
@@ -256,7 +260,11 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string& path) {
     }
     uint32_t type_id = r.read<uint32_t>(what + " (type)");
     const TypeTraits* tr = type_traits(type_id);
-    if (!tr) r.bad(what + ": unknown or unsupported tensor type " + std::to_string(type_id), ErrorKind::Unsupported);
+    if (!tr) {
+      unreadable.emplace_back(t.name, type_id);
+      r.read<uint64_t>(what + " (offset)");
+      continue;
+    }
     t.type = TensorType(type_id);
     t.offset = r.read<uint64_t>(what + " (offset)");
     if (t.offset % f->alignment_ != 0)
@@ -273,6 +281,7 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string& path) {
     f->tensor_index_.emplace(t.name, f->tensors_.size());
     f->tensors_.push_back(std::move(t));
   }
+  if (!unreadable.empty()) r.bad(unreadable_types_message(unreadable), ErrorKind::Unsupported);
 
   // The data section starts at the next multiple of the alignment after the tensor table.
   uint64_t data_start = round_up(uint64_t(r.pos()), uint64_t(f->alignment_));

@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -68,7 +69,11 @@ class Model {
   // Every projection is copied into one buffer of huge pages (place_weights): repacked
   // (kernels/packed.h) if `pack_for` has packed kernels for its type, unless EDGELORA_PACK=0,
   // else as its GGUF rows; contexts on other paths still run packed weights, more slowly.
-  static std::unique_ptr<Model> load(const std::string& path, const kernels::KernelSet& pack_for = kernels::best());
+  // `progress` (optional) is called from the loading thread as the weights are copied into
+  // place, with the bytes done and the total (the bulk of a load: the file's pages are read then).
+  using LoadProgress = std::function<void(uint64_t done, uint64_t total)>;
+  static std::unique_ptr<Model> load(const std::string& path, const kernels::KernelSet& pack_for = kernels::best(),
+                                     const LoadProgress& progress = {});
 
   const HParams& hparams() const { return hp_; }
   const GGUFFile& file() const { return *file_; }
@@ -91,7 +96,7 @@ class Model {
   Model() = default;
   void read_hparams();
   void read_weights();
-  void place_weights(const kernels::KernelSet& ks);
+  void place_weights(const kernels::KernelSet& ks, const LoadProgress& progress);
 
   std::unique_ptr<GGUFFile> file_;
   std::unique_ptr<Tokenizer> tokenizer_;

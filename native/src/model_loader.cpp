@@ -119,24 +119,28 @@ const char* module_tensor_name(Module m) {
   return "?";
 }
 
-std::unique_ptr<Model> Model::load(const std::string& path, const kernels::KernelSet& pack_for) {
+std::unique_ptr<Model> Model::load(const std::string& path, const kernels::KernelSet& pack_for,
+                                   const LoadProgress& progress) {
   std::unique_ptr<Model> m(new Model());
   m->file_ = GGUFFile::open(path);
   m->read_hparams();
   m->tokenizer_ = Tokenizer::from_gguf(*m->file_);
   m->hp_.n_vocab = m->tokenizer_->n_vocab();
   m->read_weights();
-  m->place_weights(pack_for);
+  m->place_weights(pack_for, progress);
   return m;
 }
 
 void Model::read_hparams() {
   const GGUFFile& f = *file_;
   HParams& hp = hp_;
+  if (auto type = f.get_string_opt("general.type"); type && *type != "model")
+    fail(ErrorKind::Unsupported, f.path() + " is a " + (*type == "adapter" ? "LoRA adapter" : "'" + *type + "' file") +
+                                     " (general.type = " + *type + "), not a model");
   hp.arch_name = f.get_string("general.architecture");
   if (hp.arch_name == "llama") hp.arch = Arch::Llama;
   else if (hp.arch_name == "qwen2") hp.arch = Arch::Qwen2;
-  else fail(ErrorKind::Unsupported, f.path() + ": architecture '" + hp.arch_name + "' is not supported (llama, qwen2)");
+  else fail(ErrorKind::Unsupported, f.path() + ": architecture '" + hp.arch_name + "' is not supported (supported: llama, qwen2)");
   hp.rope_neox = hp.arch == Arch::Qwen2;
 
   const std::string a = hp.arch_name + ".";
@@ -216,7 +220,7 @@ void Model::read_weights() {
 // file's pages and at ~27 GB/s from copies in huge pages (the test VM). One buffer for all, not
 // one per matrix: a matrix under 2 MiB (attn_q of a 0.5B model) or the tail of a larger one
 // would not fill a huge page of its own and would stay in 4 KiB pages.
-void Model::place_weights(const kernels::KernelSet& ks) {
+void Model::place_weights(const kernels::KernelSet& ks, const LoadProgress& progress) {
   const char* env = std::getenv("EDGELORA_PACK");
   const bool packing = !(env && std::strcmp(env, "0") == 0);
   std::vector<Linear*> all;
@@ -244,6 +248,7 @@ void Model::place_weights(const kernels::KernelSet& ks) {
       pack_linear(l, dst);
     else
       copy_linear(l, dst);
+    if (progress) progress(i + 1 < all.size() ? offset[i + 1] : total, total);
   }
 }
 

@@ -199,7 +199,8 @@ PreTokenizerInfo pre_tokenizer_from_name(const std::string& name) {
   if (any({"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
            "modern-bert", "exaone4", "mpt", "olmo", "jais", "trillion", "granite-docling"}))
     return {PreTokenizer::Gpt2, false, false};
-  fail(ErrorKind::Unsupported, "unsupported pre-tokenizer tokenizer.ggml.pre = '" + name + "'");
+  fail(ErrorKind::Unsupported, "unsupported pre-tokenizer tokenizer.ggml.pre = '" + name +
+                                   "' (supported: default and the llama3 / llama-bpe, qwen2 and gpt-2 families of llama.cpp)");
 }
 
 std::vector<std::string> pre_tokenize(PreTokenizer pre, std::string_view utf8) {

@@ -159,14 +159,32 @@ struct SafeTensorSpec {
   std::vector<float> values;
 };
 
-inline std::vector<SafeTensorSpec> peft_tensors_of(const Adapter& ad, TensorType type) {
+// B (n_out rows of `rank`) in GGUF row order -> Hugging Face order, for a llama model's q/k:
+// per head of d rows, GGUF row 2i + j holds what Hugging Face keeps at row j*d/2 + i.
+inline std::vector<float> gguf_rows_to_hf(const std::vector<float>& b, int64_t n_out, int rank, int n_head) {
+  std::vector<float> hf(b.size());
+  const int64_t d = n_out / n_head;
+  for (int64_t g = 0; g < n_out; ++g) {
+    const int64_t head = g / d, i = (g % d) / 2, j = (g % d) % 2;
+    const int64_t h = head * d + j * (d / 2) + i;
+    std::copy(b.begin() + g * rank, b.begin() + (g + 1) * rank, hf.begin() + h * rank);
+  }
+  return hf;
+}
+
+// The adapter as a PEFT file holds it: in Hugging Face layout, so for a llama model `s` the
+// q/k lora_B rows are in rotate-half order (the loader must permute them back).
+inline std::vector<SafeTensorSpec> peft_tensors_of(const Adapter& ad, TensorType type, const ModelShapes& s) {
   std::vector<SafeTensorSpec> out;
   for (const Pair& p : ad.pairs) {
     const std::string base = "base_model.model.model.layers." + std::to_string(p.layer) +
                              (el::lora::module_is_attention(p.module) ? ".self_attn." : ".mlp.") +
                              el::lora::module_peft_name(p.module);
+    const bool qk = p.module == Module::Q || p.module == Module::K;
+    const int heads = p.module == Module::Q ? s.n_head : s.n_head_kv;
     out.push_back({base + ".lora_A.weight", {p.rank, p.n_in}, type, p.a});
-    out.push_back({base + ".lora_B.weight", {p.n_out, p.rank}, type, p.b});
+    out.push_back({base + ".lora_B.weight", {p.n_out, p.rank}, type,
+                   s.arch == "llama" && qk ? gguf_rows_to_hf(p.b, p.n_out, p.rank, heads) : p.b});
   }
   return out;
 }

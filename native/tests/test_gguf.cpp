@@ -342,6 +342,15 @@ void test_corrupt() {
   s = valid_spec();
   s.tensors[1].type = 99;
   expect_error("type99.gguf", serialize(s), {"'b'", "99"}, el::ErrorKind::Unsupported);
+  // A real type this engine does not read is named as llama.cpp names it, with the supported list.
+  s = valid_spec();
+  s.tensors[1].type = 23;
+  expect_error("iq4_xs.gguf", serialize(s), {"tensor 'b' has type iq4_xs (id 23), which this engine cannot read", "(supported: f32, f16, ", "q8_0"},
+               el::ErrorKind::Unsupported);
+  s.tensors[0].type = 16;  // every such tensor is named, per type
+  expect_error("two_types.gguf", serialize(s),
+               {"tensor 'a' has type iq2_xxs (id 16); tensor 'b' has type iq4_xs (id 23), which this engine cannot read"},
+               el::ErrorKind::Unsupported);
 
   s = valid_spec();
   s.tensors[1].offset = 64 * 1000;

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "gguf.h"
 #include "lora/lora_pool.h"
+#include "lora/peft_rope_order.h"
 #include "lora_fixtures.h"
 
 using namespace el::lora;
@@ -21,17 +22,21 @@ namespace {
 
 std::string g_dir;
 
-ModelShapes shapes(int n_layer, int64_t d, int64_t kv, int64_t ff) {
+// Heads of 6 rows: d = 36 is 6 heads, kv = 12 is 2 KV heads (neither a multiple of 8, so B's
+// last 8-row chunk is padded).
+ModelShapes shapes(int n_layer, int64_t d, int64_t kv, int64_t ff, const std::string& arch = "llama") {
   ModelShapes s;
-  s.arch = "llama";
+  s.arch = arch;
   s.n_layer = n_layer;
+  s.n_head = int(d / 6);
+  s.n_head_kv = int(kv / 6);
   const int64_t n_in[kNumModules] = {d, d, d, d, d, d, ff};
   const int64_t n_out[kNumModules] = {d, kv, kv, d, ff, ff, d};
   for (int m = 0; m < kNumModules; ++m) s.n_in[m] = n_in[m], s.n_out[m] = n_out[m];
   return s;
 }
 
-const ModelShapes kShapes = shapes(2, 37, 13, 53);
+const ModelShapes kShapes = shapes(2, 36, 12, 53);
 const std::vector<Module> kAll = {Module::Q, Module::K, Module::V, Module::O, Module::Gate, Module::Up, Module::Down};
 
 void expect_error(const std::function<void()>& fn, ErrorKind kind, const std::string& needle) {
@@ -84,9 +89,9 @@ void test_same_adapter_every_format() {
   const std::string paths[5] = {
       gguf_path("same_f32", gguf_of(ad, "llama", TensorType::F32)),
       gguf_path("same_f16", gguf_of(ad, "llama", TensorType::F16)),
-      peft_path("same_peft_f32", cfg, peft_tensors_of(ad, TensorType::F32)),
-      peft_path("same_peft_f16", cfg, peft_tensors_of(ad, TensorType::F16)),
-      peft_path("same_peft_bf16", cfg, peft_tensors_of(ad, TensorType::BF16)),
+      peft_path("same_peft_f32", cfg, peft_tensors_of(ad, TensorType::F32, kShapes)),
+      peft_path("same_peft_f16", cfg, peft_tensors_of(ad, TensorType::F16, kShapes)),
+      peft_path("same_peft_bf16", cfg, peft_tensors_of(ad, TensorType::BF16, kShapes)),
   };
   auto same = [](float v) { return v; };
   for (int k = 0; k < 5; ++k) {
@@ -131,7 +136,7 @@ void test_q8_0_gguf() {
 void test_factors() {
   LoraPool pool(kShapes, 1, 16);
   const Adapter ad = random_adapter(kShapes, 4, {Module::Q}, 3, 8.0f);
-  pool.load(0, peft_path("rslora", peft_config(4, 8.0f, ", \"use_rslora\": true"), peft_tensors_of(ad, TensorType::F32)));
+  pool.load(0, peft_path("rslora", peft_config(4, 8.0f, ", \"use_rslora\": true"), peft_tensors_of(ad, TensorType::F32, kShapes)));
   CHECK(pool.info(0).factor == 4.0f);  // alpha / sqrt(r)
   GgufFile g = gguf_of(ad, "llama", TensorType::F32);
   g.floats.clear();  // no adapter.lora.alpha: llama.cpp applies B(Ax) unscaled
@@ -141,8 +146,13 @@ void test_factors() {
   pool.load(0, peft_path("patterns",
                          "{\"r\": 4, \"lora_alpha\": 8, \"rank_pattern\": {\"q_proj\": 4}, \"alpha_pattern\": {}, "
                          "\"target_modules\": \".*\\\\.(q_proj|v_proj)\", \"fan_in_fan_out\": true}",
-                         peft_tensors_of(ad, TensorType::F32)));
+                         peft_tensors_of(ad, TensorType::F32, kShapes)));
   CHECK(pool.info(0).factor == 2.0f);
+  // A target_modules regular expression is not evaluated (the tensors say what is adapted): this
+  // one backtracks without bound in std::regex.
+  pool.load(0, peft_path("evil_regex", "{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": \"(.*.*.*.*)*x\"}",
+                         peft_tensors_of(ad, TensorType::F32, kShapes)));
+  CHECK(pool.info(0).loaded);
 }
 
 void test_refusals() {
@@ -150,7 +160,7 @@ void test_refusals() {
   const Adapter ad = random_adapter(kShapes, 4, kAll, 9);
   const GgufFile good = gguf_of(ad, "llama", TensorType::F32);
   const std::string cfg = peft_config(4, 8.0f);
-  const std::vector<SafeTensorSpec> st = peft_tensors_of(ad, TensorType::F32);
+  const std::vector<SafeTensorSpec> st = peft_tensors_of(ad, TensorType::F32, kShapes);
 
   expect_error([&] { pool.load(0, gguf_path("arch", gguf_of(ad, "qwen2", TensorType::F32))); },
                ErrorKind::InvalidArgument, "adapter architecture 'qwen2' does not match the model's 'llama'");
@@ -159,10 +169,10 @@ void test_refusals() {
     g.strings[0].second = "model";
     expect_error([&] { pool.load(0, gguf_path("model", g)); }, ErrorKind::BadFile, "not a LoRA adapter");
   }
-  expect_error([&] { pool.load(0, gguf_path("shape", gguf_of(random_adapter(shapes(2, 40, 13, 53), 4, kAll, 1), "llama",
+  expect_error([&] { pool.load(0, gguf_path("shape", gguf_of(random_adapter(shapes(2, 40, 12, 53), 4, kAll, 1), "llama",
                                                                   TensorType::F32))); },
-               ErrorKind::InvalidArgument, "is [40, 4] and B 'blk.0.attn_q.weight.lora_b' is [4, 40] (as [row length, rows]); the model needs A [37, r]");
-  expect_error([&] { pool.load(0, gguf_path("layers", gguf_of(random_adapter(shapes(3, 37, 13, 53), 4, kAll, 1), "llama",
+               ErrorKind::InvalidArgument, "is [40, 4] and B 'blk.0.attn_q.weight.lora_b' is [4, 40] (as [row length, rows]); the model needs A [36, r]");
+  expect_error([&] { pool.load(0, gguf_path("layers", gguf_of(random_adapter(shapes(3, 36, 12, 53), 4, kAll, 1), "llama",
                                                                    TensorType::F32))); },
                ErrorKind::InvalidArgument, "is for layer 2 but the model has 2 layers");
   expect_error([&] { pool.load(0, gguf_path("rank", gguf_of(random_adapter(kShapes, 16, kAll, 1), "llama",
@@ -177,7 +187,7 @@ void test_refusals() {
   }
   {
     GgufFile g = good;
-    g.tensors.push_back({"token_embd.weight.lora_a", 37, 4, TensorType::F32, std::vector<float>(37 * 4)});
+    g.tensors.push_back({"token_embd.weight.lora_a", 36, 4, TensorType::F32, std::vector<float>(36 * 4)});
     expect_error([&] { pool.load(0, gguf_path("embd", g)); }, ErrorKind::Unsupported, "embedding LoRA");
   }
   {
@@ -188,12 +198,12 @@ void test_refusals() {
   {
     GgufFile g = good;
     g.tensors[0].ne1 = 2;  // lora_a of rank 2 paired with a rank-4 lora_b
-    g.tensors[0].values.resize(37 * 2);
-    expect_error([&] { pool.load(0, gguf_path("mixed", g)); }, ErrorKind::InvalidArgument, "needs A [37, r]");
+    g.tensors[0].values.resize(36 * 2);
+    expect_error([&] { pool.load(0, gguf_path("mixed", g)); }, ErrorKind::InvalidArgument, "needs A [36, r]");
   }
   {
     Adapter mixed = ad;
-    mixed.pairs.push_back(random_adapter(shapes(2, 37, 13, 53), 2, {Module::Q}, 4).pairs[0]);
+    mixed.pairs.push_back(random_adapter(shapes(2, 36, 12, 53), 2, {Module::Q}, 4).pairs[0]);
     mixed.pairs.erase(mixed.pairs.begin());  // layer 0 q now has rank 2, the rest rank 4
     expect_error([&] { pool.load(0, gguf_path("ranks", gguf_of(mixed, "llama", TensorType::F32))); },
                  ErrorKind::Unsupported, "mixed ranks are not supported");
@@ -229,7 +239,7 @@ void test_refusals() {
                  std::vector<float>(4 * 512)});
     expect_error([&] { pool.load(0, peft_path("pembd", cfg, e)); }, ErrorKind::Unsupported, "embedding LoRA");
     e = st;
-    e.push_back({"base_model.model.lm_head.lora_A.weight", {4, 37}, TensorType::F32, std::vector<float>(4 * 37)});
+    e.push_back({"base_model.model.lm_head.lora_A.weight", {4, 36}, TensorType::F32, std::vector<float>(4 * 36)});
     expect_error([&] { pool.load(0, peft_path("plmhead", cfg, e)); }, ErrorKind::Unsupported, "output projection");
   }
   expect_error([&] { pool.load(0, peft_path("r8", peft_config(8, 8), st)); }, ErrorKind::BadFile,
@@ -241,7 +251,64 @@ void test_refusals() {
   expect_error([&] { pool.load(0, peft_path("tm", "{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"]}", st)); },
                ErrorKind::BadFile, "k_proj.lora_A.weight' is for a module not in target_modules");
   expect_error([&] { pool.load(0, g_dir); }, ErrorKind::BadFile, "no adapter_config.json");
+  {
+    // A 2 MB tensor name: the module key parser must not recurse per character (std::regex did,
+    // and overflowed the stack).
+    std::vector<SafeTensorSpec> e = st;
+    e[0].name = "base_model.model.model.layers.0.mlp." + std::string(2000000, 'a') + ".lora_A.weight";
+    expect_error([&] { pool.load(0, peft_path("longname", cfg, e)); }, ErrorKind::Unsupported, "adapts a module this engine does not");
+  }
   CHECK(!pool.info(0).loaded);
+}
+
+// PEFT q/k lora_B rows: Hugging Face rotate-half order in the file, GGUF interleaved order in
+// the slot, for llama only. Expected orders written out by hand.
+void test_peft_rope_order() {
+  const std::vector<int64_t> two_heads_of_4 = {0, 2, 1, 3, 4, 6, 5, 7};
+  for (int64_t r = 0; r < 8; ++r) CHECK(hf_row_to_gguf(r, 8, 2) == two_heads_of_4[size_t(r)]);
+  CHECK(peft_permutes_qk("llama") && !peft_permutes_qk("qwen2"));
+
+  // One layer; q has 6 heads of 6 rows, k 2 heads of 6; B[row][j] = row + j / 100 in the file.
+  auto tagged = [](const ModelShapes& s) {
+    Adapter ad = random_adapter(s, 2, {Module::Q, Module::K, Module::V}, 8);
+    for (Pair& p : ad.pairs)
+      for (int64_t o = 0; o < p.n_out; ++o)
+        for (int j = 0; j < p.rank; ++j) p.b[size_t(o * p.rank + j)] = float(o) + float(j) / 100;
+    return ad;
+  };
+  // GGUF row g of a 6-row head holds Hugging Face row (g % 2) * 3 + g / 2.
+  const int64_t head_of_6[6] = {0, 3, 1, 4, 2, 5};
+  for (const std::string arch : {"llama", "qwen2"}) {
+    const ModelShapes s = shapes(1, 36, 12, 53, arch);
+    const Adapter ad = tagged(s);
+    // qwen2 shapes write B as is: the rows above are the file's rows.
+    const std::vector<SafeTensorSpec> st = peft_tensors_of(ad, TensorType::F32, shapes(1, 36, 12, 53, "qwen2"));
+    LoraPool pool(s, 1, 4);
+    pool.load(0, peft_path("order_" + arch, peft_config(2, 2.0f), st));
+    for (const Pair& p : ad.pairs) {
+      const ModuleView v = pool.view(0, p.layer, p.module);
+      const bool permuted = arch == "llama" && p.module != Module::V;
+      for (int64_t o = 0; o < p.n_out; ++o) {
+        const int64_t want_row = permuted ? o / 6 * 6 + head_of_6[o % 6] : o;
+        for (int j = 0; j < p.rank; ++j)
+          CHECK_MSG(v.b_value(o, j) == as_f16(float(want_row) + float(j) / 100), "%s %s row %lld: %g", arch.c_str(),
+                    el::lora::module_short_name(p.module), (long long)o, double(v.b_value(o, j)));
+      }
+    }
+  }
+  // The head count is needed, and must split the rows into pairs.
+  const Adapter ad = tagged(kShapes);
+  const std::vector<SafeTensorSpec> st = peft_tensors_of(ad, TensorType::F32, shapes(1, 36, 12, 53, "qwen2"));
+  ModelShapes no_heads = shapes(1, 36, 12, 53);
+  no_heads.n_head = no_heads.n_head_kv = 0;
+  LoraPool p1(no_heads, 1, 4);
+  expect_error([&] { p1.load(0, peft_path("noheads", peft_config(2, 2.0f), st)); }, ErrorKind::Unsupported,
+               "gives no llama.attention.head_count");
+  ModelShapes odd_heads = shapes(1, 36, 12, 53);
+  odd_heads.n_head = 4;  // 36 rows are not 4 heads of rotation pairs
+  LoraPool p2(odd_heads, 1, 4);
+  expect_error([&] { p2.load(0, peft_path("oddheads", peft_config(2, 2.0f), st)); }, ErrorKind::InvalidArgument,
+               "has 36 rows, not a multiple of 2 x 4 heads");
 }
 
 void test_stories260k() {
@@ -251,7 +318,7 @@ void test_stories260k() {
     return;
   }
   const ModelShapes s = shapes_from_gguf(*el::GGUFFile::open(path));
-  CHECK(s.arch == "llama" && s.n_layer == 5);
+  CHECK(s.arch == "llama" && s.n_layer == 5 && s.n_head == 8 && s.n_head_kv == 4);
   CHECK(s.n_in[int(Module::Q)] == 64 && s.n_out[int(Module::Q)] == 64);
   CHECK(s.n_in[int(Module::K)] == 64 && s.n_out[int(Module::K)] == 32);  // 4 KV heads of 8
   CHECK(s.n_out[int(Module::Gate)] == s.n_in[int(Module::Down)]);
@@ -273,6 +340,7 @@ int main() {
   test_q8_0_gguf();
   test_factors();
   test_refusals();
+  test_peft_rope_order();
   test_stories260k();
   std::system(("rm -rf " + g_dir).c_str());
   return el_test::test_exit_code();

@@ -2,13 +2,15 @@
 import type { Command } from "commander";
 
 import { readModelShapes } from "../lora/synthetic.js";
-import { checkModelPath } from "./args.js";
+import { checkModelPath, intArg } from "./args.js";
 import { convertPeftToGguf } from "./peft-to-gguf.js";
 
 interface ConvertOptions {
   out: string;
   model?: string;
   arch?: string;
+  nHead?: number;
+  nHeadKv?: number;
 }
 
 async function convert(dir: string, o: ConvertOptions): Promise<void> {
@@ -21,7 +23,9 @@ async function convert(dir: string, o: ConvertOptions): Promise<void> {
     shapes = readModelShapes(o.model);
     arch = shapes.arch;
   }
-  const a = await convertPeftToGguf(dir, o.out, arch!, shapes);
+  if (o.nHeadKv !== undefined && o.nHead === undefined) throw new Error("--n-head-kv needs --n-head");
+  const heads = o.nHead !== undefined ? { nHead: o.nHead, nHeadKv: o.nHeadKv ?? o.nHead } : undefined;
+  const a = await convertPeftToGguf(dir, o.out, arch!, shapes, heads);
   const modules = [...new Set(a.pairs.map((p) => p.module))].join(",");
   process.stderr.write(
     `wrote ${o.out}: ${arch} LoRA, rank ${a.rank}, alpha ${a.alpha}${a.rslora ? " (rsLoRA)" : ""}, ${a.pairs.length} pairs (${modules})\n`,
@@ -36,5 +40,7 @@ export function registerAdaptersCommand(program: Command): void {
     .requiredOption("--out <file>", "GGUF file to write")
     .option("--model <path>", "base model GGUF (gives the architecture and checks the shapes)")
     .option("--arch <name>", "base model architecture (llama, qwen2) when no --model is given")
+    .option("--n-head <n>", "with --arch llama: the model's attention heads (q_proj rows are permuted by them)", intArg(1))
+    .option("--n-head-kv <n>", "with --arch llama: the model's KV heads (k_proj; default: --n-head)", intArg(1))
     .action((dir: string, o: ConvertOptions) => convert(dir, o));
 }

@@ -9,7 +9,7 @@ import { BatchJobError, runBatch, type BatchStats } from "../batch/driver.js";
 import { parseRequests, RequestLineError, type BatchRequest } from "../batch/requests.js";
 import { LruAdapterSlots } from "../adapters/slots.js";
 import { NativeEngine } from "../engine/engine.js";
-import { NativeModel } from "../engine/model.js";
+import { cliReporter, loadModelReporting } from "../engine/load-progress.js";
 import { checkModelPath, floatArg, intArg, loraPoolOption } from "./args.js";
 import type { LoraPoolType } from "../engine/types.js";
 
@@ -67,7 +67,7 @@ async function runBatchCommand(o: BatchCliOptions): Promise<void> {
   // Enough slots that a sequence never waits for one: at most maxSequences adapters run at once.
   const nSlots = Math.min(ranks.size, maxSequences);
 
-  const model = await NativeModel.load(o.model);
+  const model = await loadModelReporting(o.model, cliReporter(o.model));
   let engine: NativeEngine;
   let prompts: number[][];
   try {

@@ -2,20 +2,23 @@
 // adapter_model.safetensors) rewritten as a llama.cpp LoRA GGUF, so that llama.cpp (which only
 // reads GGUF adapters) can serve the same adapter. Values are written as F32, exactly (F16/BF16
 // widen without loss). The GGUF form has only alpha/r scaling, so an rsLoRA adapter (factor
-// alpha/sqrt(r)) gets alpha' = alpha * sqrt(r), which gives the same factor alpha'/r.
+// alpha/sqrt(r)) gets alpha' = alpha * sqrt(r), which gives the same factor alpha'/r. For a
+// llama base model, lora_B of q_proj / k_proj is permuted from Hugging Face to GGUF row order
+// with the model's head counts, as convert_lora_to_gguf.py does (rope-order.ts).
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 import { bf16ToFp32, fp16ToFp32 } from "../gguf/quantize.js";
 import { writeLoraGguf } from "../lora/gguf-adapter.js";
 import { LORA_MODULES, PEFT_MODULE_NAME, type LoraModule, type LoraPair } from "../lora/modules.js";
+import { hfRowsToGguf, peftPermutesQk, permutedHeads, type RopeHeads } from "../lora/rope-order.js";
 import type { AdapterModelShapes } from "../lora/synthetic.js";
 
 export interface PeftAdapter {
   rank: number;
   alpha: number;
   rslora: boolean;
-  pairs: LoraPair[];
+  pairs: LoraPair[]; // as in the file (Hugging Face row order)
 }
 
 interface SafeTensor {
@@ -121,11 +124,32 @@ export function checkAgainstModel(a: PeftAdapter, shapes: AdapterModelShapes): v
   }
 }
 
-/** Writes `out`; returns the adapter as read. */
-export async function convertPeftToGguf(dir: string, out: string, arch: string, shapes?: AdapterModelShapes): Promise<PeftAdapter> {
+/** The pairs in the model's (GGUF) row order: q/k lora_B permuted for a llama model. */
+export function toGgufOrder(a: PeftAdapter, arch: string, heads?: RopeHeads): LoraPair[] {
+  const needs = peftPermutesQk(arch) && a.pairs.some((p) => p.module === "q" || p.module === "k");
+  if (needs && !heads)
+    throw new Error(`a ${arch} adapter's q_proj/k_proj rows are reordered by the model's head counts: give --model PATH, or --n-head N (and --n-head-kv N)`);
+  if (!needs) return a.pairs;
+  return a.pairs.map((p) => {
+    const n = permutedHeads(arch, p.module, heads!);
+    if (n === 0) return p;
+    try {
+      return { ...p, b: hfRowsToGguf(p.b, p.nOut, p.rank, n) };
+    } catch (e) {
+      throw new Error(`layer ${p.layer} ${PEFT_MODULE_NAME[p.module]} lora_B: ${(e as Error).message}`);
+    }
+  });
+}
+
+/** Writes `out`; returns the adapter as read. `shapes` (from the base model) checks the shapes
+ *  and gives the head counts; without it, `heads` gives them (needed for llama q/k). */
+export async function convertPeftToGguf(
+  dir: string, out: string, arch: string, shapes?: AdapterModelShapes, heads?: RopeHeads,
+): Promise<PeftAdapter> {
   const a = readPeftAdapter(dir);
   if (shapes) checkAgainstModel(a, shapes);
+  const pairs = toGgufOrder(a, arch, shapes ?? heads);
   const alpha = a.rslora ? a.alpha * Math.sqrt(a.rank) : a.alpha;
-  await writeLoraGguf(out, { arch, alpha, pairs: a.pairs, name: `converted from ${dir}` });
+  await writeLoraGguf(out, { arch, alpha, pairs, name: `converted from ${dir}` });
   return a;
 }

@@ -2,9 +2,13 @@
 import type { Command } from "commander";
 import { pino, type Logger } from "pino";
 import { ConfigError, loadConfig, type Config } from "../config/index.js";
+import { basename } from "node:path";
+
 import { NativeEngine } from "../engine/engine.js";
+import { logReporter, type LoadReporter } from "../engine/load-progress.js";
 import { NoLed, openStatusLed, type Led } from "../leds/index.js";
 import { hashPassword } from "../mqtt/password.js";
+import { resolveModelRef } from "../pull/model-ref.js";
 import { Controller } from "./controller.js";
 import { demoInstructions, demoTenants, ensureDemoAssets } from "./demo.js";
 
@@ -50,7 +54,7 @@ async function serve(configFile: string | undefined): Promise<number> {
   const logger = pino({ level: config.daemon.log_level });
   const demoModel = config.model.path === null;
   const demo = demoModel ? await ensureDemoAssets(config.daemon.data_dir) : null;
-  const modelPath = config.model.path ?? demo!.modelPath;
+  const modelPath = config.model.path !== null ? resolveModelRef(config.model.path, config.daemon.data_dir) : demo!.modelPath;
   if (demo) config.adapters.directory ??= demo.adapterDir;
   const demoTenantsOn = demo !== null && Object.keys(config.tenants).length === 0;
   if (demoTenantsOn) config.tenants = await demoTenants(demo.adapters);
@@ -61,7 +65,7 @@ async function serve(configFile: string | undefined): Promise<number> {
     logger,
     modelPath,
     led: await statusLed(config, logger),
-    openEngine: (path) => openNativeEngine(path, config),
+    openEngine: (path) => openNativeEngine(path, config, logReporter(basename(path), (f, m) => logger.info(f, m))),
   });
   await controller.start();
   const port = controller.brokerPort ?? config.mqtt.port;
@@ -86,13 +90,13 @@ async function serve(configFile: string | undefined): Promise<number> {
 }
 
 /** The native engine with the context the config asks for (one sequence id per scheduler slot). */
-export function openNativeEngine(path: string, config: Config): Promise<NativeEngine> {
+export function openNativeEngine(path: string, config: Config, reporter?: LoadReporter): Promise<NativeEngine> {
   const m = config.model;
   const s = config.scheduler;
   return NativeEngine.open(path, {
     threads: m.threads, nCtx: m.n_ctx, nSeqMax: s.max_sequences, nBatchMax: s.max_batch_tokens,
     kvType: m.kv_type, loraSlots: m.lora_slots, loraMaxRank: m.lora_max_rank, loraPoolType: m.lora_pool_type,
-  });
+  }, reporter);
 }
 
 async function statusLed(config: Config, logger: Logger): Promise<Led> {

@@ -9,6 +9,7 @@ import type {
   StepResult,
   StepToken,
 } from "./types.js";
+import { loadModelReporting, type LoadReporter } from "./load-progress.js";
 import { NativeModel } from "./model.js";
 import { createSampler, type NativeContext, type Sampler } from "./context.js";
 
@@ -24,8 +25,9 @@ export class NativeEngine implements StepEngine {
     readonly context: NativeContext,
   ) {}
 
-  static async open(modelPath: string, options: Partial<ContextOptions> = {}): Promise<NativeEngine> {
-    const model = await NativeModel.load(modelPath);
+  /** `reporter` (load-progress.ts) is told how the model load goes. */
+  static async open(modelPath: string, options: Partial<ContextOptions> = {}, reporter?: LoadReporter): Promise<NativeEngine> {
+    const model = reporter ? await loadModelReporting(modelPath, reporter) : await NativeModel.load(modelPath);
     try {
       return new NativeEngine(model, await model.createContext(options));
     } catch (e) {

@@ -24,9 +24,11 @@ export class NativeModel {
     this.info = toModelInfo(handle.info());
   }
 
-  /** Maps and checks a GGUF file off the JS thread; rejects with a message naming the problem. */
-  static async load(path: string): Promise<NativeModel> {
-    return new NativeModel(await loadAddon().loadModel(path));
+  /** Maps and checks a GGUF file off the JS thread; rejects with a message naming the problem.
+   *  `onProgress` gets the bytes of weights read into place so far and their total (at most
+   *  every 1%, and once at the end). */
+  static async load(path: string, onProgress?: (bytesDone: number, bytesTotal: number) => void): Promise<NativeModel> {
+    return new NativeModel(await loadAddon().loadModel(path, onProgress));
   }
 
   /** Token ids; addSpecial adds BOS when the model's metadata asks for it. */

@@ -107,7 +107,7 @@ export interface AddonModel {
 }
 
 export interface Addon {
-  loadModel(path: string): Promise<AddonModel>;
+  loadModel(path: string, progress?: (bytesDone: number, bytesTotal: number) => void): Promise<AddonModel>;
   kernelPath(): string;
   setKernelPath(name: string): void;
   Sampler: new (params: AddonSamplerParams) => AddonSampler;

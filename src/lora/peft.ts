@@ -1,16 +1,21 @@
 // PEFT (Hugging Face) LoRA directory writer: adapter_config.json + adapter_model.safetensors
 // with tensors base_model.model.model.layers.N.{self_attn,mlp}.<proj>.lora_{A,B}.weight,
-// lora_A of shape [rank, nIn] and lora_B of shape [nOut, rank].
+// lora_A of shape [rank, nIn] and lora_B of shape [nOut, rank], in Hugging Face layout: for a
+// llama model, q/k lora_B rows in rotate-half order (rope-order.ts).
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { GGMLType, quantize } from "../gguf/quantize.js";
+import { permutedHeads, ggufRowsToHf, type RopeHeads } from "./rope-order.js";
 import { checkPair, LORA_MODULES, LoraPair, PEFT_MODULE_NAME, peftModuleKey } from "./modules.js";
 import { SafetensorsDtype, SafetensorsTensor, writeSafetensors } from "./safetensors.js";
 
 export interface PeftDirOptions {
   alpha: number;
-  pairs: LoraPair[]; // one rank for all
+  pairs: LoraPair[]; // one rank for all; rows in the model's (GGUF) order
+  /** The base model: for a llama model, q/k lora_B rows are written in Hugging Face order, as a
+   *  PEFT adapter trained on it has them. Absent: every B is written as given. */
+  layout?: RopeHeads & { arch: string };
   dtype?: SafetensorsDtype; // default F32
   useRslora?: boolean;
   baseModel?: string; // base_model_name_or_path
@@ -32,7 +37,9 @@ export async function writePeftDir(dir: string, o: PeftDirOptions): Promise<void
     const base = `base_model.model.${peftModuleKey(p.layer, p.module)}`;
     const enc = (x: Float32Array) => quantize(GGML_OF[dtype], x);
     tensors.push({ name: `${base}.lora_A.weight`, dtype, shape: [rank, p.nIn], data: enc(p.a) });
-    tensors.push({ name: `${base}.lora_B.weight`, dtype, shape: [p.nOut, rank], data: enc(p.b) });
+    const heads = o.layout ? permutedHeads(o.layout.arch, p.module, o.layout) : 0;
+    const b = heads > 0 ? ggufRowsToHf(p.b, p.nOut, rank, heads) : p.b;
+    tensors.push({ name: `${base}.lora_B.weight`, dtype, shape: [p.nOut, rank], data: enc(b) });
   }
   const targets = LORA_MODULES.filter((m) => o.pairs.some((p) => p.module === m)).map((m) => PEFT_MODULE_NAME[m]);
   const config = {

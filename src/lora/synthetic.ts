@@ -13,6 +13,8 @@ import { writePeftDir } from "./peft.js";
 export interface AdapterModelShapes {
   arch: string;
   nLayer: number;
+  nHead: number; // <arch>.attention.head_count
+  nHeadKv: number; // <arch>.attention.head_count_kv (nHead when absent)
   nIn: Record<LoraModule, number>;
   nOut: Record<LoraModule, number>;
 }
@@ -24,6 +26,10 @@ export function readModelShapes(ggufPath: string): AdapterModelShapes {
   if (typeof arch !== "string") throw new Error(`${ggufPath}: no general.architecture`);
   const nLayer = Number(metaValue(info, `${arch}.block_count`));
   if (!Number.isInteger(nLayer) || nLayer < 1) throw new Error(`${ggufPath}: no ${arch}.block_count`);
+  const nHead = Number(metaValue(info, `${arch}.attention.head_count`));
+  if (!Number.isInteger(nHead) || nHead < 1) throw new Error(`${ggufPath}: no ${arch}.attention.head_count`);
+  const kv = metaValue(info, `${arch}.attention.head_count_kv`);
+  const nHeadKv = kv === undefined ? nHead : Number(kv);
   const nIn = {} as Record<LoraModule, number>;
   const nOut = {} as Record<LoraModule, number>;
   for (const m of LORA_MODULES) {
@@ -32,7 +38,7 @@ export function readModelShapes(ggufPath: string): AdapterModelShapes {
     if (!t) throw new Error(`${ggufPath}: no tensor ${name}`);
     [nIn[m], nOut[m]] = t.shape;
   }
-  return { arch, nLayer, nIn, nOut };
+  return { arch, nLayer, nHead, nHeadKv, nIn, nOut };
 }
 
 export type AdapterDtype = "f32" | "f16" | "bf16" | "q8_0";
@@ -53,7 +59,7 @@ export interface SyntheticAdapterOptions {
 export interface SyntheticAdapter {
   path: string;
   shapes: AdapterModelShapes;
-  pairs: LoraPair[]; // the float values written (before any F16/BF16/Q8_0 rounding)
+  pairs: LoraPair[]; // the float values written (before any F16/BF16/Q8_0 rounding), in the model's (GGUF) row order
   factor: number;
 }
 
@@ -104,7 +110,7 @@ export async function writeSyntheticAdapter(o: SyntheticAdapterOptions): Promise
     await writeLoraGguf(o.out, { arch: shapes.arch, alpha, pairs, type, name: `edgelora synthetic r${rank} seed ${o.seed ?? 1}` });
   } else {
     if (dtype === "q8_0") throw new Error("a PEFT adapter cannot hold q8_0 (f32, f16 or bf16)");
-    await writePeftDir(o.out, { alpha, pairs, dtype: PEFT_TYPES[dtype], useRslora });
+    await writePeftDir(o.out, { alpha, pairs, dtype: PEFT_TYPES[dtype], useRslora, layout: shapes });
   }
   return { path: o.out, shapes, pairs, factor };
 }

@@ -4,7 +4,6 @@
 // and Qwen2 model the LoRA tests share.
 import { join } from "node:path";
 
-import { convertPeftToGguf } from "../../src/cli/peft-to-gguf.js";
 import type { NativeContext } from "../../src/engine/context.js";
 import { fp16ToFp32, fp32ToFp16, GGMLType } from "../../src/gguf/quantize.js";
 import { writeSyntheticModel } from "../../src/gguf/synthetic.js";
@@ -15,6 +14,7 @@ import { GGUF_MODULE_NAME, type LoraModule, type LoraPair } from "../../src/lora
 import { writePeftDir } from "../../src/lora/peft.js";
 import { readModelShapes, syntheticPairs } from "../../src/lora/synthetic.js";
 import { logSoftmax } from "./engine.js";
+import { referenceConvertLora } from "./reference-lora-convert.js";
 
 export interface AdapterSpec {
   name: string;
@@ -45,8 +45,8 @@ export async function writeQwen2LoraTestModel(dir: string, type: "f32" | "q8_0" 
 export interface TestAdapter {
   spec: AdapterSpec;
   path: string; // what the engine loads (GGUF file or PEFT directory)
-  ggufPath: string; // what llama.cpp loads (the PEFT form converted)
-  pairs: LoraPair[]; // exact values
+  ggufPath: string; // what llama.cpp loads (the PEFT form converted by convert_lora_to_gguf.py's rules)
+  pairs: LoraPair[]; // exact values, in the model's (GGUF) row order
   factor: number; // alpha / rank
 }
 
@@ -67,8 +67,9 @@ export async function writeTestAdapter(modelPath: string, dir: string, spec: Ada
     return { spec, path: ggufPath, ggufPath, pairs, factor };
   }
   const peftDir = join(dir, `${spec.name}-peft`);
-  await writePeftDir(peftDir, { alpha, pairs, dtype: spec.peftDtype ?? "F32" });
-  await convertPeftToGguf(peftDir, ggufPath, shapes.arch, shapes);
+  // Hugging Face layout (llama q/k lora_B rows in rotate-half order), as a trained adapter has it.
+  await writePeftDir(peftDir, { alpha, pairs, dtype: spec.peftDtype ?? "F32", layout: shapes });
+  await referenceConvertLora(peftDir, ggufPath, { arch: shapes.arch, numAttentionHeads: shapes.nHead, numKeyValueHeads: shapes.nHeadKv });
   return { spec, path: peftDir, ggufPath, pairs, factor };
 }
 

@@ -5,17 +5,19 @@
 // fan_in_fan_out needs no transposition here: PEFT keeps lora_A/lora_B as nn.Linear weights
 // either way and only transposes the merged delta for Conv1D bases (and resets the flag to
 // false for nn.Linear bases, which llama-family models have).
+// For a llama base model, lora_B of q_proj / k_proj is in Hugging Face row order and is copied
+// into GGUF order here (peft_rope_order.h), as convert_lora_to_gguf.py does.
 #include <sys/stat.h>
 
 #include <cstdlib>
 #include <map>
-#include <regex>
 #include <utility>
 
 #include "../error.h"
 #include "json.h"
 #include "lora_source.h"
 #include "mapped_file.h"
+#include "peft_rope_order.h"
 #include "safetensors.h"
 
 namespace el::lora {
@@ -91,18 +93,13 @@ Config read_config(const Value& c, const std::string& path) {
   return cfg;
 }
 
-// PEFT's rule: a list entry matches a module key equal to it or ending in "." + it; a string
-// is a regular expression the whole key must match ("all-linear" matches every projection).
-bool targeted(const Value* targets, const std::string& key, const std::string& path) {
-  if (!targets) return true;
-  if (targets->kind == Value::Kind::String) {
-    if (targets->string == "all-linear") return true;
-    try {
-      return std::regex_match(key, std::regex(targets->string));
-    } catch (const std::regex_error&) {
-      fail(ErrorKind::BadFile, path + ": target_modules is not a valid regular expression");
-    }
-  }
+// PEFT's rule: a list entry matches a module key equal to it or ending in "." + it. A string is
+// a regular expression in PEFT (Python's re.fullmatch); it is not evaluated here: a hostile
+// pattern can backtrack without bound ('(.*.*.*.*)*x' ran past 60 s in std::regex on one key), and the
+// tensors in the file say what is adapted, as convert_lora_to_gguf.py (which ignores
+// target_modules altogether) takes it.
+bool targeted(const Value* targets, const std::string& key) {
+  if (!targets || targets->kind == Value::Kind::String) return true;
   for (const Value& t : targets->array) {
     const std::string& s = t.string;
     if (key == s || (key.size() > s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0 &&
@@ -112,14 +109,22 @@ bool targeted(const Value* targets, const std::string& key, const std::string& p
   return false;
 }
 
-// "model.layers.<N>.<self_attn|mlp>.<proj>" -> (layer, module).
+// "model.layers.<N>.<self_attn|mlp>.<proj>" -> (layer, module). By hand, not std::regex, whose
+// recursion grows with the input: a tensor name is as long as the file says.
 bool parse_module_key(const std::string& key, int& layer, Module& module) {
-  static const std::regex re(R"(model\.layers\.(\d{1,6})\.(self_attn|mlp)\.([a-z_]+))");
-  std::smatch m;
-  if (!std::regex_match(key, m, re)) return false;
+  static const std::string prefix = "model.layers.";
+  if (key.compare(0, prefix.size(), prefix) != 0) return false;
+  size_t p = prefix.size(), digits = 0;
+  int n = 0;
+  while (p < key.size() && key[p] >= '0' && key[p] <= '9' && digits < 6) n = n * 10 + (key[p++] - '0'), ++digits;
+  if (digits == 0 || p >= key.size() || key[p++] != '.') return false;
+  const size_t dot = key.find('.', p);
+  if (dot == std::string::npos) return false;
+  const std::string block = key.substr(p, dot - p), proj = key.substr(dot + 1);
+  if (block != "self_attn" && block != "mlp") return false;
   for (int mi = 0; mi < kNumModules; ++mi) {
-    if (m[3] == module_peft_name(Module(mi)) && (m[2] == "self_attn") == module_is_attention(Module(mi))) {
-      layer = std::atoi(m[1].str().c_str());
+    if (proj == module_peft_name(Module(mi)) && (block == "self_attn") == module_is_attention(Module(mi))) {
+      layer = n;
       module = Module(mi);
       return true;
     }
@@ -148,6 +153,30 @@ TensorRef ref_of(const std::string& file, const SafeTensor& t) {
   return r;
 }
 
+// What the source's TensorRefs point into: the safetensors mapping, and the permuted copies of
+// q/k lora_B for llama models.
+struct PeftData {
+  std::shared_ptr<SafetensorsFile> file;
+  std::vector<std::vector<uint8_t>> permuted;
+};
+
+// Points pr.b at a copy of its rows in GGUF RoPE order (q: n_head heads, k: n_head_kv).
+void permute_b_rows(LoraPair& pr, const ModelShapes& model, const std::string& file, PeftData& data) {
+  const bool is_q = pr.module == Module::Q;
+  const int heads = is_q ? model.n_head : model.n_head_kv;
+  const std::string what = std::string(module_peft_name(pr.module)) + " lora_B '" + pr.b.name + "'";
+  if (heads <= 0)
+    fail(ErrorKind::Unsupported, file + ": " + what + " needs the model's head count to reorder its rows for llama RoPE, "
+                                        "and the model gives no " + model.arch + ".attention.head_count");
+  if (pr.b.ne1 % (2 * int64_t(heads)) != 0)
+    fail(ErrorKind::InvalidArgument, file + ": " + what + " has " + std::to_string(pr.b.ne1) + " rows, not a multiple of 2 x " +
+                                         std::to_string(heads) + (is_q ? " heads" : " KV heads") + " (adapter for another base model?)");
+  const size_t row = row_size(pr.b.type, pr.b.ne0);
+  std::vector<uint8_t>& copy = data.permuted.emplace_back(row * size_t(pr.b.ne1));
+  permute_hf_rows_to_gguf(pr.b.data, copy.data(), pr.b.ne1, row, heads);
+  pr.b.data = copy.data();
+}
+
 }  // namespace
 
 LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model) {
@@ -166,7 +195,9 @@ LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model) {
     config_json = json::parse(reinterpret_cast<const char*>(cf->data()), cf->size(), config_path);
     cfg = read_config(config_json, config_path);
   }
-  std::shared_ptr<SafetensorsFile> st = SafetensorsFile::open(weights_path);
+  auto data = std::make_shared<PeftData>();
+  data->file = SafetensorsFile::open(weights_path);
+  const SafetensorsFile* st = data->file.get();
 
   LoraSource src;
   src.path = dir;
@@ -188,7 +219,7 @@ LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model) {
     if (!parse_module_key(key, layer, m))
       fail(ErrorKind::Unsupported, weights_path + ": tensor '" + t.name +
                                        "' adapts a module this engine does not (only self_attn q/k/v/o_proj, mlp gate/up/down_proj)");
-    if (!targeted(cfg.target_modules, key, config_path))
+    if (!targeted(cfg.target_modules, key))
       fail(ErrorKind::BadFile, weights_path + ": tensor '" + t.name + "' is for a module not in target_modules");
     LoraPair& pr = by_target[{layer, int(m)}];
     pr.layer = layer;
@@ -202,9 +233,11 @@ LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model) {
     if (pr.a.ne1 != cfg.r)
       fail(ErrorKind::BadFile, weights_path + ": tensor '" + pr.a.name + "' has rank " + std::to_string(pr.a.ne1) +
                                    " but adapter_config.json says r = " + std::to_string(cfg.r));
+    if (peft_permutes_qk(model.arch) && (pr.module == Module::Q || pr.module == Module::K))
+      permute_b_rows(pr, model, weights_path, *data);
     src.pairs.push_back(std::move(pr));
   }
-  src.keep_alive = std::move(st);
+  src.keep_alive = std::move(data);
   return src;
 }
 

@@ -29,6 +29,17 @@ ModelShapes shapes_from_gguf(const GGUFFile& model) {
   s.arch = model.get_string("general.architecture");
   s.n_layer = int(model.get_int(s.arch + ".block_count"));
   if (s.n_layer <= 0) fail(ErrorKind::BadFile, model.path() + ": " + s.arch + ".block_count is not positive");
+  // Head counts only matter for PEFT adapters on llama models (their q/k rows are permuted);
+  // a per-layer array or an absent key leaves them 0, which that path refuses by name.
+  const auto head_count = [&](const std::string& key) -> int {
+    const GGUFValue* v = model.find(key);
+    if (!v || !v->is_integer()) return 0;
+    const auto n = model.get_int_opt(key);
+    return n && *n > 0 && *n < (1 << 20) ? int(*n) : 0;
+  };
+  s.n_head = head_count(s.arch + ".attention.head_count");
+  s.n_head_kv = head_count(s.arch + ".attention.head_count_kv");
+  if (s.n_head_kv == 0) s.n_head_kv = s.n_head;
   for (int mi = 0; mi < kNumModules; ++mi) {
     for (int l = 0; l < s.n_layer; ++l) {
       const std::string name = "blk." + std::to_string(l) + "." + kNames[mi].gguf + ".weight";

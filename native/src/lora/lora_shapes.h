@@ -24,6 +24,8 @@ bool module_is_attention(Module m);       // q/k/v/o live under self_attn, the r
 struct ModelShapes {
   std::string arch;  // general.architecture, e.g. "llama", "qwen2"
   int n_layer = 0;
+  int n_head = 0;     // <arch>.attention.head_count (0: unknown)
+  int n_head_kv = 0;  // <arch>.attention.head_count_kv (n_head when absent)
   int64_t n_in[kNumModules] = {};
   int64_t n_out[kNumModules] = {};
 };

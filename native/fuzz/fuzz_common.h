@@ -1,0 +1,52 @@
+// Shared by the fuzz targets: inputs as files (the readers map files, so an input goes into a
+// memfd opened by its /proc/self/fd path: no disk writes), the folder of fixed data files, and
+// touching a mapped range so that ASan sees every byte a reader claims is inside the file.
+// Only el::Error may leave the code under test: any other exception aborts, as a finding.
+#pragma once
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+namespace fuzz {
+
+class MemFile {
+ public:
+  MemFile(const uint8_t* data, size_t size) {
+    fd_ = memfd_create("el-fuzz", 0);
+    if (fd_ < 0) std::abort();
+    size_t off = 0;
+    while (off < size) {
+      const ssize_t n = write(fd_, data + off, size - off);
+      if (n <= 0) std::abort();
+      off += size_t(n);
+    }
+    path_ = "/proc/self/fd/" + std::to_string(fd_);
+  }
+  ~MemFile() { close(fd_); }
+  MemFile(const MemFile&) = delete;
+  MemFile& operator=(const MemFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+// native/fuzz/vocab (the vocabulary GGUFs): EL_FUZZ_DATA, else next to the source tree.
+inline std::string data_dir() {
+  if (const char* d = std::getenv("EL_FUZZ_DATA")) return d;
+  if (const char* root = std::getenv("EL_SOURCE_DIR")) return std::string(root) + "/native/fuzz/vocab";
+  return EL_FUZZ_DATA_DIR;  // set by CMake
+}
+
+// Reads the first and last byte of [p, p + n): out of bounds is an ASan report.
+inline uint32_t touch(const uint8_t* p, size_t n) {
+  if (!p || n == 0) return 0;
+  volatile uint8_t a = p[0], b = p[n - 1];
+  return uint32_t(a) + b;
+}
+
+}  // namespace fuzz
