@@ -1,7 +1,9 @@
 // Hit ratios of the adapter store on a trace, without the engine: the real TieredAdapterStore and
-// WarmTier with each warm policy, over an engine stand-in whose loads and images are instant and
-// all the same size. Compared with an ideal static cache: the most requested adapters of the trace
-// that fit in the same bytes (hot slots + warm budget), which knows the future popularity.
+// WarmTier with each warm policy (exclusive tiers: a slot's adapter has no warm copy), over an
+// engine stand-in whose loads and images are instant and all the same size. Compared with an ideal
+// static cache: the most requested adapters of the trace that fit in the same bytes (hot slots +
+// warm budget), which knows the future popularity; and with an online LFU cache of the same size
+// that counts every request exactly (never aged): what learning the popularity online costs.
 import { MemoryWarmBackend } from "../../src/adapters/store/memory-warm.js";
 import { warmPolicy, type WarmPolicyName } from "../../src/adapters/store/policy.js";
 import { TieredAdapterStore } from "../../src/adapters/store/store.js";
@@ -39,6 +41,30 @@ export function idealStaticHit(requests: number[], capacity: number): number {
   for (const a of requests) counts.set(a, (counts.get(a) ?? 0) + 1);
   const top = [...counts.values()].sort((a, b) => b - a).slice(0, capacity);
   return top.reduce((s, c) => s + c, 0) / requests.length;
+}
+
+/** Hit ratio of a cache of `capacity` adapters that evicts the least requested so far and admits a
+ *  newcomer requested at least as often as it (exact counts since the start, no slots, no aging). */
+export function onlineLfuHit(requests: number[], capacity: number): number {
+  const counts = new Map<number, number>();
+  const held = new Set<number>();
+  let hits = 0;
+  for (const a of requests) {
+    const c = (counts.get(a) ?? 0) + 1;
+    counts.set(a, c);
+    if (held.has(a)) hits++;
+    else if (held.size < capacity) held.add(a);
+    else {
+      let victim = -1;
+      let least = Infinity;
+      for (const h of held) if (counts.get(h)! < least) [victim, least] = [h, counts.get(h)!];
+      if (c >= least) {
+        held.delete(victim);
+        held.add(a);
+      }
+    }
+  }
+  return hits / requests.length;
 }
 
 export async function simulate(requests: number[], nAdapters: number, slots: number, budgetFraction: number, policy: WarmPolicyName): Promise<SimResult> {

@@ -1,5 +1,5 @@
-// Pre-warming: once the daemon has been idle for a moment, the most requested adapters that are not
-// warm yet are loaded from their files into the warm tier (adapters.prewarm), until a request comes.
+// Pre-warming: once the daemon has been idle for a moment, the most requested adapters that are neither
+// in a slot nor warm are loaded from their files and moved to the warm tier (adapters.prewarm), until a request comes.
 import type { DaemonContext, Extension } from "./context.js";
 
 const IDLE_DELAY_MS = 1000;

@@ -62,7 +62,7 @@ function store(opts: { slots?: number; warmImages?: number; policy?: WarmPolicy;
   return { engine, s, warm };
 }
 
-test("cold -> hot (+warm), hot -> warm on eviction, warm -> hot by image; the slot holds the right adapter", async (t) => {
+test("cold -> hot, hot -> warm on eviction, warm -> hot by image; the slot holds the right adapter", async (t) => {
   const { engine, s } = store({ slots: 1, warmImages: 3 });
   t.is(s.tier("a0"), "cold");
   t.is(s.tier("zzz"), null);
@@ -82,6 +82,48 @@ test("cold -> hot (+warm), hot -> warm on eviction, warm -> hot by image; the sl
   t.deepEqual(st.misses, { hot: 3, warm: 2 });
   t.is(st.promotions.warm.count, 1);
   t.is(st.promotions.cold.count, 2);
+});
+
+test("exclusive tiers: warm keeps no copy of what a slot holds, so 2 slots + 3 images serve 5 adapters with no further load", async (t) => {
+  const { engine, s, warm } = store({ slots: 2, warmImages: 3 });
+  const five = NAMES.slice(0, 5);
+  for (let round = 0; round < 3; round++) {
+    for (const name of five) {
+      t.truthy(await s.acquire(name));
+      s.release(name);
+      await new Promise((r) => setImmediate(r));
+      const hot = s.resident().map((r) => r.name);
+      const inWarm = [...warm!.names()];
+      t.deepEqual(hot.filter((n) => inWarm.includes(n)), [], `no adapter both hot and warm (hot ${hot}, warm ${inWarm})`);
+      if (round > 0) t.is(hot.length + inWarm.length, 5);
+    }
+  }
+  t.deepEqual(engine.loads, five.map((n) => `/adapters/${n}.gguf`), "each file read once");
+  t.like(s.stats().hits, { cold: 5, warm: 10 });
+  t.is(s.stats().warm!.evictions, 0, "nothing dropped: the five fit");
+});
+
+test("LFU picks the slot to free by request count (LRU breaks ties), and a prefetched adapter last", async (t) => {
+  const { s } = store({ slots: 2, warmImages: 3, policy: new LfuPolicy() });
+  for (let i = 0; i < 3; i++) {
+    await s.acquire("a10");
+    s.release("a10");
+  }
+  await s.acquire("a11");
+  s.release("a11");
+  await s.acquire("a12"); // a10 is the least recently used, a11 the least requested: a11 leaves
+  s.release("a12");
+  t.is(s.tier("a10"), "hot");
+  t.is(s.tier("a11"), "warm");
+  t.is(s.tier("a12"), "hot");
+  s.prefetch("a13"); // takes a12's slot (requested once against a10's 3)
+  await new Promise((r) => setTimeout(r, 20));
+  t.is(s.tier("a13"), "hot");
+  t.is(s.tier("a12"), "warm");
+  await s.acquire("a14"); // a13 has no request counted yet, but its request is queued: a10 goes
+  t.is(s.tier("a13"), "hot");
+  t.is(s.tier("a10"), "warm");
+  t.is(s.tier("a14"), "hot");
 });
 
 test("pinned slots are never evicted; all pinned -> null", async (t) => {

@@ -2,8 +2,10 @@
 //   hot:  the engine's LoRA slot pool; a slot pinned by running sequences is never evicted.
 //   warm: slot images within a byte budget (warm.ts); a promotion is an image copy into a slot.
 //   cold: the registered files (GGUF / PEFT), read only, converted by the engine on load.
-// An adapter loaded from cold is also put in warm (cold -> warm on first use); one evicted from a
-// slot is put in warm if it is not there already (hot -> warm); warm drops by its policy.
+// The tiers are exclusive: warm holds no copy of what a slot holds, so hot and warm together keep
+// as many distinct adapters as their bytes allow. A promotion from warm takes the image out of warm
+// (warm -> hot); an adapter evicted from a slot is put in warm (hot -> warm), if warm's policy admits
+// it; one loaded from cold goes to warm only when it leaves its slot; warm drops by its policy.
 // prefetch() starts moving a queued request's adapter into a free slot off the engine thread, so
 // the load overlaps other sequences' steps; prewarm() fills warm with the most requested adapters
 // while the daemon is idle.
@@ -35,6 +37,7 @@ interface Slot {
   info: AdapterSlotInfo | null;
   forgotten: boolean; // removed from the registry: unload when the last pin goes
   prefetched: boolean; // loaded by prefetch and not acquired yet
+  evicted: string | null; // the adapter evicted from this slot, whose bytes it still holds until demoted
   source: "warm" | "cold" | null; // where its adapter came from, for the request that caused the move
 }
 
@@ -106,7 +109,7 @@ export class TieredAdapterStore implements AdapterSlots {
     this.prefetching = o.prefetch ?? true;
     this.now = o.now ?? (() => performance.now());
     this.slots = Array.from({ length: o.slots }, () => ({
-      name: null, pins: 0, lastUsed: 0, loading: null, info: null, forgotten: false, prefetched: false, source: null,
+      name: null, pins: 0, lastUsed: 0, loading: null, info: null, forgotten: false, prefetched: false, source: null, evicted: null,
     }));
   }
 
@@ -192,6 +195,7 @@ export class TieredAdapterStore implements AdapterSlots {
 
   /** After an admin remove: unload now, or when the running sequences release it; drop the warm copy. */
   forget(name: string): void {
+    for (const s of this.slots) if (s.evicted === name) s.evicted = null; // not to warm: it may be another file now
     this.warm?.delete(name);
     this.policy.forget(name);
     this.slots.forEach((s, i) => {
@@ -202,8 +206,8 @@ export class TieredAdapterStore implements AdapterSlots {
   }
 
   /**
-   * While idle: the most requested adapters that are not warm yet are loaded from cold through a
-   * free slot and put in warm, within its budget. Stops when `busy()` says requests came in.
+   * While idle: the most requested adapters that are neither hot nor warm are loaded from cold
+   * through a free slot and moved to warm, within its budget. Stops when `busy()` says requests came in.
    */
   async prewarm(busy: () => boolean, limit = 64): Promise<number> {
     if (!this.warm) return 0;
@@ -225,7 +229,11 @@ export class TieredAdapterStore implements AdapterSlots {
         this.logger?.debug({ err, adapter: name }, "pre-warm failed");
         continue;
       }
-      if (!this.warm.has(name)) break; // not admitted: warm is full of more requested adapters
+      if (s.name !== name || s.lastUsed !== 0 || s.forgotten) continue; // a request used it meanwhile: it stays hot
+      // Into warm, out of the slot (exclusive tiers): the slot is free again for the next one.
+      const admitted = this.demote(index, name);
+      Object.assign(s, { name: null, info: null });
+      if (!admitted) break; // warm is full of more requested adapters
       this.counters.prewarmed++;
       done++;
     }
@@ -277,6 +285,10 @@ export class TieredAdapterStore implements AdapterSlots {
   private async promote(index: number, name: string): Promise<[AdapterSlotInfo, "warm" | "cold"]> {
     const t0 = this.now();
     const image = this.warm ? await this.warm.get(name) : null;
+    // Exclusive tiers: the image leaves warm as the slot takes it, and that room is there for the
+    // evicted adapter's image, which is taken before anything is loaded over it.
+    if (image) this.warm!.delete(name);
+    this.demoteEvicted(index);
     if (image) {
       try {
         const info = await this.engine.importAdapter!(index, image);
@@ -284,9 +296,8 @@ export class TieredAdapterStore implements AdapterSlots {
         this.counters.promoted_bytes.warm += info.bytes;
         return [info, "warm"];
       } catch (err) {
-        // An image the engine refuses is useless: drop it and read the file instead.
+        // An image the engine refuses is useless (it is out of warm already): read the file instead.
         this.logger?.warn({ err, adapter: name }, "warm image refused; loading from the file");
-        this.warm!.delete(name);
       }
     }
     const path = this.catalog.resolve(name);
@@ -304,11 +315,11 @@ export class TieredAdapterStore implements AdapterSlots {
     this.latency.cold.add(this.now() - t0);
     this.counters.promoted_bytes.cold += info.bytes;
     this.catalog.describe?.(name, info);
-    this.demote(index, name); // cold -> warm on first use
     return [info, "cold"];
   }
 
-  /** Puts the image of a ready slot in warm unless it is there already. */
+  /** Puts the image of a ready slot in warm unless it is there already; whether warm admitted it
+   *  (decided before the write, which runs on in the background). */
   private demote(index: number, name: string): boolean {
     if (!this.warm || this.warm.has(name)) return false;
     let image: Buffer;
@@ -319,11 +330,20 @@ export class TieredAdapterStore implements AdapterSlots {
       return false;
     }
     this.warm.put(name, image).catch((err: unknown) => this.logger?.warn({ err, adapter: name }, "warm write failed"));
-    return true;
+    return this.warm.has(name);
+  }
+
+  /** Puts the adapter last evicted from slot `index` in warm, before the slot is loaded over. */
+  private demoteEvicted(index: number): void {
+    const s = this.slots[index];
+    const evicted = s.evicted;
+    s.evicted = null;
+    if (evicted === null || this.slots.some((o) => o.name === evicted)) return; // requested again meanwhile: hot elsewhere
+    if (this.demote(index, evicted)) this.counters.demotions++;
   }
 
   /**
-   * An empty slot, else the least recently used unpinned one (demoted to warm), else -1. The evicted
+   * An empty slot, else an unpinned one chosen by the policy (demoted to warm), else -1. The evicted
    * adapter is not unloaded: the engine loads over an unreferenced slot, and unloading is refused
    * while a step is in flight, which is when a prefetch wants a slot.
    */
@@ -331,13 +351,18 @@ export class TieredAdapterStore implements AdapterSlots {
     const free = this.slots.findIndex((s) => s.name === null);
     if (free >= 0) return free;
     let victim = -1;
+    let best: [number, number, number] = [Infinity, Infinity, Infinity];
     this.slots.forEach((s, i) => {
-      if (s.pins === 0 && !s.loading && (victim < 0 || s.lastUsed < this.slots[victim].lastUsed)) victim = i;
+      if (s.pins > 0 || s.loading) return;
+      // Prefetched adapters go last (their requests are queued); then the least requested (LFU:
+      // an adapter requested once does not push out a popular one); ties, the least recently used.
+      const key: [number, number, number] = [s.prefetched ? 1 : 0, s.forgotten ? -1 : this.policy.frequency(s.name!), s.lastUsed];
+      if (key[0] < best[0] || (key[0] === best[0] && (key[1] < best[1] || (key[1] === best[1] && key[2] < best[2])))) [victim, best] = [i, key];
     });
     if (victim >= 0) {
       const v = this.slots[victim];
-      if (v.info && !v.forgotten && this.demote(victim, v.name!)) this.counters.demotions++;
-      Object.assign(v, { name: null, pins: 0, info: null, forgotten: false, prefetched: false });
+      const evicted = v.info && !v.forgotten ? v.name : null; // demoted by the load that takes the slot
+      Object.assign(v, { name: null, pins: 0, info: null, forgotten: false, prefetched: false, evicted });
       this.counters.evictions++;
     }
     return victim;
@@ -346,7 +371,7 @@ export class TieredAdapterStore implements AdapterSlots {
   /** Frees a slot of a removed adapter. The engine may refuse while a step runs: the slot is free
    *  for us either way, and the next load overwrites it. */
   private unload(index: number): void {
-    Object.assign(this.slots[index], { name: null, pins: 0, info: null, forgotten: false, prefetched: false });
+    Object.assign(this.slots[index], { name: null, pins: 0, info: null, forgotten: false, prefetched: false, evicted: null });
     try {
       this.engine.unloadAdapter(index);
     } catch (err) {
