@@ -3,6 +3,7 @@
 // used idle one to make room; "switch" re-creates a lane's one context whenever the adapter changes. `lanes`
 // requests generate at once (one context each, `threadsPerContext` threads each): on a 2-core board two lanes of
 // one thread, as more threads than cores collapses llama.cpp's speed. Requests are taken in arrival order.
+import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { createRequire } from "node:module";
 import { summarize, type RequestRecord } from "./metrics.js";
@@ -54,11 +55,13 @@ export async function driveLlama(trace: Trace, target: LlamaTarget, opts: DriveO
   let contextsCreated = 0;
   try {
     const create = async (adapter: number): Promise<LlamaContext> => {
+      const filePath = target.adapterPath(adapter);
+      if (!existsSync(filePath)) throw new Error(`adapter file not found: ${filePath}`);
       contextsCreated++;
       return model.createContext({
         contextSize: target.contextSize, batchSize: Math.min(512, target.contextSize), sequences: 1,
         threads: { ideal: target.threadsPerContext, min: target.threadsPerContext },
-        lora: { adapters: [{ filePath: target.adapterPath(adapter), scale: 1 }] },
+        lora: { adapters: [{ filePath, scale: 1 }] },
       });
     };
     const records = trace.requests.map<RequestRecord>((r) => ({
