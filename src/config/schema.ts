@@ -25,6 +25,9 @@ export interface Config {
     reconnect_ms: number;
     shared_subscription: boolean; // $share/edgelora/... on an external MQTT 5 broker
     max_payload_bytes: number;
+    stream_chunk_ms: number; // streamed replies: later pieces gathered per this many ms (0: a chunk per piece)
+    stream_chunk_tokens: number; // ... or per this many pieces, whichever comes first
+    stream_chunk_qos: 0 | 1 | 2; // chunks; the final message keeps mqtt.qos
     tls: { ca: string | null; cert: string | null; key: string | null; reject_unauthorized: boolean };
   };
   model: {
@@ -95,6 +98,9 @@ export const configSchema = {
       reconnect_ms: posInt,
       shared_subscription: { type: "boolean" },
       max_payload_bytes: { type: "integer", minimum: 64 },
+      stream_chunk_ms: { type: "integer", minimum: 0 },
+      stream_chunk_tokens: posInt,
+      stream_chunk_qos: { enum: [0, 1, 2] },
       tls: section({
         ca: nullableStr,
         cert: nullableStr,

@@ -1,0 +1,89 @@
+// The workload sweep's figures, as the paper draws them, for every server on the same axes: throughput vs
+// offered rate, SLO attainment vs offered rate, and the TTFT CDF at one rate. Vega-Lite specs rendered headless
+// by vega to SVG, and to PNG by resvg (a prebuilt binary, no browser).
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Resvg } from "@resvg/resvg-js";
+import * as vega from "vega";
+import { compile, type TopLevelSpec } from "vega-lite";
+
+export interface SweepPoint {
+  server: string;
+  rate: number; // offered (trace parameter)
+  requestsPerS: number;
+  tokensPerS: number;
+  sloAttainment: number;
+  ttftsMs: number[]; // of answered requests
+  requests: number;
+}
+
+const WIDTH = 420;
+const HEIGHT = 280;
+const LEGEND = { orient: "bottom", direction: "vertical", labelLimit: 0 };
+const CONFIG = { font: "DejaVu Sans" };
+
+async function render(spec: TopLevelSpec, dir: string, name: string): Promise<string[]> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
+  const svg = await view.toSVG();
+  view.finalize();
+  const png = new Resvg(svg, { background: "white", fitTo: { mode: "zoom", value: 2 }, font: { loadSystemFonts: true } }).render().asPng();
+  const svgPath = join(dir, `${name}.svg`);
+  const pngPath = join(dir, `${name}.png`);
+  writeFileSync(svgPath, svg);
+  writeFileSync(pngPath, png);
+  return [svgPath, pngPath];
+}
+
+function lineSpec(title: string, values: object[], y: { field: string; title: string; format?: string }, extra: object = {}): TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title,
+    width: WIDTH,
+    height: HEIGHT,
+    data: { values },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "rate", type: "quantitative", title: "offered load (requests/s)" },
+      y: { field: y.field, type: "quantitative", title: y.title, axis: y.format ? { format: y.format } : {} },
+      color: { field: "server", type: "nominal", title: null, legend: LEGEND },
+    },
+    config: CONFIG,
+    ...extra,
+  } as TopLevelSpec;
+}
+
+/** Writes throughput.{svg,png}, slo.{svg,png} and ttft-cdf.{svg,png} into `dir`; returns the paths. */
+export async function writeWorkloadFigures(points: SweepPoint[], dir: string, cdfRate: number, caption: string): Promise<string[]> {
+  const rows = points.map((p) => ({ server: p.server, rate: p.rate, requestsPerS: p.requestsPerS, sloAttainment: p.sloAttainment }));
+  const out: string[] = [];
+  out.push(...(await render(lineSpec(`Throughput (${caption})`, rows, { field: "requestsPerS", title: "completed requests/s" }), dir, "throughput")));
+  out.push(
+    ...(await render(
+      lineSpec(`SLO attainment, TTFT <= 6 s (${caption})`, rows, { field: "sloAttainment", title: "requests within the SLO", format: "%" }),
+      dir,
+      "slo",
+    )),
+  );
+  const cdf: { server: string; ttftS: number; share: number }[] = [];
+  for (const p of points.filter((q) => q.rate === cdfRate)) {
+    const sorted = [...p.ttftsMs].sort((a, b) => a - b);
+    // The share is of all requests: unanswered ones keep the curve below 1.
+    sorted.forEach((t, i) => cdf.push({ server: p.server, ttftS: t / 1000, share: (i + 1) / p.requests }));
+  }
+  const cdfSpec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: `TTFT CDF at ${cdfRate} requests/s (${caption})`,
+    width: WIDTH,
+    height: HEIGHT,
+    data: { values: cdf },
+    mark: { type: "line", interpolate: "step-after" },
+    encoding: {
+      x: { field: "ttftS", type: "quantitative", title: "time to first token (s)", scale: { type: "symlog" } },
+      y: { field: "share", type: "quantitative", title: "share of requests", axis: { format: "%" }, scale: { domain: [0, 1] } },
+      color: { field: "server", type: "nominal", title: null, legend: LEGEND },
+    },
+    config: CONFIG,
+  } as TopLevelSpec;
+  out.push(...(await render(cdfSpec, dir, "ttft-cdf")));
+  return out;
+}
