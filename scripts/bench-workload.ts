@@ -8,12 +8,14 @@
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
+import { parse as parseYaml } from "yaml";
 import type { DriveResult } from "../src/bench/mqtt-driver.js";
 import { driveMqtt } from "../src/bench/mqtt-driver.js";
 import { progressBar } from "../src/bench/progress.js";
 import { generateTrace, PAPER_TRACE, writeTrace } from "../src/bench/trace.js";
 import { packageRoot } from "../src/engine/native.js";
 import { LORA_POOL_TYPES, type LoraPoolType } from "../src/engine/types.js";
+import type { SchedulerStats } from "../src/scheduler/types.js";
 import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
 import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
 import { writeBenchResults } from "./lib/results.js";
@@ -59,12 +61,24 @@ const opts = new Command()
   .option("--lora-pool <t>", "daemon model.lora_pool_type", oneOf(LORA_POOL_TYPES), "f16" as LoraPoolType)
   .option("--max-contexts <n>", "llama.cpp contexts kept (context-per-adapter mode)", num, 8)
   .option("--cdf-rate <r>", "rate of the TTFT CDF figure (default: the highest rate every server ran)", num)
+  .option("--set <section.key=value>", "more daemon config (YAML value), repeatable, e.g. --set mqtt.stream_chunk_ms=0", (v: string, acc: string[]) => [...acc, v], [] as string[])
   .parse()
   .opts<{
     rates: number[]; llamaRates?: number[]; duration: number; drain: number; adapters: number; alpha: number; cv: number; tenants: number;
     seed: number; sloMs: number; servers: Server[]; type: BenchType; threads: number; maxSequences: number; loraSlots: number;
-    loraPool: LoraPoolType; maxContexts: number; cdfRate?: number;
+    loraPool: LoraPoolType; maxContexts: number; cdfRate?: number; set: string[];
   }>();
+
+/** --set section.key=value pairs as config sections. */
+function configOverrides(pairs: string[]): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const pair of pairs) {
+    const m = /^(\w+)\.(\w+)=(.*)$/.exec(pair);
+    if (!m) throw new InvalidArgumentError(`--set ${pair}: expected section.key=value`);
+    (out[m[1]] ??= {})[m[2]] = parseYaml(m[3]);
+  }
+  return out;
+}
 
 /** a / b as "2.50x"; "n/a" when b is 0 (llama.cpp met no SLO in the sweep) or either is missing. */
 const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : "n/a");
@@ -92,6 +106,34 @@ interface Run {
   server: Server;
   rate: number;
   result: DriveResult;
+  steps?: StepBreakdown;
+}
+
+/** Where the daemon's wall time went during a run, from the scheduler's totals before and after it. */
+interface StepBreakdown {
+  steps: number;
+  engineShare: number; // engine compute / wall
+  handoverShare: number; // step awaited beyond its compute (thread hand-over, a busy event loop) / wall
+  gapShare: number; // engine idle between back-to-back steps while the loop worked / wall
+  idleShare: number; // the rest: no work (waiting for requests or adapter loads)
+  sequencesPerStep: number;
+  decodeTokensPerStep: number;
+  prefillTokensPerStep: number;
+  msPerStep: number; // engine compute
+}
+
+function stepBreakdown(a: SchedulerStats, b: SchedulerStats, wallS: number): StepBreakdown {
+  const d = (k: keyof SchedulerStats["totals"]) => b.totals[k] - a.totals[k];
+  const steps = b.steps - a.steps;
+  const wallMs = wallS * 1000;
+  const engine = d("engineMs") / wallMs;
+  const handover = (d("waitMs") - d("engineMs")) / wallMs;
+  const gap = d("gapMs") / wallMs;
+  return {
+    steps, engineShare: engine, handoverShare: handover, gapShare: gap, idleShare: Math.max(0, 1 - engine - handover - gap),
+    sequencesPerStep: d("sequences") / steps, decodeTokensPerStep: d("decodeTokens") / steps, prefillTokensPerStep: d("prefillTokens") / steps,
+    msPerStep: d("engineMs") / steps,
+  };
 }
 
 async function main(): Promise<void> {
@@ -108,9 +150,12 @@ async function main(): Promise<void> {
       `TTFT p50 ${fmt(r.result.summary.ttftMs.p50 / 1000, 2)} s, ${fmt(r.result.summary.cpuSPer1kTokens ?? undefined, 2)} CPU s/1k tok`);
 
   if (opts.servers.includes("daemon")) {
-    log(`daemon: ${opts.type} bench model, ${opts.adapters} adapters (${opts.loraPool} pool, ${opts.loraSlots} slots), ${opts.threads} threads, max_sequences ${opts.maxSequences}`);
+    log(`daemon: ${opts.type} bench model, ${opts.adapters} adapters (${opts.loraPool} pool, ${opts.loraSlots} slots), ${opts.threads} threads, max_sequences ${opts.maxSequences} ${opts.set.join(" ")}`);
     const daemon = await startDaemon(
-      { modelPath, adapterDir, tenants: opts.tenants, threads: opts.threads, maxSequences: opts.maxSequences, loraSlots: opts.loraSlots, loraPoolType: opts.loraPool },
+      {
+        modelPath, adapterDir, tenants: opts.tenants, threads: opts.threads, maxSequences: opts.maxSequences, loraSlots: opts.loraSlots,
+        loraPoolType: opts.loraPool, extra: configOverrides(opts.set),
+      },
       outDir, log,
     );
     try {
@@ -119,8 +164,9 @@ async function main(): Promise<void> {
         writeTrace(join(outDir, `rate-${rate}.trace.jsonl`), trace);
         const bar = progressBar(`daemon @ ${rate} req/s`);
         try {
+          const before = await daemon.schedulerStats();
           const result = await driveMqtt(trace, mqttTarget(daemon.url, opts.tenants), { sloMs: opts.sloMs, drainS: opts.drain, serverPid: daemon.pid, onProgress: (p) => bar.update(p) });
-          runs.push({ server: "daemon", rate, result });
+          runs.push({ server: "daemon", rate, result, steps: stepBreakdown(before, await daemon.schedulerStats(), result.summary.wallS) });
         } finally {
           bar.stop();
         }
@@ -151,6 +197,16 @@ async function main(): Promise<void> {
     fmt(s.ttftMs.p99 / 1000, 2), fmt(s.sloAttainment * 100, 0, "%"), String(s.errors), fmt(s.cpuSPer1kTokens ?? undefined, 3), fmt(s.peakRssMiB ?? undefined, 0),
   ]);
   process.stdout.write(`${renderTable(header, rows)}\n\n`);
+  const daemonRuns = runs.filter((r) => r.steps);
+  if (daemonRuns.length) {
+    const bHeader = ["daemon @ req/s", "steps", "engine", "hand-over", "gap", "idle", "seqs/step", "decode tok/step", "prefill tok/step", "engine ms/step"];
+    const pct = (x: number) => fmt(x * 100, 0, "%");
+    const bRows = daemonRuns.map(({ rate, steps: b }) => [
+      fmt(rate, 2), String(b!.steps), pct(b!.engineShare), pct(b!.handoverShare), pct(b!.gapShare), pct(b!.idleShare),
+      fmt(b!.sequencesPerStep, 1), fmt(b!.decodeTokensPerStep, 1), fmt(b!.prefillTokensPerStep, 1), fmt(b!.msPerStep, 1),
+    ]);
+    process.stdout.write(`where the daemon's wall time went (shares of the run's wall time):\n${renderTable(bHeader, bRows)}\n\n`);
+  }
 
   const targets = SERVERS.filter((s) => runs.some((r) => r.server === s)).map((server) => {
     const mine = runs.filter((r) => r.server === server);
@@ -199,7 +255,7 @@ async function main(): Promise<void> {
   for (const f of figures) log(`wrote ${f}`);
   const json = writeBenchResults("workload", {
     model: modelPath, options: opts, outDir, figures, targets,
-    runs: runs.map((r) => ({ server: r.server, rate: r.rate, summary: r.result.summary, records: r.result.records })),
+    runs: runs.map((r) => ({ server: r.server, rate: r.rate, summary: r.result.summary, steps: r.steps, records: r.result.records })),
   });
   log(`wrote ${json}`);
 }

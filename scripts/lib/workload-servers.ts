@@ -5,11 +5,13 @@ import { fork, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { connectAsync } from "mqtt";
 import { stringify } from "yaml";
 import { driveMqtt, type DriveResult } from "../../src/bench/mqtt-driver.js";
 import { writeTrace, type Trace } from "../../src/bench/trace.js";
 import { packageRoot } from "../../src/engine/native.js";
 import { hashPassword } from "../../src/mqtt/password.js";
+import type { SchedulerStats } from "../../src/scheduler/types.js";
 
 const CLI = join(packageRoot(), "dist", "src", "cli.js");
 
@@ -44,6 +46,8 @@ export interface DaemonSettings {
 export interface RunningDaemon {
   url: string;
   pid: number;
+  /** The scheduler's stats (admin health op): its totals tell where the steps' time went. */
+  schedulerStats(): Promise<SchedulerStats>;
   stop(): Promise<void>;
 }
 
@@ -62,6 +66,7 @@ export async function startDaemon(s: DaemonSettings, workDir: string, log: (line
     },
     adapters: { directory: s.adapterDir },
     tenants,
+    admin: { username: "admin", password_hash: await hashPassword("admin", fast) },
     metrics: { interval_s: 0 },
     systemd: { notify: false },
   };
@@ -98,10 +103,26 @@ export async function startDaemon(s: DaemonSettings, workDir: string, log: (line
     }
   }
   log(`daemon pid ${child.pid} serving on ${url} (log: ${logPath})`);
+  const admin = await connectAsync(url, { username: "admin", password: "admin", reconnectPeriod: 0 });
+  await admin.subscribeAsync("edgelora/bridge/response/health", { qos: 1 });
   return {
     url,
     pid: child.pid!,
+    schedulerStats: () =>
+      new Promise<SchedulerStats>((resolve, reject) => {
+        const transaction = `stats-${Date.now()}-${Math.random()}`;
+        const onMessage = (_topic: string, payload: Buffer) => {
+          const m = JSON.parse(payload.toString()) as { transaction?: string; data?: { scheduler?: SchedulerStats } };
+          if (m.transaction !== transaction) return;
+          admin.off("message", onMessage);
+          if (m.data?.scheduler) resolve(m.data.scheduler);
+          else reject(new Error("health reply without scheduler stats"));
+        };
+        admin.on("message", onMessage);
+        admin.publishAsync("edgelora/bridge/request/health", JSON.stringify({ transaction }), { qos: 1 }).catch(reject);
+      }),
     async stop() {
+      await admin.endAsync(true).catch(() => undefined);
       if (!dead) child.kill("SIGTERM");
       await exited;
     },

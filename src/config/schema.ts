@@ -32,7 +32,7 @@ export interface Config {
   };
   model: {
     path: string | null; // null: the demo model in data_dir
-    threads: number;
+    threads: number | null; // null: the machine's cores (os.availableParallelism())
     n_ctx: number;
     kv_type: "f32" | "f16";
     lora_slots: number;
@@ -110,7 +110,7 @@ export const configSchema = {
     }),
     model: section({
       path: nullableStr,
-      threads: posInt,
+      threads: { type: ["integer", "null"], minimum: 1 },
       n_ctx: { type: "integer", minimum: 16 },
       kv_type: { enum: ["f32", "f16"] },
       lora_slots: posInt,
