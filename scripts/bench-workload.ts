@@ -191,9 +191,9 @@ async function main(): Promise<void> {
   }
 
   // ---- the table, the targets and the figures ----
-  const header = ["server", "offered req/s", "req/s", "tok/s", "TTFT p50 s", "TTFT p90 s", "TTFT p99 s", "SLO", "errors", "CPU s/1k tok", "peak RSS MiB"];
+  const header = ["server", "offered req/s", "req/s", "tok/s", "generated tok/s", "TTFT p50 s", "TTFT p90 s", "TTFT p99 s", "SLO", "errors", "CPU s/1k tok", "peak RSS MiB"];
   const rows = runs.map(({ server, rate, result: { summary: s } }) => [
-    LABEL[server], fmt(rate, 2), fmt(s.requestsPerS, 2), fmt(s.tokensPerS, 0), fmt(s.ttftMs.p50 / 1000, 2), fmt(s.ttftMs.p90 / 1000, 2),
+    LABEL[server], fmt(rate, 2), fmt(s.requestsPerS, 2), fmt(s.tokensPerS, 0), fmt(s.generatedTokensPerS, 0), fmt(s.ttftMs.p50 / 1000, 2), fmt(s.ttftMs.p90 / 1000, 2),
     fmt(s.ttftMs.p99 / 1000, 2), fmt(s.sloAttainment * 100, 0, "%"), String(s.errors), fmt(s.cpuSPer1kTokens ?? undefined, 3), fmt(s.peakRssMiB ?? undefined, 0),
   ]);
   process.stdout.write(`${renderTable(header, rows)}\n\n`);

@@ -131,7 +131,10 @@ export async function driveLlama(trace: Trace, target: LlamaTarget, opts: DriveO
         rec.sentMs = performance.now() - t0;
         let n = 0;
         for await (const token of seq.evaluate(prompt, { temperature: target.temperature })) {
-          if (ended) return; // the run is over: the request stays unfinished
+          if (ended) {
+            rec.completionTokens = n; // the run is over: the request stays unfinished
+            return;
+          }
           rec.firstTokenMs ??= performance.now() - t0;
           if (model.isEogToken(token)) break;
           if (++n >= r.outputTokens) break;
@@ -211,10 +214,10 @@ export async function driveLlama(trace: Trace, target: LlamaTarget, opts: DriveO
     clearInterval(progress);
     opts.onProgress?.({ total: records.length, sent: arrived, done, errors, elapsedS: endMs / 1000 });
     notify();
-    // Lanes still generating stop at their request's end; unfinished ones are recorded as such meanwhile.
+    // Lanes still generating stop at their next token and record how many they had.
     for (const r of records) if (r.doneMs === null && r.error === null) r.error = "UNFINISHED";
-    const summary = summarize(records, { sloMs: opts.sloMs, durationS: trace.params.durationS, endMs, usage });
     await Promise.all(lanes);
+    const summary = summarize(records, { sloMs: opts.sloMs, durationS: trace.params.durationS, endMs, usage });
     return { records, summary, contextsCreated };
   } finally {
     for (const h of held) await h.context.dispose();

@@ -11,7 +11,7 @@ export interface RequestRecord {
   firstTokenMs: number | null;
   doneMs: number | null;
   promptTokens: number | null; // as the server counted them
-  completionTokens: number;
+  completionTokens: number; // of an unfinished request: those generated before the run ended, where known
   error: string | null; // an error code; "UNFINISHED" when the run ended first
 }
 
@@ -28,11 +28,12 @@ export interface Summary {
   offeredRps: number;
   requestsPerS: number; // completed requests per second of wall time
   tokensPerS: number; // completion tokens of completed requests per second
+  generatedTokensPerS: number; // every token generated in the window, unfinished requests' included
   ttftMs: { p50: number; p90: number; p99: number };
   latencyMs: { p50: number; p90: number; p99: number };
   sloMs: number;
   sloAttainment: number; // share of all requests answered without error with TTFT <= sloMs
-  cpuSPer1kTokens: number | null;
+  cpuSPer1kTokens: number | null; // per generated token (unfinished requests' included)
   peakRssMiB: number | null;
 }
 
@@ -56,6 +57,7 @@ export function summarize(records: readonly RequestRecord[], opts: { sloMs: numb
   const end = ok.length ? Math.max(...ok.map((r) => r.doneMs!)) : opts.endMs;
   const wallS = Math.max(1e-9, (records.length === ok.length ? end : Math.max(end, opts.endMs)) - start) / 1000;
   const tokens = ok.reduce((a, r) => a + r.completionTokens, 0);
+  const generated = records.reduce((a, r) => a + r.completionTokens, 0);
   const pcts = (xs: number[]) => ({ p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99) });
   const met = ok.filter((r, i) => ttfts[i] <= opts.sloMs).length;
   return {
@@ -66,11 +68,12 @@ export function summarize(records: readonly RequestRecord[], opts: { sloMs: numb
     offeredRps: records.length / opts.durationS,
     requestsPerS: ok.length / wallS,
     tokensPerS: tokens / wallS,
+    generatedTokensPerS: generated / wallS,
     ttftMs: pcts(ttfts),
     latencyMs: pcts(latencies),
     sloMs: opts.sloMs,
     sloAttainment: records.length ? met / records.length : NaN,
-    cpuSPer1kTokens: opts.usage && tokens > 0 ? (opts.usage.cpuS / tokens) * 1000 : null,
+    cpuSPer1kTokens: opts.usage && generated > 0 ? (opts.usage.cpuS / generated) * 1000 : null,
     peakRssMiB: opts.usage ? opts.usage.peakRssBytes / 2 ** 20 : null,
   };
 }

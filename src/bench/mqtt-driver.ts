@@ -78,6 +78,8 @@ export async function driveMqtt(trace: Trace, target: MqttTarget, opts: DriveOpt
         return;
       }
       const rec = m.transaction === undefined ? undefined : byTransaction.get(m.transaction);
+      // The answer to our cancel of an unfinished request tells how many tokens it had generated.
+      if (rec?.error === "UNFINISHED" && m.type !== "chunk" && m.status === "ok") rec.completionTokens = m.usage?.completion_tokens ?? 0;
       if (!rec || rec.doneMs !== null || rec.error !== null) return;
       if (m.type === "chunk") {
         rec.firstTokenMs ??= now;
@@ -143,7 +145,7 @@ export async function driveMqtt(trace: Trace, target: MqttTarget, opts: DriveOpt
       ),
     );
     if (unfinished.length > 0) await new Promise((resolve) => setTimeout(resolve, CANCEL_WAIT_MS));
-    return { records, summary: summarize(records, { sloMs: opts.sloMs, durationS: trace.params.durationS, endMs, usage }) };
+    return { records: records.map((r) => ({ ...r })), summary: summarize(records, { sloMs: opts.sloMs, durationS: trace.params.durationS, endMs, usage }) };
   } finally {
     await Promise.all(clients.map((c: MqttClient) => c.endAsync(true).catch(() => undefined)));
   }

@@ -82,6 +82,9 @@ test("requests still running when the drain time is up are unfinished, and cance
     const { summary, records } = await driveMqtt(trace, target(d.url), { sloMs: 1e9, drainS: 0 });
     const unfinished = records.filter((r) => r.error === "UNFINISHED").length;
     t.true(unfinished > 0);
+    // The daemon's answers to the cancels count what unfinished requests had generated.
+    t.true(records.some((r) => r.error === "UNFINISHED" && r.completionTokens > 0));
+    t.true(summary.generatedTokensPerS > summary.tokensPerS);
     t.is(summary.errors, unfinished);
     t.true(summary.sloAttainment < 1);
     // The cancels reach the scheduler: it goes idle instead of finishing every request.
