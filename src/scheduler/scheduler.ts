@@ -454,8 +454,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.deliver(ticket, () => ticket.sink.onError(code, message));
   }
 
-  /** Calls into a sink (later, while the loop prepares a step); a throwing sink must not take the loop (and
-   *  everyone else's jobs) down. */
+  /** Calls into a sink, or, while the loop prepares the next step, once that step is running; a throwing sink
+   *  must not take the loop (and everyone else's jobs) down. */
   private deliver(ticket: Ticket, call: () => void): void {
     const guarded = () => {
       try {
