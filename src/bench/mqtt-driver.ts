@@ -11,7 +11,7 @@ export interface MqttTarget {
   url: string;
   baseTopic: string;
   tenants: { name: string; password?: string }[]; // trace tenant i -> tenants[i]
-  adapterName: (index: number) => string;
+  adapterName: (index: number) => string | null; // null: the base model
   stream: boolean;
   temperature: number;
   clientOptions?: IClientOptions; // TLS and the like
