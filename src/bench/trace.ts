@@ -115,9 +115,10 @@ export function readTrace(path: string): Trace {
   return { params: head.trace, requests };
 }
 
-// Short common words: on a SentencePiece vocabulary most are one token with their leading space, so a
-// prompt of n words is about n tokens (the server reports the exact count in usage.prompt_tokens).
-const WORDS = ["the", "a", "and", "was", "to", "he", "she", "it", "big", "dog", "cat", "sun", "day", "ran", "saw", "said", "in", "on", "with", "for"];
+// Words that are one token each, with their leading space, in stories260K's vocabulary and in the synthetic one of
+// the bench model, so a prompt of n - 1 words is n tokens with BOS there (another vocabulary may split some; the
+// server reports the exact count in usage.prompt_tokens).
+const WORDS = ["the", "a", "and", "was", "to", "she", "day", "said", "in", "play", "time", "be", "we", "named", "there", "upon"];
 
 /** The prompt text of a request: seeded by its id, about `inputTokens` tokens with BOS. */
 export function promptText(request: Pick<TraceRequest, "id" | "inputTokens">): string {
