@@ -20,12 +20,9 @@ import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
 import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
 import { writeBenchResults } from "./lib/results.js";
 import { fmt, renderTable } from "./lib/table.js";
-import { writeWorkloadFigures, type SweepPoint } from "./lib/workload-plots.js";
-import { adapterFolder, mqttTarget, runLlama, startDaemon } from "./lib/workload-servers.js";
+import { sweepPoint, writeWorkloadFigures } from "./lib/workload-plots.js";
+import { adapterFolder, LABEL, mqttTarget, runLlama, SERVERS, startDaemon, type Server } from "./lib/workload-servers.js";
 
-const SERVERS = ["daemon", "contexts", "switch"] as const;
-type Server = (typeof SERVERS)[number];
-const LABEL: Record<Server, string> = { daemon: "edgelora daemon", contexts: "llama.cpp, context per adapter", switch: "llama.cpp, context per switch" };
 const ADAPTER_FILES = 8; // distinct adapter files; names beyond them link to these (each loaded as its own adapter)
 const RANK = 16;
 
@@ -245,11 +242,7 @@ async function main(): Promise<void> {
   const everyone = [...new Set(runs.map((r) => r.server))];
   const common = [...new Set(runs.map((r) => r.rate))].filter((rate) => everyone.every((s) => runs.some((r) => r.server === s && r.rate === rate)));
   const cdfRate = opts.cdfRate ?? (common.length ? Math.max(...common) : runs[0]?.rate);
-  const points: SweepPoint[] = runs.map(({ server, rate, result }) => ({
-    server: LABEL[server], rate, requestsPerS: result.summary.requestsPerS, tokensPerS: result.summary.tokensPerS,
-    sloAttainment: result.summary.sloAttainment, requests: result.summary.requests,
-    ttftsMs: result.records.filter((r) => r.error === null && r.firstTokenMs !== null).map((r) => r.firstTokenMs! - r.arrivalMs),
-  }));
+  const points = runs.map(({ server, rate, result }) => sweepPoint(server, rate, result.summary, result.records));
   const caption = `${opts.type}, ${opts.adapters} adapters, alpha ${opts.alpha}, cv ${opts.cv}`;
   const figures = runs.length ? await writeWorkloadFigures(points, outDir, cdfRate, caption) : [];
   for (const f of figures) log(`wrote ${f}`);

@@ -6,15 +6,27 @@ import { join } from "node:path";
 import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
+import type { RequestRecord, Summary } from "../../src/bench/metrics.js";
+import { LABEL, type Server } from "./workload-servers.js";
 
 export interface SweepPoint {
   server: string;
   rate: number; // offered (trace parameter)
   requestsPerS: number;
   tokensPerS: number;
+  generatedTokensPerS: number; // unfinished requests' tokens too: the better measure of capacity in a short overloaded run
   sloAttainment: number;
   ttftsMs: number[]; // of answered requests
   requests: number;
+}
+
+/** A run's figures for the plots. */
+export function sweepPoint(server: string, rate: number, summary: Summary, records: RequestRecord[]): SweepPoint {
+  return {
+    server: LABEL[server as Server] ?? server, rate, requestsPerS: summary.requestsPerS, tokensPerS: summary.tokensPerS,
+    generatedTokensPerS: summary.generatedTokensPerS, sloAttainment: summary.sloAttainment, requests: summary.requests,
+    ttftsMs: records.filter((r) => r.error === null && r.firstTokenMs !== null).map((r) => r.firstTokenMs! - r.arrivalMs),
+  };
 }
 
 const WIDTH = 420;
@@ -52,11 +64,14 @@ function lineSpec(title: string, values: object[], y: { field: string; title: st
   } as TopLevelSpec;
 }
 
-/** Writes throughput.{svg,png}, slo.{svg,png} and ttft-cdf.{svg,png} into `dir`; returns the paths. */
+/** Writes throughput, tokens, slo and ttft-cdf (each .svg and .png) into `dir`; returns the paths. */
 export async function writeWorkloadFigures(points: SweepPoint[], dir: string, cdfRate: number, caption: string): Promise<string[]> {
-  const rows = points.map((p) => ({ server: p.server, rate: p.rate, requestsPerS: p.requestsPerS, sloAttainment: p.sloAttainment }));
+  const rows = points.map((p) => ({
+    server: p.server, rate: p.rate, requestsPerS: p.requestsPerS, generatedTokensPerS: p.generatedTokensPerS, sloAttainment: p.sloAttainment,
+  }));
   const out: string[] = [];
   out.push(...(await render(lineSpec(`Throughput (${caption})`, rows, { field: "requestsPerS", title: "completed requests/s" }), dir, "throughput")));
+  out.push(...(await render(lineSpec(`Tokens generated (${caption})`, rows, { field: "generatedTokensPerS", title: "generated tokens/s" }), dir, "tokens")));
   out.push(
     ...(await render(
       lineSpec(`SLO attainment, TTFT <= 6 s (${caption})`, rows, { field: "sloAttainment", title: "requests within the SLO", format: "%" }),

@@ -15,6 +15,10 @@ import type { SchedulerStats } from "../../src/scheduler/types.js";
 
 const CLI = join(packageRoot(), "dist", "src", "cli.js");
 
+export const SERVERS = ["daemon", "contexts", "switch"] as const;
+export type Server = (typeof SERVERS)[number];
+export const LABEL: Record<Server, string> = { daemon: "edgelora daemon", contexts: "llama.cpp, context per adapter", switch: "llama.cpp, context per switch" };
+
 /** A folder where adapter i is a<i>.gguf, a link to files[i % files.length]: each name is its own adapter to both
  *  servers (loaded and kept separately), without writing n files of the same shape. */
 export function adapterFolder(dir: string, files: string[], n: number): string {
