@@ -200,7 +200,7 @@ export async function driveLlama(trace: Trace, target: LlamaTarget, opts: DriveO
         queue.push(i);
         arrived++;
         notify();
-      }, r.atS * 1000),
+      }, Math.ceil(r.atS * 1000)),
     );
     const progress = setInterval(() => opts.onProgress?.({ total: records.length, sent: arrived, done, errors, elapsedS: (performance.now() - t0) / 1000 }), 250);
     const lanes = Array.from({ length: target.lanes }, lane);

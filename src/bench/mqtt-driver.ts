@@ -124,7 +124,8 @@ export async function driveMqtt(trace: Trace, target: MqttTarget, opts: DriveOpt
 
     const stopUsage = opts.serverPid === undefined ? () => undefined : measureProcessTree(opts.serverPid);
     t0 = performance.now();
-    const timers = trace.requests.map((r, i) => setTimeout(() => publish(r, records[i]), r.atS * 1000));
+    // Node timers have whole milliseconds and may fire up to about 1 ms before performance.now() says.
+    const timers = trace.requests.map((r, i) => setTimeout(() => publish(r, records[i]), Math.ceil(r.atS * 1000)));
     const progress = setInterval(() => opts.onProgress?.({ total: records.length, sent, done, errors, elapsedS: (performance.now() - t0) / 1000 }), PROGRESS_MS);
     const lastArrivalMs = Math.max(0, ...records.map((r) => r.arrivalMs));
     let deadline: NodeJS.Timeout | undefined;

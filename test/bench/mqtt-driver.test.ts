@@ -47,7 +47,7 @@ test("every request of the trace is answered and measured, with the daemon's tok
     for (const [i, r] of records.entries()) {
       t.is(r.completionTokens, trace.requests[i].outputTokens);
       t.true(r.promptTokens! > 1);
-      t.true(r.sentMs >= r.arrivalMs - 1 && r.firstTokenMs! >= r.sentMs && r.doneMs! >= r.firstTokenMs!);
+      t.true(r.sentMs >= r.arrivalMs - 2 && r.firstTokenMs! >= r.sentMs && r.doneMs! >= r.firstTokenMs!, JSON.stringify(r));
     }
     t.true(summary.ttftMs.p50 <= summary.ttftMs.p99 && summary.ttftMs.p99 <= summary.latencyMs.p99);
     t.true(summary.cpuSPer1kTokens! > 0 && summary.peakRssMiB! > 0);
