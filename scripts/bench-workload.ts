@@ -2,9 +2,10 @@
 // llama.cpp served the ways a node-llama-cpp user would (one context per adapter up to 8, LRU; one context
 // re-created per switch; 2 lanes x 1 thread), on the bench model (359M, Q4_0 by default) with n rank-16
 // adapters, over a sweep of offered rates. The same seeded trace per rate for every server.
-// Usage: npm run bench:workload -- [--rates 0.5,1,2,4] [--duration 30] [--adapters 100] [--servers daemon,contexts,switch]
+// Usage: npm run bench:workload -- [--rates 0.5,1,2,4] [--duration 30] [--adapters 100[,1000]] [--alpha 1[,0.5]] [--servers daemon,contexts,switch]
 // Prints a table and the targets' figures; writes bench-results/workload-<date>.json and, in
-// bench-results/workload-<date>/, the traces, each run's records, the daemon's log and the figures (SVG, PNG).
+// bench-results/workload-<date>/, the traces, each run's records, the daemon's log and the figures (SVG, PNG);
+// with lists for --adapters or --alpha, one such sweep (JSON and folder n<n>-alpha<a>/) per combination.
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
@@ -44,8 +45,8 @@ const opts = new Command()
   .option("--llama-rates <list>", "rates for llama.cpp (default: --rates)", list(num))
   .option("--duration <s>", "seconds of arrivals per rate", num, 30)
   .option("--drain <s>", "seconds to wait for answers after the last arrival", num, 30)
-  .option("--adapters <n>", "adapters in the trace", num, PAPER_TRACE.adapters)
-  .option("--alpha <a>", "popularity skew", num, PAPER_TRACE.alpha)
+  .option("--adapters <list>", "adapters in the trace; a list sweeps them too", list(num), [PAPER_TRACE.adapters])
+  .option("--alpha <list>", "popularity skew; a list sweeps it too", list(num), [PAPER_TRACE.alpha])
   .option("--cv <cv>", "inter-arrival coefficient of variation", num, PAPER_TRACE.cv)
   .option("--tenants <n>", "tenants (MQTT connections)", num, PAPER_TRACE.tenants)
   .option("--seed <n>", "trace seed", num, 1)
@@ -61,7 +62,7 @@ const opts = new Command()
   .option("--set <section.key=value>", "more daemon config (YAML value), repeatable, e.g. --set mqtt.stream_chunk_ms=0", (v: string, acc: string[]) => [...acc, v], [] as string[])
   .parse()
   .opts<{
-    rates: number[]; llamaRates?: number[]; duration: number; drain: number; adapters: number; alpha: number; cv: number; tenants: number;
+    rates: number[]; llamaRates?: number[]; duration: number; drain: number; adapters: number[]; alpha: number[]; cv: number; tenants: number;
     seed: number; sloMs: number; servers: Server[]; type: BenchType; threads: number; maxSequences: number; loraSlots: number;
     loraPool: LoraPoolType; maxContexts: number; cdfRate?: number; set: string[];
   }>();
@@ -135,19 +136,31 @@ function stepBreakdown(a: SchedulerStats, b: SchedulerStats, wallS: number): Ste
 
 async function main(): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  const outDir = join(packageRoot(), "bench-results", `workload-${stamp}`);
-  mkdirSync(outDir, { recursive: true });
   const modelPath = await benchModel(cache, opts.type, log);
-  const adapterDir = adapterFolder(join(outDir, "adapters"), await adapterFiles(modelPath), opts.adapters);
+  const files = await adapterFiles(modelPath);
+  const several = opts.adapters.length * opts.alpha.length > 1;
+  // Every (n, alpha) of the sweep is a sweep over the rates of its own, in a folder of its own.
+  for (const n of opts.adapters) {
+    for (const alpha of opts.alpha) {
+      const outDir = join(packageRoot(), "bench-results", `workload-${stamp}`, ...(several ? [`n${n}-alpha${alpha}`] : []));
+      mkdirSync(outDir, { recursive: true });
+      if (several) log(`---- ${n} adapters, alpha ${alpha} ----`);
+      await sweep(modelPath, files, n, alpha, outDir);
+    }
+  }
+}
+
+async function sweep(modelPath: string, files: string[], n: number, alpha: number, outDir: string): Promise<void> {
+  const adapterDir = adapterFolder(join(outDir, "adapters"), files, n);
   const traceFor = (rate: number) =>
-    generateTrace({ ...PAPER_TRACE, adapters: opts.adapters, alpha: opts.alpha, cv: opts.cv, tenants: opts.tenants, rate, durationS: opts.duration, seed: opts.seed });
+    generateTrace({ ...PAPER_TRACE, adapters: n, alpha, cv: opts.cv, tenants: opts.tenants, rate, durationS: opts.duration, seed: opts.seed });
   const runs: Run[] = [];
   const say = (r: Run) =>
     log(`  ${LABEL[r.server]} @ ${r.rate} req/s: ${fmt(r.result.summary.requestsPerS, 2)} req/s, SLO ${fmt(r.result.summary.sloAttainment * 100, 0)}%, ` +
       `TTFT p50 ${fmt(r.result.summary.ttftMs.p50 / 1000, 2)} s, ${fmt(r.result.summary.cpuSPer1kTokens ?? undefined, 2)} CPU s/1k tok`);
 
   if (opts.servers.includes("daemon")) {
-    log(`daemon: ${opts.type} bench model, ${opts.adapters} adapters (${opts.loraPool} pool, ${opts.loraSlots} slots), ${opts.threads} threads, max_sequences ${opts.maxSequences} ${opts.set.join(" ")}`);
+    log(`daemon: ${opts.type} bench model, ${n} adapters (${opts.loraPool} pool, ${opts.loraSlots} slots), ${opts.threads} threads, max_sequences ${opts.maxSequences} ${opts.set.join(" ")}`);
     const daemon = await startDaemon(
       {
         modelPath, adapterDir, tenants: opts.tenants, threads: opts.threads, maxSequences: opts.maxSequences, loraSlots: opts.loraSlots,
@@ -243,11 +256,11 @@ async function main(): Promise<void> {
   const common = [...new Set(runs.map((r) => r.rate))].filter((rate) => everyone.every((s) => runs.some((r) => r.server === s && r.rate === rate)));
   const cdfRate = opts.cdfRate ?? (common.length ? Math.max(...common) : runs[0]?.rate);
   const points = runs.map(({ server, rate, result }) => sweepPoint(server, rate, result.summary, result.records));
-  const caption = `${opts.type}, ${opts.adapters} adapters, alpha ${opts.alpha}, cv ${opts.cv}`;
+  const caption = `${opts.type}, ${n} adapters, alpha ${alpha}, cv ${opts.cv}`;
   const figures = runs.length ? await writeWorkloadFigures(points, outDir, cdfRate, caption) : [];
   for (const f of figures) log(`wrote ${f}`);
   const json = writeBenchResults("workload", {
-    model: modelPath, options: opts, outDir, figures, targets,
+    model: modelPath, options: { ...opts, adapters: n, alpha }, outDir, figures, targets,
     runs: runs.map((r) => ({ server: r.server, rate: r.rate, summary: r.result.summary, steps: r.steps, records: r.result.records })),
   });
   log(`wrote ${json}`);
