@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `edgelora` command: serve (the daemon), generate, batch, tokenize, info and adapters over
+// The `edgelora` command: serve (the daemon), generate, batch, tokenize, info, adapters and bench over
 // the native engine.
 // Bad input ends with one line on stderr and exit code 1, never a stack trace.
 import { Command } from "commander";
@@ -14,6 +14,7 @@ import { adapterArg, checkModelPath, floatArg, intArg, loraPoolOption } from "./
 import { registerBatchCommand } from "./cli/batch-command.js";
 import { registerAdaptersCommand } from "./cli/adapters-command.js";
 import { registerPullCommand } from "./cli/pull-command.js";
+import { registerBenchCommand } from "./cli/bench-command.js";
 
 function formatInfo(path: string, i: ModelInfo): string {
   const types = Object.entries(i.weightTypes)
@@ -153,6 +154,7 @@ registerBatchCommand(program);
 registerAdaptersCommand(program);
 registerPullCommand(program);
 registerServeCommand(program);
+registerBenchCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`edgelora: error: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -230,11 +230,14 @@ test("cancel: a queued job ends at once, a running one ends with its text so far
   h.scheduler.start();
   await running.outcome.settled;
   t.is(running.outcome.result?.finishReason, "cancelled");
-  t.is(running.outcome.result?.text, "abc");
+  // The loop is pipelined: the third piece is handed to the sink while the step that samples the fourth runs, so
+  // a cancel made from inside that sink call lands after that step.
+  t.is(running.outcome.result?.text, "abcd");
+  t.is(running.outcome.deltas.join(""), "abcd");
   t.is(h.slots.pinned, 0);
   t.is(h.engine.histories.size, 0);
   t.true(h.engine.steps.flat().every((tk) => tk.seq === 0));
-  t.is(h.engine.steps.length, 3, "prefill and 2 decodes, then the cancel lands between steps");
+  t.is(h.engine.steps.length, 4, "prefill and 3 decodes, then the cancel lands between steps");
   await h.scheduler.stop(0);
 });
 
@@ -418,4 +421,36 @@ test("a sink that throws does not disturb the other jobs", async (t) => {
   t.deepEqual([o.outcome.result?.text, o.outcome.result?.tokens], [expected.text, expected.tokens]);
   await h.scheduler.stop(0);
   t.is(h.engine.histories.size, 0);
+});
+
+test("pipelined loop: a step's text reaches the sink while the next step computes", async (t) => {
+  const h = harness({ model: (e) => scriptedModel(e, { go: "abcdefghijklmnopqrstuvwxyz" }) });
+  let inFlight = 0;
+  const step = h.engine.step.bind(h.engine);
+  h.engine.step = async (tokens) => {
+    inFlight++;
+    try {
+      return await step(tokens);
+    } finally {
+      inFlight--;
+    }
+  };
+  const o = h.submit(job(h.engine, "go", { maxTokens: 5 }));
+  const busyAtDelta: boolean[] = [];
+  const push = o.outcome.deltas.push.bind(o.outcome.deltas);
+  o.outcome.deltas.push = (...items: string[]) => {
+    busyAtDelta.push(inFlight > 0);
+    return push(...items);
+  };
+  h.scheduler.start();
+  await o.outcome.settled;
+  t.is(o.outcome.result?.text, "abcde");
+  // Tokens 1-4: the next step is already running; token 5 ends the job, so nothing follows it.
+  t.deepEqual(busyAtDelta, [true, true, true, true, false]);
+  const log = h.log;
+  t.true(log.slice(1).every((e) => e.gapMs >= 0 && e.waitMs >= 0));
+  const totals = h.scheduler.stats().totals;
+  t.is(totals.decodeTokens + totals.prefillTokens, log.reduce((a, e) => a + e.tokens, 0));
+  t.is(totals.sequences, log.length);
+  await h.scheduler.stop(0);
 });

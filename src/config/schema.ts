@@ -27,11 +27,14 @@ export interface Config {
     reconnect_ms: number;
     shared_subscription: boolean; // $share/edgelora/... on an external MQTT 5 broker
     max_payload_bytes: number;
+    stream_chunk_ms: number; // streamed replies: later pieces gathered per this many ms (0: a chunk per piece)
+    stream_chunk_tokens: number; // ... or per this many pieces, whichever comes first
+    stream_chunk_qos: 0 | 1 | 2; // chunks; the final message keeps mqtt.qos
     tls: { ca: string | null; cert: string | null; key: string | null; reject_unauthorized: boolean };
   };
   model: {
     path: string | null; // null: the demo model in data_dir
-    threads: number;
+    threads: number | null; // null: the machine's cores (os.availableParallelism())
     n_ctx: number;
     kv_type: "f32" | "f16";
     lora_slots: number;
@@ -117,6 +120,9 @@ export const configSchema = {
       reconnect_ms: posInt,
       shared_subscription: { type: "boolean" },
       max_payload_bytes: { type: "integer", minimum: 64 },
+      stream_chunk_ms: { type: "integer", minimum: 0 },
+      stream_chunk_tokens: posInt,
+      stream_chunk_qos: { enum: [0, 1, 2] },
       tls: section({
         ca: nullableStr,
         cert: nullableStr,
@@ -126,7 +132,7 @@ export const configSchema = {
     }),
     model: section({
       path: nullableStr,
-      threads: posInt,
+      threads: { type: ["integer", "null"], minimum: 1 },
       n_ctx: { type: "integer", minimum: 16 },
       kv_type: { enum: ["f32", "f16"] },
       lora_slots: posInt,

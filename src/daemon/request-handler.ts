@@ -7,6 +7,7 @@ import { Dedupe } from "./dedupe.js";
 import { promptTokens } from "./prompt.js";
 import { replyRoute, type ReplyRoute } from "./reply-route.js";
 import { BadRequest, parseRequest, type RequestBody } from "./request-schema.js";
+import { ChunkCoalescer } from "./stream-chunks.js";
 import type { StepEngine } from "../engine/types.js";
 import { AUTO, resolveAuto, tierOfSlots, type RouterView } from "./auto-adapter.js";
 
@@ -149,7 +150,12 @@ export class RequestHandler implements Extension {
     const transaction = key.slice(tenant.length + 1);
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
+    const { stream_chunk_ms: intervalMs, stream_chunk_tokens: maxPieces, stream_chunk_qos: chunkQos } = this.ctx.config.mqtt;
+    const chunks = stream
+      ? new ChunkCoalescer({ intervalMs, maxPieces }, (delta, seq) => void this.publish(route, { transaction, type: "chunk", seq, delta }, chunkQos))
+      : null;
     const final = (reply: Reply, code: ErrorCode | null) => {
+      chunks?.flush();
       this.inFlight.delete(key);
       if (dedupe) {
         // Refusals for load or shutdown may be retried with the same transaction.
@@ -159,9 +165,7 @@ export class RequestHandler implements Extension {
       this.answer(tenant, route, reply).finally(finish);
     };
     const handle = this.scheduler.submit(job, {
-      onDelta: stream
-        ? (delta, seq) => void this.publish(route, { transaction, type: "chunk", seq, delta })
-        : undefined,
+      onDelta: chunks ? (delta) => chunks.push(delta) : undefined,
       onDone: (r) => final(okReply(transaction, job.adapter, r, stream, routed), null),
       onError: (code, message) => final(errorReply(transaction, code, message, stream), code),
     });
@@ -175,9 +179,9 @@ export class RequestHandler implements Extension {
     return this.publish(route, reply);
   }
 
-  private publish(route: ReplyRoute, reply: Reply): Promise<void> {
+  private publish(route: ReplyRoute, reply: Reply, qos?: 0 | 1 | 2): Promise<void> {
     return this.ctx.bus
-      .publish(route.topic, JSON.stringify(reply), { correlationData: route.correlationData })
+      .publish(route.topic, JSON.stringify(reply), { correlationData: route.correlationData, qos })
       .catch((err: unknown) => this.ctx.logger.warn({ err, topic: route.topic }, "reply not published"));
   }
 }

@@ -1,4 +1,5 @@
 // `edgelora serve [--config FILE]` and `edgelora hash-password [PASSWORD]` for the commander CLI.
+import { availableParallelism } from "node:os";
 import type { Command } from "commander";
 import { pino, type Logger } from "pino";
 import { ConfigError, loadConfig, type Config } from "../config/index.js";
@@ -94,7 +95,7 @@ export function openNativeEngine(path: string, config: Config, reporter?: LoadRe
   const m = config.model;
   const s = config.scheduler;
   return NativeEngine.open(path, {
-    threads: m.threads, nCtx: m.n_ctx, nSeqMax: s.max_sequences, nBatchMax: s.max_batch_tokens,
+    threads: m.threads ?? availableParallelism(), nCtx: m.n_ctx, nSeqMax: s.max_sequences, nBatchMax: s.max_batch_tokens,
     kvType: m.kv_type, loraSlots: m.lora_slots, loraMaxRank: m.lora_max_rank, loraPoolType: m.lora_pool_type,
   }, reporter);
 }

@@ -2,6 +2,9 @@
 // running sequence plus prefill chunks of newly admitted ones, so requests join and leave the batch between
 // steps and a long prompt never stalls the others. Admission is round-robin across tenants (FairQueue); an
 // adapter slot is pinned before a job starts and released when it ends, whatever the way it ends.
+// The loop is pipelined: as soon as a step's tokens are taken in, the next step goes to the engine, and only then
+// are the previous step's results handed to the sinks (text, MQTT replies), so that JavaScript work overlaps the
+// engine's compute instead of leaving it idle. The engine is still touched only between steps.
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { StepEngine, StepResult, StepToken } from "../engine/types.js";
@@ -48,6 +51,15 @@ interface Acquisition {
 
 type State = "created" | "started" | "stopping" | "stopped";
 
+interface InFlightStep {
+  batch: StepToken[];
+  members: Sequence[];
+  prefillTokens: number;
+  startedAt: number; // performance.now()
+  gapMs: number;
+  result: Promise<StepResult>;
+}
+
 export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly engine: StepEngine;
   private readonly adapters: AdapterSlots;
@@ -75,6 +87,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private completed = 0;
   private maxDistinctAdapters = 0;
   private readonly throughput = new Throughput();
+  private readonly totals = { engineMs: 0, waitMs: 0, gapMs: 0, sequences: 0, decodeTokens: 0, prefillTokens: 0 };
+  private lastResultAt: number | null = null; // performance.now() when the last step's result was taken in
+
+  // Sink calls made while the loop prepares the next step wait here until that step is running.
+  private deferring = false;
+  private readonly deferred: (() => void)[] = [];
 
   constructor(options: SchedulerOptions) {
     super();
@@ -150,6 +168,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       steps: this.steps,
       completed: this.completed,
       maxDistinctAdaptersInStep: this.maxDistinctAdapters,
+      totals: { ...this.totals },
     };
   }
 
@@ -163,14 +182,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private async run(): Promise<void> {
     for (;;) {
+      this.deferring = true;
       this.settleAcquisitions();
       this.sweep();
-      if (this.state === "stopping" && this.running.size === 0 && this.acquiring.size === 0) return;
-      this.admit();
+      const done = this.state === "stopping" && this.running.size === 0 && this.acquiring.size === 0;
+      if (!done) this.admit();
       this.updateBusy();
-      const batch = this.buildBatch();
-      if (batch.length === 0) await this.sleep();
-      else await this.step(batch);
+      const batch = done ? [] : this.buildBatch();
+      const inFlight = batch.length > 0 ? this.launch(batch) : null;
+      // The previous step's results go out while this step computes.
+      this.deferring = false;
+      const delivered = this.flushDeliveries();
+      if (done) return;
+      if (inFlight) await this.complete(inFlight);
+      else if (delivered === 0) {
+        this.lastResultAt = null;
+        await this.sleep();
+      }
+      // else: a sink may have submitted or cancelled something: look again before sleeping.
     }
   }
 
@@ -270,25 +299,39 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return batch;
   }
 
-  private async step(batch: StepToken[]): Promise<void> {
+  /** Hands the batch to the engine; its result is taken in by complete(). */
+  private launch(batch: StepToken[]): InFlightStep {
     const members = [...new Set(batch.map((t) => t.seq))].map((id) => this.running.get(id)!);
     const prefillTokens = batch.filter((t) => t.pos < this.running.get(t.seq)!.job.promptTokens.length).length;
+    const startedAt = performance.now();
+    const gapMs = this.lastResultAt === null ? 0 : startedAt - this.lastResultAt;
+    // A synchronous throw becomes a rejected promise: complete() handles both alike.
+    const result = (async () => this.engine.step(batch))();
+    return { batch, members, prefillTokens, startedAt, gapMs, result };
+  }
+
+  private async complete(step: InFlightStep): Promise<void> {
+    const { batch, members, prefillTokens } = step;
     let result: StepResult;
     try {
-      result = await this.engine.step(batch);
+      result = await step.result;
     } catch (err) {
+      this.deferring = true;
+      this.lastResultAt = performance.now();
       // The failed step leaves its sequences' KV state unknown: end them, keep serving everyone else.
       this.logger?.error({ err, sequences: members.length }, "engine step failed");
       const message = `engine step failed: ${err instanceof Error ? err.message : String(err)}`;
-      for (const seq of members) this.abort(seq, "INTERNAL", message);
+      for (const seq of members) if (this.running.get(seq.seq) === seq) this.abort(seq, "INTERNAL", message);
       return;
     }
+    this.deferring = true;
+    this.lastResultAt = performance.now();
     const now = this.now();
     for (const sampled of result.sampled) {
       const seq = this.running.get(sampled.seq);
       if (seq) this.onToken(seq, sampled.token, now);
     }
-    this.log(batch.length, prefillTokens, members, result, now);
+    this.log(batch.length, prefillTokens, members, result, now, this.lastResultAt - step.startedAt, step.gapMs);
   }
 
   private onToken(seq: Sequence, token: number, now: number): void {
@@ -298,18 +341,27 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       return;
     }
     seq.accept(token);
-    this.deliver(seq.ticket, () => seq.emit(seq.text.push(this.engine.tokenBytes(token))));
+    // The text is decoded now (stop strings end the job now); only the sink call may wait.
+    const piece = seq.text.push(this.engine.tokenBytes(token));
+    this.deliver(seq.ticket, () => seq.emit(piece));
     const length = seq.job.promptTokens.length + seq.tokens.length;
     if (seq.text.stopped) this.finish(seq, "stop");
     // The last sampled token is fed at position length - 1; past the context it has nowhere to go.
     else if (seq.tokens.length >= seq.job.maxTokens || length > this.contextLength) this.finish(seq, "length");
   }
 
-  private log(tokens: number, prefillTokens: number, members: Sequence[], result: StepResult, now: number): void {
+  private log(tokens: number, prefillTokens: number, members: Sequence[], result: StepResult, now: number, waitMs: number, gapMs: number): void {
     const adapters = [...new Set(members.map((s) => s.job.adapter))];
     this.steps++;
     this.maxDistinctAdapters = Math.max(this.maxDistinctAdapters, adapters.length);
     this.throughput.add(now, result.sampled.length);
+    const t = this.totals;
+    t.engineMs += result.ms;
+    t.waitMs += waitMs;
+    t.gapMs += gapMs;
+    t.sequences += members.length;
+    t.decodeTokens += tokens - prefillTokens;
+    t.prefillTokens += prefillTokens;
     const entry: StepLogEntry = {
       step: this.steps,
       tokens,
@@ -318,6 +370,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       sequences: members.length,
       adapters,
       ms: result.ms,
+      waitMs,
+      gapMs,
     };
     try {
       this.emit("step", entry);
@@ -329,7 +383,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   // ---- endings ----
 
   private finish(seq: Sequence, reason: JobResult["finishReason"]): void {
-    this.deliver(seq.ticket, () => seq.emit(seq.text.flush()));
+    const tail = seq.text.flush();
+    this.deliver(seq.ticket, () => seq.emit(tail));
     this.release(seq);
     this.completed++;
     const result = seq.result(reason, this.now());
@@ -404,13 +459,25 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.deliver(ticket, () => ticket.sink.onError(code, message));
   }
 
-  /** Calls into a sink; a throwing sink must not take the loop (and everyone else's jobs) down. */
+  /** Calls into a sink, or, while the loop prepares the next step, once that step is running; a throwing sink
+   *  must not take the loop (and everyone else's jobs) down. */
   private deliver(ticket: Ticket, call: () => void): void {
-    try {
-      call();
-    } catch (err) {
-      this.logger?.warn({ err, job: ticket.job.id }, "job sink threw");
-    }
+    const guarded = () => {
+      try {
+        call();
+      } catch (err) {
+        this.logger?.warn({ err, job: ticket.job.id }, "job sink threw");
+      }
+    };
+    if (this.deferring) this.deferred.push(guarded);
+    else guarded();
+  }
+
+  /** Makes the sink calls that waited for the next step to start; returns how many. */
+  private flushDeliveries(): number {
+    const calls = this.deferred.splice(0);
+    for (const call of calls) call();
+    return calls.length;
   }
 
   // ---- waiting and LEDs ----

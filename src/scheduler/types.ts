@@ -84,7 +84,9 @@ export interface StepLogEntry {
   prefillTokens: number;
   sequences: number;
   adapters: (string | null)[]; // distinct adapters in this step
-  ms: number;
+  ms: number; // the engine's compute time
+  waitMs: number; // from handing the batch to the engine to seeing its result in JS (compute + hand-over latency)
+  gapMs: number; // the engine idle before this step while the loop worked on the previous one (0 after a sleep)
 }
 
 export interface SchedulerStats {
@@ -94,4 +96,6 @@ export interface SchedulerStats {
   steps: number;
   completed: number;
   maxDistinctAdaptersInStep: number;
+  /** Sums over every step so far: where a step's wall time went (milliseconds) and what it carried. */
+  totals: { engineMs: number; waitMs: number; gapMs: number; sequences: number; decodeTokens: number; prefillTokens: number };
 }

@@ -74,3 +74,12 @@ test("unknown env settings, unparsable YAML and a reserved tenant name are repor
   const reserved = yamlFile("tenants:\n  bridge:\n    password_hash: x\n");
   t.true(issues(() => loadConfig({ file: reserved, env: {} })).some((i) => i.path === "tenants" && /bridge/.test(i.message)));
 });
+
+test("model.threads defaults to null (the machine's cores); the streaming chunk settings validate", (t) => {
+  const cfg = loadConfig({ env: {} });
+  t.is(cfg.model.threads, null);
+  t.is(loadConfig({ env: { EDGELORA_MODEL_THREADS: "3" } }).model.threads, 3);
+  t.deepEqual(issues(() => loadConfig({ env: { EDGELORA_MODEL_THREADS: "0" } })).map((i) => i.path), ["model.threads"]);
+  t.deepEqual([cfg.mqtt.stream_chunk_ms, cfg.mqtt.stream_chunk_tokens, cfg.mqtt.stream_chunk_qos], [100, 16, 0]);
+  t.deepEqual(issues(() => loadConfig({ env: { EDGELORA_MQTT_STREAM_CHUNK_QOS: "3" } })).map((i) => i.path), ["mqtt.stream_chunk_qos"]);
+});

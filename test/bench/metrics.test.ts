@@ -1,0 +1,45 @@
+import test from "ava";
+import { percentile, summarize, type RequestRecord } from "../../src/bench/metrics.js";
+
+function rec(id: number, arrivalMs: number, ttft: number | null, done: number | null, tokens: number, error: string | null = null): RequestRecord {
+  return {
+    id, tenant: 0, adapter: 0, arrivalMs, sentMs: arrivalMs, firstTokenMs: ttft === null ? null : arrivalMs + ttft,
+    doneMs: done === null ? null : arrivalMs + done, promptTokens: 10, completionTokens: tokens, error,
+  };
+}
+
+test("nearest-rank percentiles", (t) => {
+  const xs = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6];
+  t.is(percentile(xs, 50), 5);
+  t.is(percentile(xs, 90), 9);
+  t.is(percentile(xs, 99), 10);
+  t.true(Number.isNaN(percentile([], 50)));
+});
+
+test("a run's summary: throughput over the busy window, TTFT of answered requests, errors as SLO misses", (t) => {
+  const records = [
+    rec(0, 0, 100, 1000, 10),
+    rec(1, 500, 7000, 9000, 20), // answered, but past the SLO
+    rec(2, 1000, 200, 3000, 30),
+    rec(3, 1500, null, null, 0, "OVERLOADED"),
+    rec(4, 1800, 900, null, 40, "UNFINISHED"), // 40 tokens generated before the run ended
+  ];
+  const s = summarize(records, { sloMs: 6000, durationS: 2, endMs: 9500, usage: { cpuS: 3, peakRssBytes: 64 * 2 ** 20 } });
+  t.is(s.requests, 5);
+  t.is(s.completed, 3);
+  t.is(s.errors, 2);
+  t.is(s.wallS, 9.5); // an error keeps the run's end in the window
+  t.is(s.offeredRps, 2.5);
+  t.is(s.requestsPerS, 3 / 9.5);
+  t.is(s.tokensPerS, 60 / 9.5);
+  t.is(s.generatedTokensPerS, 100 / 9.5);
+  t.is(s.ttftMs.p50, 200);
+  t.is(s.ttftMs.p99, 7000);
+  t.is(s.sloAttainment, 2 / 5);
+  t.is(s.cpuSPer1kTokens, 30); // 3 CPU s for 100 generated tokens
+  t.is(s.peakRssMiB, 64);
+  const clean = summarize(records.slice(0, 3), { sloMs: 6000, durationS: 2, endMs: 20000 });
+  t.is(clean.generatedTokensPerS, clean.tokensPerS);
+  t.is(clean.wallS, 9.5); // first arrival to last completion
+  t.is(clean.cpuSPer1kTokens, null);
+});
