@@ -102,6 +102,8 @@ export interface Addon {
   loadModel(path: string): Promise<AddonModel>;
   kernelPath(): string;
   setKernelPath(name: string): void;
+  /** One datagram to systemd's NOTIFY_SOCKET (a path, or @name for the abstract namespace), from this process. */
+  sdNotify(socket: string, message: string): void;
   Sampler: new (params: AddonSamplerParams) => AddonSampler;
 }
 
