@@ -4,6 +4,8 @@
 # for the lowest CPU of their family (x86-64, ARMv8-A): the SIMD kernels sit in files of their own
 # and are chosen at run time by CPU detection. The loader (src/engine/addon-path.ts) uses the
 # prebuilt that matches; the package's install script builds from source when none does.
+# npm would also run a script named "prebuild" before "build" as its pre-hook; the project's
+# .npmrc (ignore-scripts=true) turns such hooks off, so only `npm run prebuild` runs it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
