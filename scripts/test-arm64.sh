@@ -35,7 +35,7 @@ stage() { # stage <name> <command...>
   shift
   echo "== test:arm64: $name"
   "$@"
-  timings+=("$(printf '%-44s %4d s' "$name" $((SECONDS - start)))")
+  timings+=("$(printf '%-58s %4d s' "$name" $((SECONDS - start)))")
   echo "== test:arm64: $name took $((SECONDS - start)) s"
 }
 
@@ -79,9 +79,12 @@ pi_install() {
     "$host_node" dist/test/arm64/daemon-check.js "$pi/app/node_modules/.bin/edgelora" serve
 }
 
-x64_install_with_compiler() { # the same tarball where a compiler is: the optional onoff builds and loads
-  local app="$tmp/x64-app"
+x64_install_with_compiler() { # the tarball of pi_install where a compiler is: the optional onoff builds and loads
+  local app="$tmp/x64-app" prefix
   mkdir -p "$app"
+  # node-gyp builds epoll against this Node's own headers when they are installed (nothing to download).
+  prefix="$(dirname "$(dirname "$host_node")")"
+  [ ! -f "$prefix/include/node/node_api.h" ] || export npm_config_nodedir="$prefix"
   (cd "$app" && npm install --no-audit --no-fund "$(ls "$tmp"/edgelora-*.tgz)")
   [ -f "$app/node_modules/epoll/build/Release/epoll.node" ] || { echo "x64 install: onoff's epoll addon was not built" >&2; exit 1; }
   (cd "$app" && node --input-type=module -e '
