@@ -22,8 +22,7 @@ try {
   say(`using the ${from.origin} addon ${from.path}`);
   process.exit(0);
 } catch (err) {
-  say(`${err.message}`);
-  say("no prebuilt addon loads here: building it from source");
+  say(`no addon loads here (${err.reasons ? err.reasons.join("; ") : err.message}): building it from source`);
 }
 const require = createRequire(import.meta.url);
 const cmakeJs = join(dirname(require.resolve("cmake-js/package.json")), "bin", "cmake-js");

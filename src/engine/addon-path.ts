@@ -38,6 +38,17 @@ export function addonCandidates(
   ];
 }
 
+/** No candidate loads: `reasons` says, per candidate, why not. */
+export class AddonNotAvailableError extends Error {
+  constructor(
+    readonly reasons: string[],
+    hint: string,
+  ) {
+    super(`native addon not available for ${process.platform}-${process.arch}: ${reasons.join("; ")}${hint}`);
+    this.name = "AddonNotAvailableError";
+  }
+}
+
 export interface Loaded<T> {
   addon: T;
   from: AddonCandidate;
@@ -61,8 +72,8 @@ export function loadFirstAddon<T>(candidates: AddonCandidate[], load: (path: str
     }
   }
   const only = candidates.length === 1 && candidates[0].origin === "EDGELORA_ADDON";
-  throw new Error(
-    `native addon not available for ${process.platform}-${process.arch}: ${reasons.join("; ")}` +
-      (only ? "" : " (in a checkout run `npm run build:native`; in an installed package reinstall it, which builds from source when no prebuilt matches)"),
+  throw new AddonNotAvailableError(
+    reasons,
+    only ? "" : " (in a checkout run `npm run build:native`; in an installed package reinstall it, which builds from source when no prebuilt matches)",
   );
 }
