@@ -103,15 +103,15 @@ export function recordRow(full: Map<number, number>, pathToken: number): Recorde
 // Tolerances in log-probability, as test/engine-oracle.test.ts explains them: F32 is plain float32
 // arithmetic on both sides; F16 rounds activations like llama.cpp. The quantized types quantize the
 // activations (Q8_0 / Q8_K blocks), where a rounding-boundary flip moves that position by one
-// quantization step and, through its K/V, every later one. The median is bounded looser than in
-// engine-oracle: the arm64 build flips earlier in the synthetic Q4_K run than x86 does (position 19
-// of 36: median 8.1e-2, max 1.8e-1), identically on its scalar, NEON and dot-product paths, so
-// it is the platform's float rounding (libm, fused multiply-adds) deciding a boundary, not a kernel.
-export function engineTolerance(c: EngineCase): { median: number; max: number } {
+// quantization step and, through its K/V, every later one; so the median is bounded tightly and the
+// maximum loosely. On arm64 the median bound is looser: there the synthetic Q4_K run flips earlier
+// than on x86 (position 19 of 36: median 8.1e-2, max 1.8e-1), identically on the scalar, NEON and
+// dot-product paths, so it is the platform's float rounding deciding a boundary, not a kernel.
+export function engineTolerance(c: EngineCase, arch: string = process.arch): { median: number; max: number } {
   const type = c.model === "stories260K" ? "f32" : c.model.type;
   if (type === "f32") return { median: 1e-4, max: 1e-4 };
   if (type === "f16") return { median: 5e-3, max: 2e-2 };
-  return { median: 1e-1, max: 3e-1 };
+  return { median: arch === "arm64" ? 1e-1 : 5e-3, max: 3e-1 };
 }
 /** F32 model, F16-exact adapter values: only summation order differs (test/lora-oracle.test.ts). */
 export const LORA_TOLERANCE = 1e-4;
