@@ -97,7 +97,7 @@ project_npm_ci() {
   mkdir -p "$tmp/ci"
   cp package.json package-lock.json .npmrc "$tmp/ci/"
   # --prefer-offline: the host's npm ci has just cached what the lockfile names; skipping the
-  # registry round trips saves about a third of the emulated CPU time (52 s of 73 s user, one pair of runs).
+  # registry round trips cut its user CPU time from 73 s to 52 s (one pair of runs).
   (cd "$tmp/ci" && qnode "$host_npm_cli" ci --no-audit --no-fund --prefer-offline)
   [ -d "$tmp/ci/node_modules/@node-llama-cpp/linux-arm64" ] || { echo "npm ci as arm64: llama.cpp's arm64 package is missing" >&2; exit 1; }
   [ ! -d "$tmp/ci/node_modules/@node-llama-cpp/linux-x64" ] || { echo "npm ci as arm64: the x64 package was installed" >&2; exit 1; }
