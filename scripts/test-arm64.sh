@@ -23,6 +23,9 @@ if ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64 >/
   exit 0
 fi
 source scripts/lib/arm64-node.sh
+# Run from `npm test`, npm hands its settings down as npm_config_* variables (ignore-scripts=true from
+# the project's .npmrc among them): the installs below must behave as in a user's own shell.
+while read -r v; do unset "$v"; done < <(compgen -e | grep '^npm_config_' || true)
 
 host_node="$(command -v node)"
 host_npm_cli="$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js"
