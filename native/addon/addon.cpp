@@ -4,6 +4,9 @@
 #include "handles.h"
 
 namespace addon {
+
+Napi::Value sd_notify(const Napi::CallbackInfo& info);  // sd_notify.cpp
+
 namespace {
 
 Napi::Value kernel_path(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), el_kernel_path()); }
@@ -104,6 +107,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadModel", Napi::Function::New(env, load_model, "loadModel"));
   exports.Set("kernelPath", Napi::Function::New(env, kernel_path, "kernelPath"));
   exports.Set("setKernelPath", Napi::Function::New(env, set_kernel_path, "setKernelPath"));
+  exports.Set("sdNotify", Napi::Function::New(env, sd_notify, "sdNotify"));
   return exports;
 }
 

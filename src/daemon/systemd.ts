@@ -1,29 +1,32 @@
 // systemd Type=notify: READY=1 once serving, WATCHDOG=1 every WatchdogSec/2 but only while the
 // engine is loaded and the broker connection is up (so systemd restarts a daemon stuck without
-// either), STOPPING=1 on shutdown. Node has no unix datagram sockets without a native package, so
-// messages go through the `systemd-notify` tool; the unit needs NotifyAccess=all for that.
-import { execFile } from "node:child_process";
+// either), STOPPING=1 on shutdown. Each message is a datagram to NOTIFY_SOCKET sent from this
+// process (through the addon: Node has no unix datagram sockets), so systemd credits it to the
+// unit's main PID; a child `systemd-notify` can exit before systemd reads its message.
+import { loadAddon } from "../engine/native.js";
 import type { DaemonContext, Extension } from "./context.js";
 
 export type Notifier = (state: string) => Promise<void>;
 
-export const systemdNotify: Notifier = (state) =>
-  new Promise((resolve, reject) =>
-    execFile("systemd-notify", [`--pid=${process.pid}`, state], (err) => (err ? reject(err) : resolve())),
-  );
+/** Sends to `socket` (NOTIFY_SOCKET: a path, or @name in the abstract namespace). */
+export function socketNotifier(socket: string, send: (socket: string, message: string) => void = (s, m) => loadAddon().sdNotify(s, m)): Notifier {
+  return async (state) => send(socket, state);
+}
 
 export class Systemd implements Extension {
   readonly name = "systemd";
   private timer: NodeJS.Timeout | null = null;
   private readonly enabled: boolean;
   private readonly watchdogMs: number | null;
+  private readonly notify: Notifier;
 
   constructor(
     private readonly ctx: DaemonContext,
     env: NodeJS.ProcessEnv = process.env,
-    private readonly notify: Notifier = systemdNotify,
+    notify?: Notifier,
   ) {
     this.enabled = ctx.config.systemd.notify && !!env.NOTIFY_SOCKET;
+    this.notify = notify ?? socketNotifier(env.NOTIFY_SOCKET ?? "");
     const usec = Number(env.WATCHDOG_USEC);
     const forUs = env.WATCHDOG_PID === undefined || Number(env.WATCHDOG_PID) === process.pid;
     this.watchdogMs = this.enabled && forUs && usec > 0 ? Math.max(1, Math.floor(usec / 2000)) : null;

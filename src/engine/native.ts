@@ -1,10 +1,10 @@
-// Loading the C++ addon and the types of its JS surface (native/addon/*.cpp).
-// The addon is build/native/Release/edgelora.node under the package root; EDGELORA_ADDON
-// overrides the path (a build made elsewhere, e.g. by a test run).
+// Loading the C++ addon and the types of its JS surface (native/addon/*.cpp). Which file is
+// loaded (a source build, the prebuilt for this platform, EDGELORA_ADDON) is addon-path.ts's.
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+
+import { addonCandidates, loadFirstAddon, type AddonCandidate, type Loaded } from "./addon-path.js";
 
 import type { LoraPoolType, ModelInfo } from "./types.js";
 
@@ -110,6 +110,8 @@ export interface Addon {
   loadModel(path: string, progress?: (bytesDone: number, bytesTotal: number) => void): Promise<AddonModel>;
   kernelPath(): string;
   setKernelPath(name: string): void;
+  /** One datagram to systemd's NOTIFY_SOCKET (a path, or @name for the abstract namespace), from this process. */
+  sdNotify(socket: string, message: string): void;
   Sampler: new (params: AddonSamplerParams) => AddonSampler;
 }
 
@@ -124,20 +126,14 @@ export function packageRoot(): string {
   return dir;
 }
 
-let cached: Addon | undefined;
+let cached: Loaded<Addon> | undefined;
 
 export function loadAddon(): Addon {
-  if (cached) return cached;
-  const fromEnv = process.env.EDGELORA_ADDON;
-  const path = fromEnv ? resolve(fromEnv) : join(packageRoot(), "build", "native", "Release", "edgelora.node");
-  if (!existsSync(path)) {
-    throw new Error(
-      fromEnv
-        ? `native addon not found at EDGELORA_ADDON=${path}`
-        : `native addon not built: ${path} is missing (run \`npm run build:native\`)`,
-    );
-  }
-  const require = createRequire(import.meta.url);
-  cached = require(path) as Addon;
-  return cached;
+  cached ??= loadFirstAddon<Addon>(addonCandidates(packageRoot()));
+  return cached.addon;
+}
+
+/** Which file loadAddon() loaded (after it has run), and from where: for `info` and the install check. */
+export function loadedAddon(): AddonCandidate | null {
+  return cached?.from ?? null;
 }

@@ -1,5 +1,5 @@
-// An LED on a GPIO line through the `onoff` package (an optional dependency, loaded only when this
-// backend is configured). The daemon toggles the line itself to draw the patterns.
+// An LED on a GPIO line through the `onoff` package (an optional dependency of the package, loaded
+// only when this backend is configured). The daemon toggles the line itself to draw the patterns.
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Led, LedPattern } from "./types.js";
@@ -36,8 +36,12 @@ export class GpioLed implements Led {
     let mod: { Gpio: OnoffGpioClass };
     try {
       mod = (await import(moduleName)) as { Gpio: OnoffGpioClass };
-    } catch {
-      throw new Error("leds.backend gpio needs the onoff package: npm install onoff");
+    } catch (err) {
+      // onoff is an optional dependency: npm leaves it out where its epoll addon cannot be built.
+      throw new Error(
+        `leds.backend gpio needs the onoff package, which does not load here (${(err as Error).message.split("\n")[0]}): ` +
+          "it installs with edgelora where a C++ compiler and python3 are; in a git checkout run `npm run build:gpio`",
+      );
     }
     return new GpioLed(new mod.Gpio(await resolveGpioNumber(offset, chipLabel, gpioRoot), "out"));
   }
