@@ -16,11 +16,12 @@ import { userDirectory } from "../mqtt/users.js";
 import { Scheduler } from "../scheduler/scheduler.js";
 import { Admin } from "./admin.js";
 import { BridgeInfo } from "./bridge-info.js";
-import { BridgeState, OFFLINE } from "./bridge-state.js";
+import { BridgeState, boardState } from "./bridge-state.js";
 import type { DaemonContext, Extension } from "./context.js";
 import { EventBus } from "./events.js";
 import { Health } from "./health.js";
 import { HomeAssistant } from "./homeassistant.js";
+import { RequestJournal } from "./journal.js";
 import { Metrics } from "./metrics.js";
 import { RequestHandler } from "./request-handler.js";
 import { StatusLed } from "./status-led.js";
@@ -37,6 +38,11 @@ export interface ControllerOptions {
   notifier?: Notifier;
 }
 
+/** daemon.board_id, else the hostname made fit for a topic level. */
+export function boardIdOf(config: Config): string {
+  return config.daemon.board_id ?? (hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64) || "board");
+}
+
 export const VERSION: string = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 export class Controller {
@@ -44,6 +50,7 @@ export class Controller {
   private ctx: DaemonContext | null = null;
   private extensions: Extension[] = [];
   private requests: RequestHandler | null = null;
+  private journal: RequestJournal | null = null;
   private stopping: Promise<void> | null = null;
 
   constructor(private readonly opts: ControllerOptions) {}
@@ -63,14 +70,15 @@ export class Controller {
     const events = new EventBus(logger);
     const health = new Health(events);
     const t = topics(config.mqtt.base_topic);
+    const boardId = boardIdOf(config);
     const registry = new AdapterRegistry({
       entries: config.adapters.entries,
       directory: config.adapters.directory,
       stateFile: join(config.daemon.data_dir, "adapters.json"),
     });
-    await registry.load();
+    await registry.load(logger);
 
-    const bus = new Bus(await this.busOptions(t.state));
+    const bus = new Bus(await this.busOptions(t.board(boardId).state, boardState(boardId, "offline"), boardId));
     bus.on("up", () => health.set({ brokerDown: false }));
     bus.on("down", () => health.set({ brokerDown: true }));
 
@@ -108,7 +116,12 @@ export class Controller {
     const ctx: DaemonContext = {
       config, topics: t, bus, events, health, logger, version: VERSION,
       engine, scheduler, registry, slots, modelPath: this.opts.modelPath, modelError,
+      boardId, intake: [], fleet: null,
     };
+    if (config.daemon.journal && scheduler) {
+      this.journal = new RequestJournal(join(config.daemon.data_dir, "requests.journal"), logger);
+      ctx.intake.push(this.journal);
+    }
     this.ctx = ctx;
     if (scheduler) {
       scheduler.on("busy", () => health.set({ busy: true }));
@@ -130,17 +143,25 @@ export class Controller {
       new BridgeInfo(ctx),
       new Metrics(ctx),
       new Admin(ctx),
-      ...(config.homeassistant.enabled ? [new HomeAssistant(ctx, bus.opts.clientId)] : []),
+      ...(config.homeassistant.enabled ? [new HomeAssistant(ctx)] : []),
       this.requests ?? new Unavailable(ctx),
       // Last: READY=1 only once everything above serves.
       new Systemd(ctx, this.opts.env, this.opts.notifier),
     ];
     scheduler?.start();
+    const pending = this.journal?.open() ?? [];
     for (const f of features) {
       await f.start();
       this.extensions.push(f);
       logger.debug({ feature: f.name }, "started");
     }
+    // Requests a previous run accepted and did not answer: run again (their keys are recorded anew).
+    for (const p of pending) {
+      this.journal!.done(p.key);
+      this.requests?.inject(p.msg);
+    }
+    // Only now may tenants connect: their requests are served from the first one.
+    this.broker?.openToClients();
   }
 
   /** Graceful stop: new requests get SHUTTING_DOWN, running ones finish within the grace period
@@ -165,27 +186,33 @@ export class Controller {
       await ctx.bus.stop();
       ctx.engine?.dispose();
     }
+    this.journal?.close();
     await this.broker?.close();
     logger.info("stopped");
   }
 
-  private async busOptions(willTopic: string): Promise<BusOptions> {
+  private async busOptions(willTopic: string, willPayload: string, boardId: string): Promise<BusOptions> {
     const { config, logger } = this.opts;
     const m = config.mqtt;
     const common = {
-      clientId: m.client_id ?? `edgelora-${hostname()}`,
+      clientId: m.client_id ?? `edgelora-${boardId}`,
       qos: m.qos,
       keepaliveS: m.keepalive_s,
       reconnectMs: m.reconnect_ms,
-      will: { topic: willTopic, payload: OFFLINE },
+      will: { topic: willTopic, payload: willPayload },
       logger,
     };
     if (!m.embedded) {
       if (!m.url) throw new Error("mqtt.url is required when mqtt.embedded is false");
       const tls = { ca: m.tls.ca, cert: m.tls.cert, key: m.tls.key, rejectUnauthorized: m.tls.reject_unauthorized };
-      return { ...common, url: m.url, protocolVersion: 5, username: m.username, password: m.password, tls };
+      // One board alone keeps a persistent session: requests published while it restarts wait in the
+      // broker. In a fleet they go to the other boards instead (and a dead board's session would hold
+      // its share of them), so the session is clean there.
+      const clean = m.shared_subscription;
+      return { ...common, url: m.url, protocolVersion: 5, username: m.username, password: m.password, tls, clean };
     }
-    const { users, daemon } = userDirectory({ tenants: config.tenants, admin: config.admin });
+    const observer = { ...config.observer, discoveryPrefix: config.homeassistant.discovery_prefix };
+    const { users, daemon } = userDirectory({ tenants: config.tenants, admin: config.admin, observer });
     this.broker = new EmbeddedBroker({ host: m.host, port: m.port, base: m.base_topic, users, logger });
     const port = await this.broker.listen();
     logger.info({ host: m.host, port }, "embedded MQTT broker listening");

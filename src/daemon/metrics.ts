@@ -1,5 +1,6 @@
-// <base>/bridge/metrics every metrics.interval_s: scheduler load, adapter tier hits, memory, and
-// answered requests by outcome since start.
+// <base>/bridge/<board>/metrics every metrics.interval_s: scheduler load, adapter tier hits, memory,
+// and answered requests by outcome since start; also on <base>/bridge/metrics (each board in turn,
+// with its `board`) for clients written before there were several boards.
 import type { DaemonContext, Extension } from "./context.js";
 
 export class Metrics implements Extension {
@@ -30,6 +31,7 @@ export class Metrics implements Extension {
     const lookups = slots ? slots.hits + slots.loads : 0;
     const mem = process.memoryUsage();
     return {
+      board: this.ctx.boardId,
       queue_depth: st?.queueDepth ?? 0,
       active_sequences: st?.active ?? 0,
       tokens_per_second: Math.round((st?.tokensPerSecond ?? 0) * 10) / 10,
@@ -48,8 +50,10 @@ export class Metrics implements Extension {
   }
 
   publish(): Promise<void> {
-    return this.ctx.bus
-      .publish(this.ctx.topics.metrics, JSON.stringify(this.snapshot()), { qos: 0 })
+    const { bus, topics, boardId } = this.ctx;
+    const payload = JSON.stringify(this.snapshot());
+    return Promise.all([topics.board(boardId).metrics, topics.metrics].map((topic) => bus.publish(topic, payload, { qos: 0 })))
+      .then(() => undefined)
       .catch((err: unknown) => this.ctx.logger.warn({ err }, "metrics not published"));
   }
 }

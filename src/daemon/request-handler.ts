@@ -34,6 +34,20 @@ export class RequestHandler implements Extension {
     await bus.subscribe(filter, (msg) => this.onMessage(msg));
   }
 
+  /** A request that did not come through the request subscription: one left pending by a previous
+   *  run (journal), forwarded by a peer, or taken over from a board that died. `forwarded`: never
+   *  handed on again. */
+  inject(msg: BusMessage, forwarded = true): void {
+    void this.onMessage(msg, forwarded);
+  }
+
+  /** Cancels tenant/transaction when it runs here. */
+  cancel(tenant: string, transaction: string): boolean {
+    const running = this.inFlight.get(`${tenant}/${transaction}`);
+    running?.handle.cancel();
+    return running !== undefined;
+  }
+
   /** New requests get SHUTTING_DOWN from now on; running ones continue until drained. */
   stopAccepting(): void {
     this.accepting = false;
@@ -49,7 +63,7 @@ export class RequestHandler implements Extension {
     await this.drained();
   }
 
-  private onMessage(msg: BusMessage): Promise<void> | void {
+  private onMessage(msg: BusMessage, forwarded = false): Promise<void> | void {
     const tenant = this.ctx.topics.tenantOfRequest(msg.topic);
     if (tenant === null) return;
     const tenantConfig = Object.hasOwn(this.ctx.config.tenants, tenant) ? this.ctx.config.tenants[tenant] : undefined;
@@ -65,6 +79,7 @@ export class RequestHandler implements Extension {
     if (parsed.kind === "cancel") {
       const running = this.inFlight.get(key);
       if (running) return running.handle.cancel();
+      if (this.ctx.fleet?.cancelElsewhere(tenant, transaction)) return;
       return this.answer(tenant, { topic: this.ctx.topics.response(tenant) }, errorReply(transaction, "BAD_REQUEST", "no running request with this transaction"));
     }
     const body = parsed.body;
@@ -76,6 +91,8 @@ export class RequestHandler implements Extension {
     if (!tenantConfig) return fail("BAD_REQUEST", `unknown tenant ${tenant}`);
     if (!this.accepting) return fail("SHUTTING_DOWN", "server is shutting down");
     if (parsed.clientTransaction) {
+      if (!forwarded && this.ctx.fleet?.runningElsewhere(tenant, transaction))
+        return this.ctx.logger.info({ tenant, transaction }, "duplicate of a request running on another board dropped");
       const seen = this.dedupe.check(key);
       if (seen === "running") return this.ctx.logger.info({ tenant, transaction }, "duplicate of a running request dropped");
       if (seen !== "new") return this.answer(tenant, seen.reply.route, seen.reply.reply);
@@ -89,7 +106,18 @@ export class RequestHandler implements Extension {
       this.ctx.logger.error({ err: e, tenant }, "request preparation failed");
       return fail("INTERNAL", "internal error");
     }
-    this.run(tenant, key, job, route, body, stream, parsed.clientTransaction);
+    // Recorded before this handler returns, so before the broker gets the acknowledgement.
+    for (const o of this.ctx.intake) o.accepted({ key, tenant, transaction, msg, stream });
+    const fleet = this.ctx.fleet;
+    if (forwarded || !fleet) return this.run(tenant, key, job, route, body, stream, parsed.clientTransaction);
+    return fleet.offer(msg, job.adapter).then(
+      (taken) => {
+        if (!taken) return this.run(tenant, key, job, route, body, stream, parsed.clientTransaction);
+        this.dedupe.forget(key); // the peer runs it; the fleet ledger dedupes from now on
+        for (const o of this.ctx.intake) o.answered(key);
+      },
+      () => this.run(tenant, key, job, route, body, stream, parsed.clientTransaction),
+    );
   }
 
   private buildJob(tenant: string, tc: DaemonContext["config"]["tenants"][string], transaction: string, body: RequestBody): Job {
@@ -130,12 +158,16 @@ export class RequestHandler implements Extension {
     const done = new Promise<void>((resolve) => (finish = resolve));
     const final = (reply: Reply, code: ErrorCode | null) => {
       this.inFlight.delete(key);
+      const answered = () => {
+        for (const o of this.ctx.intake) o.answered(key);
+        finish();
+      };
       if (dedupe) {
         // Refusals for load or shutdown may be retried with the same transaction.
         if (code === "OVERLOADED" || code === "SHUTTING_DOWN") this.dedupe.forget(key);
         else this.dedupe.finish(key, { route, reply });
       }
-      this.answer(tenant, route, reply).finally(finish);
+      this.answer(tenant, route, reply).finally(answered);
     };
     const handle = this.scheduler.submit(job, {
       onDelta: stream
