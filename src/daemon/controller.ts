@@ -155,11 +155,10 @@ export class Controller {
       this.extensions.push(f);
       logger.debug({ feature: f.name }, "started");
     }
-    // Requests a previous run accepted and did not answer: run again (their keys are recorded anew).
-    for (const p of pending) {
-      this.journal!.done(p.key);
-      this.requests?.inject(p.msg);
-    }
+    // Requests a previous run accepted and did not answer: run again. A copy the broker redelivered
+    // meanwhile is already running (the handler's dedupe drops the other).
+    for (const p of pending) this.requests?.inject(p.msg);
+    this.journal?.replayDone();
     // Only now may tenants connect: their requests are served from the first one.
     this.broker?.openToClients();
   }

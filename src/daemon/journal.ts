@@ -38,6 +38,9 @@ export interface PendingRequest {
 export class RequestJournal {
   private fd: number | null = null;
   private readonly pending = new Map<string, RequestRecord>();
+  // Left pending by the last run and handed back by open(), until the handler accepts them again
+  // (record) or replayDone() closes the rest (refused, duplicates, keys that changed).
+  private readonly replaying = new Map<string, RequestRecord>();
   private lines = 0;
   private flushTimer: NodeJS.Timeout | null = null;
   private failed = false;
@@ -47,21 +50,39 @@ export class RequestJournal {
     private readonly logger: Logger,
   ) {}
 
-  /** Reads what a previous run left pending, rewrites the file with only that, and opens it for appending. */
+  /** Reads what a previous run left pending, rewrites the file with only that, and opens it for
+   *  appending. Hand the requests returned to the handler again, then call replayDone(). */
   open(): PendingRequest[] {
     if (existsSync(this.file)) this.readExisting();
+    for (const [key, r] of this.pending) this.replaying.set(key, r);
+    this.pending.clear();
     try {
       mkdirSync(dirname(this.file), { recursive: true });
       this.rewrite();
     } catch (err) {
       this.fail(err);
     }
-    return [...this.pending.values()].map((r) => ({ key: r.key, msg: toMessage(r) }));
+    return [...this.replaying.values()].map((r) => ({ key: r.key, msg: toMessage(r) }));
+  }
+
+  /** The requests open() returned that were not accepted again are closed. */
+  replayDone(): void {
+    for (const key of [...this.replaying.keys()]) {
+      this.replaying.delete(key);
+      this.append({ op: "done", key });
+    }
   }
 
   /** Call from the message handler, before it returns (so before the broker gets the acknowledgement). */
   record(key: string, msg: BusMessage): void {
     if (this.pending.has(key)) return;
+    const again = this.replaying.get(key);
+    if (again) {
+      // Still in the file: accepted again without a new line.
+      this.replaying.delete(key);
+      this.pending.set(key, again);
+      return;
+    }
     const rec: RequestRecord = {
       op: "req",
       key,
@@ -97,7 +118,7 @@ export class RequestJournal {
   }
 
   get size(): number {
-    return this.pending.size;
+    return this.pending.size + this.replaying.size;
   }
 
   close(): void {
@@ -136,7 +157,7 @@ export class RequestJournal {
 
   /** Writes only the pending records to a new file, then swaps it in (a crash leaves the old or the new one). */
   private rewrite(): void {
-    const text = [...this.pending.values()].map((r) => `${JSON.stringify(r)}\n`).join("");
+    const text = [...this.replaying.values(), ...this.pending.values()].map((r) => `${JSON.stringify(r)}\n`).join("");
     writeFileSync(`${this.file}.tmp`, text);
     renameSync(`${this.file}.tmp`, this.file);
     if (this.fd !== null) closeSync(this.fd);

@@ -158,16 +158,25 @@ export class RequestHandler implements Extension {
     const done = new Promise<void>((resolve) => (finish = resolve));
     const final = (reply: Reply, code: ErrorCode | null) => {
       this.inFlight.delete(key);
-      const answered = () => {
+      const closeIntake = () => {
         for (const o of this.ctx.intake) o.answered(key);
-        finish();
       };
       if (dedupe) {
         // Refusals for load or shutdown may be retried with the same transaction.
         if (code === "OVERLOADED" || code === "SHUTTING_DOWN") this.dedupe.forget(key);
         else this.dedupe.finish(key, { route, reply });
       }
-      this.answer(tenant, route, reply).finally(answered);
+      // Connected, the reply reaches the socket in the nextTick callback that publish queued (mqtt-packet
+      // uncorks there), and the kernel still sends it if we are killed after that; so the request is
+      // closed in the nextTick callback queued just behind it. Waiting for the broker's ack instead
+      // would leave a window in which a killed daemon answers it again after its restart. Offline, the
+      // reply waits in memory: the request is closed at the ack.
+      const connected = this.ctx.bus.connected;
+      void this.answer(tenant, route, reply).finally(() => {
+        if (!connected) closeIntake();
+        finish();
+      });
+      if (connected) process.nextTick(closeIntake);
     };
     const handle = this.scheduler.submit(job, {
       onDelta: stream

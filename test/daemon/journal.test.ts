@@ -34,9 +34,16 @@ test("pending requests survive a restart with their reply route; done ones and t
   t.is(b.responseTopic, undefined);
   // Opening rewrote the file with only what is pending.
   t.is(readFileSync(file, "utf8").trim().split("\n").length, 2);
-  again.done("alice/1");
-  again.done("bob/3");
+  // Run again: alice/1 is accepted again under its key; bob/3 was not (a plain-text request gets a new key).
+  again.record("alice/1", a);
+  again.replayDone();
   again.close();
+  const third = new RequestJournal(file, quietLogger);
+  t.deepEqual(third.open().map((p) => p.key), ["alice/1"], "still pending until answered");
+  third.record("alice/1", a);
+  third.replayDone();
+  third.done("alice/1");
+  third.close();
   t.deepEqual(new RequestJournal(file, quietLogger).open(), []);
 });
 
