@@ -60,6 +60,16 @@ maybe("config/mosquitto ACL: same rules as the embedded broker", async (t) => {
     await sleep(100);
     t.is(requests.got.length, 1);
     t.is(bridge.got.length, 1);
+    // The observer reads bridge/# and publishes nothing.
+    const observer = await connect("observer");
+    const seen = await collect(observer, "edgelora/bridge/#");
+    const notSeen = await collect(observer, "edgelora/alice/#");
+    await t.throwsAsync(observer.publishAsync("edgelora/bridge/request/health", "{}", { qos: 1 }), { message: /Not authorized/ });
+    await daemon.publishAsync("edgelora/bridge/kitchen/state", '{"state":"online"}', { qos: 1 });
+    await daemon.publishAsync("edgelora/alice/response", "private", { qos: 1 });
+    await seen.next(1);
+    await sleep(100);
+    t.deepEqual(notSeen.got, []);
   });
 });
 
