@@ -38,6 +38,9 @@ export interface FleetPort {
   /** May hand an accepted request to a peer holding its adapter; resolves true when a peer accepted it
    *  (the peer answers it), false to run it here. */
   offer(msg: BusMessage, adapter: string | null): Promise<boolean>;
+  /** A request this board's journal left pending: true while its ledger entry is still this board's
+   *  (no other board took it over when this one went offline). */
+  holds(key: string): boolean;
 }
 
 export interface DaemonContext {

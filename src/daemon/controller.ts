@@ -27,6 +27,8 @@ import { RequestHandler } from "./request-handler.js";
 import { StatusLed } from "./status-led.js";
 import { Systemd, type Notifier } from "./systemd.js";
 import { Unavailable } from "./unavailable.js";
+import { AggregateWill } from "../fleet/aggregate-will.js";
+import { Fleet } from "../fleet/fleet.js";
 
 export interface ControllerOptions {
   config: Config;
@@ -138,12 +140,18 @@ export class Controller {
     await bus.waitConnected();
 
     if (engine && scheduler) this.requests = new RequestHandler(ctx, engine, scheduler, engine.limits.nCtx);
+    const external = !config.mqtt.embedded;
+    // A fleet: several boards share the requests of one external MQTT 5 broker.
+    const fleet = external && bus.mqtt5 && config.mqtt.shared_subscription && this.requests ? new Fleet(ctx, this.requests) : null;
+    ctx.fleet = fleet;
     const features: Extension[] = [
+      ...(external ? [new AggregateWill(ctx)] : []),
       new BridgeState(ctx),
       new BridgeInfo(ctx),
       new Metrics(ctx),
       new Admin(ctx),
       ...(config.homeassistant.enabled ? [new HomeAssistant(ctx)] : []),
+      ...(fleet ? [fleet] : []),
       this.requests ?? new Unavailable(ctx),
       // Last: READY=1 only once everything above serves.
       new Systemd(ctx, this.opts.env, this.opts.notifier),
@@ -157,7 +165,8 @@ export class Controller {
     }
     // Requests a previous run accepted and did not answer: run again. A copy the broker redelivered
     // meanwhile is already running (the handler's dedupe drops the other).
-    for (const p of pending) this.requests?.inject(p.msg);
+    // In a fleet, only those no other board took over when this one went offline.
+    for (const p of pending) if (!fleet || fleet.holds(p.key)) this.requests?.inject(p.msg);
     this.journal?.replayDone();
     // Only now may tenants connect: their requests are served from the first one.
     this.broker?.openToClients();

@@ -48,6 +48,11 @@ export class RequestHandler implements Extension {
     return running !== undefined;
   }
 
+  /** Accepting new requests (started, not stopping). */
+  get serving(): boolean {
+    return this.accepting;
+  }
+
   /** New requests get SHUTTING_DOWN from now on; running ones continue until drained. */
   stopAccepting(): void {
     this.accepting = false;

@@ -5,7 +5,7 @@
 // connect, before the features have subscribed: such messages are held until a handler is added.
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
-import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from "mqtt";
+import { connect, type IClientOptions, type IClientPublishOptions, type ISubscriptionMap, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import { matches } from "./match.js";
 
@@ -140,7 +140,10 @@ export class Bus extends EventEmitter {
     const held = this.held;
     this.held = [];
     for (const msg of held) if (!this.dispatch(msg, handler)) this.held.push(msg);
-    const granted = await this.require().subscribeAsync(filter, { qos: this.opts.qos });
+    // resubscribe: mqtt.js skips a filter it already holds, and then a second feature on the same
+    // filter would never get its retained messages.
+    const subscription = { [filter]: { qos: this.opts.qos }, resubscribe: true } as unknown as ISubscriptionMap;
+    const granted = await this.require().subscribeAsync(subscription);
     if (granted.some((g) => g.qos === 128)) throw new Error(`subscription refused: ${filter}`);
   }
 
@@ -152,6 +155,12 @@ export class Bus extends EventEmitter {
   setRetained(topic: string, payload: string): Promise<void> {
     this.retained.set(topic, payload);
     return this.send(topic, payload, { retain: true });
+  }
+
+  /** Clears a retained topic (an empty retained message) and forgets it. */
+  clearRetained(topic: string): Promise<void> {
+    this.retained.delete(topic);
+    return this.send(topic, "", { retain: true });
   }
 
   async stop(): Promise<void> {
