@@ -110,8 +110,10 @@ export class Fleet implements Extension, FleetPort {
     // deadline the sender runs the request itself.
     const margin = this.ctx.config.fleet.forward_timeout_ms / 4;
     const ok = msg !== null && this.requests.serving && Date.now() < body.deadline - margin;
-    void this.ctx.bus.publish(this.ctx.topics.fleet(body.from).accepted, JSON.stringify({ id: body.id, ok })).catch(() => undefined);
+    // Taken first (its ledger entry goes out before the answer): should this board die right after
+    // accepting, its peers find the request in its ledger.
     if (ok) this.requests.inject(msg, true);
+    void this.ctx.bus.publish(this.ctx.topics.fleet(body.from).accepted, JSON.stringify({ id: body.id, ok })).catch(() => undefined);
   }
 
   private onAccepted(m: BusMessage): void {
