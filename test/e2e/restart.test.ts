@@ -1,14 +1,16 @@
 // At-least-once intake: 50 QoS 1 requests in flight, the daemon (on Mosquitto, a persistent session)
-// is killed with SIGKILL and started again: each request gets exactly one final reply.
+// is killed with SIGKILL and started again: each request gets exactly one final reply. And the
+// broker restarted under load.
 import test from "ava";
 import { connectAsync, type MqttClient } from "mqtt";
 import { MOSQUITTO_MISSING } from "../helpers/mosquitto.js";
 import { startChild, FinalCounter } from "./child-daemon.js";
-import { e2eAssets, e2eConfig, TENANTS, writeConfigFile } from "./harness.js";
+import { e2eAssets, e2eConfig, startRealDaemon, TENANTS, writeConfigFile } from "./harness.js";
+import { sleep, until } from "../helpers/broker.js";
 import { mosquittoReady, mosquittoWithUsers } from "./mosquitto-broker.js";
 
 if (!mosquittoReady) test("SIGKILL + restart", (t) => (t.log(MOSQUITTO_MISSING), t.pass()));
-const maybe = mosquittoReady ? test : test.skip;
+const maybe = mosquittoReady ? test.serial : test.serial.skip;
 
 maybe("SIGKILL with 50 requests in flight, then a restart: none lost, none answered twice", async (t) => {
   const m = await mosquittoWithUsers(["edgelora", ...TENANTS]);
@@ -67,6 +69,53 @@ maybe("SIGKILL with 50 requests in flight, then a restart: none lost, none answe
   } finally {
     await Promise.all(clients.map((c) => c.endAsync(true)));
     await daemon.kill("SIGTERM");
+    await m.stop();
+  }
+});
+
+maybe("broker restart with 16 requests in flight: each answered once after the daemon reconnects", async (t) => {
+  const m = await mosquittoWithUsers(["edgelora", ...TENANTS]);
+  const config = await e2eConfig(await e2eAssets(), (c) => {
+    c.mqtt.embedded = false;
+    c.mqtt.url = m.url;
+    c.mqtt.username = "edgelora";
+    c.mqtt.password = "edgelora";
+    c.mqtt.client_id = `edgelora-brokerrestart-${process.pid}`;
+    c.mqtt.reconnect_ms = 1000;
+    c.model.n_ctx = 2048;
+    c.scheduler.max_tokens_limit = 2000;
+  });
+  const daemon = await startRealDaemon(config);
+  const clients: MqttClient[] = [];
+  try {
+    const counters: FinalCounter[] = [];
+    const transactions: string[][] = [];
+    for (const tenant of TENANTS.slice(0, 4)) {
+      // Tenants reconnect (and resubscribe) faster than the daemon: they listen again when it sends
+      // the replies it finished while the broker was away.
+      const c = await connectAsync(m.url, { username: tenant, password: tenant, protocolVersion: 5, reconnectPeriod: 100 });
+      clients.push(c);
+      counters.push(new FinalCounter(c));
+      await c.subscribeAsync(`edgelora/${tenant}/response`, { qos: 1 });
+      const mine = Array.from({ length: 4 }, (_, k) => `${tenant}-${k}`);
+      transactions.push(mine);
+      for (const [k, transaction] of mine.entries())
+        await c.publishAsync(`edgelora/${tenant}/request`, JSON.stringify({ prompt: "Once upon a time", transaction, max_tokens: 300 + 200 * k, temperature: 0 }), { qos: 1 });
+    }
+    await until(() => daemon.controller.context.scheduler!.stats().active > 0, "requests running");
+    await m.stop();
+    const running = daemon.controller.context.scheduler!.stats().active;
+    await sleep(500);
+    await m.start();
+    await Promise.all(counters.map((c, i) => c.all(transactions[i], 120_000)));
+    await sleep(500);
+    const all = counters.flatMap((c) => [...c.finals.values()]);
+    t.log(`${running} running when the broker stopped`);
+    t.is(all.length, 16);
+    t.true(all.every((list) => list.length === 1 && list[0].status === "ok"), "each answered once, ok");
+  } finally {
+    await Promise.all(clients.map((c) => c.endAsync(true)));
+    await daemon.stop();
     await m.stop();
   }
 });
