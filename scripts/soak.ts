@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     await load.connect();
 
     log("measuring capacity: 8 tenants, one request in flight each, 30 s");
-    const capacity = await load.closedLoop(30_000);
+    const capacity = (await load.closedLoop(30_000)).perSecond;
     const rate = capacity * opts.load;
     log(`capacity ${fmt(capacity, 2)} req/s; offering ${fmt(rate, 2)} req/s (${fmt(opts.load * 100, 0)}%) for ${opts.minutes} min`);
 

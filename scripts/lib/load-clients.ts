@@ -43,20 +43,23 @@ export class LoadClients {
     }
   }
 
-  /** Requests answered per second with `perTenant` requests in flight per tenant, over `ms`. */
-  async closedLoop(ms: number, perTenant = 1, maxTokens = 32): Promise<number> {
+  /** Requests answered per second, and their latencies, with `perTenant` requests in flight per
+   *  tenant, over `ms`. */
+  async closedLoop(ms: number, perTenant = 1, maxTokens = 32): Promise<{ perSecond: number; latencyMs: number[]; errors: number }> {
     const end = performance.now() + ms;
-    let done = 0;
+    const latencyMs: number[] = [];
+    let errors = 0;
     const lane = async (tenant: string, k: number) => {
       while (performance.now() < end) {
         const o = await this.send(tenant, { prompt: PROMPTS[k % PROMPTS.length], max_tokens: maxTokens, temperature: 0 });
-        if (performance.now() <= end && o.code === null) done++;
+        if (performance.now() > end) break;
+        if (o.code === null) latencyMs.push(o.latencyMs);
+        else errors++;
       }
     };
     const t0 = performance.now();
     await Promise.all(this.tenants.flatMap((t) => Array.from({ length: perTenant }, (_, k) => lane(t, k))));
-    this.outcomes = [];
-    return done / ((Math.min(performance.now(), end) - t0) / 1000);
+    return { perSecond: latencyMs.length / ((end - t0) / 1000), latencyMs, errors };
   }
 
   /** Poisson arrivals at `rate` requests/s until stopOpenLoop(). */
