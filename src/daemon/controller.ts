@@ -8,6 +8,8 @@ import { AdapterRegistry } from "../adapters/registry.js";
 import { LruAdapterSlots } from "../adapters/slots.js";
 import type { Config } from "../config/schema.js";
 import type { StepEngine } from "../engine/types.js";
+import { AggregateWill } from "../fleet/aggregate-will.js";
+import { Fleet } from "../fleet/fleet.js";
 import { NoLed, type Led } from "../leds/index.js";
 import { EmbeddedBroker } from "../mqtt/broker.js";
 import { Bus, type BusOptions } from "../mqtt/client.js";
@@ -27,8 +29,6 @@ import { RequestHandler } from "./request-handler.js";
 import { StatusLed } from "./status-led.js";
 import { Systemd, type Notifier } from "./systemd.js";
 import { Unavailable } from "./unavailable.js";
-import { AggregateWill } from "../fleet/aggregate-will.js";
-import { Fleet } from "../fleet/fleet.js";
 
 export interface ControllerOptions {
   config: Config;
