@@ -24,6 +24,7 @@ export async function startDaemonChild(config: Config, timeoutMs = 120_000): Pro
   const exit = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
   let out = "";
   proc.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  // A daemon that did not come up is not left running.
   const port = await new Promise<number | null>((resolve, reject) => {
     let port: number | null = null;
     let buf = "";
@@ -43,6 +44,9 @@ export async function startDaemonChild(config: Config, timeoutMs = 120_000): Pro
     });
     void exit.then(() => reject(new Error(`edgelora serve exited: ${out}`)));
     setTimeout(() => reject(new Error(`edgelora serve did not start within ${timeoutMs} ms: ${out}`)), timeoutMs).unref();
+  }).catch((err: unknown) => {
+    proc.kill("SIGKILL");
+    throw err;
   });
   return {
     proc,

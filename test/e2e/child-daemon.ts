@@ -38,6 +38,9 @@ export async function startChild(configFile: string, timeoutMs = 60_000): Promis
     });
     void exit.then((code) => reject(new Error(`edgelora serve exited with ${code}: ${out}`)));
     setTimeout(() => reject(new Error(`edgelora serve did not start within ${timeoutMs} ms: ${out}`)), timeoutMs).unref();
+  }).catch((err: unknown) => {
+    proc.kill("SIGKILL"); // not left running
+    throw err;
   });
   return {
     proc,
