@@ -9,7 +9,7 @@
 // are hashed once per run and compared. A changed or unreadable adapter stays listed, with its
 // problem; requests for it get ADAPTER_INVALID until an admin registers it again.
 import { existsSync, readdirSync, readFileSync, statSync, type Stats } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import type { AdapterSlotInfo } from "../engine/types.js";
 import { RequestError } from "../scheduler/types.js";
@@ -56,6 +56,23 @@ const SAVE_DELAY_MS = 500; // index writes are batched: one write for a burst of
 
 export class AdapterRegistryError extends Error {}
 
+/** The state file could not be written (disk full, read-only): the change was not made. */
+export class AdapterStateError extends Error {}
+
+interface WarnLogger {
+  error(obj: object, msg: string): void;
+}
+
+function validState(v: unknown): v is State {
+  if (typeof v !== "object" || v === null) return false;
+  const { registered, removed } = v as Partial<State>;
+  return (
+    typeof registered === "object" && registered !== null && !Array.isArray(registered) &&
+    Object.entries(registered).every(([k, p]) => NAME.test(k) && typeof p === "string") &&
+    Array.isArray(removed) && removed.every((n) => typeof n === "string")
+  );
+}
+
 /** A `.gguf` file or a folder with adapter_config.json is an adapter: its stat, else null. */
 function adapterStat(path: string): Stats | null {
   try {
@@ -82,7 +99,9 @@ export class AdapterRegistry {
 
   constructor(private readonly opts: RegistryOptions) {}
 
-  async load(): Promise<void> {
+  /** A corrupt state file is moved aside (<file>.corrupt-<time>) with an error log, and the daemon
+   *  starts with the config's and the directory's adapters: never a crash loop over it. */
+  async load(logger?: WarnLogger): Promise<void> {
     this.entries.clear();
     this.verified.clear();
     const scanned = new Map<string, Stats>(); // directory entries' stats, reused for their stamps
@@ -99,7 +118,22 @@ export class AdapterRegistry {
     }
     for (const [name, path] of Object.entries(this.opts.entries)) this.entries.set(name, blank(name, resolve(path), "config"));
     if (this.opts.stateFile && existsSync(this.opts.stateFile)) {
-      this.state = JSON.parse(await readFile(this.opts.stateFile, "utf8")) as State;
+      const file = this.opts.stateFile;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(await readFile(file, "utf8"));
+      } catch (e) {
+        parsed = e;
+      }
+      if (validState(parsed)) {
+        this.state = parsed;
+      } else {
+        const aside = `${file}.corrupt-${Date.now()}`;
+        await rename(file, aside).catch(() => undefined);
+        logger?.error({ file, moved_to: aside, err: parsed instanceof Error ? parsed.message : "not {registered, removed}" },
+          "adapter state file is corrupt: moved aside; adapters registered by the admin must be registered again");
+        this.state = { registered: {}, removed: [] };
+      }
       for (const [name, path] of Object.entries(this.state.registered)) this.entries.set(name, blank(name, path, "admin"));
       for (const name of this.state.removed) this.entries.delete(name);
     }
@@ -186,21 +220,20 @@ export class AdapterRegistry {
     this.restamp(entry, undefined);
     if (entry.problem) throw new AdapterRegistryError(`${abs}: ${entry.problem}`);
     entry.sha256 = await contentHash(abs);
+    await this.save({ registered: { ...this.state.registered, [name]: abs }, removed: this.state.removed.filter((n) => n !== name) });
     this.entries.set(name, entry);
     this.verified.add(name);
-    this.state.registered[name] = abs;
-    this.state.removed = this.state.removed.filter((n) => n !== name);
-    await this.save();
     return entry;
   }
 
   /** Forgets `name` (the file stays on disk). False when it was not registered. */
   async remove(name: string): Promise<boolean> {
-    if (!this.entries.delete(name)) return false;
+    if (!this.entries.has(name)) return false;
+    const registered = { ...this.state.registered };
+    delete registered[name];
+    await this.save({ registered, removed: [...this.state.removed.filter((n) => n !== name), name] });
+    this.entries.delete(name);
     this.verified.delete(name);
-    delete this.state.registered[name];
-    if (!this.state.removed.includes(name)) this.state.removed.push(name);
-    await this.save();
     return true;
   }
 
@@ -271,9 +304,20 @@ export class AdapterRegistry {
     await atomicWrite(file, JSON.stringify({ version: 1, adapters } satisfies IndexFile));
   }
 
-  /** The state file now (admin changes must survive a power cut); the index with the next batch. */
-  private async save(): Promise<void> {
-    if (this.opts.stateFile) await atomicWrite(this.opts.stateFile, JSON.stringify(this.state, null, 2));
+  /** Writes `next` to the state file now (admin changes must survive a power cut) and adopts it; on
+   *  failure (disk full, read-only) nothing changes, memory and file agree. The index follows with the
+   *  next batch. */
+  private async save(next: State): Promise<void> {
+    const file = this.opts.stateFile;
+    if (file) {
+      try {
+        await atomicWrite(file, JSON.stringify(next, null, 2));
+      } catch (e) {
+        await unlink(`${file}.tmp`).catch(() => undefined);
+        throw new AdapterStateError(`could not save ${file}: ${(e as Error).message}`);
+      }
+    }
+    this.state = next;
     this.scheduleSave();
   }
 }

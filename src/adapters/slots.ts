@@ -1,5 +1,6 @@
 // AdapterSlots over the engine's LoRA slot pool: an adapter pinned by running sequences stays;
 // when a new one needs a slot and none is free, the least recently used unpinned one is unloaded.
+import { accessSync, constants } from "node:fs";
 import type { AdapterSlotInfo, StepEngine } from "../engine/types.js";
 import { RequestError, type AdapterSlots } from "../scheduler/types.js";
 
@@ -24,6 +25,15 @@ export interface ResidentAdapter {
   pins: number;
   rank: number;
   bytes: number;
+}
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The per-token scale handed to the engine: the user scale, as llama.cpp's --lora (the
@@ -73,6 +83,8 @@ export class LruAdapterSlots implements AdapterSlots {
       return { slot: index, scale: USER_SCALE };
     } catch (err) {
       Object.assign(s, { name: null, pins: 0 });
+      // Deleted or made unreadable since it was registered: the admin's to fix, not an engine fault.
+      if (!readable(path)) throw new RequestError("ADAPTER_INVALID", `adapter ${JSON.stringify(name)}: ${path} is missing or unreadable`);
       throw new RequestError("INTERNAL", `adapter ${JSON.stringify(name)} failed to load: ${(err as Error).message}`);
     } finally {
       s.loading = null;

@@ -12,7 +12,13 @@ export interface TenantConfig {
 }
 
 export interface Config {
-  daemon: { data_dir: string; shutdown_grace_ms: number; log_level: string };
+  daemon: {
+    data_dir: string;
+    shutdown_grace_ms: number;
+    log_level: string;
+    board_id: string | null; // this board's name in bridge/<board_id>/...; null: the hostname
+    journal: boolean; // record accepted requests in <data_dir>/requests.journal until answered
+  };
   mqtt: {
     base_topic: string;
     embedded: boolean; // run the aedes broker in-process
@@ -76,6 +82,8 @@ export interface Config {
   };
   tenants: Record<string, TenantConfig>;
   admin: { username: string; password_hash: string | null };
+  observer: { username: string; password_hash: string | null }; // reads bridge/#, publishes nothing
+  fleet: { affinity: boolean; forward_timeout_ms: number; advertise_interval_ms: number };
   leds: {
     backend: "none" | "sysfs" | "gpio";
     sysfs_root: string;
@@ -99,12 +107,15 @@ function section(properties: Record<string, unknown>) {
 export const configSchema = {
   type: "object",
   additionalProperties: false,
-  required: ["daemon", "mqtt", "model", "scheduler", "adapters", "router", "tenants", "admin", "leds", "homeassistant", "metrics", "systemd"],
+  required: ["daemon", "mqtt", "model", "scheduler", "adapters", "router", "tenants", "admin", "observer", "fleet", "leds", "homeassistant", "metrics", "systemd"],
   properties: {
     daemon: section({
       data_dir: str,
       shutdown_grace_ms: { type: "integer", minimum: 0 },
       log_level: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
+      // Not an MQTT level that other bridge topics use (request, response).
+      board_id: { type: ["string", "null"], pattern: "^[A-Za-z0-9_-]{1,64}$", not: { enum: ["request", "response"] } },
+      journal: { type: "boolean" },
     }),
     mqtt: section({
       base_topic: { type: "string", pattern: "^[^#+/$][^#+]*[^#+/]$|^[^#+/$]$" },
@@ -174,7 +185,7 @@ export const configSchema = {
     }),
     tenants: {
       type: "object",
-      propertyNames: { pattern: "^[A-Za-z0-9_-]+$", not: { enum: ["bridge"] } },
+      propertyNames: { pattern: "^[A-Za-z0-9_-]+$", not: { enum: ["bridge", "fleet"] } },
       additionalProperties: {
         type: "object",
         additionalProperties: false,
@@ -187,6 +198,8 @@ export const configSchema = {
       },
     },
     admin: section({ username: str, password_hash: nullableStr }),
+    observer: section({ username: str, password_hash: nullableStr }),
+    fleet: section({ affinity: { type: "boolean" }, forward_timeout_ms: posInt, advertise_interval_ms: posInt }),
     leds: section({
       backend: { enum: ["none", "sysfs", "gpio"] },
       sysfs_root: str,

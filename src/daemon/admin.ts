@@ -2,7 +2,7 @@
 //   adapters/list {offset?, limit?} · adapters/register {name, path} · adapters/remove {name} · tenants/list · health
 //   router/train {adapter, prompts} · router/profile {adapters?, prompts?} · router/status
 // Replies: {transaction?, status:"ok", data} or {transaction?, status:"error", error:{code, message}}.
-import { AdapterRegistryError } from "../adapters/registry.js";
+import { AdapterRegistryError, AdapterStateError } from "../adapters/registry.js";
 import type { BusMessage } from "../mqtt/client.js";
 import { AdminError, intArg, stringArg, type Op } from "./admin-args.js";
 import type { DaemonContext, Extension } from "./context.js";
@@ -83,7 +83,9 @@ export class Admin implements Extension {
     } catch (e) {
       const code = e instanceof AdminError ? e.code : e instanceof SyntaxError ? "BAD_REQUEST" : "INTERNAL";
       if (code === "INTERNAL") this.ctx.logger.error({ err: e, op }, "admin op failed");
-      reply = { status: "error", error: { code, message: code === "INTERNAL" ? "internal error" : (e as Error).message } };
+      // A storage failure is the admin's to fix (disk full, read-only): say so; other faults stay private.
+      const shown = code !== "INTERNAL" || e instanceof AdapterStateError;
+      reply = { status: "error", error: { code, message: shown ? (e as Error).message : "internal error" } };
     }
     if (args.transaction !== undefined) reply = { transaction: args.transaction, ...reply };
     await this.ctx.bus

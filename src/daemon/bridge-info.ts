@@ -1,9 +1,11 @@
-// <base>/bridge/info, retained: what this daemon serves. Republished when adapters change.
+// <base>/bridge/<board>/info, retained: what this board serves, republished when adapters change;
+// also <base>/bridge/info (the board that published last) for clients of a single board.
 import type { DaemonContext, Extension } from "./context.js";
 
 export function bridgeInfo(ctx: DaemonContext): Record<string, unknown> {
   const info = ctx.engine?.info;
   return {
+    board: ctx.boardId,
     version: ctx.version,
     model: info
       ? { path: ctx.modelPath, name: info.name, arch: info.arch, n_params: info.nParams, n_ctx_train: info.nCtxTrain, weight_types: info.weightTypes }
@@ -48,7 +50,9 @@ export class BridgeInfo implements Extension {
     this.off?.();
   }
 
-  private publish(): Promise<void> {
-    return this.ctx.bus.setRetained(this.ctx.topics.info, JSON.stringify(bridgeInfo(this.ctx)));
+  private async publish(): Promise<void> {
+    const info = JSON.stringify(bridgeInfo(this.ctx));
+    await this.ctx.bus.setRetained(this.ctx.topics.board(this.ctx.boardId).info, info);
+    await this.ctx.bus.setRetained(this.ctx.topics.info, info);
   }
 }

@@ -5,7 +5,7 @@ import type { Router } from "../adapters/router/router.js";
 import type { TieredAdapterStore } from "../adapters/store/index.js";
 import type { Config } from "../config/schema.js";
 import type { StepEngine } from "../engine/types.js";
-import type { Bus } from "../mqtt/client.js";
+import type { Bus, BusMessage } from "../mqtt/client.js";
 import type { Topics } from "../mqtt/topics.js";
 import type { Job, JobHandle, JobSink, SchedulerStats, StepLogEntry } from "../scheduler/types.js";
 import type { EventBus } from "./events.js";
@@ -21,6 +21,27 @@ export interface SchedulerPort {
   onStep(listener: (entry: StepLogEntry) => void): () => void;
   on(event: "busy" | "idle", listener: () => void): unknown;
   off(event: "busy" | "idle", listener: () => void): unknown;
+}
+
+/** Told about every request the handler accepts to run and when its final reply is out: the request
+ *  journal (restart after a crash) and the fleet's job ledger (failover to another board). */
+export interface IntakeObserver {
+  accepted(req: { key: string; tenant: string; transaction: string; msg: BusMessage; stream: boolean }): void;
+  answered(key: string): void;
+}
+
+/** What the request handler asks of the fleet (src/fleet/); absent on a single board. */
+export interface FleetPort {
+  /** True when another board is running tenant/transaction: a copy arriving here is a duplicate. */
+  runningElsewhere(tenant: string, transaction: string): boolean;
+  /** Sends a cancel to the board running tenant/transaction; false when no board is. */
+  cancelElsewhere(tenant: string, transaction: string): boolean;
+  /** May hand an accepted request to a peer holding its adapter; resolves true when a peer accepted it
+   *  (the peer answers it), false to run it here. */
+  offer(msg: BusMessage, adapter: string | null): Promise<boolean>;
+  /** A request this board's journal left pending: true while its ledger entry is still this board's
+   *  (no other board took it over when this one went offline). */
+  holds(key: string): boolean;
 }
 
 export interface DaemonContext {
@@ -40,6 +61,10 @@ export interface DaemonContext {
   router: Router | null;
   modelPath: string;
   modelError: string | null;
+  /** This board's name (daemon.board_id, default the hostname) in bridge/<board>/... */
+  boardId: string;
+  intake: IntakeObserver[];
+  fleet: FleetPort | null;
 }
 
 /** One feature of the daemon. The constructor only stores the context; work starts in start(). */

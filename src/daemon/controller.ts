@@ -11,6 +11,8 @@ import { Router } from "../adapters/router/router.js";
 import { buildAdapterStore } from "../adapters/store/index.js";
 import type { Config } from "../config/schema.js";
 import type { StepEngine } from "../engine/types.js";
+import { AggregateWill } from "../fleet/aggregate-will.js";
+import { Fleet } from "../fleet/fleet.js";
 import { NoLed, type Led } from "../leds/index.js";
 import { EmbeddedBroker } from "../mqtt/broker.js";
 import { Bus, type BusOptions } from "../mqtt/client.js";
@@ -19,11 +21,12 @@ import { userDirectory } from "../mqtt/users.js";
 import { Scheduler } from "../scheduler/scheduler.js";
 import { Admin } from "./admin.js";
 import { BridgeInfo } from "./bridge-info.js";
-import { BridgeState, OFFLINE } from "./bridge-state.js";
+import { BridgeState, boardState } from "./bridge-state.js";
 import type { DaemonContext, Extension } from "./context.js";
 import { EventBus } from "./events.js";
 import { Health } from "./health.js";
 import { HomeAssistant } from "./homeassistant.js";
+import { RequestJournal } from "./journal.js";
 import { Metrics } from "./metrics.js";
 import { Prewarm } from "./prewarm.js";
 import { RequestHandler } from "./request-handler.js";
@@ -44,6 +47,11 @@ export interface ControllerOptions {
 /** Adapters scored side by side in one profiling batch. */
 const PROFILE_SLOTS = 4;
 
+/** daemon.board_id, else the hostname made fit for a topic level. */
+export function boardIdOf(config: Config): string {
+  return config.daemon.board_id ?? (hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64) || "board");
+}
+
 export const VERSION: string = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 export class Controller {
@@ -51,6 +59,7 @@ export class Controller {
   private ctx: DaemonContext | null = null;
   private extensions: Extension[] = [];
   private requests: RequestHandler | null = null;
+  private journal: RequestJournal | null = null;
   private stopping: Promise<void> | null = null;
 
   constructor(private readonly opts: ControllerOptions) {}
@@ -70,19 +79,20 @@ export class Controller {
     const events = new EventBus(logger);
     const health = new Health(events);
     const t = topics(config.mqtt.base_topic);
+    const boardId = boardIdOf(config);
     const registry = new AdapterRegistry({
       entries: config.adapters.entries,
       directory: config.adapters.directory,
       stateFile: join(config.daemon.data_dir, "adapters.json"),
       indexFile: join(config.daemon.data_dir, "adapter-index.json"),
     });
-    await registry.load();
+    await registry.load(logger);
     const invalid = registry.list().filter((e) => e.problem !== null);
     for (const e of invalid.slice(0, 20)) logger.warn({ adapter: e.name, path: e.path, problem: e.problem }, "adapter refused: requests get ADAPTER_INVALID");
     if (invalid.length > 20) logger.warn({ more: invalid.length - 20 }, "more adapters refused");
     logger.info({ adapters: registry.size }, "adapters registered");
 
-    const bus = new Bus(await this.busOptions(t.state));
+    const bus = new Bus(await this.busOptions(t.board(boardId).state, boardState(boardId, "offline"), boardId));
     bus.on("up", () => health.set({ brokerDown: false }));
     bus.on("down", () => health.set({ brokerDown: true }));
 
@@ -122,7 +132,12 @@ export class Controller {
     const ctx: DaemonContext = {
       config, topics: t, bus, events, health, logger, version: VERSION,
       engine, scheduler, registry, slots, router, modelPath: this.opts.modelPath, modelError,
+      boardId, intake: [], fleet: null,
     };
+    if (config.daemon.journal && scheduler) {
+      this.journal = new RequestJournal(join(config.daemon.data_dir, "requests.journal"), logger);
+      ctx.intake.push(this.journal);
+    }
     this.ctx = ctx;
     if (scheduler) {
       scheduler.on("busy", () => health.set({ busy: true }));
@@ -139,23 +154,37 @@ export class Controller {
     await bus.waitConnected();
 
     if (engine && scheduler) this.requests = new RequestHandler(ctx, engine, scheduler, engine.limits.nCtx);
+    const external = !config.mqtt.embedded;
+    // A fleet: several boards share the requests of one external MQTT 5 broker.
+    const fleet = external && bus.mqtt5 && config.mqtt.shared_subscription && this.requests ? new Fleet(ctx, this.requests) : null;
+    ctx.fleet = fleet;
     const features: Extension[] = [
+      ...(external ? [new AggregateWill(ctx)] : []),
       new BridgeState(ctx),
       new BridgeInfo(ctx),
       new Metrics(ctx),
       new Admin(ctx),
       new Prewarm(ctx),
-      ...(config.homeassistant.enabled ? [new HomeAssistant(ctx, bus.opts.clientId)] : []),
+      ...(config.homeassistant.enabled ? [new HomeAssistant(ctx)] : []),
+      ...(fleet ? [fleet] : []),
       this.requests ?? new Unavailable(ctx),
       // Last: READY=1 only once everything above serves.
       new Systemd(ctx, this.opts.env, this.opts.notifier),
     ];
     scheduler?.start();
+    const pending = this.journal?.open() ?? [];
     for (const f of features) {
       await f.start();
       this.extensions.push(f);
       logger.debug({ feature: f.name }, "started");
     }
+    // Requests a previous run accepted and did not answer: run again. A copy the broker redelivered
+    // meanwhile is already running (the handler's dedupe drops the other).
+    // In a fleet, only those no other board took over when this one went offline.
+    for (const p of pending) if (!fleet || fleet.holds(p.key)) this.requests?.inject(p.msg);
+    this.journal?.replayDone();
+    // Only now may tenants connect: their requests are served from the first one.
+    this.broker?.openToClients();
   }
 
   /** Graceful stop: new requests get SHUTTING_DOWN, running ones finish within the grace period
@@ -182,6 +211,7 @@ export class Controller {
       ctx.engine?.dispose();
     }
     await ctx?.registry.flush().catch((err: unknown) => logger.warn({ err }, "adapter index not written"));
+    this.journal?.close();
     await this.broker?.close();
     logger.info("stopped");
   }
@@ -227,23 +257,28 @@ export class Controller {
     }
   }
 
-  private async busOptions(willTopic: string): Promise<BusOptions> {
+  private async busOptions(willTopic: string, willPayload: string, boardId: string): Promise<BusOptions> {
     const { config, logger } = this.opts;
     const m = config.mqtt;
     const common = {
-      clientId: m.client_id ?? `edgelora-${hostname()}`,
+      clientId: m.client_id ?? `edgelora-${boardId}`,
       qos: m.qos,
       keepaliveS: m.keepalive_s,
       reconnectMs: m.reconnect_ms,
-      will: { topic: willTopic, payload: OFFLINE },
+      will: { topic: willTopic, payload: willPayload },
       logger,
     };
     if (!m.embedded) {
       if (!m.url) throw new Error("mqtt.url is required when mqtt.embedded is false");
       const tls = { ca: m.tls.ca, cert: m.tls.cert, key: m.tls.key, rejectUnauthorized: m.tls.reject_unauthorized };
-      return { ...common, url: m.url, protocolVersion: 5, username: m.username, password: m.password, tls };
+      // One board alone keeps a persistent session: requests published while it restarts wait in the
+      // broker. In a fleet they go to the other boards instead (and a dead board's session would hold
+      // its share of them), so the session is clean there.
+      const clean = m.shared_subscription;
+      return { ...common, url: m.url, protocolVersion: 5, username: m.username, password: m.password, tls, clean };
     }
-    const { users, daemon } = userDirectory({ tenants: config.tenants, admin: config.admin });
+    const observer = { ...config.observer, discoveryPrefix: config.homeassistant.discovery_prefix };
+    const { users, daemon } = userDirectory({ tenants: config.tenants, admin: config.admin, observer });
     this.broker = new EmbeddedBroker({ host: m.host, port: m.port, base: m.base_topic, users, logger });
     const port = await this.broker.listen();
     logger.info({ host: m.host, port }, "embedded MQTT broker listening");

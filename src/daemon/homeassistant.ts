@@ -1,6 +1,6 @@
-// Home Assistant MQTT discovery (homeassistant.enabled): a device with a connectivity sensor from
-// bridge/state and sensors from bridge/metrics, published retained under the discovery prefix.
-import { hostname } from "node:os";
+// Home Assistant MQTT discovery (homeassistant.enabled): one device per board, with a connectivity
+// sensor from bridge/<board>/state and sensors from bridge/<board>/metrics, published retained under
+// the discovery prefix. Home Assistant reads them with the observer login (read-only).
 import type { DaemonContext, Extension } from "./context.js";
 
 const SENSORS = [
@@ -10,10 +10,11 @@ const SENSORS = [
   { id: "completed", name: "Completed requests", template: "{{ value_json.completed }}", unit: undefined },
 ];
 
-export function discoveryMessages(ctx: DaemonContext, node: string): { topic: string; config: Record<string, unknown> }[] {
-  const { topics } = ctx;
+export function discoveryMessages(ctx: DaemonContext): { topic: string; config: Record<string, unknown> }[] {
+  const node = `edgelora_${ctx.boardId}`;
+  const topics = ctx.topics.board(ctx.boardId);
   const prefix = ctx.config.homeassistant.discovery_prefix;
-  const device = { identifiers: [node], name: `edgelora ${hostname()}`, manufacturer: "edgelora", model: ctx.engine?.info.name ?? "edgelora", sw_version: ctx.version };
+  const device = { identifiers: [node], name: `edgelora ${ctx.boardId}`, manufacturer: "edgelora", model: ctx.engine?.info.name ?? "edgelora", sw_version: ctx.version };
   const availability = { topic: topics.state, value_template: "{{ value_json.state }}", payload_available: "online", payload_not_available: "offline" };
   return [
     {
@@ -36,13 +37,10 @@ export function discoveryMessages(ctx: DaemonContext, node: string): { topic: st
 export class HomeAssistant implements Extension {
   readonly name = "homeassistant";
 
-  constructor(
-    private readonly ctx: DaemonContext,
-    private readonly node: string,
-  ) {}
+  constructor(private readonly ctx: DaemonContext) {}
 
   async start(): Promise<void> {
-    for (const m of discoveryMessages(this.ctx, this.node)) await this.ctx.bus.setRetained(m.topic, JSON.stringify(m.config));
+    for (const m of discoveryMessages(this.ctx)) await this.ctx.bus.setRetained(m.topic, JSON.stringify(m.config));
   }
 
   async stop(): Promise<void> {}

@@ -1,6 +1,7 @@
-// <base>/bridge/metrics every metrics.interval_s: scheduler load, adapter tiers (hits and misses per
-// tier, bytes used against budgets, promotions and their latency p50/p99 per source tier, prefetch
-// hits), memory, and answered requests by outcome since start.
+// <base>/bridge/<board>/metrics every metrics.interval_s: scheduler load, adapter tiers (hits and misses
+// per tier, bytes used against budgets, promotions and their latency p50/p99 per source tier, prefetch
+// hits), memory, and answered requests by outcome since start; also on <base>/bridge/metrics (each board
+// in turn, with its `board`) for clients written before there were several boards.
 import type { DaemonContext, Extension } from "./context.js";
 
 export class Metrics implements Extension {
@@ -31,6 +32,7 @@ export class Metrics implements Extension {
     const lookups = tiers ? tiers.hits.hot + tiers.hits.warm + tiers.hits.cold : 0;
     const mem = process.memoryUsage();
     return {
+      board: this.ctx.boardId,
       queue_depth: st?.queueDepth ?? 0,
       active_sequences: st?.active ?? 0,
       tokens_per_second: Math.round((st?.tokensPerSecond ?? 0) * 10) / 10,
@@ -52,8 +54,10 @@ export class Metrics implements Extension {
   }
 
   publish(): Promise<void> {
-    return this.ctx.bus
-      .publish(this.ctx.topics.metrics, JSON.stringify(this.snapshot()), { qos: 0 })
+    const { bus, topics, boardId } = this.ctx;
+    const payload = JSON.stringify(this.snapshot());
+    return Promise.all([topics.board(boardId).metrics, topics.metrics].map((topic) => bus.publish(topic, payload, { qos: 0 })))
+      .then(() => undefined)
       .catch((err: unknown) => this.ctx.logger.warn({ err }, "metrics not published"));
   }
 }

@@ -37,6 +37,25 @@ export class RequestHandler implements Extension {
     await bus.subscribe(filter, (msg) => this.onMessage(msg));
   }
 
+  /** A request that did not come through the request subscription: one left pending by a previous
+   *  run (journal), forwarded by a peer, or taken over from a board that died. `forwarded`: never
+   *  handed on again. */
+  inject(msg: BusMessage, forwarded = true): void {
+    void this.onMessage(msg, forwarded);
+  }
+
+  /** Cancels tenant/transaction when it runs here. */
+  cancel(tenant: string, transaction: string): boolean {
+    const running = this.inFlight.get(`${tenant}/${transaction}`);
+    running?.handle.cancel();
+    return running !== undefined;
+  }
+
+  /** Accepting new requests (started, not stopping). */
+  get serving(): boolean {
+    return this.accepting;
+  }
+
   /** New requests get SHUTTING_DOWN from now on; running ones continue until drained. */
   stopAccepting(): void {
     this.accepting = false;
@@ -53,7 +72,7 @@ export class RequestHandler implements Extension {
     await this.drained();
   }
 
-  private onMessage(msg: BusMessage): Promise<void> | void {
+  private onMessage(msg: BusMessage, forwarded = false): Promise<void> | void {
     const tenant = this.ctx.topics.tenantOfRequest(msg.topic);
     if (tenant === null) return;
     const tenantConfig = Object.hasOwn(this.ctx.config.tenants, tenant) ? this.ctx.config.tenants[tenant] : undefined;
@@ -69,6 +88,7 @@ export class RequestHandler implements Extension {
     if (parsed.kind === "cancel") {
       const running = this.inFlight.get(key);
       if (running) return running.handle.cancel();
+      if (this.ctx.fleet?.cancelElsewhere(tenant, transaction)) return;
       return this.answer(tenant, { topic: this.ctx.topics.response(tenant) }, errorReply(transaction, "BAD_REQUEST", "no running request with this transaction"));
     }
     const body = parsed.body;
@@ -80,6 +100,8 @@ export class RequestHandler implements Extension {
     if (!tenantConfig) return fail("BAD_REQUEST", `unknown tenant ${tenant}`);
     if (!this.accepting) return fail("SHUTTING_DOWN", "server is shutting down");
     if (parsed.clientTransaction) {
+      if (!forwarded && this.ctx.fleet?.runningElsewhere(tenant, transaction))
+        return this.ctx.logger.info({ tenant, transaction }, "duplicate of a request running on another board dropped");
       const seen = this.dedupe.check(key);
       if (seen === "running") return this.ctx.logger.info({ tenant, transaction }, "duplicate of a running request dropped");
       if (seen !== "new") return this.answer(tenant, seen.reply.route, seen.reply.reply);
@@ -93,19 +115,40 @@ export class RequestHandler implements Extension {
       this.ctx.logger.error({ err: e, tenant }, "request preparation failed");
       return fail("INTERNAL", "internal error");
     }
-    if (job.adapter !== AUTO) return this.run(tenant, key, job, route, body, stream, parsed.clientTransaction);
-    // "auto": the router picks the adapter before the job is queued.
+    // Recorded before this handler returns, so before the broker gets the acknowledgement.
+    for (const o of this.ctx.intake) o.accepted({ key, tenant, transaction, msg, stream });
+    const closeIntake = () => {
+      for (const o of this.ctx.intake) o.answered(key);
+    };
+    // Runs here, or on a fleet peer that holds the adapter.
+    const place = (job: Job, routed?: RouterView): Promise<void> | void => {
+      const fleet = this.ctx.fleet;
+      const runHere = () => this.run(tenant, key, job, route, body, stream, parsed.clientTransaction, routed);
+      if (forwarded || !fleet) return runHere();
+      return fleet.offer(msg, job.adapter).then(
+        (taken) => {
+          if (!taken) return runHere();
+          this.dedupe.forget(key); // the peer runs it; the fleet ledger dedupes from now on
+          closeIntake();
+        },
+        () => runHere(),
+      );
+    };
+    if (job.adapter !== AUTO) return place(job);
+    // "auto": the router picks the adapter before the job is queued (or offered to a peer).
     const routing = resolveAuto(this.ctx.router, tenantConfig, this.ctx.registry, job.promptTokens, tierOfSlots(this.ctx.slots))
       .then(({ adapter, view }) => {
         this.ctx.logger.debug({ tenant, transaction, adapter, ms: view.ms, because: view.chosen_because }, "adapter routed");
         if (!this.accepting) {
           this.dedupe.forget(key);
+          closeIntake();
           return fail("SHUTTING_DOWN", "server is shutting down");
         }
-        this.run(tenant, key, { ...job, adapter }, route, body, stream, parsed.clientTransaction, view);
+        return place({ ...job, adapter }, view);
       })
       .catch((e: unknown) => {
         this.dedupe.forget(key);
+        closeIntake();
         this.ctx.logger.error({ err: e, tenant }, "adapter routing failed");
         return fail("INTERNAL", "adapter routing failed");
       })
@@ -157,12 +200,25 @@ export class RequestHandler implements Extension {
     const final = (reply: Reply, code: ErrorCode | null) => {
       chunks?.flush();
       this.inFlight.delete(key);
+      const closeIntake = () => {
+        for (const o of this.ctx.intake) o.answered(key);
+      };
       if (dedupe) {
         // Refusals for load or shutdown may be retried with the same transaction.
         if (code === "OVERLOADED" || code === "SHUTTING_DOWN") this.dedupe.forget(key);
         else this.dedupe.finish(key, { route, reply });
       }
-      this.answer(tenant, route, reply).finally(finish);
+      // Connected, the reply reaches the socket in the nextTick callback that publish queued (mqtt-packet
+      // uncorks there), and the kernel still sends it if we are killed after that; so the request is
+      // closed in the nextTick callback queued just behind it. Waiting for the broker's ack instead
+      // would leave a window in which a killed daemon answers it again after its restart. Offline, the
+      // reply waits in memory: the request is closed at the ack.
+      const connected = this.ctx.bus.connected;
+      void this.answer(tenant, route, reply).finally(() => {
+        if (!connected) closeIntake();
+        finish();
+      });
+      if (connected) process.nextTick(closeIntake);
     };
     const handle = this.scheduler.submit(job, {
       onDelta: chunks ? (delta) => chunks.push(delta) : undefined,

@@ -1,9 +1,10 @@
 // Who may publish and subscribe where. The same rules are in config/mosquitto/acl for an external broker.
 //   daemon: everything.  admin: publish <base>/bridge/request/#, subscribe <base>/bridge/#.
+//   observer: subscribe <base>/bridge/# (and Home Assistant discovery), publish nothing.
 //   tenant T: publish <base>/T/request only, subscribe only filters inside <base>/T/.
 import { BRIDGE } from "./topics.js";
 
-export type Principal = { kind: "daemon" } | { kind: "admin" } | { kind: "tenant"; name: string };
+export type Principal = { kind: "daemon" } | { kind: "admin" } | { kind: "observer"; discoveryPrefix: string } | { kind: "tenant"; name: string };
 
 function levels(topic: string): string[] {
   return topic.split("/");
@@ -20,6 +21,7 @@ function inside(topic: string, prefix: string): boolean {
 export function canPublish(who: Principal, base: string, topic: string): boolean {
   if (who.kind === "daemon") return true;
   if (who.kind === "admin") return inside(topic, `${base}/${BRIDGE}/request`) && !/[+#]/.test(topic);
+  if (who.kind === "observer") return false;
   return topic === `${base}/${who.name}/request`;
 }
 
@@ -27,6 +29,7 @@ export function canSubscribe(who: Principal, base: string, filter: string): bool
   if (who.kind === "daemon") return true;
   if (filter.startsWith("$")) return false; // $share/…, $SYS/…
   if (who.kind === "admin") return inside(filter, `${base}/${BRIDGE}`);
+  if (who.kind === "observer") return inside(filter, `${base}/${BRIDGE}`) || inside(filter, who.discoveryPrefix);
   return inside(filter, `${base}/${who.name}`);
 }
 

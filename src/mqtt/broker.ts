@@ -17,23 +17,28 @@ export interface EmbeddedBrokerOptions {
   logger: Logger;
 }
 
-const BAD_USERNAME_OR_PASSWORD = 4; // CONNACK return code [MQTT-3.2.2.3]
+const SERVER_UNAVAILABLE = 3; // CONNACK return codes [MQTT-3.2.2.3]
+const BAD_USERNAME_OR_PASSWORD = 4;
 
 export class EmbeddedBroker {
   private readonly aedes: Aedes;
   private readonly server: Server;
   private readonly principals = new WeakMap<Client, Principal>();
+  // Until the daemon serves requests only its own client may connect: a tenant's request published
+  // before the daemon has subscribed would be dropped without a reply.
+  private serving = false;
 
   constructor(private readonly opts: EmbeddedBrokerOptions) {
     this.aedes = aedes.createBroker({
       authenticate: (client, username, password, done) => {
-        const refuse = () => {
-          const err = new Error("bad username or password") as AuthenticateError;
-          err.returnCode = BAD_USERNAME_OR_PASSWORD;
+        const refuse = (returnCode = BAD_USERNAME_OR_PASSWORD) => {
+          const err = new Error(returnCode === SERVER_UNAVAILABLE ? "server unavailable: starting" : "bad username or password") as AuthenticateError;
+          err.returnCode = returnCode;
           done(err, false);
         };
         const entry = username ? opts.users.lookup(username) : null;
         if (!entry || !password) return refuse();
+        if (!this.serving && entry.principal.kind !== "daemon") return refuse(SERVER_UNAVAILABLE);
         entry.verify(password.toString("utf8")).then(
           (ok) => {
             if (!ok) return refuse();
@@ -70,6 +75,11 @@ export class EmbeddedBroker {
         resolve((this.server.address() as AddressInfo).port);
       });
     });
+  }
+
+  /** From now on tenants, admin and observers may connect (CONNACK 3 "server unavailable" before). */
+  openToClients(): void {
+    this.serving = true;
   }
 
   get port(): number {

@@ -1,9 +1,11 @@
 // The daemon's MQTT connection (mqtt.js): to the embedded broker (MQTT 3.1.1) or an external one
 // (MQTT 5). Last will = bridge offline; after a reconnect (a broker restart loses retained
 // messages) the retained state is published again; mqtt.js resubscribes by itself.
+// With a persistent session (clean: false) the broker delivers what it queued for us as soon as we
+// connect, before the features have subscribed: such messages are held until a handler is added.
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
-import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from "mqtt";
+import { connect, type IClientOptions, type IClientPublishOptions, type ISubscriptionMap, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import { matches } from "./match.js";
 
@@ -33,8 +35,14 @@ export interface BusOptions {
   reconnectMs: number;
   tls?: { ca: string | null; cert: string | null; key: string | null; rejectUnauthorized: boolean };
   will: { topic: string; payload: string };
+  /** false: a persistent session (the broker keeps our subscriptions and queues QoS 1 messages while
+   *  we are away). MQTT 5: it expires sessionExpiryS after a disconnect. Default true. */
+  clean?: boolean;
+  sessionExpiryS?: number;
   logger: Logger;
 }
+
+const MAX_HELD = 10_000; // messages kept for handlers not added yet
 
 export type MessageHandler = (msg: BusMessage) => void;
 
@@ -43,6 +51,7 @@ export class Bus extends EventEmitter {
   private client: MqttClient | null = null;
   private readonly handlers: { filter: string; handler: MessageHandler }[] = [];
   private readonly retained = new Map<string, string>();
+  private held: BusMessage[] = [];
   private connects = 0;
 
   constructor(readonly opts: BusOptions) {
@@ -68,8 +77,9 @@ export class Bus extends EventEmitter {
       keepalive: o.keepaliveS,
       reconnectPeriod: o.reconnectMs,
       connectTimeout: 10_000,
-      clean: true,
+      clean: o.clean ?? true,
       resubscribe: true,
+      ...(o.protocolVersion === 5 && o.clean === false ? { properties: { sessionExpiryInterval: o.sessionExpiryS ?? 3600 } } : {}),
       will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: true },
     };
     if (o.tls) {
@@ -100,16 +110,24 @@ export class Bus extends EventEmitter {
         responseTopic: packet.properties?.responseTopic,
         correlationData: packet.properties?.correlationData,
       };
-      for (const h of this.handlers) {
-        if (!matches(h.filter, topic)) continue;
-        try {
-          h.handler(msg);
-        } catch (err) {
-          // One failing feature must not take down the connection's message loop.
-          o.logger.error({ err, topic }, "message handler failed");
-        }
-      }
+      if (!this.dispatch(msg) && this.held.length < MAX_HELD) this.held.push(msg);
     });
+  }
+
+  /** Hands `msg` to every matching handler; false when none matched. */
+  private dispatch(msg: BusMessage, only?: MessageHandler): boolean {
+    let matched = false;
+    for (const h of this.handlers) {
+      if (!matches(h.filter, msg.topic) || (only && h.handler !== only)) continue;
+      matched = true;
+      try {
+        h.handler(msg);
+      } catch (err) {
+        // One failing feature must not take down the connection's message loop.
+        this.opts.logger.error({ err, topic: msg.topic }, "message handler failed");
+      }
+    }
+    return matched;
   }
 
   /** Resolves once connected (immediately when already). */
@@ -119,7 +137,13 @@ export class Bus extends EventEmitter {
 
   async subscribe(filter: string, handler: MessageHandler): Promise<void> {
     this.handlers.push({ filter, handler });
-    const granted = await this.require().subscribeAsync(filter, { qos: this.opts.qos });
+    const held = this.held;
+    this.held = [];
+    for (const msg of held) if (!this.dispatch(msg, handler)) this.held.push(msg);
+    // resubscribe: mqtt.js skips a filter it already holds, and then a second feature on the same
+    // filter would never get its retained messages.
+    const subscription = { [filter]: { qos: this.opts.qos }, resubscribe: true } as unknown as ISubscriptionMap;
+    const granted = await this.require().subscribeAsync(subscription);
     if (granted.some((g) => g.qos === 128)) throw new Error(`subscription refused: ${filter}`);
   }
 
@@ -131,6 +155,12 @@ export class Bus extends EventEmitter {
   setRetained(topic: string, payload: string): Promise<void> {
     this.retained.set(topic, payload);
     return this.send(topic, payload, { retain: true });
+  }
+
+  /** Clears a retained topic (an empty retained message) and forgets it. */
+  clearRetained(topic: string): Promise<void> {
+    this.retained.delete(topic);
+    return this.send(topic, "", { retain: true });
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,9 @@
 // The topic map of the MQTT contract (DESIGN.md), from the configurable base topic.
 
 export const BRIDGE = "bridge"; // reserved: not a tenant name
+/** Reserved too: boards' private topics (job ledger, forwarded requests, cancels). Tenants'
+ *  prompts travel there, so it lies outside bridge/#, which the admin and observers read. */
+export const FLEET = "fleet";
 
 export interface Topics {
   base: string;
@@ -11,6 +14,18 @@ export interface Topics {
   state: string;
   info: string;
   metrics: string;
+  /** Per board (daemon.board_id): its own retained state (with its own last will), info, metrics
+   *  and the adapters it advertises for affinity routing. */
+  board(id: string): { state: string; info: string; metrics: string; adapters: string };
+  /** Every board's state / adapter advertisement (wildcards). */
+  allBoardStates: string;
+  allBoardAdapters: string;
+  /** Board-private topics of the fleet protocol (see src/fleet/). */
+  fleet(id: string): { forward: string; accepted: string; cancel: string; jobs: string };
+  /** A job ledger entry: <base>/fleet/<board>/jobs/<tenant>/<transaction, URI-encoded>. */
+  job(board: string, tenant: string, transaction: string): string;
+  /** Every board's job ledger (wildcard). */
+  allJobs: string;
   adminRequest(op: string): string;
   adminResponse(op: string): string;
   /** Wildcard for every admin op (ops may have several levels: adapters/list). */
@@ -30,13 +45,29 @@ export function topics(base: string): Topics {
     state: `${base}/${BRIDGE}/state`,
     info: `${base}/${BRIDGE}/info`,
     metrics: `${base}/${BRIDGE}/metrics`,
+    board: (id) => ({
+      state: `${base}/${BRIDGE}/${id}/state`,
+      info: `${base}/${BRIDGE}/${id}/info`,
+      metrics: `${base}/${BRIDGE}/${id}/metrics`,
+      adapters: `${base}/${BRIDGE}/${id}/adapters`,
+    }),
+    allBoardStates: `${base}/${BRIDGE}/+/state`,
+    allBoardAdapters: `${base}/${BRIDGE}/+/adapters`,
+    fleet: (id) => ({
+      forward: `${base}/${FLEET}/${id}/forward`,
+      accepted: `${base}/${FLEET}/${id}/accepted`,
+      cancel: `${base}/${FLEET}/${id}/cancel`,
+      jobs: `${base}/${FLEET}/${id}/jobs/#`,
+    }),
+    job: (board, tenant, transaction) => `${base}/${FLEET}/${board}/jobs/${tenant}/${encodeURIComponent(transaction)}`,
+    allJobs: `${base}/${FLEET}/+/jobs/#`,
     adminRequest: (op) => `${base}/${BRIDGE}/request/${op}`,
     adminResponse: (op) => `${base}/${BRIDGE}/response/${op}`,
     allAdminRequests: `${base}/${BRIDGE}/request/#`,
     tenantOfRequest(topic) {
       if (!topic.startsWith(`${base}/`)) return null;
       const rest = topic.slice(base.length + 1).split("/");
-      return rest.length === 2 && rest[1] === "request" && rest[0] !== BRIDGE && rest[0] !== "" ? rest[0] : null;
+      return rest.length === 2 && rest[1] === "request" && rest[0] !== BRIDGE && rest[0] !== FLEET && rest[0] !== "" ? rest[0] : null;
     },
     adminOp(topic) {
       const prefix = `${base}/${BRIDGE}/request/`;

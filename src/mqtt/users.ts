@@ -21,6 +21,8 @@ export interface Credentials {
 export interface UserSource {
   tenants: Record<string, { password_hash: string }>;
   admin: { username: string; password_hash: string | null };
+  /** Read-only login; discoveryPrefix: the Home Assistant discovery topics it may also read. */
+  observer?: { username: string; password_hash: string | null; discoveryPrefix: string };
 }
 
 export const DAEMON_USER = "edgelora-daemon";
@@ -45,6 +47,11 @@ export function userDirectory(source: UserSource): { users: UserDirectory; daemo
         if (username === admin.username && admin.password_hash) {
           const hash = admin.password_hash;
           return { principal: { kind: "admin" }, verify: (pw) => verifyPassword(pw, hash) };
+        }
+        const observer = source.observer;
+        if (observer && username === observer.username && observer.password_hash) {
+          const hash = observer.password_hash;
+          return { principal: { kind: "observer", discoveryPrefix: observer.discoveryPrefix }, verify: (pw) => verifyPassword(pw, hash) };
         }
         const tenant = Object.hasOwn(source.tenants, username) ? source.tenants[username] : undefined;
         if (tenant) return { principal: { kind: "tenant", name: username }, verify: (pw) => verifyPassword(pw, tenant.password_hash) };

@@ -6,9 +6,10 @@ export type ErrorCode =
   | "PROMPT_TOO_LONG"
   | "ADAPTER_NOT_FOUND"
   | "ADAPTER_FORBIDDEN"
-  | "ADAPTER_INVALID"
+  | "ADAPTER_INVALID" // a registered adapter file changed or became unreadable
   | "OVERLOADED"
   | "SHUTTING_DOWN"
+  | "INTERRUPTED" // the board running the request died and no other board could finish it
   | "INTERNAL";
 
 export class RequestError extends Error {

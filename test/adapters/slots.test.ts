@@ -1,4 +1,7 @@
 import test from "ava";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { LruAdapterSlots } from "../../src/adapters/slots.js";
 import { RequestError } from "../../src/scheduler/types.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
@@ -23,13 +26,21 @@ test("resident adapters are reused; the LRU unpinned one is evicted; all pinned 
   t.deepEqual(slots.resident().map((r) => r.name).sort(), ["b", "c"]);
 });
 
-test("unknown names reject with ADAPTER_NOT_FOUND, failed loads free the slot", async (t) => {
+test("unknown names reject with ADAPTER_NOT_FOUND, failed loads free the slot; a deleted file is ADAPTER_INVALID", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "edgelora-slots-"));
+  const bad = join(dir, "bad.gguf");
+  writeFileSync(bad, "not an adapter");
+  const files = { resolve: (n: string) => (n === "bad" ? bad : n === "gone" ? join(dir, "gone.gguf") : registry.resolve(n)) };
   const engine = new FakeEngine();
-  engine.failLoad = "/adapters/bad.gguf";
-  const slots = new LruAdapterSlots(engine, registry, 1);
+  engine.failLoad = bad;
+  engine.failLoadPaths.add(join(dir, "gone.gguf"));
+  const slots = new LruAdapterSlots(engine, files, 1);
   const missing = await t.throwsAsync(slots.acquire("zzz"), { instanceOf: RequestError });
   t.is((missing as RequestError).code, "ADAPTER_NOT_FOUND");
-  await t.throwsAsync(slots.acquire("bad"), { message: /failed to load/ });
+  const broken = await t.throwsAsync(slots.acquire("bad"), { message: /failed to load/ });
+  t.is((broken as RequestError).code, "INTERNAL");
+  const gone = await t.throwsAsync(slots.acquire("gone"), { instanceOf: RequestError });
+  t.is((gone as RequestError).code, "ADAPTER_INVALID", "a registered file deleted from the disk");
   t.truthy(await slots.acquire("a"), "the slot is free again");
 });
 

@@ -29,6 +29,7 @@ export async function startTestBroker(base = "edgelora"): Promise<TestBroker> {
   const { users, daemon } = userDirectory({ tenants, admin });
   const broker = new EmbeddedBroker({ host: "127.0.0.1", port: 0, base, users, logger: quietLogger });
   const port = await broker.listen();
+  broker.openToClients();
   const url = `mqtt://127.0.0.1:${port}`;
   const clients = trackedClients(url);
   return {

@@ -22,7 +22,9 @@ export interface TestDaemon {
   close(): Promise<void>;
 }
 
-export async function startDaemon(opts: { engine?: FakeEngine; edit?: (c: Config) => void; openEngine?: () => Promise<FakeEngine> } = {}): Promise<TestDaemon> {
+export async function startDaemon(
+  opts: { engine?: FakeEngine; edit?: (c: Config) => void; openEngine?: () => Promise<FakeEngine>; observer?: { username: string; password: string } } = {},
+): Promise<TestDaemon> {
   const dir = mkdtempSync(join(tmpdir(), "edgelora-daemon-"));
   const config = loadConfig({ env: {} });
   for (const name of ["pirate", "poet", "chef"]) writeFileSync(join(dir, `${name}.gguf`), "fake");
@@ -36,6 +38,7 @@ export async function startDaemon(opts: { engine?: FakeEngine; edit?: (c: Config
     bob: { password_hash: await hashPassword("bob", FAST), adapters: ["*"], default_adapter: null },
   };
   config.admin = { username: "admin", password_hash: await hashPassword("secret", FAST) };
+  if (opts.observer) config.observer = { username: opts.observer.username, password_hash: await hashPassword(opts.observer.password, FAST) };
   opts.edit?.(config);
   const engine = opts.engine ?? new FakeEngine();
   const led = new RecordingLed();

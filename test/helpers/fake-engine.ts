@@ -64,6 +64,7 @@ export class FakeEngine implements StepEngine {
   readonly loads: { slot: number; path: string }[] = [];
   readonly unloads: number[] = [];
   failLoad: string | null = null; // a path whose load fails
+  readonly failLoadPaths = new Set<string>(); // more of them (a file a real engine could not open)
   private readonly loaded = new Map<number, string>(); // slot -> adapter path
   private readonly seqSlot = new Map<number, number>(); // seq -> adapter slot it started with
   private readonly meta: Record<string, string>;
@@ -174,7 +175,7 @@ export class FakeEngine implements StepEngine {
 
   async loadAdapter(slot: number, path: string): Promise<AdapterSlotInfo> {
     await new Promise((resolve) => setTimeout(resolve, this.loadDelayMs));
-    if (path === this.failLoad) throw new Error("bad adapter file");
+    if (path === this.failLoad || this.failLoadPaths.has(path)) throw new Error("bad adapter file");
     this.loaded.set(slot, path);
     this.loads.push({ slot, path });
     return { slot, rank: 8, alpha: 16, factor: 2, bytes: 1024, modules: ["q", "v"] };

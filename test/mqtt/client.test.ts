@@ -19,6 +19,7 @@ test("after a broker restart the bus reconnects, resubscribes and republishes re
   const opts = { host: "127.0.0.1", base: "edgelora", users, logger: quietLogger };
   let broker = new EmbeddedBroker({ ...opts, port: 0 });
   const port = await broker.listen();
+  broker.openToClients();
   const bus = new Bus({
     url: `mqtt://127.0.0.1:${port}`, protocolVersion: 4, clientId: "t-daemon", ...daemon, qos: 1, keepaliveS: 5,
     reconnectMs: 100, will: { topic: "edgelora/bridge/state", payload: "offline" }, logger: quietLogger,
@@ -34,6 +35,7 @@ test("after a broker restart the bus reconnects, resubscribes and republishes re
   await down;
   broker = new EmbeddedBroker({ ...opts, port });
   await broker.listen();
+  broker.openToClients();
   await new Promise<void>((resolve) => bus.once("up", resolve));
 
   const admin = await connectAsync(`mqtt://127.0.0.1:${port}`, { username: "admin", password: "a", reconnectPeriod: 0 });

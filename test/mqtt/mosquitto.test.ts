@@ -3,6 +3,7 @@
 import test from "ava";
 import { fileURLToPath } from "node:url";
 import { connectAsync, type IClientOptions } from "mqtt";
+import type { Config } from "../../src/config/index.js";
 import { collect, sleep } from "../helpers/broker.js";
 import { startDaemon } from "../helpers/daemon.js";
 import { FakeEngine, scriptedModel } from "../helpers/fake-engine.js";
@@ -60,6 +61,16 @@ maybe("config/mosquitto ACL: same rules as the embedded broker", async (t) => {
     await sleep(100);
     t.is(requests.got.length, 1);
     t.is(bridge.got.length, 1);
+    // The observer reads bridge/# and publishes nothing.
+    const observer = await connect("observer");
+    const seen = await collect(observer, "edgelora/bridge/#");
+    const notSeen = await collect(observer, "edgelora/alice/#");
+    await t.throwsAsync(observer.publishAsync("edgelora/bridge/request/health", "{}", { qos: 1 }), { message: /Not authorized/ });
+    await daemon.publishAsync("edgelora/bridge/kitchen/state", '{"state":"online"}', { qos: 1 });
+    await daemon.publishAsync("edgelora/alice/response", "private", { qos: 1 });
+    await seen.next(1);
+    await sleep(100);
+    t.deepEqual(notSeen.got, []);
   });
 });
 
@@ -98,6 +109,27 @@ maybe("daemon on external MQTT 5 broker: response topic + correlation data", asy
       t.is((await responses.next(1)).json.error.code, "BAD_REQUEST");
     } finally {
       await d.close();
+    }
+  });
+});
+
+maybe("a fleet board whose model failed to load takes no share of the requests: the healthy board answers them all", async (t) => {
+  await withMosquitto(async (m, connect) => {
+    const external = (board: string) => (c: Config) => {
+      Object.assign(c.mqtt, { embedded: false, url: m.url, username: "edgelora", password: "edgelora", shared_subscription: true, client_id: `fleet-${board}` });
+      c.daemon.board_id = board;
+    };
+    const broken = await startDaemon({ openEngine: async () => Promise.reject(new Error("bad magic")), edit: external("broken") });
+    const healthy = await startDaemon({ edit: external("healthy") });
+    try {
+      const bob = await connect("bob");
+      const replies = await collect(bob, "edgelora/bob/response");
+      for (let i = 0; i < 6; i++) await bob.publishAsync("edgelora/bob/request", JSON.stringify({ prompt: "hello", transaction: `u${i}`, max_tokens: 2 }), { qos: 1 });
+      await replies.next(6);
+      t.true(replies.got.every((r) => r.json.status === "ok"), JSON.stringify(replies.got.map((r) => r.json.error)));
+    } finally {
+      await healthy.close();
+      await broken.close();
     }
   });
 });

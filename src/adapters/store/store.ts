@@ -240,6 +240,11 @@ export class TieredAdapterStore implements AdapterSlots {
     return done;
   }
 
+  /** Names of the adapters held in warm (none in a slot: the tiers are exclusive). */
+  warmNames(): string[] {
+    return this.warm ? [...this.warm.names()] : [];
+  }
+
   resident(): ResidentAdapter[] {
     return this.slots.flatMap((s, slot) =>
       s.name && s.info ? [{ name: s.name, slot, pins: s.pins, rank: s.info.rank, bytes: s.info.bytes }] : [],

@@ -1,0 +1,205 @@
+// At-least-once intake: a request the daemon accepts is appended to <data_dir>/requests.journal
+// before its QoS 1 acknowledgement leaves (the message handler runs before mqtt.js sends PUBACK),
+// and marked done once its final reply is published. After a crash or SIGKILL the requests still
+// pending are run again at start; the broker redelivers what was never acknowledged, and the
+// request handler's dedupe (tenant + transaction) drops a copy of one already running.
+//
+// Each line is one JSON record. The write is synchronous (a killed process loses nothing already
+// written); the data is flushed to the device at most FLUSH_MS later (a power cut may lose that much).
+// Write errors (a full or read-only disk) turn the journal off with one error log: requests are
+// then still served, at most once.
+import { closeSync, existsSync, fdatasync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Logger } from "pino";
+import type { BusMessage } from "../mqtt/client.js";
+
+const FLUSH_MS = 50;
+const COMPACT_AFTER_LINES = 4096;
+
+interface RequestRecord {
+  op: "req";
+  key: string;
+  topic: string;
+  payload: string; // base64
+  responseTopic?: string;
+  correlationData?: string; // base64
+}
+
+interface DoneRecord {
+  op: "done";
+  key: string;
+}
+
+export interface PendingRequest {
+  key: string;
+  msg: BusMessage;
+}
+
+export class RequestJournal {
+  private fd: number | null = null;
+  private readonly pending = new Map<string, RequestRecord>();
+  // Left pending by the last run and handed back by open(), until the handler accepts them again
+  // (record) or replayDone() closes the rest (refused, duplicates, keys that changed).
+  private readonly replaying = new Map<string, RequestRecord>();
+  private lines = 0;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private failed = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Reads what a previous run left pending, rewrites the file with only that, and opens it for
+   *  appending. Hand the requests returned to the handler again, then call replayDone(). */
+  open(): PendingRequest[] {
+    if (existsSync(this.file)) this.readExisting();
+    for (const [key, r] of this.pending) this.replaying.set(key, r);
+    this.pending.clear();
+    try {
+      mkdirSync(dirname(this.file), { recursive: true });
+      this.rewrite();
+    } catch (err) {
+      this.fail(err);
+    }
+    return [...this.replaying.values()].map((r) => ({ key: r.key, msg: toMessage(r) }));
+  }
+
+  /** The requests open() returned that were not accepted again are closed. */
+  replayDone(): void {
+    for (const key of [...this.replaying.keys()]) {
+      this.replaying.delete(key);
+      this.append({ op: "done", key });
+    }
+  }
+
+  /** Call from the message handler, before it returns (so before the broker gets the acknowledgement). */
+  record(key: string, msg: BusMessage): void {
+    if (this.pending.has(key)) return;
+    const again = this.replaying.get(key);
+    if (again) {
+      // Still in the file: accepted again without a new line.
+      this.replaying.delete(key);
+      this.pending.set(key, again);
+      return;
+    }
+    const rec: RequestRecord = {
+      op: "req",
+      key,
+      topic: msg.topic,
+      payload: msg.payload.toString("base64"),
+      ...(msg.responseTopic !== undefined ? { responseTopic: msg.responseTopic } : {}),
+      ...(msg.correlationData !== undefined ? { correlationData: msg.correlationData.toString("base64") } : {}),
+    };
+    this.pending.set(key, rec);
+    this.append(rec);
+  }
+
+  /** The request's final reply is published (or it was handed to another board). */
+  done(key: string): void {
+    if (!this.pending.delete(key)) return;
+    this.append({ op: "done", key });
+    if (this.lines > COMPACT_AFTER_LINES) {
+      try {
+        this.rewrite();
+      } catch (err) {
+        this.fail(err);
+      }
+    }
+  }
+
+  // As an IntakeObserver of the request handler.
+  accepted(req: { key: string; msg: BusMessage }): void {
+    this.record(req.key, req.msg);
+  }
+
+  answered(key: string): void {
+    this.done(key);
+  }
+
+  get size(): number {
+    return this.pending.size + this.replaying.size;
+  }
+
+  close(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+
+  private readExisting(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.file, "utf8");
+    } catch (err) {
+      this.logger.error({ err, file: this.file }, "request journal unreadable: pending requests of the last run are lost");
+      return;
+    }
+    let bad = 0;
+    for (const line of text.split("\n")) {
+      if (line.trim() === "") continue;
+      let rec: RequestRecord | DoneRecord;
+      try {
+        rec = JSON.parse(line) as RequestRecord | DoneRecord;
+        if (typeof rec.key !== "string") throw new Error("no key");
+      } catch {
+        bad++; // a line cut short by a crash, or garbage
+        continue;
+      }
+      if (rec.op === "req" && typeof rec.topic === "string" && typeof rec.payload === "string") this.pending.set(rec.key, rec);
+      else if (rec.op === "done") this.pending.delete(rec.key);
+      else bad++;
+    }
+    if (bad > 0) this.logger.warn({ file: this.file, bad_lines: bad }, "request journal: unreadable lines skipped");
+    if (this.pending.size > 0) this.logger.info({ pending: this.pending.size }, "request journal: requests of the last run will be run again");
+  }
+
+  /** Writes only the pending records to a new file, then swaps it in (a crash leaves the old or the new one). */
+  private rewrite(): void {
+    const text = [...this.replaying.values(), ...this.pending.values()].map((r) => `${JSON.stringify(r)}\n`).join("");
+    writeFileSync(`${this.file}.tmp`, text);
+    renameSync(`${this.file}.tmp`, this.file);
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = openSync(this.file, "a");
+    this.lines = this.pending.size;
+  }
+
+  private append(rec: RequestRecord | DoneRecord): void {
+    if (this.failed || this.fd === null) return;
+    try {
+      writeSync(this.fd, `${JSON.stringify(rec)}\n`);
+      this.lines++;
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = null;
+      if (this.fd !== null) fdatasync(this.fd, (err) => err && this.fail(err));
+    }, FLUSH_MS);
+  }
+
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.logger.error({ err, file: this.file }, "request journal cannot be written (disk full or read-only?): requests are served without it");
+    try {
+      if (this.fd !== null) closeSync(this.fd);
+    } catch {
+      // already unusable
+    }
+    this.fd = null;
+  }
+}
+
+function toMessage(r: RequestRecord): BusMessage {
+  return {
+    topic: r.topic,
+    payload: Buffer.from(r.payload, "base64"),
+    qos: 1,
+    dup: true,
+    ...(r.responseTopic !== undefined ? { responseTopic: r.responseTopic } : {}),
+    ...(r.correlationData !== undefined ? { correlationData: Buffer.from(r.correlationData, "base64") } : {}),
+  };
+}

@@ -1,0 +1,40 @@
+// bridge/<board>/adapters, retained: the adapters this board can run without loading them, and its
+// load, republished when they change (at most every fleet.advertise_interval_ms). Peers forward a
+// request to the board that holds its adapter.
+import type { DaemonContext } from "../daemon/context.js";
+
+/** The adapters a board advertises: those in its slot pool ("hot") and in its warm tier. */
+export function advertisedAdapters(ctx: DaemonContext): { hot: string[]; warm: string[] } {
+  return { hot: (ctx.slots?.resident() ?? []).map((r) => r.name).sort(), warm: (ctx.slots?.warmNames() ?? []).sort() };
+}
+
+/** Queued plus running requests: what "less loaded" compares. */
+export function loadOf(ctx: DaemonContext): number {
+  const st = ctx.scheduler?.stats();
+  return st ? st.queueDepth + st.active : 0;
+}
+
+export class AdapterAdvert {
+  private timer: NodeJS.Timeout | null = null;
+  private last = "";
+
+  constructor(private readonly ctx: DaemonContext) {}
+
+  async start(): Promise<void> {
+    await this.publish();
+    this.timer = setInterval(() => void this.publish(), this.ctx.config.fleet.advertise_interval_ms).unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Publishes when anything changed since the last time. */
+  async publish(): Promise<void> {
+    const capacity = this.ctx.config.scheduler.max_sequences;
+    const payload = JSON.stringify({ board: this.ctx.boardId, ...advertisedAdapters(this.ctx), load: loadOf(this.ctx), capacity });
+    if (payload === this.last) return;
+    this.last = payload;
+    await this.ctx.bus.setRetained(this.ctx.topics.board(this.ctx.boardId).adapters, payload).catch(() => undefined);
+  }
+}
