@@ -1,7 +1,7 @@
 // "adapter": "auto" through the whole daemon on the real engine (stories260K): admin training,
 // the reply's router fields, the tenant's allow-list, fallbacks, and the state across a restart.
 import test from "ava";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectAsync, type MqttClient } from "mqtt";
@@ -164,6 +164,44 @@ test("admin training, routed replies with the router's view, the allow-list, and
     t.is(p.status, "ok", JSON.stringify(p.error));
     t.is(p.data.prompts, 4);
     t.deepEqual([...p.data.candidates].sort(), ["castle", "dog", "sea"]);
+  } finally {
+    await s2.close();
+  }
+});
+
+test("a damaged router.json never stops the daemon: unreadable is moved aside (untrained), a broken classifier is retrained from the stored examples", async (t) => {
+  if (!model) return t.pass("SKIP: ../shared/models/stories260K.gguf not found");
+  const { adapters } = await assets();
+  const config = await routerConfig(model, adapters);
+  const stateFile = join(config.daemon.data_dir, "router.json");
+  mkdirSync(config.daemon.data_dir, { recursive: true });
+
+  // Not JSON at all: the daemon starts untrained, "auto" falls back, the file is kept aside.
+  writeFileSync(stateFile, "{ this is not json");
+  const s = await session(config);
+  try {
+    t.false((await s.admin("router/status", {})).data.trained);
+    const r = await s.ask("alice", { prompt: topicPrompt("castle", 1), adapter: "auto" });
+    t.is(r.status, "ok", JSON.stringify(r.error));
+    t.regex(r.router.chosen_because, /fallback/);
+    t.true(readdirSync(config.daemon.data_dir).some((f) => f.startsWith("router.json.corrupt-")));
+    for (const topic of ["dog", "castle", "sea"] as const) {
+      t.is((await s.admin("router/train", { adapter: topic, prompts: topicPrompts(topic, 0, 8) })).status, "ok");
+    }
+  } finally {
+    await s.close();
+  }
+
+  // Valid JSON whose classifier does not fit together: retrained from the examples kept beside it.
+  const state = JSON.parse(readFileSync(stateFile, "utf8")) as { classifier: { weights: number[][] } };
+  state.classifier.weights = [[1, 2, 3]];
+  writeFileSync(stateFile, JSON.stringify(state));
+  const s2 = await session(config);
+  try {
+    t.true((await s2.admin("router/status", {})).data.trained);
+    const r = await s2.ask("bob", { prompt: topicPrompt("sea", 77), adapter: "auto" });
+    t.is(r.status, "ok", JSON.stringify(r.error));
+    t.is(r.adapter, "sea", r.router?.chosen_because);
   } finally {
     await s2.close();
   }

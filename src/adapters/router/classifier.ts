@@ -25,7 +25,16 @@ export const DEFAULT_TRAIN: TrainOptions = { epochs: 300, learningRate: 0.5, l2:
 export class SoftmaxClassifier {
   private constructor(private state: ClassifierState) {}
 
+  /** A stored classifier; throws when its shapes do not fit together (a damaged state file). */
   static fromState(state: ClassifierState): SoftmaxClassifier {
+    const numbers = (a: unknown, n: number) => Array.isArray(a) && a.length === n && a.every((v) => typeof v === "number" && Number.isFinite(v));
+    const { labels, mean, scale, weights } = state ?? ({} as ClassifierState);
+    const dim = Array.isArray(mean) ? mean.length : -1;
+    const ok =
+      Array.isArray(labels) && labels.length > 0 && labels.every((l) => typeof l === "string") &&
+      dim > 0 && numbers(mean, dim) && numbers(scale, dim) &&
+      Array.isArray(weights) && weights.length === labels.length && weights.every((w) => numbers(w, dim + 1));
+    if (!ok) throw new Error("router classifier state: labels, mean, scale and weights do not fit together");
     return new SoftmaxClassifier(state);
   }
 

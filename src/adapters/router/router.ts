@@ -2,6 +2,7 @@
 // base-model features), and picks among the top k preferring one already in memory (policy).
 // Learns from example prompts (examples files, admin router/train, likelihood profiling),
 // retrains on every change and keeps its state in the data dir.
+import { rename } from "node:fs/promises";
 import type { Logger } from "pino";
 import { SoftmaxClassifier, type TrainOptions, DEFAULT_TRAIN } from "./classifier.js";
 import { examplesFileIdentity, examplesFileOf, readExamplesFile } from "./examples-file.js";
@@ -75,14 +76,23 @@ export class Router {
   async start(): Promise<void> {
     const { features, stateFile, logger } = this.opts;
     if (!features) return;
-    const stored = stateFile ? await loadState(stateFile).catch((err: unknown) => {
-      logger.error({ err, file: stateFile }, "router state unreadable: starting untrained");
+    const stored = stateFile ? await loadState(stateFile).catch(async (err: unknown) => {
+      // Kept aside for a person to look at, not overwritten by the next save; never a crash loop.
+      const aside = `${stateFile}.corrupt-${Date.now()}`;
+      await rename(stateFile, aside).catch(() => undefined);
+      logger.error({ err, file: stateFile, moved_to: aside }, "router state unreadable: moved aside, starting untrained");
       return null;
     }) : null;
     if (stored) {
       this.state = stored;
       if (stored.spec !== features.spec) await this.recomputeFeatures();
-      if (stored.classifier && stored.spec === features.spec) this.classifier = SoftmaxClassifier.fromState(stored.classifier);
+      if (stored.classifier && stored.spec === features.spec) {
+        try {
+          this.classifier = SoftmaxClassifier.fromState(stored.classifier);
+        } catch (err) {
+          logger.error({ err, file: stateFile }, "stored router classifier unusable: retraining from the stored examples");
+        }
+      }
     }
     const changed = await this.readExamplesFiles();
     if (changed || (stored && stored.spec !== features.spec) || (!this.classifier && this.exampleCount() > 0)) await this.retrain();
