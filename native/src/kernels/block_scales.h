@@ -2,6 +2,8 @@
 // and mins; Q3_K: 6-bit signed scales) and of the fifth bits of Q5_0 / Q5_1.
 // Declared static so each translation unit (compiled with its own ISA flags) keeps its own copy.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -63,6 +65,34 @@ static inline int q5_quant(const uint8_t* qs, const uint8_t* qh4, int j) {
   std::memcpy(&qh, qh4, 4);
   const int nib = j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
   return nib | int(((qh >> j) & 1) << 4);
+}
+
+// Q4_K / Q5_K test quantizers: the 8 sub-block scales and mins as 6-bit codes of d and dmin,
+// packed as q4k_scales_mins reads them; sets the block's scales, d and dmin.
+template <typename Block>
+static inline void q4k_set_scales_mins(Block& b, const float scale[8], const float minv[8]) {
+  float max_scale = 0, max_min = 0;
+  for (int j = 0; j < 8; ++j) {
+    max_scale = std::max(max_scale, scale[j]);
+    max_min = std::max(max_min, minv[j]);
+  }
+  const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+  const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+  std::memset(b.scales, 0, sizeof(b.scales));
+  for (int j = 0; j < 8; ++j) {
+    const uint8_t ls = uint8_t(std::min(63, int(std::nearbyint(inv_scale * scale[j]))));
+    const uint8_t lm = uint8_t(std::min(63, int(std::nearbyint(inv_min * minv[j]))));
+    if (j < 4) {
+      b.scales[j] = ls;
+      b.scales[j + 4] = lm;
+    } else {
+      b.scales[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
+      b.scales[j - 4] |= uint8_t((ls >> 4) << 6);
+      b.scales[j] |= uint8_t((lm >> 4) << 6);
+    }
+  }
+  b.d = fp32_to_fp16(max_scale / 63.f);
+  b.dmin = fp32_to_fp16(max_min / 63.f);
 }
 
 }  // namespace el::kernels

@@ -181,32 +181,15 @@ void q5_K_to_float(const void* vx, float* y, int64_t n) {
 void q5_K_from_float(const float* x, void* vy, int64_t n) {
   block_q5_K* y = static_cast<block_q5_K*>(vy);
   for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
-    float scale[8], minv[8], max_scale = 0, max_min = 0;
+    float scale[8], minv[8];
     for (int j = 0; j < 8; ++j) {
       const float lo = std::min(0.f, *std::min_element(x + 32 * j, x + 32 * j + 32));
       const float hi = *std::max_element(x + 32 * j, x + 32 * j + 32);
       scale[j] = (hi - lo) / 31.f;
       minv[j] = -lo;
-      max_scale = std::max(max_scale, scale[j]);
-      max_min = std::max(max_min, minv[j]);
     }
     std::memset(&y[i], 0, sizeof(block_q5_K));
-    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-    for (int j = 0; j < 8; ++j) {
-      const uint8_t ls = uint8_t(std::min(63, nearest(inv_scale * scale[j])));
-      const uint8_t lm = uint8_t(std::min(63, nearest(inv_min * minv[j])));
-      if (j < 4) {
-        y[i].scales[j] = ls;
-        y[i].scales[j + 4] = lm;
-      } else {
-        y[i].scales[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
-        y[i].scales[j - 4] |= uint8_t((ls >> 4) << 6);
-        y[i].scales[j] |= uint8_t((lm >> 4) << 6);
-      }
-    }
-    y[i].d = fp32_to_fp16(max_scale / 63.f);
-    y[i].dmin = fp32_to_fp16(max_min / 63.f);
+    q4k_set_scales_mins(y[i], scale, minv);
     const float d = fp16_to_fp32(y[i].d), dmin = fp16_to_fp32(y[i].dmin);
     uint8_t sc[8], m[8];
     q4k_scales_mins(y[i].scales, sc, m);
