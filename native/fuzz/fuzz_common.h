@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "lora/lora_source.h"
+
 namespace fuzz {
 
 class MemFile {
@@ -47,6 +49,19 @@ inline uint32_t touch(const uint8_t* p, size_t n) {
   if (!p || n == 0) return 0;
   volatile uint8_t a = p[0], b = p[n - 1];
   return uint32_t(a) + b;
+}
+
+// The shapes of the seed adapters' model (scripts/fuzz-seeds.ts: 32 wide, ffn 64, 2 heads / 1 KV).
+inline el::lora::ModelShapes seed_model_shapes() {
+  el::lora::ModelShapes s;
+  s.arch = "llama";
+  s.n_layer = 1;
+  s.n_head = 2;
+  s.n_head_kv = 1;
+  const int64_t n_in[el::lora::kNumModules] = {32, 32, 32, 32, 32, 32, 64};
+  const int64_t n_out[el::lora::kNumModules] = {32, 16, 16, 32, 64, 64, 32};
+  for (int m = 0; m < el::lora::kNumModules; ++m) s.n_in[m] = n_in[m], s.n_out[m] = n_out[m];
+  return s;
 }
 
 }  // namespace fuzz

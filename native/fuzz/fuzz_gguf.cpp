@@ -9,22 +9,6 @@
 #include "model.h"
 #include "tokenizer.h"
 
-namespace {
-
-el::lora::ModelShapes small_shapes() {
-  el::lora::ModelShapes s;
-  s.arch = "llama";
-  s.n_layer = 1;
-  s.n_head = 2;
-  s.n_head_kv = 1;
-  const int64_t n_in[el::lora::kNumModules] = {32, 32, 32, 32, 32, 32, 64};
-  const int64_t n_out[el::lora::kNumModules] = {32, 16, 16, 32, 64, 64, 32};
-  for (int m = 0; m < el::lora::kNumModules; ++m) s.n_in[m] = n_in[m], s.n_out[m] = n_out[m];
-  return s;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::MemFile f(data, size);
   std::unique_ptr<el::GGUFFile> g;
@@ -41,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const el::GGUFTensor& t : g->tensors()) sink += fuzz::touch(t.data, t.nbytes);
   try { el::Tokenizer::from_gguf(*g); } catch (const el::Error&) {}
   try { el::lora::shapes_from_gguf(*g); } catch (const el::Error&) {}
-  try { el::lora::open_adapter(f.path(), small_shapes(), 64); } catch (const el::Error&) {}
+  try { el::lora::open_adapter(f.path(), fuzz::seed_model_shapes(), 64); } catch (const el::Error&) {}
   try { el::Model::load(f.path(), el::kernels::scalar()); } catch (const el::Error&) {}
   return int(sink & 0);
 }

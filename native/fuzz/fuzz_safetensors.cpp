@@ -21,19 +21,6 @@ void write_file(const std::string& path, const void* data, size_t n) {
   std::fclose(f);
 }
 
-// The shapes of the seed adapter's model (scripts/fuzz-seeds.ts: 32 wide, ffn 64, 2 heads / 1 KV).
-el::lora::ModelShapes shapes() {
-  el::lora::ModelShapes s;
-  s.arch = "llama";
-  s.n_layer = 1;
-  s.n_head = 2;
-  s.n_head_kv = 1;
-  const int64_t n_in[el::lora::kNumModules] = {32, 32, 32, 32, 32, 32, 64};
-  const int64_t n_out[el::lora::kNumModules] = {32, 16, 16, 32, 64, 64, 32};
-  for (int m = 0; m < el::lora::kNumModules; ++m) s.n_in[m] = n_in[m], s.n_out[m] = n_out[m];
-  return s;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -57,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   write_file(g_dir + "/adapter_model.safetensors", data, size);
   try {
-    el::lora::open_adapter(g_dir, shapes(), 8);
+    el::lora::open_adapter(g_dir, fuzz::seed_model_shapes(), 8);
   } catch (const el::Error&) {
   }
   return 0;
