@@ -63,7 +63,8 @@ export class EmbeddedBroker {
         done(null, null); // SUBACK 0x80 for this filter [MQTT-3.9.3]
       },
     });
-    this.server = createServer(this.aedes.handle);
+    // No Nagle delay: a PUBACK or a reply otherwise waits for the client's delayed ACK (~40 ms).
+    this.server = createServer({ noDelay: true }, this.aedes.handle);
   }
 
   /** Resolves the port it listens on. */

@@ -91,6 +91,9 @@ export class Bus extends EventEmitter {
     const client = connect(o.url, options);
     this.client = client;
     client.on("connect", () => {
+      // Replies are small writes: with Nagle's algorithm each waited for the broker's delayed ACK
+      // (about 40 ms a message on loopback). TLS streams wrap a socket that has the same call.
+      (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       this.connects++;
       o.logger.info({ url: o.url, reconnect: this.connects > 1 }, "mqtt connected");
       if (this.connects > 1) for (const [topic, payload] of this.retained) this.send(topic, payload, { retain: true });
