@@ -131,7 +131,7 @@ test("an adapter file deleted while registered: ADAPTER_INVALID, and the daemon 
     await alice.publishAsync("edgelora/alice/request", JSON.stringify({ prompt: "hi", adapter: "poet", transaction: "p" }), { qos: 1 });
     const r = (await replies.next(1)).json;
     t.is(r.error.code, "ADAPTER_INVALID");
-    t.regex(r.error.message, /missing or unreadable/);
+    t.regex(r.error.message, /poet.*unreadable: ENOENT/);
     await alice.publishAsync("edgelora/alice/request", JSON.stringify({ prompt: "hi", adapter: "pirate", transaction: "q", max_tokens: 3 }), { qos: 1 });
     t.is((await replies.next(2)).json.status, "ok");
   } finally {
