@@ -61,12 +61,16 @@ maybe("a board killed mid-request: its requests are answered by the others, once
         await c.publishAsync(`edgelora/${tenant}/request`, JSON.stringify(body), { qos: 1 });
       }
     }
-    // Kill the board running the most requests once it runs a few.
+    // Kill the board running the most requests once it runs a few, and once every request has been
+    // accepted by some board (in a ledger) or answered: a request still in transit to the dying board
+    // is the documented gap (README, "Several boards"), not what this test checks.
+    const accepted = (s: (typeof sent)[number]) =>
+      counters.get(s.tenant)!.finals.has(s.transaction) || names.some((b) => ledger.get(b)!.has(`${s.tenant}/${s.transaction}`));
     let victim = "";
     await until(() => {
       victim = names.reduce((a, b) => (ledger.get(b)!.size > ledger.get(a)!.size ? b : a));
-      return ledger.get(victim)!.size >= 3;
-    }, "a board running requests", 60_000);
+      return ledger.get(victim)!.size >= 3 && sent.every(accepted);
+    }, "a board running requests, every request accepted somewhere", 60_000);
     const runningThere = [...ledger.get(victim)!];
     await boards.get(victim)!.kill("SIGKILL");
     t.log(`killed ${victim} running ${runningThere.length}: ${runningThere.join(", ")}`);
