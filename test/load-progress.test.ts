@@ -43,6 +43,26 @@ test.serial("the engine reports bytes done, non-decreasing, up to the total of t
   (await NativeModel.load(model)).dispose();
 });
 
+test.serial("the promise settles after the last progress call, however slow the callback", async (t) => {
+  // A slow JS thread leaves calls queued when the load itself ends: they must still come first.
+  const calls: [number, number][] = [];
+  const m = await loadAddon().loadModel(model, (d, total) => {
+    const until = Date.now() + 3;
+    while (Date.now() < until);
+    calls.push([d, total]);
+  });
+  const settledWith = calls.length;
+  await new Promise((r) => setTimeout(r, 50));
+  try {
+    t.true(settledWith >= 2, `${settledWith} calls before the promise settled`);
+    t.is(calls.length, settledWith, "no call after the promise settled");
+    const [d, total] = calls[calls.length - 1];
+    t.is(d, total, "the final call (all bytes placed) came before the promise settled");
+  } finally {
+    m.dispose();
+  }
+});
+
 test.serial("a failed load reports done(false) and rejects; a progress argument that is not a function is refused", async (t) => {
   const events: string[] = [];
   await t.throwsAsync(loadModelReporting(join(dir, "m.gguf.missing"), { progress: () => events.push("p"), done: (ok) => events.push(`done ${ok}`) }), { message: /ENOENT/ });

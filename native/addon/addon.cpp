@@ -21,12 +21,18 @@ Napi::Value set_kernel_path(const Napi::CallbackInfo& info) {
 }
 
 // Loads a model off the JS thread; with a progress callback, calls it on the JS thread as
-// (bytesDone, bytesTotal) at most every 1% of the weights and once at the end.
+// (bytesDone, bytesTotal) at most every 1% of the weights and once at the end. The promise
+// settles only after the last progress call has run: a worker's completion and a thread-safe
+// function's queued calls reach the JS thread by different routes, in no fixed order, so with
+// a callback the promise is settled by the thread-safe function's finalizer, which runs once
+// its queue is drained.
 class LoadWorker : public PromiseWorker {
  public:
   LoadWorker(Napi::Env env, std::string path, Napi::Function progress) : PromiseWorker(env), path_(std::move(path)) {
-    if (!progress.IsEmpty())
-      progress_ = Napi::ThreadSafeFunction::New(env, progress, "edgelora.loadModel.progress", 0, 1);
+    if (progress.IsEmpty()) return;
+    settlement_ = new Settlement{deferred_, nullptr, Napi::ObjectReference()};
+    progress_ = Napi::ThreadSafeFunction::New(env, progress, "edgelora.loadModel.progress", 0, 1, settlement_,
+                                              &LoadWorker::settle, static_cast<void*>(nullptr));
   }
 
  protected:
@@ -47,15 +53,30 @@ class LoadWorker : public PromiseWorker {
     handle_->n_embd = mi.n_embd;
   }
   void OnOK() override {
-    release();
-    deferred_.Resolve(new_model(Env(), handle_));
+    if (!progress_) return deferred_.Resolve(new_model(Env(), handle_));
+    settlement_->handle = handle_;
+    progress_.Release();  // settle() resolves once the queued progress calls have run
   }
   void OnError(const Napi::Error& e) override {
-    release();
-    PromiseWorker::OnError(e);
+    if (!progress_) return PromiseWorker::OnError(e);
+    settlement_->error = Napi::Persistent(rejection(e).Value());
+    progress_.Release();
   }
 
  private:
+  // What the finalizer needs to settle the promise; owned by the thread-safe function.
+  struct Settlement {
+    Napi::Promise::Deferred deferred;
+    std::shared_ptr<ModelHandle> handle;
+    Napi::ObjectReference error;
+  };
+  static void settle(Napi::Env env, void*, Settlement* s) {
+    if (s->handle)
+      s->deferred.Resolve(new_model(env, s->handle));
+    else if (!s->error.IsEmpty())
+      s->deferred.Reject(s->error.Value());
+    delete s;
+  }
   static void on_progress(uint64_t done, uint64_t total, void* user) {
     auto* self = static_cast<LoadWorker*>(user);
     if (done < total && total > 0 && (done - self->reported_) * 100 < total) return;
@@ -69,13 +90,10 @@ class LoadWorker : public PromiseWorker {
     });
     if (st != napi_ok) delete v;
   }
-  void release() {
-    if (progress_) progress_.Release();
-    progress_ = Napi::ThreadSafeFunction();
-  }
 
   std::string path_;
   Napi::ThreadSafeFunction progress_;
+  Settlement* settlement_ = nullptr;
   uint64_t reported_ = 0;
   std::shared_ptr<ModelHandle> handle_;
 };

@@ -84,9 +84,9 @@ class PromiseWorker : public Napi::AsyncWorker {
     status_ = s;
     SetError(message);
   }
-  void OnError(const Napi::Error& e) override {
-    deferred_.Reject(engine_error(Env(), status_, e.Message()).Value());
-  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(rejection(e).Value()); }
+  // The engine error (with its status code) for the message SetError was given.
+  Napi::Error rejection(const Napi::Error& e) { return engine_error(Env(), status_, e.Message()); }
   Napi::Promise::Deferred deferred_;
 
  private:
