@@ -1,4 +1,4 @@
-// Writes native/src/unicode_data.cpp: the code-point tables the tokenizers' pre-tokenizer
+// Writes native/src/tokenizer/unicode_data.cpp: the code-point tables the tokenizers' pre-tokenizer
 // regexes need (\p{L}, \p{N}, \p{P}, \p{S}, \p{M}, \p{Z}, \p{C}, \s), computed from the
 // Unicode support of this JavaScript engine. Run from the repository root:
 //   npx tsc -p tsconfig.json && node dist/scripts/gen-unicode-tables.js [out.cpp]
@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 
 const MAX_CODEPOINT = 0x110000;
 
-// Same order and numbering as el::unicode::Category (native/src/unicode.h).
+// Same order and numbering as el::unicode::Category (native/src/tokenizer/unicode.h).
 const CATEGORIES: Array<[string, RegExp]> = [
   ["Undefined", /\p{Cn}/u],
   ["Number", /\p{N}/u],
@@ -78,6 +78,6 @@ const size_t kWhitespaceCount = ${whitespace.length};
 }  // namespace el::unicode_data
 `;
 
-const path = process.argv[2] ?? "native/src/unicode_data.cpp";
+const path = process.argv[2] ?? "native/src/tokenizer/unicode_data.cpp";
 writeFileSync(path, out);
 process.stdout.write(`${path}: ${ranges.length} category ranges, ${whitespace.length} whitespace code points\n`);

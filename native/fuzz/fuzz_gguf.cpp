@@ -7,7 +7,7 @@
 #include "kernels/kernels.h"
 #include "lora/lora_source.h"
 #include "model.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::MemFile f(data, size);

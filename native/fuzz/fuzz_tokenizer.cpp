@@ -10,7 +10,7 @@
 #include "fuzz_common.h"
 #include "error.h"
 #include "gguf.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace {
 

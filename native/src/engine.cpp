@@ -13,7 +13,7 @@
 
 #include "edgelora.h"
 #include "api_guard.h"
-#include "model.h"
+#include "engine_handles.h"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "api_guard.h"
-#include "model.h"
+#include "engine_handles.h"
 
 namespace {
 

@@ -17,7 +17,7 @@
 #include "kv_cache.h"
 #include "lora/lora_apply.h"
 #include "threadpool.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace el {
 
@@ -253,14 +253,3 @@ class Context {
 };
 
 }  // namespace el
-
-// The C API's opaque handles (edgelora.h), defined here so that every engine source
-// that implements part of the API sees the same layout.
-struct el_model {
-  std::unique_ptr<el::Model> impl;
-};
-
-struct el_context {
-  el_model* model;  // must outlive the context
-  el::Context impl;
-};

@@ -13,7 +13,7 @@
 #include "check.h"
 #include "edgelora.h"
 #include "lora_fixtures.h"
-#include "model.h"
+#include "engine_handles.h"
 
 namespace {
 

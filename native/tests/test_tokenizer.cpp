@@ -8,9 +8,9 @@
 
 #include "check.h"
 #include "gguf.h"
-#include "tokenizer.h"
-#include "tokenizer_pretok.h"
-#include "unicode.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/pretok.h"
+#include "tokenizer/unicode.h"
 
 using el::PreTokenizer;
 using el::unicode::Category;
@@ -49,7 +49,7 @@ static void check_split(PreTokenizer pre, const std::string& text, const std::ve
 }
 
 static void test_pre_tokenizers() {
-  // Expected splits follow the regexes in tokenizer_pretok.h.
+  // Expected splits follow the regexes in tokenizer/pretok.h.
   check_split(PreTokenizer::Llama3, "Hello world's 1234567!!\n\n  x",
               {"Hello", " world", "'s", " ", "123", "456", "7", "!!\n\n", " ", " x"});
   check_split(PreTokenizer::Llama3, "I'LL go", {"I", "'LL", " go"});

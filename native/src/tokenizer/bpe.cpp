@@ -5,9 +5,9 @@
 #include <queue>
 #include <unordered_map>
 
-#include "error.h"
-#include "tokenizer_pretok.h"
-#include "tokenizer_vocab.h"
+#include "../error.h"
+#include "pretok.h"
+#include "vocab.h"
 #include "unicode.h"
 
 namespace el {

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gguf.h"
+#include "../gguf.h"
 
 namespace el {
 

@@ -1,9 +1,9 @@
-#include "tokenizer_pretok.h"
+#include "pretok.h"
 
 #include <cstdint>
 #include <functional>
 
-#include "error.h"
+#include "../error.h"
 #include "unicode.h"
 
 namespace el {

@@ -1,8 +1,8 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "error.h"
-#include "tokenizer_vocab.h"
+#include "../error.h"
+#include "vocab.h"
 
 namespace el {
 namespace {

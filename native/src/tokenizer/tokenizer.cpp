@@ -1,7 +1,7 @@
 #include "tokenizer.h"
 
-#include "error.h"
-#include "tokenizer_vocab.h"
+#include "../error.h"
+#include "vocab.h"
 
 namespace el {
 

@@ -3,8 +3,8 @@
 // they form, and what is left over falls back to <0xXX> byte tokens.
 #include <queue>
 
-#include "error.h"
-#include "tokenizer_vocab.h"
+#include "../error.h"
+#include "vocab.h"
 #include "unicode.h"
 
 namespace el {
