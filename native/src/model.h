@@ -15,7 +15,7 @@
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
 #include "kv_cache.h"
-#include "lora/lora_apply.h"
+#include "lora/lora_dispatch.h"
 #include "threadpool.h"
 #include "tokenizer/tokenizer.h"
 
@@ -160,7 +160,7 @@ class Context {
   const KVCache& kv() const { return kv_; }
   const kernels::KernelSet& kernels() const { return ks_; }
   // The LoRA slot pool; null when the context was created with lora_slots = 0.
-  lora::LoraPool* lora_pool() const { return lora_.get(); }
+  lora::LoraPool* lora_pool() const { return lora_ ? &lora_->pool() : nullptr; }
 
  private:
   // Converted copy of one projection input, reused by every weight of the same
@@ -182,12 +182,10 @@ class Context {
   void attention(int il, const BatchView& b);
   void attend_one(int il, int seq, int pos, int h, const float* q, float* out, float* scores) const;
   void output_logits(const BatchView& b);
-  // out[r * n_out + o] = W_m . x[r] (+ bias) for the module's weight, plus (batched LoRA)
-  // the per-row adapter deltas, for each projection of `ps` (all reading `in`; at most
-  // kMaxProjections), in one dispatch that also runs the projections' LoRA shrinks and
-  // expands. Fuse::SwiGLU takes {Gate, Up} and leaves silu(gate) * up in the gate output,
-  // computed by each chunk on its rows (for tokens with an adapter, after their expands).
-  // Each thread runs the expands on its own range of rows first (lora_ranges_).
+  // out[r * n_out + o] = W_m . x[r] (+ bias) for each projection of `ps` (all reading `in`; at
+  // most kMaxProjections), plus the per-row adapter deltas (batched LoRA, lora/lora_dispatch.h),
+  // in one dispatch over the threads. Fuse::SwiGLU takes {Gate, Up} and leaves silu(gate) * up
+  // in the gate output.
   struct Projection {
     Module m;
     float* out;
@@ -195,7 +193,6 @@ class Context {
   static constexpr int kMaxProjections = 3;
   enum class Fuse { None, SwiGLU };
   void project(int il, std::initializer_list<Projection> ps, const Input& in, Fuse fuse = Fuse::None);
-  bool lora_active(Module m) const { return lora_ && m != Module::Output && !lora_plan_.empty(); }
   int threads_for(double work, double per_thread) const;
 
   const Model& model_;
@@ -235,20 +232,9 @@ class Context {
   CachedActivations prepared_[kernels::kMaxTypeId];
   uint64_t epoch_ = 0;
 
-  // Batched LoRA: the slot pool, this batch's tokens grouped by slot, the shrink results per
-  // module (plan positions x padded max rank), and the slot each sequence references (-1 = none).
-  std::unique_ptr<lora::LoraPool> lora_;
-  lora::LoraBatchPlan lora_plan_;
-  // Per range of a projection dispatch (ThreadPool: one per thread), the LoRA expands over
-  // its rows, a plan tile per claim: `done` counts its row items computed, `next` the tiles
-  // claimed. Its owner claims them first (the rows it wrote are still in its cache).
-  struct alignas(64) RangeExpands {
-    std::atomic<int64_t> done{0};
-    std::atomic<int> next{0};
-  };
-  std::unique_ptr<RangeExpands[]> lora_ranges_;
-  std::vector<float> lora_t_[kLayerModules];
-  std::vector<block_q8_0> lora_xq_;  // Q8 and Q4 pools: the shrink's quantized input rows
+  // Batched LoRA: the slot pool, this batch's plan and the shrink results (null when the
+  // context has no LoRA slots), and the slot each sequence references (-1 = none).
+  std::unique_ptr<lora::BatchLora> lora_;
   std::vector<int32_t> seq_slot_;
 };
 

@@ -85,20 +85,8 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
   seq_slot_.assign(size_t(p_.n_seq_max), -1);
   if (p_.lora_slots > 0) {
     if (p_.lora_max_rank < 1) fail(ErrorKind::InvalidArgument, "lora_max_rank must be positive when lora_slots > 0");
-    const lora::ModelShapes shapes = lora::shapes_from_gguf(model_.file());
-    lora_ = std::make_unique<lora::LoraPool>(shapes, p_.lora_slots, p_.lora_max_rank, p_.lora_pool_type);
-    for (auto& t : lora_t_) t.resize(lora::lora_scratch_floats(*lora_, int(B)));
-    if (lora::is_integer_pool(p_.lora_pool_type)) {
-      int64_t widest = 0;
-      for (int64_t n : shapes.n_in) widest = std::max(widest, n);
-      lora_xq_.resize(B * size_t(lora::lora_input_blocks(widest)));
-    }
-    lora_plan_.token.reserve(B);
-    lora_plan_.coeff.reserve(B);
-    lora_plan_.groups.reserve(B);
-    lora_plan_.tiles.reserve(B);
-    lora_plan_.adapted.reserve(B);
-    lora_ranges_.reset(new RangeExpands[size_t(pool_.size())]);
+    lora_ = std::make_unique<lora::BatchLora>(ks_, lora::shapes_from_gguf(model_.file()), p_.lora_slots,
+                                              p_.lora_max_rank, p_.lora_pool_type, B, pool_.size());
   }
 
   const size_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), F = hp_.n_ff;
@@ -151,7 +139,7 @@ void Context::seq_clear(int seq) {
   if (seq < 0 || seq >= p_.n_seq_max)
     fail(ErrorKind::InvalidArgument, "seq_id " + str(seq) + " out of range [0, " + str(p_.n_seq_max) + ")");
   kv_.clear(seq);
-  if (lora_) lora_->unbind_sequence(seq_slot_[size_t(seq)]);
+  if (lora_) lora_->pool().unbind_sequence(seq_slot_[size_t(seq)]);
 }
 
 int Context::seq_length(int seq) const {
@@ -200,10 +188,10 @@ void Context::validate_and_reserve(const BatchView& b) {
   const size_t need = size_t(n_out) * size_t(hp_.n_vocab);
   if (logits_.size() < need) logits_.resize(need);  // only when more outputs than n_seq_max
   // Adapter slots must be loaded and one per sequence; checked before anything is reserved.
-  if (lora_) lora_->check_batch(p_.n_seq_max, b.seq_id, b.lora_slot, n);
+  if (lora_) lora_->pool().check_batch(p_.n_seq_max, b.seq_id, b.lora_slot, n);
   kv_.reserve(growth_.data(), int(growth_.size()));
   // Sequences now reference their slots (so the slots cannot be unloaded under them).
-  if (lora_) lora_->bind_sequences(seq_slot_.data(), p_.n_seq_max, b.seq_id, b.lora_slot, n);
+  if (lora_) lora_->pool().bind_sequences(seq_slot_.data(), p_.n_seq_max, b.seq_id, b.lora_slot, n);
 
   // Accepted: nothing below fails on bad input.
   n_outputs_ = 0;
@@ -212,7 +200,7 @@ void Context::validate_and_reserve(const BatchView& b) {
     scale_[i] = b.lora_scale ? b.lora_scale[i] : 1.0f;
     if (b.logits ? b.logits[i] != 0 : i == n - 1) out_rows_[n_outputs_++] = i;
   }
-  if (lora_) lora::plan_lora_batch(*lora_, slot_.data(), scale_.data(), n, lora_plan_);
+  if (lora_) lora_->plan(slot_.data(), scale_.data(), n);
 }
 
 void Context::embed(const BatchView& b) {
@@ -369,17 +357,17 @@ void Context::output_logits(const BatchView& b) {
 // ---- linear projections ---------------------------------------------------------------------
 
 void Context::project(int il, std::initializer_list<Projection> ps, const Input& in, Fuse fuse) {
-  struct Part {
-    const Linear* lin;
-    const kernels::PreparedActivations* act;
-    float* out;
-    Module m;
-    int64_t first_item = 0;
-  };
   if (ps.size() > size_t(kMaxProjections) || (fuse == Fuse::SwiGLU && ps.size() != 2))
     fail(ErrorKind::Internal, "project: unsupported projection group");
-  Part parts[kMaxProjections];
+  const bool swiglu = fuse == Fuse::SwiGLU;
+  // Each projection's weight and its input converted to the weight's activation type. Row
+  // items (kRowAlign rows) are laid end to end over the projections, so a chunk may span the
+  // end of one and the start of the next; gate and up (SwiGLU) share one row space.
+  const Linear* lins[kMaxProjections];
+  const kernels::PreparedActivations* acts[kMaxProjections];
+  lora::DispatchTarget targets[kMaxProjections];
   int n_parts = 0;
+  int64_t n_items = 0;
   double work = 0;
   for (const Projection& p : ps) {
     const Linear& lin = model_.linear(il, p.m);
@@ -388,140 +376,58 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
       kernels::prepare_activations(ks_, lin.w.type, in.x, in.n_in, in.n_rows, in.n_in, cached.act);
       cached.epoch = in.epoch;
     }
-    parts[n_parts++] = Part{&lin, &cached.act, p.out, p.m};
+    lins[n_parts] = &lin;
+    acts[n_parts] = &cached.act;
+    targets[n_parts] = {lora::Module(int(p.m)), p.out, lin.w.n_out, swiglu ? 0 : n_items};
+    if (!swiglu || n_parts == 0) n_items += (lin.w.n_out + kRowAlign - 1) / kRowAlign;
     work += double(lin.w.row_bytes) * double(lin.w.n_out) * in.n_rows;
+    ++n_parts;
   }
-  // LoRA in the same dispatch, in two phases. First the shrinks, a plan tile per claim: each
-  // thread takes tiles until none is left, then base rows. Then, once every shrink is done,
-  // the expands, over one range of the dispatch's rows per claim (ThreadPool: one range per
-  // thread, which that thread mostly computes itself), its owner's first.
-  // LoRA on Q..Down (not the output head), so on all of a group or none: y_r += scale_r *
-  // factor * B (A x_r) for each row with an adapter.
-  const int n_tiles = lora_active(parts[0].m) ? int(lora_plan_.tiles.size()) : 0;
   const int nth = threads_for(work, kMatmulBytesPerThread);
-  const bool swiglu = fuse == Fuse::SwiGLU;
-  // Row items laid end to end over the projections (SwiGLU: gate and up share one row space),
-  // in kRowAlign rows: a chunk of items may span the end of one projection and the start of
-  // the next.
-  int64_t n_items = 0;
-  for (int i = 0; i < n_parts; ++i) {
-    parts[i].first_item = swiglu ? 0 : n_items;
-    if (!swiglu || i == 0) n_items += (parts[i].lin->w.n_out + kRowAlign - 1) / kRowAlign;
-  }
   const int n_ranges = pool_.ranges(nth, n_items, 1);
-  auto range_begin = [&](int r) { return ThreadPool::range_begin(r, n_ranges, n_items, 1); };
-  if (n_tiles)
-    for (int r = 0; r < n_ranges; ++r) {
-      lora_ranges_[size_t(r)].done.store(0, std::memory_order_relaxed);
-      lora_ranges_[size_t(r)].next.store(0, std::memory_order_relaxed);
-    }
-  struct alignas(64) Counter {
-    std::atomic<int64_t> v{0};
-  };
-  Counter tile_next, tiles_done;
-  // The 8-bit pool's shrinks read the input as Q8_0 blocks: the base product's prepared rows
-  // when its weights pair with Q8_0 (the same rounding of the same rows, one row per batch
-  // token), else their own copy, made tile by tile.
-  const bool base_xq = n_tiles && lora::is_integer_pool(lora_->type()) &&
-                       parts[0].act->type == TensorType::Q8_0 && in.n_in % kernels::kLoraQ8Block == 0;
-  const block_q8_0* xq = base_xq ? static_cast<const block_q8_0*>(parts[0].act->row(0)) : lora_xq_.data();
-  auto shrink_tiles = [&] {
-    if (n_tiles == 0) return;  // no adapters: no shared counter to bounce between threads
-    for (int i; (i = int(tile_next.v.fetch_add(1, std::memory_order_relaxed))) < n_tiles;) {
-      const auto [k0, k1] = lora_plan_.tiles[size_t(i)];
-      if (!base_xq)
-        lora::lora_quantize_input(ks_, *lora_, lora_plan_, in.x, in.n_in, in.n_in, lora_xq_.data(), k0, k1);
-      for (int j = 0; j < n_parts; ++j) {
-        const int m = int(parts[j].m);
-        lora::lora_shrink(ks_, *lora_, lora_plan_, il, lora::Module(m), in.x, in.n_in, lora_t_[m].data(), k0, k1,
-                          xq);
-      }
-      tiles_done.v.fetch_add(1, std::memory_order_release);
-    }
-  };
-  // Rows [r0, r1) of part p that items [i0, i1) cover (empty when r0 >= r1).
-  auto rows_of = [&](const Part& p, int64_t i0, int64_t i1) {
-    const int64_t n_out = p.lin->w.n_out;
-    return std::pair<int64_t, int64_t>{(std::max(i0, p.first_item) - p.first_item) * kRowAlign,
-                                       std::min(n_out, (i1 - p.first_item) * kRowAlign)};
-  };
+
   // Gate = silu(gate) * up on rows [r0, r1) of batch token t.
-  auto silu_rows = [&](int t, int64_t r0, int64_t r1) {
-    const int64_t n_ff = parts[0].lin->w.n_out;
-    ks_.silu_mul(r1 - r0, parts[0].out + size_t(t) * n_ff + r0, parts[1].out + size_t(t) * n_ff + r0);
+  struct Swiglu {
+    const kernels::KernelSet* ks;
+    float *gate, *up;
+    int64_t n_ff;
+    static void rows(const void* self, int t, int64_t r0, int64_t r1) {
+      const Swiglu& s = *static_cast<const Swiglu*>(self);
+      s.ks->silu_mul(r1 - r0, s.gate + size_t(t) * s.n_ff + r0, s.up + size_t(t) * s.n_ff + r0);
+    }
   };
-  // Phase one, per chunk of items: base product and bias (and, for SwiGLU, the gate of tokens
-  // without an adapter; the others' waits for their expands).
+  const Swiglu act{&ks_, targets[0].out, swiglu ? targets[1].out : nullptr, targets[0].n_out};
+
+  // LoRA (Q..Down, not the output head) in the same dispatch: the adapted tokens' SwiGLU runs
+  // after their expands (lora/lora_dispatch.h).
+  const bool with_lora = lora_ && ps.begin()->m != Module::Output;
+  const block_q8_0* base_q8 =
+      acts[0]->type == TensorType::Q8_0 ? static_cast<const block_q8_0*>(acts[0]->row(0)) : nullptr;
+  lora::BatchLora::Dispatch lora(with_lora ? lora_.get() : nullptr, il, targets, n_parts, in.x, in.n_in, base_q8,
+                                 n_items, n_ranges, kRowAlign, swiglu ? &Swiglu::rows : nullptr, &act);
+
   auto base_items = [&](int64_t i0, int64_t i1, int) {
-    shrink_tiles();
+    lora.shrink_tiles();
     for (int k = 0; k < n_parts; ++k) {
-      const Part& p = parts[k];
-      const auto [r0, r1] = rows_of(p, i0, i1);
+      const Linear& lin = *lins[k];
+      const int64_t first = targets[k].first_item;
+      const int64_t r0 = (std::max(i0, first) - first) * kRowAlign, r1 = std::min(lin.w.n_out, (i1 - first) * kRowAlign);
       if (r0 >= r1) continue;
-      kernels::matmul_rows(ks_, p.lin->w, *p.act, r0, r1, p.out, p.lin->w.n_out);
-      if (!p.lin->bias.empty())
+      kernels::matmul_rows(ks_, lin.w, *acts[k], r0, r1, targets[k].out, lin.w.n_out);
+      if (!lin.bias.empty())
         for (int r = 0; r < in.n_rows; ++r) {
-          float* y = p.out + size_t(r) * p.lin->w.n_out;
-          for (int64_t o = r0; o < r1; ++o) y[o] += p.lin->bias[o];
+          float* y = targets[k].out + size_t(r) * lin.w.n_out;
+          for (int64_t o = r0; o < r1; ++o) y[o] += lin.bias[o];
         }
     }
     if (swiglu) {
-      const auto [r0, r1] = rows_of(parts[0], i0, i1);
+      const int64_t r0 = i0 * kRowAlign, r1 = std::min(targets[0].n_out, i1 * kRowAlign);
       for (int t = 0; t < in.n_rows; ++t)
-        if (n_tiles == 0 || !lora_plan_.adapted[size_t(t)]) silu_rows(t, r0, r1);
+        if (!lora.active() || !lora_->adapted(t)) Swiglu::rows(&act, t, r0, r1);
     }
-    if (n_tiles) {  // the chunk's range (a chunk never spans two)
-      int r = n_ranges - 1;
-      while (range_begin(r) > i0) --r;
-      lora_ranges_[size_t(r)].done.fetch_add(i1 - i0, std::memory_order_release);
-    }
+    lora.rows_done(i0, i1);
   };
-  // y += s B (A x) for plan tile `tile` over the rows of range r.
-  auto expand = [&](int r, int tile) {
-    const int64_t i0 = range_begin(r), i1 = range_begin(r + 1);
-    const auto [k0, k1] = lora_plan_.tiles[size_t(tile)];
-    for (int k = 0; k < n_parts; ++k) {
-      const Part& p = parts[k];
-      const auto [r0, r1] = rows_of(p, i0, i1);
-      if (r0 < r1)
-        lora::lora_expand(ks_, *lora_, lora_plan_, il, lora::Module(int(p.m)), lora_t_[int(p.m)].data(), p.out,
-                          p.lin->w.n_out, r0, r1, k0, k1);
-    }
-    if (swiglu) {
-      const auto [r0, r1] = rows_of(parts[0], i0, i1);
-      for (int k = k0; k < k1; ++k) silu_rows(lora_plan_.token[size_t(k)], r0, r1);
-    }
-  };
-  // Phase two, once every shrink is done: the expands of whichever range has all its rows
-  // done, this thread's own first (the outputs it adds to are still in its cache), until
-  // every range's are claimed; a range whose last rows another thread is still computing (a
-  // piece it took at the end) waits while the others' run. A claim is a plan tile's tokens
-  // over a whole range, so each adapter's B is one long stream (on the kernels alone, twice
-  // the GB/s of the few KiB a chunk holds, where every stream starts cold). With different
-  // adapters a claim is one token: claims of 2-4 such tokens, their B streams read side by
-  // side (lora_expand's singles), were 1-3% slower per batch-8 step in alternating runs
-  // (with 2, 4 or 8 slices of rows, before the ranges), although side-by-side streams read
-  // up to 1.6x faster on a memory benchmark alone.
-  auto expands = [&](int ith) {
-    if (n_tiles == 0) return;
-    shrink_tiles();  // a thread that joined after the last chunk still finds none left
-    ThreadPool::wait_until([&] { return tiles_done.v.load(std::memory_order_acquire) == n_tiles; });
-    ThreadPool::wait_until([&] {  // runs what is ready; done once nothing is left
-      bool left = false;
-      for (int d = 0; d < n_ranges; ++d) {
-        const int r = (ith + d) % n_ranges;
-        RangeExpands& re = lora_ranges_[size_t(r)];
-        if (re.next.load(std::memory_order_relaxed) >= n_tiles) continue;
-        if (re.done.load(std::memory_order_acquire) != range_begin(r + 1) - range_begin(r)) {
-          left = true;
-          continue;
-        }
-        for (int tile; (tile = re.next.fetch_add(1, std::memory_order_relaxed)) < n_tiles;) expand(r, tile);
-      }
-      return !left;
-    });
-  };
-  pool_.parallel_for(nth, n_items, 1, base_items, expands);
+  pool_.parallel_for(nth, n_items, 1, base_items, [&](int ith) { lora.expands(ith); });
 }
 
 int Context::threads_for(double work, double per_thread) const {
