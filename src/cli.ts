@@ -26,7 +26,7 @@ function formatInfo(path: string, i: ModelInfo): string {
   return [
     `file:          ${path}`,
     `name:          ${i.name}`,
-    `architecture:  ${i.arch}`,
+    `architecture:  ${i.arch} (supported: ${i.supportedArchs})`,
     `parameters:    ${i.nParams} (${(i.weightBytes / 2 ** 20).toFixed(2)} MiB of weights)`,
     `shape:         n_embd ${i.nEmbd}, n_layer ${i.nLayer}, n_head ${i.nHead}, n_head_kv ${i.nHeadKv}, head_dim ${i.headDim}, n_ff ${i.nFf}`,
     `vocab:         ${i.nVocab}, context (trained) ${i.nCtxTrain}`,

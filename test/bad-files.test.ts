@@ -67,7 +67,7 @@ const CASES: { name: string; corrupt: (b: Buffer) => Buffer; message: RegExp; co
       c.write("mamba", at + key.length + 12);
       return c;
     },
-    message: /architecture 'mamba' is not supported \(supported: llama, qwen2/,
+    message: /architecture 'mamba' is not supported \(supported: llama, qwen2, qwen3, phi3, gemma3\)/,
     code: "UNSUPPORTED",
   },
   {

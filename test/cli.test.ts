@@ -74,10 +74,11 @@ test("info: architecture, shapes, types, tokenizer and kernel path", async (t) =
   const info = JSON.parse(await edgelora("info", "--model", stories, "--json"));
   // stories260K: dim 64, 5 layers, 8 heads, 4 KV heads, 512-token SentencePiece vocab (DESIGN.md).
   t.like(info, { arch: "llama", nEmbd: 64, nLayer: 5, nHead: 8, nHeadKv: 4, nVocab: 512, tokenizer: "llama" });
+  t.is(info.supportedArchs, "llama, qwen2, qwen3, phi3, gemma3");
   t.deepEqual(Object.keys(info.weightTypes), ["f32"]);
   t.regex(info.kernelPath, /^(scalar|avx2|avx2-vnni|avx512-vnni|neon|neon-dotprod)$/);
   const text = await edgelora("info", "--model", stories);
-  t.regex(text, /architecture:\s+llama/);
+  t.regex(text, /architecture:\s+llama \(supported: llama, qwen2, qwen3, phi3, gemma3\)/);
   t.regex(text, /kernel path:\s+\S+/);
   t.regex(text, /tensor types:\s+f32 x\d+/);
 });

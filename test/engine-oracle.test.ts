@@ -1,12 +1,13 @@
 // The engine against llama.cpp: greedy ids and teacher-forced log-probabilities, on the real
-// stories260K model and on synthetic Llama- and Qwen2-shaped models in every weight type.
+// stories260K model, on synthetic Llama- and Qwen2-shaped models in every weight type, and on
+// synthetic qwen3, phi3 and gemma3 models in four types.
 import test, { type ExecutionContext } from "ava";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NativeModel } from "../src/engine/model.js";
 import { TYPE_INFO } from "../src/gguf/quantize.js";
-import { writeSyntheticModel, type SyntheticArch, type SyntheticType } from "../src/gguf/synthetic.js";
+import { writeSyntheticModel, type SyntheticArch, type SyntheticModelOptions, type SyntheticType } from "../src/gguf/synthetic.js";
 import { engineGreedy, engineNextLogprobs, storiesPath } from "./helpers/engine.js";
 import { Oracle } from "./helpers/oracle.js";
 
@@ -146,13 +147,14 @@ interface OracleCase {
   nFf: number;
   nHead: number;
   nHeadKv: number;
+  extra?: Partial<SyntheticModelOptions>; // architecture-specific shapes (head size, rotary, window)
 }
 
 async function checkAgainstOracle(
   t: ExecutionContext, c: OracleCase, file: string, tol = TOLERANCE[c.type],
 ): Promise<void> {
   const path = join(dir, file);
-  const info = await writeSyntheticModel({ ...c, out: path, nLayer: 2, seed: 7 });
+  const info = await writeSyntheticModel({ ...c, out: path, nLayer: 2, seed: 7, ...c.extra });
   const model = await NativeModel.load(path);
   const oracle = await Oracle.load(path);
   try {
@@ -203,4 +205,35 @@ for (const type of WIDE_TYPES) {
   test.serial(`synthetic qwen2 896-wide ${type} with llama.cpp's fallback types: log-probabilities match llama.cpp`, (t) =>
     checkAgainstOracle(t, { arch: "qwen2", type, tied: true, nEmbd: 896, nFf: 1024, nHead: 14, nHeadKv: 2 },
       `wide-${type}.gguf`, WIDE_BOUND));
+}
+
+// The architectures small boards run besides llama and qwen2, each with what sets it apart:
+// qwen3 with q/k norms and heads wider than n_embd / n_head (Qwen3's 128 over 1024 / 16);
+// phi3 with fused attn_qkv and gate+up, partial rotary (Phi-4-mini's 3/4 of the head) and an
+// untied output; gemma3 with q/k norms, post norms, GELU, wide heads and, over 3 layers with
+// pattern 2, local layers (a window of 8 positions, their own RoPE base) around a global one.
+// F32 is float32 arithmetic on both sides; the other types have the bounds above. But gemma3's
+// GELU is llama.cpp's F16 table (the gate rounded to F16, ggml's GGML_GELU_FP16), which the engine
+// computes the same way: a gate within float32 summation noise of an F16 rounding boundary lands
+// on either side, one F16 step apart, and the change stays in the KV cache. So its F32 maximum
+// depends on the kernels' float order, as the quantized types' flips do (measured, seed 7: median
+// 1.8e-5 / max 3.0e-4 on the AVX-512 path, 6.0e-6 / 1.2e-3 with the scalar reference; its Q8_0
+// model, whose dot products are exact integers, 2.2e-6 median).
+const GELU_F32_BOUND = { median: 1e-4, max: 5e-3 };
+const ARCH_CASES: { arch: SyntheticArch; tied: boolean; extra: Partial<SyntheticModelOptions>; f32?: typeof GELU_F32_BOUND }[] = [
+  { arch: "qwen3", tied: true, extra: { headDim: 128 } },
+  { arch: "phi3", tied: false, extra: { nRot: 48 } },
+  { arch: "gemma3", tied: true, extra: { headDim: 128, nLayer: 3, slidingWindow: 8, swaPattern: 2 }, f32: GELU_F32_BOUND },
+];
+// Measured (seed 7, 256 wide, ~60 positions), median / max: qwen3 f32 3.8e-6 / 1.1e-5, f16 2.0e-3 /
+// 6.4e-3, q8_0 1.4e-6 / 3.8e-6, q4_k_m 2.7e-6 / 2.1e-1 (a flip); phi3 f32 3.2e-6 / 7.2e-6, f16 1.9e-3 /
+// 6.7e-3, q8_0 1.5e-6 / 6.0e-2, q4_k_m 2.5e-6 / 5.1e-2; gemma3 f16 3.4e-3 / 8.3e-3, q8_0 2.2e-6 /
+// 1.2e-1, q4_k_m 4.1e-6 / 2.0e-1.
+const ARCH_TYPES: SyntheticType[] = ["f32", "f16", "q8_0", "q4_k_m"];
+for (const { arch, tied, extra, f32 } of ARCH_CASES) {
+  for (const type of ARCH_TYPES) {
+    const tol = type === "f32" && f32 ? f32 : TOLERANCE[type];
+    test.serial(`synthetic ${arch} ${type}${tied ? " (tied)" : ""}: greedy ids and log-probabilities match llama.cpp`, (t) =>
+      checkAgainstOracle(t, { arch, type, tied, nEmbd: 256, nFf: 256, nHead: 4, nHeadKv: 2, extra }, `${arch}-${type}.gguf`, tol));
+  }
 }

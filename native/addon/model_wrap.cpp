@@ -62,6 +62,7 @@ class Model : public Napi::ObjectWrap<Model> {
     o.Set("eos", mi.eos);
     o.Set("addBos", mi.add_bos != 0);
     o.Set("kernelPath", el_kernel_path());
+    o.Set("supportedArchs", el_supported_architectures());
     return o;
   }
 

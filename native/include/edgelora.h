@@ -54,14 +54,16 @@ typedef struct {
 } el_model_params;
 
 el_status el_model_load(const el_model_params* params, el_model** out, el_error* err);
+/* The architectures (general.architecture) el_model_load accepts: "llama, qwen2, qwen3, phi3, gemma3". */
+const char* el_supported_architectures(void);
 void el_model_free(el_model* model);
 
 typedef struct {
-  char arch[32];            /* "llama" | "qwen2" */
+  char arch[32];            /* general.architecture, one of el_supported_architectures() */
   char name[128];           /* general.name */
   int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim;
   float rope_freq_base, rms_norm_eps;
-  int32_t rope_neox;        /* 1 = NeoX-style rotation (Qwen2) */
+  int32_t rope_neox;        /* 1 = NeoX-style rotation (every architecture but llama) */
   int32_t tied_output;      /* 1 = no output.weight (token embeddings reused) */
   int64_t n_params;
   int64_t weight_bytes;

@@ -78,6 +78,7 @@ extern "C" {
 // ---- kernels ----
 
 const char* el_kernel_path(void) { return current_kernels().name; }
+const char* el_supported_architectures(void) { return el::supported_architectures(); }
 
 el_status el_set_kernel_path(const char* name, el_error* err) {
   return guarded(err, [&] {

@@ -1,4 +1,4 @@
-// Llama-family model (llama, qwen2): hyperparameters and weights from a GGUF file
+// Llama-family model (llama, qwen2, qwen3, phi3, gemma3): hyperparameters and weights from a GGUF file
 // (model_loader.cpp), and a Context that runs the forward pass over a mixed batch of
 // sequences with a paged KV cache (model_forward.cpp).
 #pragma once
@@ -21,11 +21,16 @@
 
 namespace el {
 
-enum class Arch { Llama, Qwen2 };
+enum class Arch { Llama, Qwen2, Qwen3, Phi3, Gemma3 };
+// The architectures Model::load accepts, for messages: "llama, qwen2, qwen3, phi3, gemma3".
+const char* supported_architectures();
+
+// The gated FFN's activation: act(gate) * up.
+enum class FfnAct { SiLU, GeluTanh };
 
 struct HParams {
   Arch arch = Arch::Llama;
-  std::string arch_name;   // "llama" | "qwen2"
+  std::string arch_name;   // general.architecture
   int n_vocab = 0;
   int n_ctx_train = 0;
   int n_embd = 0;
@@ -39,6 +44,20 @@ struct HParams {
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
   bool rope_neox = false;  // rotate (i, i + n_rot/2) pairs instead of (2i, 2i+1)
+  bool qk_norm = false;     // qwen3, gemma3: per-head RMS norm of q and k before RoPE
+  bool post_norms = false;  // gemma3: RMS norm of each branch's output before the residual add
+  FfnAct ffn_act = FfnAct::SiLU;
+  float embd_scale = 1.0f;  // gemma3: sqrt(n_embd)
+  float attn_scale = 0;     // on q.k (1 / sqrt(head_dim) unless the architecture says otherwise)
+  float logit_softcap = 0;  // final_logit_softcapping (0: none)
+  // Sliding-window attention (gemma3): layers with swa_layer[il] attend to the last n_swa
+  // positions only, with their own RoPE base and scale.
+  int n_swa = 0;
+  std::vector<uint8_t> swa_layer;  // (n_layer), empty when no layer slides
+  float rope_freq_base_swa = 10000.0f;
+  float rope_freq_scale_swa = 1.0f;
+
+  bool is_swa(int il) const { return !swa_layer.empty() && swa_layer[size_t(il)] != 0; }
 
   int q_dim() const { return n_head * head_dim; }
   int kv_dim() const { return n_head_kv * head_dim; }
@@ -57,9 +76,15 @@ struct Linear {
 };
 
 struct Layer {
-  std::vector<float> attn_norm;  // (n_embd)
-  std::vector<float> ffn_norm;   // (n_embd)
-  Linear proj[kLayerModules];    // indexed by Module
+  std::vector<float> attn_norm;       // (n_embd)
+  std::vector<float> ffn_norm;        // (n_embd)
+  std::vector<float> attn_q_norm;     // (head_dim) when qk_norm
+  std::vector<float> attn_k_norm;     // (head_dim) when qk_norm
+  std::vector<float> attn_post_norm;  // (n_embd) when post_norms
+  std::vector<float> ffn_post_norm;   // (n_embd) when post_norms
+  // Indexed by Module. phi3's fused attn_qkv and ffn_up (gate rows, then up rows) are held as
+  // views of their rows: Q, K, V and Gate, Up read their part of the one tensor.
+  Linear proj[kLayerModules];
 };
 
 class Model {
@@ -177,21 +202,23 @@ class Context {
   void embed(const BatchView& b);
   void rope_tables(const BatchView& b);
   void layer_forward(int il, const BatchView& b);
-  void apply_rope(float* rows, int n_heads, int n_tok);
+  void head_norm(float* rows, const std::vector<float>& w, int n_heads, int n_tok);
+  void add_branch(const std::vector<float>& post_norm, int n);
+  void apply_rope(float* rows, int n_heads, int n_tok, const float* table);
   void store_kv(int il, const BatchView& b);
   void attention(int il, const BatchView& b);
   void attend_one(int il, int seq, int pos, int h, const float* q, float* out, float* scores) const;
   void output_logits(const BatchView& b);
   // out[r * n_out + o] = W_m . x[r] (+ bias) for each projection of `ps` (all reading `in`; at
   // most kMaxProjections), plus the per-row adapter deltas (batched LoRA, lora/lora_dispatch.h),
-  // in one dispatch over the threads. Fuse::SwiGLU takes {Gate, Up} and leaves silu(gate) * up
-  // in the gate output.
+  // in one dispatch over the threads. Fuse::SwiGLU / GeGLU take {Gate, Up} and leave silu(gate) * up
+  // or gelu_tanh(gate) * up in the gate output.
   struct Projection {
     Module m;
     float* out;
   };
   static constexpr int kMaxProjections = 3;
-  enum class Fuse { None, SwiGLU };
+  enum class Fuse { None, SwiGLU, GeGLU };
   void project(int il, std::initializer_list<Projection> ps, const Input& in, Fuse fuse = Fuse::None);
   int threads_for(double work, double per_thread) const;
 
@@ -213,6 +240,7 @@ class Context {
   std::vector<float> gate_;    // FFN gate, then silu(gate) * up (n_ff)
   std::vector<float> up_;      // FFN up (n_ff)
   std::vector<float> rope_;    // per token: cos, sin pairs (n_rot)
+  std::vector<float> rope_swa_;  // the same for sliding-window layers (their own base), or empty
   std::vector<float> scores_;  // per thread: attention weights (score_stride_)
   size_t score_stride_ = 0;
   std::vector<int32_t> slot_;  // per token: LoRA slot (-1 = none)

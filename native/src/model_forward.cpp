@@ -41,6 +41,23 @@ ContextParams normalized(ContextParams p, const HParams& hp) {
   return p;
 }
 
+// gate[i] = gelu_tanh(gate[i]) * up[i] as ggml computes it (GGML_GELU_FP16): the gate rounded
+// to F16, its GELU from the F16 table (rounded to F16 again); identity beyond +-10.
+void gelu_tanh_mul(int64_t n, float* gate, const float* up) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f, kCoefA = 0.044715f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = gate[i];
+    float g;
+    if (x <= -10.0f) g = 0.0f;
+    else if (x >= 10.0f) g = x;
+    else {
+      const float h = fp16_to_fp32(fp32_to_fp16(x));
+      g = fp16_to_fp32(fp32_to_fp16(0.5f * h * (1.0f + std::tanh(kSqrt2OverPi * h * (1.0f + kCoefA * h * h)))));
+    }
+    gate[i] = g * up[i];
+  }
+}
+
 KVCacheParams kv_params(const ContextParams& p, const HParams& hp) {
   KVCacheParams k;
   k.n_layer = hp.n_layer;
@@ -100,6 +117,7 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
   gate_.resize(B * F);
   up_.resize(B * F);
   rope_.resize(B * size_t(hp_.n_rot));
+  if (!hp_.swa_layer.empty()) rope_swa_.resize(B * size_t(hp_.n_rot));
   score_stride_ = (size_t(p_.n_ctx) + 15) / 16 * 16 + 16;  // padded: threads never share a line
   scores_.resize(score_stride_ * size_t(p_.n_threads));
   slot_.resize(B);
@@ -211,35 +229,43 @@ void Context::embed(const BatchView& b) {
     float* x = x_.data() + size_t(i) * hp_.n_embd;
     if (t.type == TensorType::F32) std::memcpy(x, row, row_bytes);
     else ks_.of(t.type).to_float(row, x, hp_.n_embd);
+    if (hp_.embd_scale != 1.0f)
+      for (int e = 0; e < hp_.n_embd; ++e) x[e] *= hp_.embd_scale;
   }
 }
 
 // cos/sin per rotated pair and token, computed like ggml's rope cache (float theta,
-// multiplied by theta_scale pair after pair) so that positions rotate identically.
+// multiplied by theta_scale pair after pair) so that positions rotate identically. Sliding-window
+// layers have a table of their own (their RoPE base and scale).
 void Context::rope_tables(const BatchView& b) {
-  const int n_rot = hp_.n_rot;
-  const float theta_scale = std::pow(hp_.rope_freq_base, -2.0f / float(n_rot));
-  const std::vector<float>& ff = model_.rope_freqs();
-  for (int i = 0; i < b.n_tokens; ++i) {
-    float* cs = rope_.data() + size_t(i) * n_rot;
-    float theta = float(b.pos[i]);
-    for (int i0 = 0; i0 < n_rot; i0 += 2) {
-      const float extrap = ff.empty() ? theta : theta / ff[i0 / 2];
-      const float th = hp_.rope_freq_scale * extrap;
-      cs[i0] = std::cos(th);
-      cs[i0 + 1] = std::sin(th);
-      theta *= theta_scale;
+  auto fill = [&](std::vector<float>& table, float base, float freq_scale) {
+    const int n_rot = hp_.n_rot;
+    const float theta_scale = std::pow(base, -2.0f / float(n_rot));
+    const std::vector<float>& ff = model_.rope_freqs();
+    for (int i = 0; i < b.n_tokens; ++i) {
+      float* cs = table.data() + size_t(i) * n_rot;
+      float theta = float(b.pos[i]);
+      for (int i0 = 0; i0 < n_rot; i0 += 2) {
+        const float extrap = ff.empty() ? theta : theta / ff[i0 / 2];
+        const float th = freq_scale * extrap;
+        cs[i0] = std::cos(th);
+        cs[i0 + 1] = std::sin(th);
+        theta *= theta_scale;
+      }
     }
-  }
+  };
+  fill(rope_, hp_.rope_freq_base, hp_.rope_freq_scale);
+  if (!rope_swa_.empty()) fill(rope_swa_, hp_.rope_freq_base_swa, hp_.rope_freq_scale_swa);
 }
 
-void Context::apply_rope(float* rows, int n_heads, int n_tok) {
+// Rotates the first n_rot values of every head (the rest, with partial rotary, stay as they are).
+void Context::apply_rope(float* rows, int n_heads, int n_tok, const float* table) {
   const int hd = hp_.head_dim, n_rot = hp_.n_rot;
-  // Llama GGUFs store Q/K permuted for rotation of adjacent pairs; Qwen2 rotates halves.
+  // Llama GGUFs store Q/K permuted for rotation of adjacent pairs; the others rotate halves.
   const int stride = hp_.rope_neox ? 1 : 2;
   const int offset = hp_.rope_neox ? n_rot / 2 : 1;
   for (int t = 0; t < n_tok; ++t) {
-    const float* cs = rope_.data() + size_t(t) * n_rot;
+    const float* cs = table + size_t(t) * n_rot;
     for (int h = 0; h < n_heads; ++h) {
       float* v = rows + (size_t(t) * n_heads + h) * hd;
       for (int i0 = 0; i0 < n_rot; i0 += 2) {
@@ -252,26 +278,50 @@ void Context::apply_rope(float* rows, int n_heads, int n_tok) {
   }
 }
 
+// RMS norm of every head of every token (qwen3's and gemma3's q/k norms), in place.
+void Context::head_norm(float* rows, const std::vector<float>& w, int n_heads, int n_tok) {
+  const int hd = hp_.head_dim;
+  for (size_t i = 0, e = size_t(n_tok) * n_heads; i < e; ++i) rms_norm(rows + i * hd, w.data(), rows + i * hd, hd, hp_.rms_eps);
+}
+
+// One transformer block over the batch, in the order of llama.cpp's graphs:
+//   x += [post_norm](attn(rope([q_norm](q)), rope([k_norm](k)), v) of norm(x))
+//   x += [post_norm](down(act(gate) * up) of norm(x))
+// (bracketed steps only where the architecture has them).
 void Context::layer_forward(int il, const BatchView& b) {
   const Layer& L = model_.layer(il);
   const int n = b.n_tokens, E = hp_.n_embd, F = hp_.n_ff;
+  const float* rope = hp_.is_swa(il) ? rope_swa_.data() : rope_.data();
 
   for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.attn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
   const Input attn_in = input(xn_.data(), n, E);
   project(il, {{Module::Q, q_.data()}, {Module::K, k_.data()}, {Module::V, v_.data()}}, attn_in);
-  apply_rope(q_.data(), hp_.n_head, n);
-  apply_rope(k_.data(), hp_.n_head_kv, n);
+  if (hp_.qk_norm) {
+    head_norm(q_.data(), L.attn_q_norm, hp_.n_head, n);
+    head_norm(k_.data(), L.attn_k_norm, hp_.n_head_kv, n);
+  }
+  apply_rope(q_.data(), hp_.n_head, n, rope);
+  apply_rope(k_.data(), hp_.n_head_kv, n, rope);
   store_kv(il, b);
   attention(il, b);
   const Input o_in = input(attn_.data(), n, hp_.q_dim());
   project(il, {{Module::O, tmp_.data()}}, o_in);
-  for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
+  add_branch(L.attn_post_norm, n);
 
   for (int t = 0; t < n; ++t) rms_norm(&x_[size_t(t) * E], L.ffn_norm.data(), &xn_[size_t(t) * E], E, hp_.rms_eps);
   const Input ffn_in = input(xn_.data(), n, E);
-  project(il, {{Module::Gate, gate_.data()}, {Module::Up, up_.data()}}, ffn_in, Fuse::SwiGLU);
+  const Fuse act = hp_.ffn_act == FfnAct::GeluTanh ? Fuse::GeGLU : Fuse::SwiGLU;
+  project(il, {{Module::Gate, gate_.data()}, {Module::Up, up_.data()}}, ffn_in, act);
   const Input down_in = input(gate_.data(), n, F);
   project(il, {{Module::Down, tmp_.data()}}, down_in);
+  add_branch(L.ffn_post_norm, n);
+}
+
+// x += tmp, the branch output (first normed by `post_norm` when the architecture has one).
+void Context::add_branch(const std::vector<float>& post_norm, int n) {
+  const int E = hp_.n_embd;
+  if (!post_norm.empty())
+    for (int t = 0; t < n; ++t) rms_norm(&tmp_[size_t(t) * E], post_norm.data(), &tmp_[size_t(t) * E], E, hp_.rms_eps);
   for (size_t i = 0, e = size_t(n) * E; i < e; ++i) x_[i] += tmp_[i];
 }
 
@@ -309,37 +359,43 @@ void Context::attention(int il, const BatchView& b) {
   });
 }
 
-// Causal attention of one query head over its sequence's positions 0..pos (GQA: query head
-// h reads KV head h / (n_head / n_head_kv)), block by block through the paged cache.
+// Causal attention of one query head over its sequence's positions (GQA: query head h reads
+// KV head h / (n_head / n_head_kv)), block by block through the paged cache: positions 0..pos,
+// or on a sliding-window layer the last n_swa of them (llama.cpp masks p0 when pos - p0 >= n_swa).
 void Context::attend_one(int il, int seq, int pos, int h, const float* q, float* out, float* scores) const {
   const int hd = hp_.head_dim, bs = p_.kv_block_size, n_kv = pos + 1;
+  const int first = hp_.is_swa(il) ? std::max(0, pos - hp_.n_swa + 1) : 0;
   const size_t head_off = size_t(h / (hp_.n_head / hp_.n_head_kv)) * hd;
   const size_t kvd = size_t(hp_.kv_dim());
-  const float scale = 1.0f / std::sqrt(float(hd));
+  const float scale = hp_.attn_scale;
   const bool f16 = p_.kv_type == KVType::F16;
 
-  // F16 (the default) goes a cache block per kernel call; F32 position by position.
-  for (int j0 = 0; j0 < n_kv; j0 += bs) {
-    const int jn = std::min(bs, n_kv - j0);
+  // Runs of positions inside one cache block: F16 (the default) a run per kernel call, F32
+  // position by position. scores[j - first] is position j's.
+  for (int j0 = first; j0 < n_kv;) {
+    const int jn = std::min(bs - j0 % bs, n_kv - j0);
     const uint8_t* base = kv_.k_row(il, seq, j0);
+    float* sc = scores + (j0 - first);
     if (f16) {
-      ks_.attn_scores_f16(hd, jn, reinterpret_cast<const fp16_t*>(base) + head_off, int64_t(kvd), q, scale, scores + j0);
-      continue;
+      ks_.attn_scores_f16(hd, jn, reinterpret_cast<const fp16_t*>(base) + head_off, int64_t(kvd), q, scale, sc);
+    } else {
+      for (int j = 0; j < jn; ++j)
+        sc[j] = ks_.dot_f32(hd, reinterpret_cast<const float*>(base) + j * kvd + head_off, q) * scale;
     }
-    for (int j = 0; j < jn; ++j)
-      scores[j0 + j] = ks_.dot_f32(hd, reinterpret_cast<const float*>(base) + j * kvd + head_off, q) * scale;
+    j0 += jn;
   }
-  ks_.softmax_f32(n_kv, scores);  // the weights
+  ks_.softmax_f32(n_kv - first, scores);  // the weights
   std::fill(out, out + hd, 0.0f);
-  for (int j0 = 0; j0 < n_kv; j0 += bs) {
-    const int jn = std::min(bs, n_kv - j0);
+  for (int j0 = first; j0 < n_kv;) {
+    const int jn = std::min(bs - j0 % bs, n_kv - j0);
     const uint8_t* base = kv_.v_row(il, seq, j0);
+    const float* sc = scores + (j0 - first);
     if (f16) {
-      ks_.attn_values_f16(hd, jn, scores + j0, reinterpret_cast<const fp16_t*>(base) + head_off, int64_t(kvd), out);
-      continue;
+      ks_.attn_values_f16(hd, jn, sc, reinterpret_cast<const fp16_t*>(base) + head_off, int64_t(kvd), out);
+    } else {
+      for (int j = 0; j < jn; ++j) ks_.axpy_f32(hd, sc[j], reinterpret_cast<const float*>(base) + j * kvd + head_off, out);
     }
-    for (int j = 0; j < jn; ++j)
-      ks_.axpy_f32(hd, scores[j0 + j], reinterpret_cast<const float*>(base) + j * kvd + head_off, out);
+    j0 += jn;
   }
 }
 
@@ -352,17 +408,21 @@ void Context::output_logits(const BatchView& b) {
     rms_norm(&x_[size_t(t) * E], model_.output_norm().data(), &xn_[size_t(r) * E], E, hp_.rms_eps);
   }
   project(-1, {{Module::Output, logits_.data()}}, input(xn_.data(), no, E));
+  if (hp_.logit_softcap > 0) {  // cap * tanh(logit / cap), as llama.cpp's gemma graphs
+    const float cap = hp_.logit_softcap;
+    for (size_t i = 0, e = size_t(no) * size_t(hp_.n_vocab); i < e; ++i) logits_[i] = cap * std::tanh(logits_[i] / cap);
+  }
 }
 
 // ---- linear projections ---------------------------------------------------------------------
 
 void Context::project(int il, std::initializer_list<Projection> ps, const Input& in, Fuse fuse) {
-  if (ps.size() > size_t(kMaxProjections) || (fuse == Fuse::SwiGLU && ps.size() != 2))
+  const bool glu = fuse != Fuse::None;
+  if (ps.size() > size_t(kMaxProjections) || (glu && ps.size() != 2))
     fail(ErrorKind::Internal, "project: unsupported projection group");
-  const bool swiglu = fuse == Fuse::SwiGLU;
   // Each projection's weight and its input converted to the weight's activation type. Row
   // items (kRowAlign rows) are laid end to end over the projections, so a chunk may span the
-  // end of one and the start of the next; gate and up (SwiGLU) share one row space.
+  // end of one and the start of the next; gate and up (a GLU) share one row space.
   const Linear* lins[kMaxProjections];
   const kernels::PreparedActivations* acts[kMaxProjections];
   lora::DispatchTarget targets[kMaxProjections];
@@ -378,33 +438,38 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
     }
     lins[n_parts] = &lin;
     acts[n_parts] = &cached.act;
-    targets[n_parts] = {lora::Module(int(p.m)), p.out, lin.w.n_out, swiglu ? 0 : n_items};
-    if (!swiglu || n_parts == 0) n_items += (lin.w.n_out + kRowAlign - 1) / kRowAlign;
+    targets[n_parts] = {lora::Module(int(p.m)), p.out, lin.w.n_out, glu ? 0 : n_items};
+    if (!glu || n_parts == 0) n_items += (lin.w.n_out + kRowAlign - 1) / kRowAlign;
     work += double(lin.w.row_bytes) * double(lin.w.n_out) * in.n_rows;
     ++n_parts;
   }
   const int nth = threads_for(work, kMatmulBytesPerThread);
   const int n_ranges = pool_.ranges(nth, n_items, 1);
 
-  // Gate = silu(gate) * up on rows [r0, r1) of batch token t.
-  struct Swiglu {
+  // Gate = act(gate) * up on rows [r0, r1) of batch token t.
+  struct Glu {
     const kernels::KernelSet* ks;
     float *gate, *up;
     int64_t n_ff;
-    static void rows(const void* self, int t, int64_t r0, int64_t r1) {
-      const Swiglu& s = *static_cast<const Swiglu*>(self);
+    static void silu(const void* self, int t, int64_t r0, int64_t r1) {
+      const Glu& s = *static_cast<const Glu*>(self);
       s.ks->silu_mul(r1 - r0, s.gate + size_t(t) * s.n_ff + r0, s.up + size_t(t) * s.n_ff + r0);
     }
+    static void gelu(const void* self, int t, int64_t r0, int64_t r1) {
+      const Glu& s = *static_cast<const Glu*>(self);
+      gelu_tanh_mul(r1 - r0, s.gate + size_t(t) * s.n_ff + r0, s.up + size_t(t) * s.n_ff + r0);
+    }
   };
-  const Swiglu act{&ks_, targets[0].out, swiglu ? targets[1].out : nullptr, targets[0].n_out};
+  const Glu act{&ks_, targets[0].out, glu ? targets[1].out : nullptr, targets[0].n_out};
+  const lora::RowsHook act_rows = fuse == Fuse::SwiGLU ? &Glu::silu : fuse == Fuse::GeGLU ? &Glu::gelu : nullptr;
 
-  // LoRA (Q..Down, not the output head) in the same dispatch: the adapted tokens' SwiGLU runs
+  // LoRA (Q..Down, not the output head) in the same dispatch: the adapted tokens' GLU runs
   // after their expands (lora/lora_dispatch.h).
   const bool with_lora = lora_ && ps.begin()->m != Module::Output;
   const block_q8_0* base_q8 =
       acts[0]->type == TensorType::Q8_0 ? static_cast<const block_q8_0*>(acts[0]->row(0)) : nullptr;
   lora::BatchLora::Dispatch lora(with_lora ? lora_.get() : nullptr, il, targets, n_parts, in.x, in.n_in, base_q8,
-                                 n_items, n_ranges, kRowAlign, swiglu ? &Swiglu::rows : nullptr, &act);
+                                 n_items, n_ranges, kRowAlign, act_rows, &act);
 
   auto base_items = [&](int64_t i0, int64_t i1, int) {
     lora.shrink_tiles();
@@ -420,10 +485,10 @@ void Context::project(int il, std::initializer_list<Projection> ps, const Input&
           for (int64_t o = r0; o < r1; ++o) y[o] += lin.bias[o];
         }
     }
-    if (swiglu) {
+    if (glu) {
       const int64_t r0 = i0 * kRowAlign, r1 = std::min(targets[0].n_out, i1 * kRowAlign);
       for (int t = 0; t < in.n_rows; ++t)
-        if (!lora.active() || !lora_->adapted(t)) Swiglu::rows(&act, t, r0, r1);
+        if (!lora.active() || !lora_->adapted(t)) act_rows(&act, t, r0, r1);
     }
     lora.rows_done(i0, i1);
   };

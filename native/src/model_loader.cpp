@@ -72,6 +72,14 @@ Linear make_linear(const GGUFTensor* t) {
   return l;
 }
 
+// Rows [first, first + n) of a 2-D tensor (a part of a fused projection) as a projection.
+Linear make_linear_rows(const GGUFTensor* t, int64_t first, int64_t n) {
+  Linear l = make_linear(t);
+  l.w.data = t->data + size_t(first) * l.w.row_bytes;
+  l.w.n_out = n;
+  return l;
+}
+
 // Once a weight has a copy of its own: drops the mapped pages that lie wholly inside the
 // original tensor from this process (they are read back from the file if touched again), so
 // the weight is not held twice.
@@ -103,7 +111,30 @@ int positive_int(const GGUFFile& f, const std::string& key, int64_t v) {
   return int(v);
 }
 
+// gemma3 (as llama.cpp's loader): embeddings scaled by sqrt(n_embd); with a sliding window,
+// layer il slides unless il % pattern == pattern - 1 (pattern: sliding_window_pattern when a
+// number, else 6), with RoPE base rope.freq_base_swa (default 10000) and no scaling; the
+// attention scale is 1/sqrt(head_dim), except 1/sqrt(n_embd / n_head) for the 62-layer 27B.
+void read_gemma3_hparams(const GGUFFile& f, HParams& hp) {
+  const std::string a = hp.arch_name + ".";
+  hp.embd_scale = std::sqrt(float(hp.n_embd));
+  if (hp.n_layer == 62) hp.attn_scale = 1.0f / std::sqrt(float(hp.n_embd / hp.n_head));
+  if (auto v = f.get_float_opt(a + "final_logit_softcapping")) hp.logit_softcap = float(*v);
+  const int64_t n_swa = f.get_int_opt(a + "attention.sliding_window").value_or(0);
+  if (n_swa <= 0) return;
+  hp.n_swa = positive_int(f, a + "attention.sliding_window", n_swa);
+  int64_t pattern = 6;
+  if (const GGUFValue* v = f.find(a + "attention.sliding_window_pattern"); v && v->type != GGUFType::ARRAY)
+    pattern = f.get_int(a + "attention.sliding_window_pattern");
+  if (pattern < 0) fail(ErrorKind::BadFile, f.path() + ": " + a + "attention.sliding_window_pattern is negative");
+  hp.swa_layer.assign(size_t(hp.n_layer), 0);
+  for (int il = 0; il < hp.n_layer; ++il) hp.swa_layer[size_t(il)] = pattern == 0 || il % pattern < pattern - 1;
+  if (auto v = f.get_float_opt(a + "rope.freq_base_swa")) hp.rope_freq_base_swa = float(*v);
+}
+
 }  // namespace
+
+const char* supported_architectures() { return "llama, qwen2, qwen3, phi3, gemma3"; }
 
 const char* module_tensor_name(Module m) {
   switch (m) {
@@ -140,8 +171,17 @@ void Model::read_hparams() {
   hp.arch_name = f.get_string("general.architecture");
   if (hp.arch_name == "llama") hp.arch = Arch::Llama;
   else if (hp.arch_name == "qwen2") hp.arch = Arch::Qwen2;
-  else fail(ErrorKind::Unsupported, f.path() + ": architecture '" + hp.arch_name + "' is not supported (supported: llama, qwen2)");
-  hp.rope_neox = hp.arch == Arch::Qwen2;
+  else if (hp.arch_name == "qwen3") hp.arch = Arch::Qwen3;
+  else if (hp.arch_name == "phi3") hp.arch = Arch::Phi3;
+  else if (hp.arch_name == "gemma3") hp.arch = Arch::Gemma3;
+  else
+    fail(ErrorKind::Unsupported, f.path() + ": architecture '" + hp.arch_name + "' is not supported (supported: " +
+                                     supported_architectures() + ")");
+  // Only llama GGUFs hold q/k permuted for adjacent-pair rotation; the others rotate halves.
+  hp.rope_neox = hp.arch != Arch::Llama;
+  hp.qk_norm = hp.arch == Arch::Qwen3 || hp.arch == Arch::Gemma3;
+  hp.post_norms = hp.arch == Arch::Gemma3;
+  hp.ffn_act = hp.arch == Arch::Gemma3 ? FfnAct::GeluTanh : FfnAct::SiLU;
 
   const std::string a = hp.arch_name + ".";
   auto req = [&](const std::string& key) { return positive_int(f, a + key, f.get_int(a + key)); };
@@ -178,6 +218,10 @@ void Model::read_hparams() {
     fail(ErrorKind::Unsupported, f.path() + ": rope scaling '" + scaling + "' is not supported (linear only)");
   if (factor < 0 || !std::isfinite(factor)) fail(ErrorKind::BadFile, f.path() + ": bad rope scaling factor");
   hp.rope_freq_scale = factor == 0 ? 1.0f : float(1.0 / factor);
+
+  hp.attn_scale = 1.0f / std::sqrt(float(hp.head_dim));
+  if (hp.arch == Arch::Gemma3) read_gemma3_hparams(f, hp);
+  // phi3's sliding window is ignored, as llama.cpp does (it runs every phi3 layer in full).
 }
 
 void Model::read_weights() {
@@ -193,14 +237,38 @@ void Model::read_weights() {
   if (const GGUFTensor* rf = find_tensor(f, "rope_freqs.weight", {hp.n_rot / 2}, false)) rope_freqs_ = to_floats(*rf);
 
   const bool biases_required = hp.arch == Arch::Qwen2;
+  const int64_t D = hp.head_dim;
   layers_.resize(hp.n_layer);
   for (int il = 0; il < hp.n_layer; ++il) {
     Layer& L = layers_[il];
     const std::string p = "blk." + std::to_string(il) + ".";
-    L.attn_norm = to_floats(*find_tensor(f, p + "attn_norm.weight", {E}));
-    L.ffn_norm = to_floats(*find_tensor(f, p + "ffn_norm.weight", {E}));
+    auto norm = [&](const char* name, int64_t n) { return to_floats(*find_tensor(f, p + name + ".weight", {n})); };
+    L.attn_norm = norm("attn_norm", E);
+    L.ffn_norm = norm("ffn_norm", E);
+    if (hp.qk_norm) {
+      L.attn_q_norm = norm("attn_q_norm", D);
+      L.attn_k_norm = norm("attn_k_norm", D);
+    }
+    if (hp.post_norms) {
+      L.attn_post_norm = norm("post_attention_norm", E);
+      L.ffn_post_norm = norm("post_ffw_norm", E);
+    }
     const int64_t shapes[kLayerModules][2] = {{E, Q}, {E, KV}, {E, KV}, {Q, E}, {E, F}, {E, F}, {F, E}};
+    // phi3 (as llama.cpp's create_tensor_qkv): one attn_qkv, else separate q, k, v.
+    const GGUFTensor* qkv = hp.arch == Arch::Phi3 ? find_tensor(f, p + "attn_qkv.weight", {E, Q + 2 * KV}, false) : nullptr;
+    if (qkv) {
+      L.proj[int(Module::Q)] = make_linear_rows(qkv, 0, Q);
+      L.proj[int(Module::K)] = make_linear_rows(qkv, Q, KV);
+      L.proj[int(Module::V)] = make_linear_rows(qkv, Q + KV, KV);
+    }
+    // phi3's ffn_up holds gate rows then up rows (llama.cpp's swiglu of the halves).
+    const GGUFTensor* gate_up = hp.arch == Arch::Phi3 ? find_tensor(f, p + "ffn_up.weight", {E, 2 * F}) : nullptr;
+    if (gate_up) {
+      L.proj[int(Module::Gate)] = make_linear_rows(gate_up, 0, F);
+      L.proj[int(Module::Up)] = make_linear_rows(gate_up, F, F);
+    }
     for (int m = 0; m < kLayerModules; ++m) {
+      if ((qkv && m <= int(Module::V)) || (gate_up && (m == int(Module::Gate) || m == int(Module::Up)))) continue;
       const std::string name = p + module_tensor_name(Module(m));
       L.proj[m] = make_linear(find_tensor(f, name + ".weight", {shapes[m][0], shapes[m][1]}));
       if (m <= int(Module::V)) {
@@ -209,6 +277,8 @@ void Model::read_weights() {
       }
     }
   }
+  if (hp.arch == Arch::Phi3 && (f.tensor("rope_factors_long.weight") || f.tensor("rope_factors_short.weight")))
+    fail(ErrorKind::Unsupported, f.path() + ": phi3 long-context RoPE factors (rope_factors_long/short) are not supported");
 }
 
 // Copies every projection into one buffer of huge pages, weights_: packed (kernels/packed.h)

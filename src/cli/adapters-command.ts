@@ -39,7 +39,7 @@ export function registerAdaptersCommand(program: Command): void {
     .description("write a PEFT LoRA directory as a llama.cpp LoRA GGUF (F32)")
     .requiredOption("--out <file>", "GGUF file to write")
     .option("--model <path>", "base model GGUF (gives the architecture and checks the shapes)")
-    .option("--arch <name>", "base model architecture (llama, qwen2) when no --model is given")
+    .option("--arch <name>", "base model architecture (llama, qwen2, qwen3, phi3, gemma3) when no --model is given")
     .option("--n-head <n>", "with --arch llama: the model's attention heads (q_proj rows are permuted by them)", intArg(1))
     .option("--n-head-kv <n>", "with --arch llama: the model's KV heads (k_proj; default: --n-head)", intArg(1))
     .action((dir: string, o: ConvertOptions) => convert(dir, o));

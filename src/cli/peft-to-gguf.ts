@@ -10,7 +10,7 @@ import { join } from "node:path";
 
 import { bf16ToFp32, fp16ToFp32 } from "../gguf/quantize.js";
 import { writeLoraGguf } from "../lora/gguf-adapter.js";
-import { LORA_MODULES, PEFT_MODULE_NAME, type LoraModule, type LoraPair } from "../lora/modules.js";
+import { ALL_LORA_MODULES, isAttentionModule, PEFT_MODULE_NAME, type LoraModule, type LoraPair } from "../lora/modules.js";
 import { hfRowsToGguf, peftPermutesQk, permutedHeads, type RopeHeads } from "../lora/rope-order.js";
 import type { AdapterModelShapes } from "../lora/synthetic.js";
 
@@ -91,8 +91,8 @@ export function readPeftAdapter(dir: string): PeftAdapter {
   const halves = new Map<string, { layer: number; module: LoraModule; a?: SafeTensor; b?: SafeTensor }>();
   for (const [name, t] of readSafetensors(weightsPath)) {
     const m = KEY.exec(name);
-    const module = m && LORA_MODULES.find((x) => PEFT_MODULE_NAME[x] === m[3] && (m[2] === "self_attn") === ["q", "k", "v", "o"].includes(x));
-    if (!m || !module) throw new Error(`${weightsPath}: tensor '${name}' is not a LoRA weight of q/k/v/o/gate/up/down_proj`);
+    const module = m && ALL_LORA_MODULES.find((x) => PEFT_MODULE_NAME[x] === m[3] && (m[2] === "self_attn") === isAttentionModule(x));
+    if (!m || !module) throw new Error(`${weightsPath}: tensor '${name}' is not a LoRA weight of q/k/v/o/qkv/gate/up/down/gate_up_proj`);
     const key = `${m[1]}.${module}`;
     const h = halves.get(key) ?? { layer: Number(m[1]), module };
     h[m[4] === "A" ? "a" : "b"] = t;
@@ -110,7 +110,7 @@ export function readPeftAdapter(dir: string): PeftAdapter {
     });
   }
   if (pairs.length === 0) throw new Error(`${weightsPath}: no LoRA tensors`);
-  pairs.sort((x, y) => x.layer - y.layer || LORA_MODULES.indexOf(x.module) - LORA_MODULES.indexOf(y.module));
+  pairs.sort((x, y) => x.layer - y.layer || ALL_LORA_MODULES.indexOf(x.module) - ALL_LORA_MODULES.indexOf(y.module));
   return { rank, alpha, rslora: c.use_rslora === true, pairs };
 }
 
@@ -119,6 +119,7 @@ export function checkAgainstModel(a: PeftAdapter, shapes: AdapterModelShapes): v
   for (const p of a.pairs) {
     const what = `layer ${p.layer} ${PEFT_MODULE_NAME[p.module]}`;
     if (p.layer >= shapes.nLayer) throw new Error(`${what}: the model has ${shapes.nLayer} layers`);
+    if (!shapes.nIn[p.module]) throw new Error(`${what}: the ${shapes.arch} model has no such projection`);
     if (p.nIn !== shapes.nIn[p.module] || p.nOut !== shapes.nOut[p.module])
       throw new Error(`${what}: adapter is ${p.nIn} -> ${p.nOut}, the model's projection is ${shapes.nIn[p.module]} -> ${shapes.nOut[p.module]}`);
   }

@@ -2,7 +2,8 @@
 // real one over the C++ addon; tests of the scheduler/daemon may use a fake with the same shape.
 
 export interface ModelInfo {
-  arch: string; // "llama" | "qwen2"
+  arch: string; // general.architecture: "llama" | "qwen2" | "qwen3" | "phi3" | "gemma3"
+  supportedArchs: string; // the architectures this engine runs: "llama, qwen2, qwen3, phi3, gemma3"
   name: string;
   nVocab: number;
   nCtxTrain: number;

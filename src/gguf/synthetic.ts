@@ -1,5 +1,5 @@
-// Seeded synthetic llama-family models (llama or qwen2 architecture) in any supported weight
-// type, loadable by llama.cpp. Weights are random but scaled so that activations stay O(1)
+// Seeded synthetic llama-family models (llama, qwen2, qwen3, phi3 or gemma3 architecture) in any
+// supported weight type, loadable by llama.cpp. Weights are random but scaled so that activations stay O(1)
 // and the output distribution is peaked (logits far from ties), which makes token-level
 // comparisons against llama.cpp meaningful. Each tensor has its own PRNG stream derived from
 // (seed, tensor name), so a tensor's float values do not depend on the weight type or on
@@ -10,7 +10,8 @@ import { GGMLType, quantize } from "./quantize.js";
 import { bpeVocab, spmVocab, Vocab } from "./vocab.js";
 import { GGUFValueType, GGUFWriter, meta } from "./writer.js";
 
-export type SyntheticArch = "llama" | "qwen2";
+export type SyntheticArch = "llama" | "qwen2" | "qwen3" | "phi3" | "gemma3";
+export const SYNTHETIC_ARCHS: readonly SyntheticArch[] = ["llama", "qwen2", "qwen3", "phi3", "gemma3"];
 /** A uniform weight type or a preset mix (presets.ts). */
 export type SyntheticType = WeightMix;
 export type SyntheticVocab = "spm" | "bpe";
@@ -25,7 +26,11 @@ export interface SyntheticModelOptions {
   nHeadKv?: number; // default 2
   nFf?: number; // default 128
   nCtx?: number; // default 2048
-  vocab?: SyntheticVocab; // default: spm for llama, bpe for qwen2
+  headDim?: number; // default nEmbd / nHead (qwen3 and gemma3 may differ: attention.key_length)
+  nRot?: number; // rotated dimensions per head (phi3's partial rotary), default headDim
+  slidingWindow?: number; // gemma3: attention.sliding_window (default 8, so short tests see it)
+  swaPattern?: number; // gemma3: every swaPattern-th layer is global (default 2)
+  vocab?: SyntheticVocab; // default: bpe for qwen2 and qwen3, spm for the others
   tied?: boolean; // no output.weight: the output reuses token_embd
   seed?: number; // default 1
 }
@@ -40,8 +45,13 @@ export interface SyntheticModelInfo {
 
 /** The vocabulary of a synthetic model. */
 export function loadVocab(kind: SyntheticVocab, arch: SyntheticArch): Vocab {
-  if (kind === "spm") return spmVocab();
-  return bpeVocab(arch === "qwen2" ? "qwen2" : "llama-bpe");
+  // Gemma's SentencePiece vocabulary adds no leading space (convert_hf_to_gguf.py's Gemma3Model).
+  if (kind === "spm") return arch === "gemma3" ? { ...spmVocab(), addSpacePrefix: false } : spmVocab();
+  return bpeVocab(arch === "qwen2" || arch === "qwen3" ? "qwen2" : "llama-bpe");
+}
+
+function usesBpe(arch: SyntheticArch): boolean {
+  return arch === "qwen2" || arch === "qwen3";
 }
 
 // Residual branches (attention output, FFN down) get gain 2 so that they outweigh the token's own
@@ -56,14 +66,18 @@ interface TensorPlan {
   mean: number;
 }
 
+type PlanOptions = Required<Omit<SyntheticModelOptions, "out" | "vocab">>;
+
 /** The tensors of the model and how each is initialised. */
-function plan(o: Required<Omit<SyntheticModelOptions, "out" | "vocab">>, nVocab: number): TensorPlan[] {
-  const headDim = o.nEmbd / o.nHead;
-  const nKv = headDim * o.nHeadKv;
+function plan(o: PlanOptions, nVocab: number): TensorPlan[] {
+  const qDim = o.headDim * o.nHead;
+  const nKv = o.headDim * o.nHeadKv;
   const mat = (name: string, nIn: number, nOut: number, gain: number): TensorPlan =>
     ({ name, shape: [nIn, nOut], std: gain / Math.sqrt(nIn), mean: 0 });
-  const norm = (name: string, n: number): TensorPlan => ({ name, shape: [n], std: 0.05, mean: 1 });
+  const norm = (name: string, n: number, mean = 1): TensorPlan => ({ name, shape: [n], std: 0.05 * mean, mean });
   const bias = (name: string, n: number): TensorPlan => ({ name, shape: [n], std: 0.1, mean: 0 });
+  // Gemma scales the embedding by sqrt(n_embd) (elements of RMS 4 in the residual stream) and
+  // norms each branch's output (post norms): weights of 4 keep the branches level with it.
 
   // Logits have a standard deviation of about 4 (the final norm gives unit-RMS input), so the
   // top token stands clear of the rest. Tied models reuse the embedding, hence the same scale.
@@ -72,19 +86,33 @@ function plan(o: Required<Omit<SyntheticModelOptions, "out" | "vocab">>, nVocab:
   for (let i = 0; i < o.nLayer; i++) {
     const b = `blk.${i}`;
     out.push(norm(`${b}.attn_norm.weight`, o.nEmbd));
-    out.push(mat(`${b}.attn_q.weight`, o.nEmbd, o.nEmbd, 1));
-    out.push(mat(`${b}.attn_k.weight`, o.nEmbd, nKv, 1));
-    out.push(mat(`${b}.attn_v.weight`, o.nEmbd, nKv, 1));
+    if (o.arch === "phi3") {
+      out.push(mat(`${b}.attn_qkv.weight`, o.nEmbd, qDim + 2 * nKv, 1)); // rows: q, then k, then v
+    } else {
+      out.push(mat(`${b}.attn_q.weight`, o.nEmbd, qDim, 1));
+      out.push(mat(`${b}.attn_k.weight`, o.nEmbd, nKv, 1));
+      out.push(mat(`${b}.attn_v.weight`, o.nEmbd, nKv, 1));
+    }
     if (o.arch === "qwen2") {
-      out.push(bias(`${b}.attn_q.bias`, o.nEmbd));
+      out.push(bias(`${b}.attn_q.bias`, qDim));
       out.push(bias(`${b}.attn_k.bias`, nKv));
       out.push(bias(`${b}.attn_v.bias`, nKv));
     }
-    out.push(mat(`${b}.attn_output.weight`, o.nEmbd, o.nEmbd, BRANCH_GAIN));
+    if (o.arch === "qwen3" || o.arch === "gemma3") {
+      out.push(norm(`${b}.attn_q_norm.weight`, o.headDim));
+      out.push(norm(`${b}.attn_k_norm.weight`, o.headDim));
+    }
+    out.push(mat(`${b}.attn_output.weight`, qDim, o.nEmbd, BRANCH_GAIN));
+    if (o.arch === "gemma3") out.push(norm(`${b}.post_attention_norm.weight`, o.nEmbd, 4));
     out.push(norm(`${b}.ffn_norm.weight`, o.nEmbd));
-    out.push(mat(`${b}.ffn_gate.weight`, o.nEmbd, o.nFf, 1));
-    out.push(mat(`${b}.ffn_up.weight`, o.nEmbd, o.nFf, 1));
+    if (o.arch === "phi3") {
+      out.push(mat(`${b}.ffn_up.weight`, o.nEmbd, 2 * o.nFf, 1)); // rows: gate, then up
+    } else {
+      out.push(mat(`${b}.ffn_gate.weight`, o.nEmbd, o.nFf, 1));
+      out.push(mat(`${b}.ffn_up.weight`, o.nEmbd, o.nFf, 1));
+    }
     out.push(mat(`${b}.ffn_down.weight`, o.nFf, o.nEmbd, BRANCH_GAIN));
+    if (o.arch === "gemma3") out.push(norm(`${b}.post_ffw_norm.weight`, o.nEmbd, 4));
   }
   return out;
 }
@@ -113,22 +141,30 @@ export async function writeSyntheticModel(opts: SyntheticModelOptions): Promise<
     nCtx: opts.nCtx ?? 2048,
     tied: opts.tied ?? false,
     seed: opts.seed ?? 1,
+    headDim: opts.headDim ?? Math.floor((opts.nEmbd ?? 64) / (opts.nHead ?? 4)),
+    nRot: opts.nRot ?? opts.headDim ?? Math.floor((opts.nEmbd ?? 64) / (opts.nHead ?? 4)),
+    slidingWindow: opts.slidingWindow ?? 8,
+    swaPattern: opts.swaPattern ?? 2,
   };
-  if (!(o.arch in { llama: 1, qwen2: 1 })) throw new Error(`unknown architecture '${o.arch}'`);
+  if (!SYNTHETIC_ARCHS.includes(o.arch)) throw new Error(`unknown architecture '${o.arch}'`);
   if (!isWeightMix(o.type)) throw new Error(`unknown weight type '${o.type}'`);
   for (const [k, v] of Object.entries(o))
     if (typeof v === "number" && !(Number.isInteger(v) && v > 0) && k !== "seed") throw new Error(`${k} must be a positive integer`);
-  if (o.nEmbd % o.nHead !== 0) throw new Error(`n_embd ${o.nEmbd} is not a multiple of n_head ${o.nHead}`);
+  if (opts.headDim === undefined && o.nEmbd % o.nHead !== 0) throw new Error(`n_embd ${o.nEmbd} is not a multiple of n_head ${o.nHead}`);
   if (o.nHead % o.nHeadKv !== 0) throw new Error(`n_head ${o.nHead} is not a multiple of n_head_kv ${o.nHeadKv}`);
-  const headDim = o.nEmbd / o.nHead;
-  if (headDim % 2 !== 0) throw new Error(`head dimension ${headDim} must be even for RoPE`);
+  const headDim = o.headDim;
+  if (headDim % 2 !== 0 || o.nRot % 2 !== 0 || o.nRot > headDim) throw new Error(`head dimension ${headDim} and rotated dimensions ${o.nRot} must be even, nRot <= headDim`);
+  if (headDim * o.nHead !== o.nEmbd && (o.arch === "llama" || o.arch === "qwen2" || o.arch === "phi3"))
+    throw new Error(`${o.arch}: headDim x nHead must equal nEmbd`);
 
-  const vocab = loadVocab(opts.vocab ?? (o.arch === "qwen2" ? "bpe" : "spm"), o.arch);
+  const vocab = loadVocab(opts.vocab ?? (usesBpe(o.arch) ? "bpe" : "spm"), o.arch);
   const nVocab = vocab.tokens.length;
   const w = new GGUFWriter();
   const a = o.arch;
   w.set("general.architecture", meta.str(a));
-  w.set("general.name", meta.str(`edgelora synthetic ${a} ${o.type} seed ${o.seed}`));
+  // llama.cpp gives Phi-3's special tokens their attributes when general.name says "phi3" (and
+  // then needs them in the vocabulary): the synthetic vocabulary has none, so the name avoids it.
+  w.set("general.name", meta.str(`edgelora synthetic ${a === "phi3" ? "phi" : a} ${o.type} seed ${o.seed}`));
   w.set("general.file_type", meta.u32(FILE_TYPE[o.type]));
   w.set("general.quantization_version", meta.u32(2));
   w.set(`${a}.context_length`, meta.u32(o.nCtx));
@@ -137,9 +173,25 @@ export async function writeSyntheticModel(opts: SyntheticModelOptions): Promise<
   w.set(`${a}.feed_forward_length`, meta.u32(o.nFf));
   w.set(`${a}.attention.head_count`, meta.u32(o.nHead));
   w.set(`${a}.attention.head_count_kv`, meta.u32(o.nHeadKv));
-  w.set(`${a}.rope.dimension_count`, meta.u32(headDim));
-  w.set(`${a}.rope.freq_base`, meta.f32(a === "qwen2" ? 1000000 : 10000));
-  w.set(`${a}.attention.layer_norm_rms_epsilon`, meta.f32(a === "qwen2" ? 1e-6 : 1e-5));
+  w.set(`${a}.rope.dimension_count`, meta.u32(o.nRot));
+  if (headDim * o.nHead !== o.nEmbd || a === "gemma3") {
+    w.set(`${a}.attention.key_length`, meta.u32(headDim));
+    w.set(`${a}.attention.value_length`, meta.u32(headDim));
+  }
+  const million = a === "qwen2" || a === "qwen3" || a === "gemma3";
+  w.set(`${a}.rope.freq_base`, meta.f32(million ? 1000000 : 10000));
+  w.set(`${a}.attention.layer_norm_rms_epsilon`, meta.f32(million ? 1e-6 : 1e-5));
+  if (a === "gemma3") {
+    // Local layers: a window of slidingWindow positions and RoPE base 10000 (llama.cpp's
+    // default for rope.freq_base_swa); every swaPattern-th layer is global.
+    w.set(`${a}.attention.sliding_window`, meta.u32(o.slidingWindow));
+    w.set(`${a}.attention.sliding_window_pattern`, meta.u32(o.swaPattern));
+  }
+  if (a === "phi3") {
+    // As Phi-3-mini's GGUF: llama.cpp ignores phi3's sliding window (it runs full attention).
+    w.set(`${a}.attention.sliding_window`, meta.u32(2047));
+    w.set(`${a}.rope.scaling.original_context_length`, meta.u32(4096));
+  }
   w.set(`${a}.vocab_size`, meta.u32(nVocab));
 
   w.set("tokenizer.ggml.model", meta.str(vocab.model));

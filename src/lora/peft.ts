@@ -7,7 +7,7 @@ import { join } from "node:path";
 
 import { GGMLType, quantize } from "../gguf/quantize.js";
 import { permutedHeads, ggufRowsToHf, type RopeHeads } from "./rope-order.js";
-import { checkPair, LORA_MODULES, LoraPair, PEFT_MODULE_NAME, peftModuleKey } from "./modules.js";
+import { ALL_LORA_MODULES, checkPair, LoraPair, PEFT_MODULE_NAME, peftModuleKey } from "./modules.js";
 import { SafetensorsDtype, SafetensorsTensor, writeSafetensors } from "./safetensors.js";
 
 export interface PeftDirOptions {
@@ -41,7 +41,7 @@ export async function writePeftDir(dir: string, o: PeftDirOptions): Promise<void
     const b = heads > 0 ? ggufRowsToHf(p.b, p.nOut, rank, heads) : p.b;
     tensors.push({ name: `${base}.lora_B.weight`, dtype, shape: [p.nOut, rank], data: enc(b) });
   }
-  const targets = LORA_MODULES.filter((m) => o.pairs.some((p) => p.module === m)).map((m) => PEFT_MODULE_NAME[m]);
+  const targets = ALL_LORA_MODULES.filter((m) => o.pairs.some((p) => p.module === m)).map((m) => PEFT_MODULE_NAME[m]);
   const config = {
     peft_type: "LORA",
     task_type: "CAUSAL_LM",

@@ -7,7 +7,7 @@ import { Prng } from "../gguf/prng.js";
 import { GGMLType } from "../gguf/quantize.js";
 import { metaValue, readGGUF } from "../gguf/reader.js";
 import { writeLoraGguf } from "./gguf-adapter.js";
-import { GGUF_MODULE_NAME, LORA_MODULES, LoraModule, LoraPair } from "./modules.js";
+import { ALL_LORA_MODULES, GGUF_MODULE_NAME, LORA_MODULES, LoraModule, LoraPair } from "./modules.js";
 import { writePeftDir } from "./peft.js";
 
 export interface AdapterModelShapes {
@@ -15,11 +15,12 @@ export interface AdapterModelShapes {
   nLayer: number;
   nHead: number; // <arch>.attention.head_count
   nHeadKv: number; // <arch>.attention.head_count_kv (nHead when absent)
-  nIn: Record<LoraModule, number>;
+  nIn: Record<LoraModule, number>; // 0 for a module the model does not have
   nOut: Record<LoraModule, number>;
 }
 
-/** The adaptable shapes of a base model GGUF (from blk.0.<module>.weight). */
+/** The adaptable shapes of a base model GGUF (from blk.0.<module>.weight). A phi3 model has the
+ *  fused qkv and gate_up (its ffn_up) instead of q, k, v, gate and up. */
 export function readModelShapes(ggufPath: string): AdapterModelShapes {
   const info = readGGUF(ggufPath);
   const arch = metaValue(info, "general.architecture");
@@ -32,12 +33,15 @@ export function readModelShapes(ggufPath: string): AdapterModelShapes {
   const nHeadKv = kv === undefined ? nHead : Number(kv);
   const nIn = {} as Record<LoraModule, number>;
   const nOut = {} as Record<LoraModule, number>;
-  for (const m of LORA_MODULES) {
+  const has = (n: string) => info.tensors.some((x) => x.name === `blk.0.${n}.weight`);
+  const fusedFfn = arch === "phi3" && !has("ffn_gate");
+  for (const m of ALL_LORA_MODULES) {
     const name = `blk.0.${GGUF_MODULE_NAME[m]}.weight`;
     const t = info.tensors.find((x) => x.name === name);
-    if (!t) throw new Error(`${ggufPath}: no tensor ${name}`);
-    [nIn[m], nOut[m]] = t.shape;
+    const present = t && (m === "up" ? !fusedFfn : m === "gate_up" ? fusedFfn : true);
+    [nIn[m], nOut[m]] = present ? t.shape : [0, 0];
   }
+  for (const m of ["o", "down"] as const) if (!nIn[m]) throw new Error(`${ggufPath}: no tensor blk.0.${GGUF_MODULE_NAME[m]}.weight`);
   return { arch, nLayer, nHead, nHeadKv, nIn, nOut };
 }
 
@@ -49,7 +53,7 @@ export interface SyntheticAdapterOptions {
   format: "gguf" | "peft";
   rank: number;
   alpha?: number; // default: rank (factor 1)
-  modules?: LoraModule[]; // default: all seven
+  modules?: LoraModule[]; // default: all seven (phi3: qkv, o, gate_up, down)
   seed?: number; // default 1
   dtype?: AdapterDtype; // default f32; gguf: f32 | f16 | q8_0, peft: f32 | f16 | bf16
   strength?: number; // default 0.5
@@ -75,8 +79,9 @@ export function syntheticPairs(
 ): LoraPair[] {
   const pairs: LoraPair[] = [];
   for (let layer = 0; layer < shapes.nLayer; layer++) {
-    for (const [mi, m] of LORA_MODULES.entries()) {
+    for (const [mi, m] of ALL_LORA_MODULES.entries()) {
       if (!modules.includes(m)) continue;
+      if (!shapes.nIn[m]) throw new Error(`the ${shapes.arch} model has no ${m} projection to adapt`);
       const rng = new Prng(Math.imul(seed, 0x9e3779b1) ^ Math.imul(layer + 1, 0x85ebca6b) ^ Math.imul(mi + 1, 0xc2b2ae35));
       const nIn = shapes.nIn[m];
       const nOut = shapes.nOut[m];
@@ -93,9 +98,9 @@ export async function writeSyntheticAdapter(o: SyntheticAdapterOptions): Promise
   const rank = o.rank;
   if (!Number.isInteger(rank) || rank < 1) throw new Error("rank must be a positive integer");
   const alpha = o.alpha ?? rank;
-  const modules = o.modules ?? [...LORA_MODULES];
+  const modules = o.modules ?? ALL_LORA_MODULES.filter((m) => shapes.nIn[m] > 0);
   if (modules.length === 0) throw new Error("no modules to adapt");
-  for (const m of modules) if (!LORA_MODULES.includes(m)) throw new Error(`unknown module '${m}'`);
+  for (const m of modules) if (!ALL_LORA_MODULES.includes(m)) throw new Error(`unknown module '${m}'`);
   const dtype = o.dtype ?? "f32";
   const useRslora = o.useRslora ?? false;
   if (useRslora && o.format !== "peft") throw new Error("rsLoRA scaling exists only in the PEFT format");

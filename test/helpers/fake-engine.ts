@@ -81,6 +81,7 @@ export class FakeEngine implements StepEngine {
       nHead: 4, nHeadKv: 4, nFf: 128, headDim: 16, ropeFreqBase: 10000, rmsNormEps: 1e-5, ropeNeox: false,
       tiedOutput: false, nParams: 1000, weightBytes: 4000, weightTypes: { F32: 10 }, packedTypes: {}, tokenizer: "llama",
       tokenizerPre: "default", bos: BOS, eos: EOS, addBos: true, kernelPath: "scalar",
+      supportedArchs: "llama, qwen2, qwen3, phi3, gemma3",
     };
   }
 

@@ -35,6 +35,14 @@ export const MIXED_ADAPTERS: AdapterSpec[] = [
   { name: "r64-all", format: "peft", rank: 64, modules: ["q", "k", "v", "o", "gate", "up", "down"], seed: 14, alphaOverRank: 0.5 },
 ];
 
+/** The same four on phi3's fused projections (qkv: attn_qkv / qkv_proj; gate_up: ffn_up / gate_up_proj). */
+export const FUSED_MIXED_ADAPTERS: AdapterSpec[] = [
+  { name: "r4-qkv", format: "gguf", rank: 4, modules: ["qkv"], seed: 11, strength: 1 },
+  { name: "r8-qkv-o-down", format: "peft", rank: 8, modules: ["qkv", "o", "down"], seed: 12, alphaOverRank: 2, peftDtype: "F16" },
+  { name: "r16-ffn", format: "gguf", rank: 16, modules: ["gate_up", "down"], seed: 13 },
+  { name: "r64-all", format: "peft", rank: 64, modules: ["qkv", "o", "gate_up", "down"], seed: 14, alphaOverRank: 0.5 },
+];
+
 /** The small Qwen2-shaped F32 model (biases, GQA, tied output) the LoRA tests run besides stories260K. */
 export async function writeQwen2LoraTestModel(dir: string, type: "f32" | "q8_0" = "f32"): Promise<string> {
   const path = join(dir, `qwen2-${type}.gguf`);

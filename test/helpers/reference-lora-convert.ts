@@ -22,6 +22,8 @@ export interface ReferenceBase {
 const GGUF_NAME: Record<string, string> = {
   "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
   "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+  // phi3's fused modules (gguf-py's tensor_mapping: ATTN_QKV, FFN_UP)
+  "self_attn.qkv_proj": "attn_qkv", "mlp.gate_up_proj": "ffn_up",
 };
 
 function readTensors(path: string): Map<string, { shape: number[]; values: Float32Array }> {
@@ -72,7 +74,7 @@ export async function referenceConvertLora(dir: string, out: string, base: Refer
   w.set("adapter.type", meta.str("lora"));
   w.set("adapter.lora.alpha", meta.f32(config.lora_alpha));
   for (const [name, t] of [...tensors].sort(([x], [y]) => (x < y ? -1 : 1))) {
-    const m = /^base_model\.model\.model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)\.lora_([AB])\.weight$/.exec(name);
+    const m = /^base_model\.model\.model\.layers\.(\d+)\.(self_attn\.(?:[qkvo]|qkv)_proj|mlp\.(?:gate|up|down|gate_up)_proj)\.lora_([AB])\.weight$/.exec(name);
     if (!m) throw new Error(`reference converter: unexpected tensor ${name}`);
     const [rows, cols] = t.shape;
     let values = t.values;

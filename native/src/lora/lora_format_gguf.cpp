@@ -17,8 +17,9 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// "blk.<layer>.<gguf module name>.weight" -> (layer, module); false when it is not one.
-bool parse_weight_name(const std::string& base, int& layer, Module& module) {
+// "blk.<layer>.<gguf module name>.weight" -> (layer, module, fused); false when it is not one.
+// On a fused model (phi3), attn_qkv is the fused q/k/v (module Q) and ffn_up the fused gate/up.
+bool parse_weight_name(const std::string& base, const ModelShapes& model, int& layer, Module& module, bool& fused) {
   if (base.rfind("blk.", 0) != 0 || !ends_with(base, ".weight")) return false;
   const size_t dot = base.find('.', 4);
   if (dot == std::string::npos || dot == 4) return false;
@@ -26,10 +27,17 @@ bool parse_weight_name(const std::string& base, int& layer, Module& module) {
   const long l = std::strtol(base.c_str() + 4, &end, 10);
   if (end != base.c_str() + dot || l < 0 || l > 1000000) return false;
   const std::string mod = base.substr(dot + 1, base.size() - dot - 1 - 7);
+  layer = int(l);
+  fused = false;
+  if (mod == kFusedQkvGguf) {
+    module = Module::Q;
+    fused = true;
+    return true;
+  }
   for (int mi = 0; mi < kNumModules; ++mi) {
     if (mod == module_gguf_name(Module(mi))) {
-      layer = int(l);
       module = Module(mi);
+      fused = model.fused_gate_up && module == Module::Up;
       return true;
     }
   }
@@ -84,12 +92,14 @@ LoraSource open_gguf_adapter(const std::string& path, const ModelShapes& model) 
       fail(ErrorKind::Unsupported, path + ": LoRA on the output projection ('" + t.name + "') is not supported");
     int layer = 0;
     Module m = Module::Q;
-    if (!parse_weight_name(base, layer, m))
+    bool fused = false;
+    if (!parse_weight_name(base, model, layer, m, fused))
       fail(ErrorKind::Unsupported, path + ": tensor '" + t.name +
-                                       "' adapts a weight this engine does not (only attn_q/k/v/output, ffn_gate/up/down)");
-    LoraPair& pr = by_target[{layer, int(m)}];
+                                       "' adapts a weight this engine does not (only attn_q/k/v/qkv/output, ffn_gate/up/down)");
+    LoraPair& pr = by_target[{layer, int(m) + (fused ? kNumModules : 0)}];
     pr.layer = layer;
     pr.module = m;
+    pr.fused = fused;
     (is_a ? pr.a : pr.b) = ref_of(path, t);
   }
   for (auto& [key, pr] : by_target) {

@@ -111,7 +111,7 @@ bool targeted(const Value* targets, const std::string& key) {
 
 // "model.layers.<N>.<self_attn|mlp>.<proj>" -> (layer, module). By hand, not std::regex, whose
 // recursion grows with the input: a tensor name is as long as the file says.
-bool parse_module_key(const std::string& key, int& layer, Module& module) {
+bool parse_module_key(const std::string& key, int& layer, Module& module, bool& fused) {
   static const std::string prefix = "model.layers.";
   if (key.compare(0, prefix.size(), prefix) != 0) return false;
   size_t p = prefix.size(), digits = 0;
@@ -122,9 +122,13 @@ bool parse_module_key(const std::string& key, int& layer, Module& module) {
   if (dot == std::string::npos) return false;
   const std::string block = key.substr(p, dot - p), proj = key.substr(dot + 1);
   if (block != "self_attn" && block != "mlp") return false;
+  layer = n;
+  fused = true;  // phi3's fused projections (split by split_fused_pairs)
+  if (block == "self_attn" && proj == kFusedQkvPeft) return module = Module::Q, true;
+  if (block == "mlp" && proj == kFusedGateUpPeft) return module = Module::Up, true;
+  fused = false;
   for (int mi = 0; mi < kNumModules; ++mi) {
     if (proj == module_peft_name(Module(mi)) && (block == "self_attn") == module_is_attention(Module(mi))) {
-      layer = n;
       module = Module(mi);
       return true;
     }
@@ -216,14 +220,16 @@ LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model) {
     key.resize(key.size() - sa.size());
     int layer = 0;
     Module m = Module::Q;
-    if (!parse_module_key(key, layer, m))
+    bool fused = false;
+    if (!parse_module_key(key, layer, m, fused))
       fail(ErrorKind::Unsupported, weights_path + ": tensor '" + t.name +
-                                       "' adapts a module this engine does not (only self_attn q/k/v/o_proj, mlp gate/up/down_proj)");
+                                       "' adapts a module this engine does not (only self_attn q/k/v/o/qkv_proj, mlp gate/up/down/gate_up_proj)");
     if (!targeted(cfg.target_modules, key))
       fail(ErrorKind::BadFile, weights_path + ": tensor '" + t.name + "' is for a module not in target_modules");
-    LoraPair& pr = by_target[{layer, int(m)}];
+    LoraPair& pr = by_target[{layer, int(m) + (fused ? kNumModules : 0)}];
     pr.layer = layer;
     pr.module = m;
+    pr.fused = fused;
     (is_a ? pr.a : pr.b) = ref_of(weights_path, t);
   }
   for (auto& [k, pr] : by_target) {
@@ -233,7 +239,7 @@ LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model) {
     if (pr.a.ne1 != cfg.r)
       fail(ErrorKind::BadFile, weights_path + ": tensor '" + pr.a.name + "' has rank " + std::to_string(pr.a.ne1) +
                                    " but adapter_config.json says r = " + std::to_string(cfg.r));
-    if (peft_permutes_qk(model.arch) && (pr.module == Module::Q || pr.module == Module::K))
+    if (peft_permutes_qk(model.arch) && !pr.fused && (pr.module == Module::Q || pr.module == Module::K))
       permute_b_rows(pr, model, weights_path, *data);
     src.pairs.push_back(std::move(pr));
   }

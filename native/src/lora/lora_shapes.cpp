@@ -40,15 +40,30 @@ ModelShapes shapes_from_gguf(const GGUFFile& model) {
   s.n_head = head_count(s.arch + ".attention.head_count");
   s.n_head_kv = head_count(s.arch + ".attention.head_count_kv");
   if (s.n_head_kv == 0) s.n_head_kv = s.n_head;
+  // phi3: attn_qkv instead of attn_q/k/v, and ffn_up twice as tall with no ffn_gate.
+  s.fused_qkv = model.tensor("blk.0.attn_qkv.weight") != nullptr;
+  s.fused_gate_up = model.tensor("blk.0.ffn_gate.weight") == nullptr && s.arch == "phi3";
   for (int mi = 0; mi < kNumModules; ++mi) {
+    const Module m = Module(mi);
+    const bool in_qkv = s.fused_qkv && int(m) <= int(Module::V);
+    const bool in_gate_up = s.fused_gate_up && (m == Module::Gate || m == Module::Up);
+    const char* tensor = in_qkv ? kFusedQkvGguf : in_gate_up ? "ffn_up" : kNames[mi].gguf;
     for (int l = 0; l < s.n_layer; ++l) {
-      const std::string name = "blk." + std::to_string(l) + "." + kNames[mi].gguf + ".weight";
+      const std::string name = "blk." + std::to_string(l) + "." + tensor + ".weight";
       const GGUFTensor* t = model.tensor(name);
       if (!t) fail(ErrorKind::BadFile, model.path() + ": missing tensor '" + name + "'");
+      int64_t n_out = t->ne[1];
+      if (in_gate_up) n_out /= 2;
+      if (in_qkv) {  // q: the attention output's input width; k and v share the rest
+        const GGUFTensor* o = model.tensor("blk." + std::to_string(l) + ".attn_output.weight");
+        if (!o || o->ne[0] >= t->ne[1] || (t->ne[1] - o->ne[0]) % 2 != 0)
+          fail(ErrorKind::BadFile, model.path() + ": cannot split '" + name + "' into q, k and v rows");
+        n_out = m == Module::Q ? o->ne[0] : (t->ne[1] - o->ne[0]) / 2;
+      }
       if (l == 0) {
         s.n_in[mi] = t->ne[0];
-        s.n_out[mi] = t->ne[1];
-      } else if (t->ne[0] != s.n_in[mi] || t->ne[1] != s.n_out[mi]) {
+        s.n_out[mi] = n_out;
+      } else if (t->ne[0] != s.n_in[mi] || n_out != s.n_out[mi]) {
         fail(ErrorKind::Unsupported, model.path() + ": tensor '" + name + "' has shape " + t->shape_str() +
                                          ", unlike layer 0 (LoRA slots need equal shapes in every layer)");
       }

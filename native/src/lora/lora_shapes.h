@@ -28,7 +28,17 @@ struct ModelShapes {
   int n_head_kv = 0;  // <arch>.attention.head_count_kv (n_head when absent)
   int64_t n_in[kNumModules] = {};
   int64_t n_out[kNumModules] = {};
+  // phi3 fuses q/k/v into one attn_qkv (q rows, k rows, v rows) and gate/up into one ffn_up
+  // (gate rows, then up rows); n_in/n_out above are still per module (the parts' shapes).
+  bool fused_qkv = false;
+  bool fused_gate_up = false;
 };
+
+// The module names of the fused projections: GGUF "attn_qkv" / PEFT "qkv_proj" (self_attn) holds
+// Q, K, V; GGUF "ffn_up" / PEFT "gate_up_proj" (mlp) of a fused model holds Gate, Up.
+constexpr const char* kFusedQkvGguf = "attn_qkv";
+constexpr const char* kFusedQkvPeft = "qkv_proj";
+constexpr const char* kFusedGateUpPeft = "gate_up_proj";
 
 // Reads the shapes from a base model GGUF (blk.0.<module>.weight; every layer is checked
 // to match). Throws el::Error naming a missing or inconsistent tensor.

@@ -20,6 +20,7 @@ LoraSource open_adapter(const std::string& path, const ModelShapes& model, int m
   struct stat st;
   if (stat(path.c_str(), &st) != 0) fail(ErrorKind::BadFile, path + ": no such file or directory");
   LoraSource src = S_ISDIR(st.st_mode) ? open_peft_adapter(path, model) : open_gguf_adapter(path, model);
+  split_fused_pairs(src, model);
   validate_source(src, model, max_rank);
   return src;
 }
@@ -43,6 +44,44 @@ void check_type(const std::string& path, const TensorRef& t) {
 }
 
 }  // namespace
+
+void split_fused_pairs(LoraSource& src, const ModelShapes& model) {
+  std::vector<LoraPair> out;
+  out.reserve(src.pairs.size());
+  for (LoraPair& pr : src.pairs) {
+    if (!pr.fused) {
+      out.push_back(std::move(pr));
+      continue;
+    }
+    const bool qkv = pr.module == Module::Q;
+    if (qkv ? !model.fused_qkv : !model.fused_gate_up)
+      fail(ErrorKind::InvalidArgument, src.path + ": tensor '" + pr.b.name + "' adapts a fused " + (qkv ? "q/k/v" : "gate/up") +
+                                           " projection, which this " + model.arch + " model does not have");
+    const Module qkv_parts[] = {Module::Q, Module::K, Module::V};
+    const Module gate_up_parts[] = {Module::Gate, Module::Up};
+    const Module* parts = qkv ? qkv_parts : gate_up_parts;
+    const int n_parts = qkv ? 3 : 2;
+    int64_t rows = 0;
+    for (int i = 0; i < n_parts; ++i) rows += model.n_out[int(parts[i])];
+    if (pr.b.ne1 != rows)
+      fail(ErrorKind::InvalidArgument, src.path + ": tensor '" + pr.b.name + "' has " + std::to_string(pr.b.ne1) +
+                                           " rows; the model's fused projection has " + std::to_string(rows) +
+                                           " (adapter for another base model?)");
+    const size_t row_bytes = row_size(pr.b.type, pr.b.ne0);
+    int64_t first = 0;
+    for (int i = 0; i < n_parts; ++i) {
+      LoraPair part = pr;
+      part.fused = false;
+      part.module = parts[i];
+      part.b.data = pr.b.data + size_t(first) * row_bytes;
+      part.b.ne1 = model.n_out[int(parts[i])];
+      part.b.name = pr.b.name + " (" + module_short_name(parts[i]) + " rows)";
+      first += part.b.ne1;
+      out.push_back(std::move(part));
+    }
+  }
+  src.pairs = std::move(out);
+}
 
 void validate_source(LoraSource& src, const ModelShapes& model, int max_rank) {
   const std::string& p = src.path;

@@ -25,6 +25,9 @@ struct TensorRef {
 struct LoraPair {
   int layer = 0;
   Module module = Module::Q;
+  // A fused projection's pair (phi3: module Q for attn_qkv, Up for ffn_up / gate_up_proj):
+  // validate_source splits it into its modules' pairs (one A, B's rows in parts).
+  bool fused = false;
   TensorRef a, b;
 };
 
@@ -49,7 +52,11 @@ LoraSource open_adapter(const std::string& path, const ModelShapes& model, int m
 LoraSource open_gguf_adapter(const std::string& path, const ModelShapes& model);
 LoraSource open_peft_adapter(const std::string& dir, const ModelShapes& model);
 
-// Shape checks shared by both formats: pairs complete and unique, layer in range, A/B
+// Replaces each fused pair by its modules' pairs: the same A, and B's rows split as the model's
+// fused weight splits (q, k, v / gate, up). Throws when B's rows are not the parts' sum.
+void split_fused_pairs(LoraSource& src, const ModelShapes& model);
+
+// Shape checks shared by both formats (after split_fused_pairs): pairs complete and unique, layer in range, A/B
 // shapes match the model, one rank for all pairs, rank <= max_rank. Sets src.rank.
 void validate_source(LoraSource& src, const ModelShapes& model, int max_rank);
 
