@@ -1,7 +1,8 @@
 // The engine's tokenizers against llama.cpp (node-llama-cpp) on the same GGUF files: token
 // ids for every string of test/fixtures/tokenizer-corpus.json, with and without parsing
-// special tokens, for stories260K (SentencePiece) and synthetic byte-level BPE models of the
-// Llama 3 and Qwen2 families; plus BOS handling and decode round trips.
+// special tokens, for stories260K (SentencePiece), synthetic byte-level BPE models of the
+// Llama 3 and Qwen2 families and the tokenizers of synthetic qwen3, gemma3 and phi3 models; plus
+// BOS handling and decode round trips.
 import test, { type ExecutionContext } from "ava";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,6 +31,8 @@ interface Case {
   spm: boolean;
   requires?: string; // a shared file the case cannot run without
   userDefined?: string[]; // texts of user-defined tokens (they split even without parseSpecial)
+  noSpacePrefix?: boolean; // SPM without the leading space (gemma)
+  extra?: string[]; // strings this case adds to the corpus
 }
 
 const spm = spmVocab();
@@ -51,6 +54,27 @@ const cases: Case[] = [
     name: "synthetic BPE qwen2",
     path: async () => (await writeSyntheticModel({ arch: "qwen2", type: "f32", vocab: "bpe", out: join(dir, "qwen2.gguf") })).path,
     spm: false,
+  },
+  // The newer architectures as their GGUFs declare: qwen3 the qwen2 BPE; gemma3 SentencePiece
+  // without the leading space (add_space_prefix false); phi3 SentencePiece as llama.
+  {
+    name: "synthetic qwen3 (BPE qwen2)",
+    path: async () => (await writeSyntheticModel({ arch: "qwen3", type: "f32", out: join(dir, "qwen3.gguf") })).path,
+    spm: false,
+  },
+  {
+    name: "synthetic gemma3 (SPM, no space prefix)",
+    path: async () => (await writeSyntheticModel({ arch: "gemma3", type: "f32", out: join(dir, "gemma3.gguf") })).path,
+    spm: true,
+    userDefined: spm.tokens.filter((_, i) => spm.types[i] === TokenType.userDefined),
+    noSpacePrefix: true,
+  },
+  {
+    name: "synthetic phi3 (SPM, Phi-3's chat tokens drop the whitespace after them)",
+    path: async () => (await writeSyntheticModel({ arch: "phi3", type: "f32", out: join(dir, "phi3.gguf") })).path,
+    spm: true,
+    userDefined: spm.tokens.filter((_, i) => spm.types[i] === TokenType.userDefined),
+    extra: ["<|user|>\nHello there<|end|>\n<|assistant|>\n", "</s>  x", "<|end|> \t\n y<s> z", "a <|endoftext|>  b", "<|system|>"],
   },
 ];
 
@@ -76,7 +100,7 @@ for (const c of cases) {
     const theirs = await oracle(path);
     try {
       let mismatches = 0;
-      for (const text of corpus) {
+      for (const text of [...corpus, ...(c.extra ?? [])]) {
         for (const parseSpecial of [false, true]) {
           const what = `${JSON.stringify(text)} parseSpecial=${parseSpecial}`;
           if (!sameIds(t, ours.tokenize(text, false, parseSpecial), Array.from(theirs.tokenize(text, parseSpecial)), what)) {
@@ -97,7 +121,7 @@ for (const c of cases) {
         if (c.spm && c.userDefined?.some((u) => text.includes(u))) continue;
         const ids = ours.tokenize(text, false, false);
         const back = Buffer.concat(ids.map((id) => ours.tokenBytes(id))).toString("utf8");
-        const want = c.spm && text !== "" ? " " + text : text;
+        const want = c.spm && !c.noSpacePrefix && text !== "" ? " " + text : text;
         if (back !== want) {
           t.fail(`round trip of ${JSON.stringify(text)} gave ${JSON.stringify(back)}`);
           return;

@@ -41,19 +41,28 @@ ContextParams normalized(ContextParams p, const HParams& hp) {
   return p;
 }
 
-// gate[i] = gelu_tanh(gate[i]) * up[i] as ggml computes it (GGML_GELU_FP16): the gate rounded
-// to F16, its GELU from the F16 table (rounded to F16 again); identity beyond +-10.
+// ggml's GELU table (GGML_GELU_FP16): gelu_tanh of every F16 value, rounded to F16 (128 KiB,
+// built on first use).
+const std::vector<fp16_t>& gelu_f16_table() {
+  static const std::vector<fp16_t> table = [] {
+    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f, kCoefA = 0.044715f;
+    std::vector<fp16_t> t(65536);
+    for (uint32_t i = 0; i < t.size(); ++i) {
+      const float h = fp16_to_fp32(fp16_t(i));
+      t[i] = fp32_to_fp16(0.5f * h * (1.0f + std::tanh(kSqrt2OverPi * h * (1.0f + kCoefA * h * h))));
+    }
+    return t;
+  }();
+  return table;
+}
+
+// gate[i] = gelu_tanh(gate[i]) * up[i] as ggml computes it: the gate rounded to F16 and looked up
+// in the table; 0 below -10 and the identity above 10.
 void gelu_tanh_mul(int64_t n, float* gate, const float* up) {
-  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f, kCoefA = 0.044715f;
+  const std::vector<fp16_t>& table = gelu_f16_table();
   for (int64_t i = 0; i < n; ++i) {
     const float x = gate[i];
-    float g;
-    if (x <= -10.0f) g = 0.0f;
-    else if (x >= 10.0f) g = x;
-    else {
-      const float h = fp16_to_fp32(fp32_to_fp16(x));
-      g = fp16_to_fp32(fp32_to_fp16(0.5f * h * (1.0f + std::tanh(kSqrt2OverPi * h * (1.0f + kCoefA * h * h)))));
-    }
+    const float g = x <= -10.0f ? 0.0f : x >= 10.0f ? x : fp16_to_fp32(table[fp32_to_fp16(x)]);
     gate[i] = g * up[i];
   }
 }
@@ -118,6 +127,7 @@ Context::Context(const Model& model, const ContextParams& params, const kernels:
   up_.resize(B * F);
   rope_.resize(B * size_t(hp_.n_rot));
   if (!hp_.swa_layer.empty()) rope_swa_.resize(B * size_t(hp_.n_rot));
+  if (hp_.ffn_act == FfnAct::GeluTanh) gelu_f16_table();  // built now, not in the first decode
   score_stride_ = (size_t(p_.n_ctx) + 15) / 16 * 16 + 16;  // padded: threads never share a line
   scores_.resize(score_stride_ * size_t(p_.n_threads));
   slot_.resize(B);

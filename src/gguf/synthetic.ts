@@ -7,7 +7,7 @@
 import { Prng } from "./prng.js";
 import { FILE_TYPE, isWeightMix, tensorType, type WeightMix } from "./presets.js";
 import { GGMLType, quantize } from "./quantize.js";
-import { bpeVocab, spmVocab, Vocab } from "./vocab.js";
+import { bpeVocab, spmVocab, TokenType, Vocab } from "./vocab.js";
 import { GGUFValueType, GGUFWriter, meta } from "./writer.js";
 
 export type SyntheticArch = "llama" | "qwen2" | "qwen3" | "phi3" | "gemma3";
@@ -46,8 +46,22 @@ export interface SyntheticModelInfo {
 /** The vocabulary of a synthetic model. */
 export function loadVocab(kind: SyntheticVocab, arch: SyntheticArch): Vocab {
   // Gemma's SentencePiece vocabulary adds no leading space (convert_hf_to_gguf.py's Gemma3Model).
-  if (kind === "spm") return arch === "gemma3" ? { ...spmVocab(), addSpacePrefix: false } : spmVocab();
+  if (kind === "spm" && arch === "gemma3") return { ...spmVocab(), addSpacePrefix: false };
+  if (kind === "spm" && arch === "phi3") return withPhi3Specials(spmVocab());
+  if (kind === "spm") return spmVocab();
   return bpeVocab(arch === "qwen2" || arch === "qwen3" ? "qwen2" : "llama-bpe");
+}
+
+/** Phi-3's chat tokens (control tokens, as its GGUF has them; llama.cpp drops the whitespace after
+ *  them when general.name says phi3, and then needs <|endoftext|> in the vocabulary). */
+function withPhi3Specials(v: Vocab): Vocab {
+  const extra = ["<|endoftext|>", "<|assistant|>", "<|end|>", "<|system|>", "<|user|>"];
+  return {
+    ...v,
+    tokens: [...v.tokens, ...extra],
+    types: [...v.types, ...extra.map(() => TokenType.control)],
+    scores: [...(v.scores ?? []), ...extra.map(() => 0)],
+  };
 }
 
 function usesBpe(arch: SyntheticArch): boolean {
@@ -162,9 +176,7 @@ export async function writeSyntheticModel(opts: SyntheticModelOptions): Promise<
   const w = new GGUFWriter();
   const a = o.arch;
   w.set("general.architecture", meta.str(a));
-  // llama.cpp gives Phi-3's special tokens their attributes when general.name says "phi3" (and
-  // then needs them in the vocabulary): the synthetic vocabulary has none, so the name avoids it.
-  w.set("general.name", meta.str(`edgelora synthetic ${a === "phi3" ? "phi" : a} ${o.type} seed ${o.seed}`));
+  w.set("general.name", meta.str(`edgelora synthetic ${a} ${o.type} seed ${o.seed}`));
   w.set("general.file_type", meta.u32(FILE_TYPE[o.type]));
   w.set("general.quantization_version", meta.u32(2));
   w.set(`${a}.context_length`, meta.u32(o.nCtx));

@@ -7,7 +7,7 @@ import { Prng } from "../gguf/prng.js";
 import { GGMLType } from "../gguf/quantize.js";
 import { metaValue, readGGUF } from "../gguf/reader.js";
 import { writeLoraGguf } from "./gguf-adapter.js";
-import { ALL_LORA_MODULES, GGUF_MODULE_NAME, LORA_MODULES, LoraModule, LoraPair } from "./modules.js";
+import { ALL_LORA_MODULES, GGUF_MODULE_NAME, LoraModule, LoraPair } from "./modules.js";
 import { writePeftDir } from "./peft.js";
 
 export interface AdapterModelShapes {
@@ -15,8 +15,8 @@ export interface AdapterModelShapes {
   nLayer: number;
   nHead: number; // <arch>.attention.head_count
   nHeadKv: number; // <arch>.attention.head_count_kv (nHead when absent)
-  nIn: Record<LoraModule, number>; // 0 for a module the model does not have
-  nOut: Record<LoraModule, number>;
+  nIn: Partial<Record<LoraModule, number>>; // absent for a module the model does not have
+  nOut: Partial<Record<LoraModule, number>>;
 }
 
 /** The adaptable shapes of a base model GGUF (from blk.0.<module>.weight). A phi3 model has the
@@ -31,15 +31,15 @@ export function readModelShapes(ggufPath: string): AdapterModelShapes {
   if (!Number.isInteger(nHead) || nHead < 1) throw new Error(`${ggufPath}: no ${arch}.attention.head_count`);
   const kv = metaValue(info, `${arch}.attention.head_count_kv`);
   const nHeadKv = kv === undefined ? nHead : Number(kv);
-  const nIn = {} as Record<LoraModule, number>;
-  const nOut = {} as Record<LoraModule, number>;
+  const nIn: Partial<Record<LoraModule, number>> = {};
+  const nOut: Partial<Record<LoraModule, number>> = {};
   const has = (n: string) => info.tensors.some((x) => x.name === `blk.0.${n}.weight`);
   const fusedFfn = arch === "phi3" && !has("ffn_gate");
   for (const m of ALL_LORA_MODULES) {
     const name = `blk.0.${GGUF_MODULE_NAME[m]}.weight`;
     const t = info.tensors.find((x) => x.name === name);
     const present = t && (m === "up" ? !fusedFfn : m === "gate_up" ? fusedFfn : true);
-    [nIn[m], nOut[m]] = present ? t.shape : [0, 0];
+    if (t && present) [nIn[m], nOut[m]] = t.shape;
   }
   for (const m of ["o", "down"] as const) if (!nIn[m]) throw new Error(`${ggufPath}: no tensor blk.0.${GGUF_MODULE_NAME[m]}.weight`);
   return { arch, nLayer, nHead, nHeadKv, nIn, nOut };
@@ -83,8 +83,8 @@ export function syntheticPairs(
       if (!modules.includes(m)) continue;
       if (!shapes.nIn[m]) throw new Error(`the ${shapes.arch} model has no ${m} projection to adapt`);
       const rng = new Prng(Math.imul(seed, 0x9e3779b1) ^ Math.imul(layer + 1, 0x85ebca6b) ^ Math.imul(mi + 1, 0xc2b2ae35));
-      const nIn = shapes.nIn[m];
-      const nOut = shapes.nOut[m];
+      const nIn = shapes.nIn[m]!;
+      const nOut = shapes.nOut[m]!;
       const a = rng.normals(rank * nIn, 1 / Math.sqrt(nIn));
       const b = rng.normals(nOut * rank, bStd);
       pairs.push({ layer, module: m, rank, nIn, nOut, a, b });
@@ -98,7 +98,7 @@ export async function writeSyntheticAdapter(o: SyntheticAdapterOptions): Promise
   const rank = o.rank;
   if (!Number.isInteger(rank) || rank < 1) throw new Error("rank must be a positive integer");
   const alpha = o.alpha ?? rank;
-  const modules = o.modules ?? ALL_LORA_MODULES.filter((m) => shapes.nIn[m] > 0);
+  const modules = o.modules ?? ALL_LORA_MODULES.filter((m) => shapes.nIn[m] !== undefined);
   if (modules.length === 0) throw new Error("no modules to adapt");
   for (const m of modules) if (!ALL_LORA_MODULES.includes(m)) throw new Error(`unknown module '${m}'`);
   const dtype = o.dtype ?? "f32";
@@ -110,7 +110,7 @@ export async function writeSyntheticAdapter(o: SyntheticAdapterOptions): Promise
   if (o.format === "gguf") {
     const type = GGUF_TYPES[dtype];
     if (type === undefined) throw new Error(`a GGUF adapter cannot hold ${dtype} (f32, f16 or q8_0)`);
-    if (type === GGMLType.Q8_0 && (rank % 32 !== 0 || modules.some((m) => shapes.nIn[m] % 32 !== 0)))
+    if (type === GGMLType.Q8_0 && (rank % 32 !== 0 || modules.some((m) => (shapes.nIn[m] ?? 0) % 32 !== 0)))
       throw new Error("q8_0 needs the rank and every adapted input size to be multiples of 32");
     await writeLoraGguf(o.out, { arch: shapes.arch, alpha, pairs, type, name: `edgelora synthetic r${rank} seed ${o.seed ?? 1}` });
   } else {

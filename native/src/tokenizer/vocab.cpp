@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 #include "../error.h"
@@ -124,6 +125,17 @@ void Vocab::load(const GGUFFile& f, const VocabDefaults& d) {
   }
   std::stable_sort(special_longest_first.begin(), special_longest_first.end(),
                    [&](int32_t a, int32_t b) { return text[a].size() > text[b].size(); });
+
+  // As llama.cpp (per-token attributes it sets by model name): Phi-3's special tokens, and
+  // </s>, drop the whitespace after them; <unk>, <s> and <|endoftext|> do not.
+  std::string name = f.get_string_opt("general.name").value_or("");
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+    for (int32_t id : special_longest_first) attr[id] |= kAttrRstrip;
+    if (int32_t id = find("</s>"); id >= 0) attr[id] |= kAttrRstrip;
+    for (const char* t : {"<unk>", "<s>", "<|endoftext|>"})
+      if (int32_t id = find(t); id >= 0) attr[id] &= ~uint32_t(kAttrRstrip);
+  }
 }
 
 std::vector<Vocab::Fragment> Vocab::partition(std::string_view input, bool parse_special) const {
@@ -144,6 +156,8 @@ std::vector<Vocab::Fragment> Vocab::partition(std::string_view input, bool parse
         if (at > 0) next.push_back({-1, rest.substr(0, at)});
         next.push_back({id, {}});
         rest.remove_prefix(at + needle.size());
+        if (attr[id] & kAttrRstrip)
+          while (!rest.empty() && std::isspace(static_cast<unsigned char>(rest.front()))) rest.remove_prefix(1);
       }
       if (!rest.empty()) next.push_back({-1, rest});
     }

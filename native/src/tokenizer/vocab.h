@@ -21,6 +21,7 @@ enum TokenAttr : uint32_t {
   kAttrControl = 1u << 3,
   kAttrUserDefined = 1u << 4,
   kAttrByte = 1u << 5,
+  kAttrRstrip = 1u << 8,  // whitespace after the token is dropped when it splits the text
 };
 
 // Defaults that depend on the tokenizer kind (and pre-tokenizer), before metadata overrides.
