@@ -28,6 +28,10 @@ export const ENGINE_CASES: EngineCase[] = [
     name: `synthetic llama ${type}`, model: { arch: "llama" as const, type, tied: false }, prompt: "The quick brown fox", nGreedy: 24,
   })),
   { name: "synthetic qwen2 q8_0 (tied)", model: { arch: "qwen2", type: "q8_0", tied: true }, prompt: "The quick brown fox", nGreedy: 24 },
+  // The newer architectures (gemma3: a local layer with a window of 8, then a global one).
+  { name: "synthetic qwen3 q8_0 (tied)", model: { arch: "qwen3", type: "q8_0", tied: true }, prompt: "The quick brown fox", nGreedy: 24 },
+  { name: "synthetic phi3 q8_0", model: { arch: "phi3", type: "q8_0", tied: false }, prompt: "The quick brown fox", nGreedy: 24 },
+  { name: "synthetic gemma3 q8_0 (tied)", model: { arch: "gemma3", type: "q8_0", tied: true }, prompt: "The quick brown fox", nGreedy: 24 },
 ];
 
 /** Each of the four mixed adapters on stories260K (the third at scale 0.5) and the base model, run as one engine batch. */
