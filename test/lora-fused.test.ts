@@ -1,7 +1,8 @@
 // phi3's fused projections under LoRA (the oracle comparison is in lora-oracle.test.ts): `adapters
 // convert` writes a PEFT qkv_proj / gate_up_proj adapter as convert_lora_to_gguf.py does (attn_qkv,
 // ffn_up; byte for byte the reference converter's), llama.cpp and the engine load the result and
-// agree with the PEFT form, and a fused adapter on a model without fused projections is refused.
+// agree with the PEFT form, a fused adapter on a model without fused projections is refused, and
+// the fused activations after the LoRA expands give the same bits on 2 threads as on 1.
 import test from "ava";
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,7 +15,7 @@ import { packageRoot } from "../src/engine/native.js";
 import { readGGUF, readTensorBytes } from "../src/gguf/reader.js";
 import { writeSyntheticModel } from "../src/gguf/synthetic.js";
 import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
-import { mixedGreedy } from "./helpers/lora.js";
+import { mixedGreedy, type GreedyRun } from "./helpers/lora.js";
 import { Oracle } from "./helpers/oracle.js";
 import { referenceConvertLora } from "./helpers/reference-lora-convert.js";
 
@@ -79,5 +80,36 @@ test.serial("a fused (phi3) adapter on a model without fused projections is refu
     }
   } finally {
     m.dispose();
+  }
+});
+
+// The fused activations run after an adapted token's expands, on whichever thread claims its rows
+// (lora/lora_dispatch.h): 2 threads must give the bits of 1. 256 wide with a 512-wide FFN, so the
+// FFN projections are split over both threads.
+test.serial("gemma3 (GeGLU) and phi3 (fused SwiGLU): a mixed-adapter batch on 2 threads gives the bits of 1", async (t) => {
+  for (const arch of ["gemma3", "phi3"] as const) {
+    const model = join(dir, `${arch}-threads.gguf`);
+    await writeSyntheticModel({ arch, type: "f32", out: model, nEmbd: 256, nFf: 512, nHead: 4, nHeadKv: 2, nLayer: 2, seed: 9 });
+    const adapters = [join(dir, `${arch}-a.gguf`), join(dir, `${arch}-b.gguf`)];
+    for (const [i, out] of adapters.entries()) await writeSyntheticAdapter({ model, out, format: "gguf", rank: 8, seed: 20 + i, strength: 1 });
+    const m = await NativeModel.load(model);
+    try {
+      const prompts = ["Once upon a time", "The quick brown fox", "Hello world"].map((p) => m.tokenize(p, true));
+      const runs: GreedyRun[][] = [];
+      for (const threads of [1, 2]) {
+        const ctx = await m.createContext({ nCtx: 64, nSeqMax: 3, nBatchMax: 64, kvType: "f32", threads, loraSlots: 2, loraMaxRank: 8 });
+        for (const [slot, a] of adapters.entries()) await ctx.loadAdapter(slot, a);
+        runs.push(await mixedGreedy(ctx, [
+          { prompt: prompts[0], slot: 0, scale: 1 }, { prompt: prompts[1], slot: 1, scale: 1 }, { prompt: prompts[2], slot: -1, scale: 0 },
+        ], 12));
+        ctx.dispose();
+      }
+      runs[1].forEach((r, i) => {
+        t.deepEqual(r.ids, runs[0][i].ids, `${arch} sequence ${i}: ids`);
+        r.rows.forEach((row, k) => t.deepEqual(row, runs[0][i].rows[k], `${arch} sequence ${i}: logits at token ${k}`));
+      });
+    } finally {
+      m.dispose();
+    }
   }
 });
