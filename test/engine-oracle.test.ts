@@ -209,9 +209,10 @@ for (const type of WIDE_TYPES) {
 
 // The architectures small boards run besides llama and qwen2, each with what sets it apart:
 // qwen3 with q/k norms and heads wider than n_embd / n_head (Qwen3's 128 over 1024 / 16);
-// phi3 with fused attn_qkv and gate+up, partial rotary (Phi-4-mini's 3/4 of the head) and an
-// untied output; gemma3 with q/k norms, post norms, GELU, wide heads and, over 3 layers with
-// pattern 2, local layers (a window of 8 positions, their own RoPE base) around a global one.
+// phi3 with fused attn_qkv (with a bias, which llama.cpp reads when present) and gate+up, partial
+// rotary (Phi-4-mini's 3/4 of the head) and an untied output; gemma3 with q/k norms, post norms,
+// GELU, wide heads and, over 3 layers with pattern 2, local layers (a window of 8 positions, their
+// own RoPE base) around a global one.
 // F32 is float32 arithmetic on both sides; the other types have the bounds above. But gemma3's
 // GELU is llama.cpp's F16 table (the gate rounded to F16, ggml's GGML_GELU_FP16), which the engine
 // computes the same way: a gate within float32 summation noise of an F16 rounding boundary lands
@@ -222,12 +223,12 @@ for (const type of WIDE_TYPES) {
 const GELU_F32_BOUND = { median: 1e-4, max: 5e-3 };
 const ARCH_CASES: { arch: SyntheticArch; tied: boolean; extra: Partial<SyntheticModelOptions>; f32?: typeof GELU_F32_BOUND }[] = [
   { arch: "qwen3", tied: true, extra: { headDim: 128 } },
-  { arch: "phi3", tied: false, extra: { nRot: 48 } },
+  { arch: "phi3", tied: false, extra: { nRot: 48, qkvBias: true } },
   { arch: "gemma3", tied: true, extra: { headDim: 128, nLayer: 3, slidingWindow: 8, swaPattern: 2 }, f32: GELU_F32_BOUND },
 ];
 // Measured (seed 7, 256 wide, ~60 positions), median / max: qwen3 f32 3.8e-6 / 1.1e-5, f16 2.0e-3 /
-// 6.4e-3, q8_0 1.4e-6 / 3.8e-6, q4_k_m 2.7e-6 / 2.1e-1 (a flip); phi3 f32 3.2e-6 / 7.2e-6, f16 1.9e-3 /
-// 6.7e-3, q8_0 1.5e-6 / 6.0e-2, q4_k_m 2.5e-6 / 5.1e-2; gemma3 f16 3.4e-3 / 8.3e-3, q8_0 2.2e-6 /
+// 6.4e-3, q8_0 1.4e-6 / 3.8e-6, q4_k_m 2.7e-6 / 2.1e-1 (a flip); phi3 f32 3.6e-6 / 7.5e-6, f16 2.0e-3 /
+// 6.1e-3, q8_0 1.6e-6 / 6.0e-2, q4_k_m 2.5e-6 / 8.4e-6; gemma3 f16 3.4e-3 / 8.3e-3, q8_0 2.2e-6 /
 // 1.2e-1, q4_k_m 4.1e-6 / 2.0e-1.
 const ARCH_TYPES: SyntheticType[] = ["f32", "f16", "q8_0", "q4_k_m"];
 for (const { arch, tied, extra, f32 } of ARCH_CASES) {

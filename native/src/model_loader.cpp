@@ -260,6 +260,12 @@ void Model::read_weights() {
       L.proj[int(Module::Q)] = make_linear_rows(qkv, 0, Q);
       L.proj[int(Module::K)] = make_linear_rows(qkv, Q, KV);
       L.proj[int(Module::V)] = make_linear_rows(qkv, Q + KV, KV);
+      if (const GGUFTensor* b = find_tensor(f, p + "attn_qkv.bias", {Q + 2 * KV}, false)) {
+        const std::vector<float> all = to_floats(*b);
+        L.proj[int(Module::Q)].bias.assign(all.begin(), all.begin() + Q);
+        L.proj[int(Module::K)].bias.assign(all.begin() + Q, all.begin() + Q + KV);
+        L.proj[int(Module::V)].bias.assign(all.begin() + Q + KV, all.end());
+      }
     }
     // phi3's ffn_up holds gate rows then up rows (llama.cpp's swiglu of the halves).
     const GGUFTensor* gate_up = hp.arch == Arch::Phi3 ? find_tensor(f, p + "ffn_up.weight", {E, 2 * F}) : nullptr;

@@ -30,6 +30,7 @@ export interface SyntheticModelOptions {
   nRot?: number; // rotated dimensions per head (phi3's partial rotary), default headDim
   slidingWindow?: number; // gemma3: attention.sliding_window (default 8, so short tests see it)
   swaPattern?: number; // gemma3: every swaPattern-th layer is global (default 2)
+  qkvBias?: boolean; // phi3: an attn_qkv.bias (llama.cpp reads one when present; Phi-3 itself has none)
   vocab?: SyntheticVocab; // default: bpe for qwen2 and qwen3, spm for the others
   tied?: boolean; // no output.weight: the output reuses token_embd
   seed?: number; // default 1
@@ -102,6 +103,7 @@ function plan(o: PlanOptions, nVocab: number): TensorPlan[] {
     out.push(norm(`${b}.attn_norm.weight`, o.nEmbd));
     if (o.arch === "phi3") {
       out.push(mat(`${b}.attn_qkv.weight`, o.nEmbd, qDim + 2 * nKv, 1)); // rows: q, then k, then v
+      if (o.qkvBias) out.push(bias(`${b}.attn_qkv.bias`, qDim + 2 * nKv));
     } else {
       out.push(mat(`${b}.attn_q.weight`, o.nEmbd, qDim, 1));
       out.push(mat(`${b}.attn_k.weight`, o.nEmbd, nKv, 1));
@@ -159,6 +161,7 @@ export async function writeSyntheticModel(opts: SyntheticModelOptions): Promise<
     nRot: opts.nRot ?? opts.headDim ?? Math.floor((opts.nEmbd ?? 64) / (opts.nHead ?? 4)),
     slidingWindow: opts.slidingWindow ?? 8,
     swaPattern: opts.swaPattern ?? 2,
+    qkvBias: opts.qkvBias ?? false,
   };
   if (!SYNTHETIC_ARCHS.includes(o.arch)) throw new Error(`unknown architecture '${o.arch}'`);
   if (!isWeightMix(o.type)) throw new Error(`unknown weight type '${o.type}'`);
