@@ -27,13 +27,16 @@ export interface SchedulerPort {
  *  journal (restart after a crash) and the fleet's job ledger (failover to another board). */
 export interface IntakeObserver {
   accepted(req: { key: string; tenant: string; transaction: string; msg: BusMessage; stream: boolean }): void;
-  answered(key: string): void;
+  /** `reply`: the final reply, when a copy of the transaction should get it again (dedupe). */
+  answered(key: string, reply?: Record<string, unknown>): void;
 }
 
 /** What the request handler asks of the fleet (src/fleet/); absent on a single board. */
 export interface FleetPort {
   /** True when another board is running tenant/transaction: a copy arriving here is a duplicate. */
   runningElsewhere(tenant: string, transaction: string): boolean;
+  /** The final reply a board of the fleet gave tenant/transaction recently, else null. */
+  answeredReply(tenant: string, transaction: string): Record<string, unknown> | null;
   /** Sends a cancel to the board running tenant/transaction; false when no board is. */
   cancelElsewhere(tenant: string, transaction: string): boolean;
   /** May hand an accepted request to a peer holding its adapter; resolves true when a peer accepted it

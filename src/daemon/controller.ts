@@ -271,11 +271,10 @@ export class Controller {
     if (!m.embedded) {
       if (!m.url) throw new Error("mqtt.url is required when mqtt.embedded is false");
       const tls = { ca: m.tls.ca, cert: m.tls.cert, key: m.tls.key, rejectUnauthorized: m.tls.reject_unauthorized };
-      // One board alone keeps a persistent session: requests published while it restarts wait in the
-      // broker. In a fleet they go to the other boards instead (and a dead board's session would hold
-      // its share of them), so the session is clean there.
-      const clean = m.shared_subscription;
-      return { ...common, url: m.url, protocolVersion: 5, username: m.username, password: m.password, tls, clean };
+      // A persistent session: requests published while the board restarts wait in the broker. In a
+      // fleet, a peer adopts a dead board's session (src/fleet/adopt.ts) for what it held.
+      const sessionExpiryS = m.shared_subscription ? config.fleet.session_expiry_s : 3600;
+      return { ...common, url: m.url, protocolVersion: 5, username: m.username, password: m.password, tls, clean: false, sessionExpiryS };
     }
     const observer = { ...config.observer, discoveryPrefix: config.homeassistant.discovery_prefix };
     const { users, daemon } = userDirectory({ tenants: config.tenants, admin: config.admin, observer });

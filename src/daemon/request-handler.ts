@@ -102,6 +102,11 @@ export class RequestHandler implements Extension {
     if (parsed.clientTransaction) {
       if (!forwarded && this.ctx.fleet?.runningElsewhere(tenant, transaction))
         return this.ctx.logger.info({ tenant, transaction }, "duplicate of a request running on another board dropped");
+      const earlier = forwarded ? null : (this.ctx.fleet?.answeredReply(tenant, transaction) ?? null);
+      if (earlier) {
+        this.ctx.logger.info({ tenant, transaction }, "duplicate of a request the fleet answered: its reply sent again");
+        return this.answer(tenant, route, earlier);
+      }
       const seen = this.dedupe.check(key);
       if (seen === "running") return this.ctx.logger.info({ tenant, transaction }, "duplicate of a running request dropped");
       if (seen !== "new") return this.answer(tenant, seen.reply.route, seen.reply.reply);
@@ -200,13 +205,14 @@ export class RequestHandler implements Extension {
     const final = (reply: Reply, code: ErrorCode | null) => {
       chunks?.flush();
       this.inFlight.delete(key);
+      // Refusals for load or shutdown may be retried with the same transaction.
+      const remembered = dedupe && code !== "OVERLOADED" && code !== "SHUTTING_DOWN";
       const closeIntake = () => {
-        for (const o of this.ctx.intake) o.answered(key);
+        for (const o of this.ctx.intake) o.answered(key, remembered ? reply : undefined);
       };
       if (dedupe) {
-        // Refusals for load or shutdown may be retried with the same transaction.
-        if (code === "OVERLOADED" || code === "SHUTTING_DOWN") this.dedupe.forget(key);
-        else this.dedupe.finish(key, { route, reply });
+        if (remembered) this.dedupe.finish(key, { route, reply });
+        else this.dedupe.forget(key);
       }
       // Connected, the reply reaches the socket in the nextTick callback that publish queued (mqtt-packet
       // uncorks there), and the kernel still sends it if we are killed after that; so the request is

@@ -1,6 +1,6 @@
 // bridge/<board>/adapters, retained: the adapters this board can run without loading them, and its
-// load, republished when they change (at most every fleet.advertise_interval_ms). Peers forward a
-// request to the board that holds its adapter.
+// load, republished when they change (at most every fleet.advertise_interval_ms), and its MQTT
+// client id. Peers forward a request to the board that holds its adapter.
 import type { DaemonContext } from "../daemon/context.js";
 
 /** The adapters a board advertises: those in its slot pool ("hot") and in its warm tier. */
@@ -32,7 +32,9 @@ export class AdapterAdvert {
   /** Publishes when anything changed since the last time. */
   async publish(): Promise<void> {
     const capacity = this.ctx.config.scheduler.max_sequences;
-    const payload = JSON.stringify({ board: this.ctx.boardId, ...advertisedAdapters(this.ctx), load: loadOf(this.ctx), capacity });
+    // session: the client id of this board's persistent MQTT session, which a peer adopts should this
+    // board die (adopt.ts).
+    const payload = JSON.stringify({ board: this.ctx.boardId, ...advertisedAdapters(this.ctx), load: loadOf(this.ctx), capacity, session: this.ctx.bus.opts.clientId });
     if (payload === this.last) return;
     this.last = payload;
     await this.ctx.bus.setRetained(this.ctx.topics.board(this.ctx.boardId).adapters, payload).catch(() => undefined);

@@ -4,15 +4,19 @@
 //   sequence (it batches the request with its others) or is no more loaded than this board is
 //   forwarded to it over <base>/fleet/<peer>/forward, once (a forwarded request is
 //   never forwarded again); the peer accepts on <base>/fleet/<board>/accepted, else it runs here;
-// - fleet-wide cancel and dedupe, from the job ledger (ledger.ts);
+// - fleet-wide cancel and dedupe, from the job ledger (ledger.ts) while a request runs and from the
+//   answered records (answered.ts) once it is answered;
 // - failover: when a board goes offline (its last will) with requests in its ledger, the online
 //   boards split them (each key to one board, the same choice on every board): a plain request is
-//   run again, a streamed one (whose chunks the tenant already has in part) is answered INTERRUPTED.
+//   run again, a streamed one (whose chunks the tenant already has in part) is answered INTERRUPTED;
+//   and one board adopts its MQTT session (adopt.ts) for the requests it had not recorded.
 import { createHash, randomUUID } from "node:crypto";
 import type { DaemonContext, Extension, FleetPort } from "../daemon/context.js";
 import { replyRoute } from "../daemon/reply-route.js";
 import type { BusMessage } from "../mqtt/client.js";
+import { adoptSession, fingerprint } from "./adopt.js";
 import { AdapterAdvert, advertisedAdapters, loadOf } from "./advertise.js";
+import { AnsweredRecords } from "./answered.js";
 import { JobLedger, type JobEntry } from "./ledger.js";
 import { PeerView } from "./peers.js";
 import { fromWire, jsonOf, toWire } from "./wire.js";
@@ -28,8 +32,10 @@ export class Fleet implements Extension, FleetPort {
   readonly name = "fleet";
   private readonly peers: PeerView;
   private readonly ledger: JobLedger;
+  private readonly answers: AnsweredRecords;
   private readonly advert: AdapterAdvert;
   private readonly waiting = new Map<string, (ok: boolean) => void>(); // forward id -> its answer
+  private readonly adoptions = new Set<Promise<unknown>>();
   private readonly self: string;
 
   constructor(
@@ -39,13 +45,17 @@ export class Fleet implements Extension, FleetPort {
     this.self = ctx.boardId;
     this.peers = new PeerView(ctx.bus, ctx.topics, this.self);
     this.ledger = new JobLedger(ctx.bus, ctx.topics, this.self);
+    this.answers = new AnsweredRecords(ctx.bus, ctx.topics, this.self);
     this.advert = new AdapterAdvert(ctx);
-    ctx.intake.push(this.ledger);
+    // The answered record goes out before the ledger entry is cleared: a board that sees the entry
+    // gone has the reply.
+    ctx.intake.push(this.answers, this.ledger);
   }
 
   async start(): Promise<void> {
     const { bus, topics } = this.ctx;
     const own = topics.fleet(this.self);
+    await this.answers.start();
     await this.ledger.start();
     await this.peers.start();
     await bus.subscribe(own.forward, (m) => this.onForward(m));
@@ -61,10 +71,15 @@ export class Fleet implements Extension, FleetPort {
   async stop(): Promise<void> {
     this.advert.stop();
     for (const resolve of this.waiting.values()) resolve(false);
+    await Promise.all([...this.adoptions]);
   }
 
   runningElsewhere(tenant: string, transaction: string): boolean {
     return this.ledger.owner(tenant, transaction) !== null;
+  }
+
+  answeredReply(tenant: string, transaction: string): Record<string, unknown> | null {
+    return this.answers.reply(tenant, transaction);
   }
 
   cancelElsewhere(tenant: string, transaction: string): boolean {
@@ -126,17 +141,40 @@ export class Fleet implements Extension, FleetPort {
     if (body && typeof body.tenant === "string" && typeof body.transaction === "string") this.requests.cancel(body.tenant, body.transaction);
   }
 
-  /** `board` went offline: take over this board's share of what its ledger still holds. */
+  /** `board` went offline: take over this board's share of what its ledger still holds; one board
+   *  (the same choice on every board) adopts its MQTT session, for what the broker had sent it
+   *  unacknowledged or queued for it. */
   private failover(board: string): void {
     if (!this.requests.serving) return;
     const boards = [this.self, ...this.peers.online().map((p) => p.board)].sort();
-    const jobs = this.ledger.takeOver(board, (e) => boards[bucket(e.key, boards.length)] === this.self);
+    const recorded = this.ledger.entriesOf(board).map((e) => fingerprint(e.msg));
+    const session = this.peers.get(board)?.session ?? null;
+    if (session !== null && boards[bucket(`session:${board}`, boards.length)] === this.self) this.adopt(board, session, recorded);
+    // An entry whose answered record is out was answered (the board died before clearing it): only cleared.
+    const jobs = this.ledger
+      .takeOver(board, (e) => boards[bucket(e.key, boards.length)] === this.self)
+      .filter((e) => this.answers.reply(e.tenant, e.transaction) === null);
     if (jobs.length === 0) return;
     this.ctx.logger.warn({ board, jobs: jobs.length, streamed: jobs.filter((e) => e.stream).length }, "board went offline mid-request: its requests are taken over");
     for (const e of jobs) {
       if (e.stream) this.interrupted(e, board);
       else this.requests.inject(e.msg, true);
     }
+  }
+
+  private adopt(board: string, clientId: string, recorded: string[]): void {
+    const { logger } = this.ctx;
+    const adoption = adoptSession(this.ctx, {
+      board,
+      clientId,
+      recorded,
+      answered: (tenant, transaction) => this.answers.reply(tenant, transaction) !== null,
+      take: (msg) => this.requests.inject(msg, false),
+    });
+    this.adoptions.add(adoption);
+    void adoption
+      .then((r) => logger.info({ board, present: r.present, taken: r.taken, skipped: r.skipped }, r.present ? "session of the offline board adopted: its undelivered requests run here" : "offline board left no session"))
+      .finally(() => this.adoptions.delete(adoption));
   }
 
   private interrupted(e: JobEntry, board: string): void {
