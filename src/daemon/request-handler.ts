@@ -21,6 +21,7 @@ export class RequestHandler implements Extension {
   private readonly routing = new Set<Promise<void>>(); // "auto" requests being routed, not yet queued
   private readonly dedupe = new Dedupe<{ route: ReplyRoute; reply: Reply }>();
   private accepting = false;
+  private shared = false;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -32,7 +33,8 @@ export class RequestHandler implements Extension {
   async start(): Promise<void> {
     const { bus, topics, config } = this.ctx;
     // Shared subscription: several boards on one external MQTT 5 broker split the requests.
-    const filter = bus.mqtt5 && config.mqtt.shared_subscription ? `$share/edgelora/${topics.allRequests}` : topics.allRequests;
+    this.shared = bus.mqtt5 && config.mqtt.shared_subscription;
+    const filter = this.shared ? `$share/edgelora/${topics.allRequests}` : topics.allRequests;
     this.accepting = true;
     await bus.subscribe(filter, (msg) => this.onMessage(msg));
   }
@@ -58,6 +60,9 @@ export class RequestHandler implements Extension {
 
   /** New requests get SHUTTING_DOWN from now on; running ones continue until drained. */
   stopAccepting(): void {
+    // In a fleet, the broker hands new requests to the other boards from now on.
+    if (this.accepting && this.shared)
+      this.ctx.bus.unsubscribe(`$share/edgelora/${this.ctx.topics.allRequests}`).catch((err: unknown) => this.ctx.logger.warn({ err }, "request subscription not dropped"));
     this.accepting = false;
   }
 

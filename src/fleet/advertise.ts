@@ -17,8 +17,17 @@ export function loadOf(ctx: DaemonContext): number {
 export class AdapterAdvert {
   private timer: NodeJS.Timeout | null = null;
   private last = "";
+  private session: string | null;
 
-  constructor(private readonly ctx: DaemonContext) {}
+  constructor(private readonly ctx: DaemonContext) {
+    this.session = ctx.bus.opts.clientId;
+  }
+
+  /** Stopping, the board ends its session itself: no peer is to adopt it. */
+  async withdrawSession(): Promise<void> {
+    this.session = null;
+    await this.publish();
+  }
 
   async start(): Promise<void> {
     await this.publish();
@@ -34,7 +43,7 @@ export class AdapterAdvert {
     const capacity = this.ctx.config.scheduler.max_sequences;
     // session: the client id of this board's persistent MQTT session, which a peer adopts should this
     // board die (adopt.ts).
-    const payload = JSON.stringify({ board: this.ctx.boardId, ...advertisedAdapters(this.ctx), load: loadOf(this.ctx), capacity, session: this.ctx.bus.opts.clientId });
+    const payload = JSON.stringify({ board: this.ctx.boardId, ...advertisedAdapters(this.ctx), load: loadOf(this.ctx), capacity, session: this.session });
     if (payload === this.last) return;
     this.last = payload;
     await this.ctx.bus.setRetained(this.ctx.topics.board(this.ctx.boardId).adapters, payload).catch(() => undefined);

@@ -69,9 +69,16 @@ export class Fleet implements Extension, FleetPort {
   }
 
   async stop(): Promise<void> {
-    this.advert.stop();
     for (const resolve of this.waiting.values()) resolve(false);
     await Promise.all([...this.adoptions]);
+    // Stopping while peers serve (the request subscription is already dropped): the board's session
+    // ends with its connection, and its advert says so before its offline state, so that no peer
+    // adopts it. The last board keeps its session: requests wait in the broker for its return.
+    if (this.peers.online().length > 0 && this.ctx.bus.connected) {
+      this.ctx.bus.endSessionAtStop = true;
+      await this.advert.withdrawSession();
+    }
+    this.advert.stop();
   }
 
   runningElsewhere(tenant: string, transaction: string): boolean {

@@ -154,6 +154,12 @@ export class Bus extends EventEmitter {
     if (granted.some((g) => g.qos === 128)) throw new Error(`subscription refused: ${filter}`);
   }
 
+  /** Unsubscribes `filter` and drops its handlers. */
+  async unsubscribe(filter: string): Promise<void> {
+    for (let i = this.handlers.length - 1; i >= 0; i--) if (this.handlers[i].filter === filter) this.handlers.splice(i, 1);
+    await this.require().unsubscribeAsync(filter);
+  }
+
   publish(topic: string, payload: string | Buffer, opts: PublishOptions = {}): Promise<void> {
     return this.send(topic, payload, opts);
   }
@@ -170,11 +176,16 @@ export class Bus extends EventEmitter {
     return this.send(topic, "", { retain: true });
   }
 
+  /** At stop, a persistent session is ended (MQTT 5: DISCONNECT with session expiry 0) instead of
+   *  kept for sessionExpiryS: the broker then stops queueing messages for it. */
+  endSessionAtStop = false;
+
   async stop(): Promise<void> {
     const client = this.client;
     if (!client) return;
     this.client = null;
-    await client.endAsync();
+    const end = this.endSessionAtStop && this.mqtt5 && this.opts.clean === false;
+    await client.endAsync(false, end ? { properties: { sessionExpiryInterval: 0 } } : {});
   }
 
   private send(topic: string, payload: string | Buffer, opts: PublishOptions): Promise<void> {
