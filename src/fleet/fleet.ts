@@ -2,24 +2,25 @@
 // broker spreads requests over the boards ($share/edgelora/...); on top of that this module gives:
 // - affinity: a request whose adapter is not resident here but is on a peer that has a free
 //   sequence (it batches the request with its others) or is no more loaded than this board is
-//   forwarded to it over <base>/fleet/<peer>/forward, once (a forwarded request is
-//   never forwarded again); the peer accepts on <base>/fleet/<board>/accepted, else it runs here;
+//   forwarded to it (forward.ts), once (a forwarded request is never forwarded again); if the peer
+//   does not accept in time it runs here;
 // - fleet-wide cancel and dedupe, from the job ledger (ledger.ts) while a request runs and from the
 //   answered records (answered.ts) once it is answered;
 // - failover: when a board goes offline (its last will) with requests in its ledger, the online
 //   boards split them (each key to one board, the same choice on every board): a plain request is
 //   run again, a streamed one (whose chunks the tenant already has in part) is answered INTERRUPTED;
 //   and one board adopts its MQTT session (adopt.ts) for the requests it had not recorded.
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { DaemonContext, Extension, FleetPort } from "../daemon/context.js";
 import { replyRoute } from "../daemon/reply-route.js";
 import type { BusMessage } from "../mqtt/client.js";
 import { adoptSession, fingerprint } from "./adopt.js";
 import { AdapterAdvert, advertisedAdapters, loadOf } from "./advertise.js";
 import { AnsweredRecords } from "./answered.js";
+import { Forwarding } from "./forward.js";
 import { JobLedger, type JobEntry } from "./ledger.js";
 import { PeerView } from "./peers.js";
-import { fromWire, jsonOf, toWire } from "./wire.js";
+import { jsonOf } from "./wire.js";
 
 /** The part of the request handler the fleet drives. */
 export interface RequestPort {
@@ -34,7 +35,7 @@ export class Fleet implements Extension, FleetPort {
   private readonly ledger: JobLedger;
   private readonly answers: AnsweredRecords;
   private readonly advert: AdapterAdvert;
-  private readonly waiting = new Map<string, (ok: boolean) => void>(); // forward id -> its answer
+  private readonly forwarding: Forwarding;
   private readonly adoptions = new Set<Promise<unknown>>();
   private readonly self: string;
 
@@ -47,6 +48,7 @@ export class Fleet implements Extension, FleetPort {
     this.ledger = new JobLedger(ctx.bus, ctx.topics, this.self);
     this.answers = new AnsweredRecords(ctx.bus, ctx.topics, this.self);
     this.advert = new AdapterAdvert(ctx);
+    this.forwarding = new Forwarding(ctx, requests);
     // The answered record goes out before the ledger entry is cleared: a board that sees the entry
     // gone has the reply.
     ctx.intake.push(this.answers, this.ledger);
@@ -58,8 +60,7 @@ export class Fleet implements Extension, FleetPort {
     await this.answers.start();
     await this.ledger.start();
     await this.peers.start();
-    await bus.subscribe(own.forward, (m) => this.onForward(m));
-    await bus.subscribe(own.accepted, (m) => this.onAccepted(m));
+    await this.forwarding.start();
     await bus.subscribe(own.cancel, (m) => this.onCancel(m));
     this.peers.on("down", (board) => this.failover(board));
     await this.advert.start();
@@ -69,7 +70,7 @@ export class Fleet implements Extension, FleetPort {
   }
 
   async stop(): Promise<void> {
-    for (const resolve of this.waiting.values()) resolve(false);
+    this.forwarding.stop();
     await Promise.all([...this.adoptions]);
     // Stopping while peers serve (the request subscription is already dropped): the board's session
     // ends with its connection, and its advert says so before its offline state, so that no peer
@@ -102,7 +103,7 @@ export class Fleet implements Extension, FleetPort {
   }
 
   async offer(msg: BusMessage, adapter: string | null): Promise<boolean> {
-    const { config, logger, bus, topics } = this.ctx;
+    const { config, logger } = this.ctx;
     if (!config.fleet.affinity || adapter === null || advertisedAdapters(this.ctx).hot.includes(adapter)) return false;
     const mine = loadOf(this.ctx);
     const target = this.peers
@@ -110,37 +111,9 @@ export class Fleet implements Extension, FleetPort {
       .filter((p) => p.hot.includes(adapter) && (p.load < p.capacity || p.load <= mine))
       .sort((a, b) => a.load - b.load)[0];
     if (!target) return false;
-    const id = randomUUID();
-    const timeoutMs = config.fleet.forward_timeout_ms;
-    const answer = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.waiting.set(id, (ok) => (clearTimeout(timer), resolve(ok)));
-    });
-    const forward = { id, from: this.self, deadline: Date.now() + timeoutMs, msg: toWire(msg) };
-    await bus.publish(topics.fleet(target.board).forward, JSON.stringify(forward));
-    const ok = await answer;
-    this.waiting.delete(id);
-    logger.info({ adapter, to: target.board, accepted: ok }, ok ? "request forwarded to the board holding its adapter" : "forward not accepted in time: runs here");
+    const ok = await this.forwarding.offer(target.board, msg);
+    logger.info({ adapter, to: target.board, accepted: ok }, ok ? "request forwarded to the board holding its adapter" : "forward not taken (no answer in time, refused, or the peer went offline): runs here");
     return ok;
-  }
-
-  private onForward(m: BusMessage): void {
-    const body = jsonOf(m.payload);
-    const msg = body ? fromWire(body.msg) : null;
-    if (!body || typeof body.id !== "string" || typeof body.from !== "string" || typeof body.deadline !== "number") return;
-    // Accept only with a quarter of the sender's wait left for the answer to travel back: after its
-    // deadline the sender runs the request itself.
-    const margin = this.ctx.config.fleet.forward_timeout_ms / 4;
-    const ok = msg !== null && this.requests.serving && Date.now() < body.deadline - margin;
-    // Taken first (its ledger entry goes out before the answer): should this board die right after
-    // accepting, its peers find the request in its ledger.
-    if (ok) this.requests.inject(msg, true);
-    void this.ctx.bus.publish(this.ctx.topics.fleet(body.from).accepted, JSON.stringify({ id: body.id, ok })).catch(() => undefined);
-  }
-
-  private onAccepted(m: BusMessage): void {
-    const body = jsonOf(m.payload);
-    if (body && typeof body.id === "string") this.waiting.get(body.id)?.(body.ok === true);
   }
 
   private onCancel(m: BusMessage): void {
@@ -152,9 +125,10 @@ export class Fleet implements Extension, FleetPort {
    *  (the same choice on every board) adopts its MQTT session, for what the broker had sent it
    *  unacknowledged or queued for it. */
   private failover(board: string): void {
+    const recorded = this.ledger.entriesOf(board).map((e) => fingerprint(e.msg));
+    this.forwarding.peerDown(board, new Set(recorded));
     if (!this.requests.serving) return;
     const boards = [this.self, ...this.peers.online().map((p) => p.board)].sort();
-    const recorded = this.ledger.entriesOf(board).map((e) => fingerprint(e.msg));
     const session = this.peers.get(board)?.session ?? null;
     if (session !== null && boards[bucket(`session:${board}`, boards.length)] === this.self) this.adopt(board, session, recorded);
     // An entry whose answered record is out was answered (the board died before clearing it): only cleared.
