@@ -37,6 +37,8 @@ export class Fleet implements Extension, FleetPort {
   private readonly advert: AdapterAdvert;
   private readonly forwarding: Forwarding;
   private readonly adoptions = new Set<Promise<unknown>>();
+  // Offline boards' sessions and the board chosen to adopt each (kept until their expiry).
+  private readonly orphans = new Map<string, { session: string; recorded: string[]; adopter: string | null; at: number }>();
   private readonly self: string;
 
   constructor(
@@ -129,8 +131,7 @@ export class Fleet implements Extension, FleetPort {
     this.forwarding.peerDown(board, new Set(recorded));
     if (!this.requests.serving) return;
     const boards = [this.self, ...this.peers.online().map((p) => p.board)].sort();
-    const session = this.peers.get(board)?.session ?? null;
-    if (session !== null && boards[bucket(`session:${board}`, boards.length)] === this.self) this.adopt(board, session, recorded);
+    this.assignSessions(board, boards, recorded);
     // An entry whose answered record is out was answered (the board died before clearing it): only cleared.
     const jobs = this.ledger
       .takeOver(board, (e) => boards[bucket(e.key, boards.length)] === this.self)
@@ -140,6 +141,24 @@ export class Fleet implements Extension, FleetPort {
     for (const e of jobs) {
       if (e.stream) this.interrupted(e, board);
       else this.requests.inject(e.msg, true);
+    }
+  }
+
+  /** Every board chooses the same adopter for `board`'s session among the boards online. A session
+   *  whose adopter has gone offline too (two boards dying at once) is given to another. */
+  private assignSessions(board: string, boards: string[], recorded: string[]): void {
+    const now = performance.now();
+    const session = this.peers.get(board)?.session ?? null;
+    if (session !== null) this.orphans.set(board, { session, recorded, adopter: null, at: now });
+    for (const [dead, o] of this.orphans) {
+      // Expired by now, or the board is back (it took its session itself).
+      if (now - o.at > this.ctx.config.fleet.session_expiry_s * 1000 || this.peers.get(dead)?.online) this.orphans.delete(dead);
+      else if (o.adopter === null || o.adopter === board) {
+        o.adopter = boards[bucket(`session:${dead}`, boards.length)];
+        if (o.adopter !== this.self) continue;
+        this.orphans.delete(dead);
+        this.adopt(dead, o.session, o.recorded);
+      }
     }
   }
 
