@@ -27,8 +27,10 @@ export interface SchedulerPort {
  *  journal (restart after a crash) and the fleet's job ledger (failover to another board). */
 export interface IntakeObserver {
   accepted(req: { key: string; tenant: string; transaction: string; msg: BusMessage; stream: boolean }): void;
-  /** `reply`: the final reply, when a copy of the transaction should get it again (dedupe). */
-  answered(key: string, reply?: Record<string, unknown>): void;
+  /** Just before the final reply is published (the journal keeps it, to publish it again after a
+   *  crash). `remember`: a copy of the transaction is to get this reply again (dedupe). */
+  replying?(key: string, route: { topic: string; correlationData?: Buffer }, reply: Record<string, unknown>, remember: boolean): void;
+  answered(key: string): void;
 }
 
 /** What the request handler asks of the fleet (src/fleet/); absent on a single board. */

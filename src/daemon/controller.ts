@@ -178,10 +178,15 @@ export class Controller {
       this.extensions.push(f);
       logger.debug({ feature: f.name }, "started");
     }
-    // Requests a previous run accepted and did not answer: run again. A copy the broker redelivered
-    // meanwhile is already running (the handler's dedupe drops the other).
-    // In a fleet, only those no other board took over when this one went offline.
-    for (const p of pending) if (!fleet || fleet.holds(p.key)) this.requests?.inject(p.msg);
+    // Requests a previous run accepted and did not answer: run again, or, when it had written the
+    // reply, that reply published again. A copy the broker redelivered meanwhile is already running
+    // (the handler's dedupe drops the other). In a fleet, only those no other board took over when
+    // this one went offline.
+    for (const p of pending) {
+      if (fleet && !fleet.holds(p.key)) continue;
+      if (!p.reply) this.requests?.inject(p.msg);
+      else void bus.publish(p.reply.topic, p.reply.payload, { correlationData: p.reply.correlationData }).catch(() => undefined);
+    }
     this.journal?.replayDone();
     // Only now may tenants connect: their requests are served from the first one.
     this.broker?.openToClients();

@@ -213,7 +213,7 @@ export class RequestHandler implements Extension {
       // Refusals for load or shutdown may be retried with the same transaction.
       const remembered = dedupe && code !== "OVERLOADED" && code !== "SHUTTING_DOWN";
       const closeIntake = () => {
-        for (const o of this.ctx.intake) o.answered(key, remembered ? reply : undefined);
+        for (const o of this.ctx.intake) o.answered(key);
       };
       if (dedupe) {
         if (remembered) this.dedupe.finish(key, { route, reply });
@@ -225,6 +225,7 @@ export class RequestHandler implements Extension {
       // would leave a window in which a killed daemon answers it again after its restart. Offline, the
       // reply waits in memory: the request is closed at the ack.
       const connected = this.ctx.bus.connected;
+      for (const o of this.ctx.intake) o.replying?.(key, route, reply, remembered);
       void this.answer(tenant, route, reply).finally(() => {
         if (!connected) closeIntake();
         finish();

@@ -31,15 +31,18 @@ export class AnsweredRecords implements IntakeObserver {
 
   accepted(): void {}
 
-  /** Published before the job ledger clears its entry (the fleet registers this observer first). */
-  answered(key: string, reply?: Reply): void {
-    if (!reply) return;
+  /** Goes out in the same socket write as the reply (both are published in one tick): a board
+   *  killed just after it has sent both or neither, and the failover skips a request answered. */
+  replying(key: string, _route: unknown, reply: Reply, remember: boolean): void {
+    if (!remember) return;
     const cut = key.indexOf("/");
     const [tenant, transaction] = [key.slice(0, cut), key.slice(cut + 1)];
     this.keep(key, reply, ANSWERED_TTL_S);
     const topic = this.topics.answered(this.self, tenant, transaction);
     void this.bus.publish(topic, JSON.stringify(reply), { retain: true, expirySeconds: ANSWERED_TTL_S }).catch(() => undefined);
   }
+
+  answered(): void {}
 
   /** The final reply some board (this one included) gave tenant/transaction, else null. */
   reply(tenant: string, transaction: string): Reply | null {

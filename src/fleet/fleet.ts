@@ -51,8 +51,8 @@ export class Fleet implements Extension, FleetPort {
     this.answers = new AnsweredRecords(ctx.bus, ctx.topics, this.self);
     this.advert = new AdapterAdvert(ctx);
     this.forwarding = new Forwarding(ctx, requests);
-    // The answered record goes out before the ledger entry is cleared: a board that sees the entry
-    // gone has the reply.
+    // The answered record goes out with the reply, before the ledger entry is cleared: a board that
+    // sees the entry gone has the reply.
     ctx.intake.push(this.answers, this.ledger);
   }
 
