@@ -55,6 +55,9 @@ export class Bus extends EventEmitter {
   private readonly retained = new Map<string, string>();
   private held: BusMessage[] = [];
   private connects = 0;
+  /** At stop, a persistent session is ended (MQTT 5: DISCONNECT with session expiry 0) instead of
+   *  kept for sessionExpiryS: the broker then stops queueing messages for it. */
+  endSessionAtStop = false;
 
   constructor(readonly opts: BusOptions) {
     super();
@@ -154,9 +157,9 @@ export class Bus extends EventEmitter {
     if (granted.some((g) => g.qos === 128)) throw new Error(`subscription refused: ${filter}`);
   }
 
-  /** Unsubscribes `filter` and drops its handlers. */
+  /** Unsubscribes `filter` at the broker. Its handlers stay: messages the broker sent before it
+   *  processed the unsubscribe still reach them (they would otherwise be acknowledged and held). */
   async unsubscribe(filter: string): Promise<void> {
-    for (let i = this.handlers.length - 1; i >= 0; i--) if (this.handlers[i].filter === filter) this.handlers.splice(i, 1);
     await this.require().unsubscribeAsync(filter);
   }
 
@@ -175,10 +178,6 @@ export class Bus extends EventEmitter {
     this.retained.delete(topic);
     return this.send(topic, "", { retain: true });
   }
-
-  /** At stop, a persistent session is ended (MQTT 5: DISCONNECT with session expiry 0) instead of
-   *  kept for sessionExpiryS: the broker then stops queueing messages for it. */
-  endSessionAtStop = false;
 
   async stop(): Promise<void> {
     const client = this.client;
