@@ -193,7 +193,7 @@ export class Fleet implements Extension, FleetPort {
   }
 }
 
-/** The same bucket for a key on every board. */
-function bucket(key: string, n: number): number {
+/** The same bucket for a key on every board (exported for tests that need to know a board's choice). */
+export function bucket(key: string, n: number): number {
   return createHash("sha1").update(key).digest().readUInt32BE(0) % n;
 }
