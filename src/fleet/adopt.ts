@@ -91,19 +91,24 @@ export function adoptSession(ctx: DaemonContext, a: Adoption): Promise<{ taken: 
 
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | null = null;
-    const finish = () => {
+    let settled = false;
+    // Resolves at once: what was taken is recorded; the DISCONNECT (or the closed socket) ends the session.
+    const finish = (graceful: boolean) => {
+      if (settled) return;
+      settled = true;
       if (timer) clearTimeout(timer);
-      client.end(false, {}, () => resolve({ taken, skipped, present }));
+      client.end(!graceful || !client.connected);
+      resolve({ taken, skipped, present });
     };
-    client.on("message", (topic) => topic === marker && finish());
+    client.on("message", (topic) => topic === marker && finish(true));
     client.on("error", (err) => logger.warn({ err: err.message, board: a.board }, "session adoption: connection error"));
-    client.on("close", () => !client.disconnecting && finish());
+    client.on("close", () => finish(false)); // refused, or kicked off by the board come back
     client.once("connect", (ack) => {
       present = ack.sessionPresent;
-      if (!present) return finish();
+      if (!present) return finish(true);
       timer = setTimeout(() => {
         logger.warn({ board: a.board }, "session adoption: the marker did not come back: the session is ended anyway");
-        finish();
+        finish(false);
       }, MARKER_TIMEOUT_MS);
       const share = `$share/edgelora/${topics.allRequests}`;
       void (async () => {
