@@ -184,7 +184,7 @@ export class Controller {
     // this one went offline.
     for (const p of pending) {
       if (fleet && !fleet.holds(p.key)) continue;
-      if (!p.reply) this.requests?.inject(p.msg);
+      if (!p.reply) this.requests?.inject(p.msg, true, true);
       else void bus.publish(p.reply.topic, p.reply.payload, { correlationData: p.reply.correlationData }).catch(() => undefined);
     }
     this.journal?.replayDone();

@@ -41,9 +41,9 @@ export class RequestHandler implements Extension {
 
   /** A request that did not come through the request subscription: one left pending by a previous
    *  run (journal), forwarded by a peer, or taken over from a board that died. `forwarded`: never
-   *  handed on again. */
-  inject(msg: BusMessage, forwarded = true): void {
-    void this.onMessage(msg, forwarded);
+   *  handed on again. `replayed`: from the journal, so a copy answered since the start is dropped. */
+  inject(msg: BusMessage, forwarded = true, replayed = false): void {
+    void this.onMessage(msg, forwarded, replayed);
   }
 
   /** Cancels tenant/transaction when it runs here. */
@@ -77,7 +77,7 @@ export class RequestHandler implements Extension {
     await this.drained();
   }
 
-  private onMessage(msg: BusMessage, forwarded = false): Promise<void> | void {
+  private onMessage(msg: BusMessage, forwarded = false, replayed = false): Promise<void> | void {
     const tenant = this.ctx.topics.tenantOfRequest(msg.topic);
     if (tenant === null) return;
     const tenantConfig = Object.hasOwn(this.ctx.config.tenants, tenant) ? this.ctx.config.tenants[tenant] : undefined;
@@ -114,6 +114,8 @@ export class RequestHandler implements Extension {
       }
       const seen = this.dedupe.check(key);
       if (seen === "running") return this.ctx.logger.info({ tenant, transaction }, "duplicate of a running request dropped");
+      // Replayed from the journal: the broker's redelivered copy was answered first, in this run.
+      if (seen !== "new" && replayed) return this.ctx.logger.info({ tenant, transaction }, "journal replay of a request answered since the restart dropped");
       if (seen !== "new") return this.answer(tenant, seen.reply.route, seen.reply.reply);
     }
     let job: Job;
