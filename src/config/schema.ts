@@ -83,7 +83,7 @@ export interface Config {
   tenants: Record<string, TenantConfig>;
   admin: { username: string; password_hash: string | null };
   observer: { username: string; password_hash: string | null }; // reads bridge/#, publishes nothing
-  fleet: { affinity: boolean; forward_timeout_ms: number; advertise_interval_ms: number };
+  fleet: { affinity: boolean; forward_timeout_ms: number; advertise_interval_ms: number; session_expiry_s: number };
   leds: {
     backend: "none" | "sysfs" | "gpio";
     sysfs_root: string;
@@ -199,7 +199,7 @@ export const configSchema = {
     },
     admin: section({ username: str, password_hash: nullableStr }),
     observer: section({ username: str, password_hash: nullableStr }),
-    fleet: section({ affinity: { type: "boolean" }, forward_timeout_ms: posInt, advertise_interval_ms: posInt }),
+    fleet: section({ affinity: { type: "boolean" }, forward_timeout_ms: posInt, advertise_interval_ms: posInt, session_expiry_s: posInt }),
     leds: section({
       backend: { enum: ["none", "sysfs", "gpio"] },
       sysfs_root: str,

@@ -27,6 +27,9 @@ export interface SchedulerPort {
  *  journal (restart after a crash) and the fleet's job ledger (failover to another board). */
 export interface IntakeObserver {
   accepted(req: { key: string; tenant: string; transaction: string; msg: BusMessage; stream: boolean }): void;
+  /** Just before the final reply is published (the journal keeps it, to publish it again after a
+   *  crash). `remember`: a copy of the transaction is to get this reply again (dedupe). */
+  replying?(key: string, route: { topic: string; correlationData?: Buffer }, reply: Record<string, unknown>, remember: boolean): void;
   answered(key: string): void;
 }
 
@@ -34,6 +37,8 @@ export interface IntakeObserver {
 export interface FleetPort {
   /** True when another board is running tenant/transaction: a copy arriving here is a duplicate. */
   runningElsewhere(tenant: string, transaction: string): boolean;
+  /** The final reply a board of the fleet gave tenant/transaction recently, else null. */
+  answeredReply(tenant: string, transaction: string): Record<string, unknown> | null;
   /** Sends a cancel to the board running tenant/transaction; false when no board is. */
   cancelElsewhere(tenant: string, transaction: string): boolean;
   /** May hand an accepted request to a peer holding its adapter; resolves true when a peer accepted it

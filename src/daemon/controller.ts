@@ -178,10 +178,15 @@ export class Controller {
       this.extensions.push(f);
       logger.debug({ feature: f.name }, "started");
     }
-    // Requests a previous run accepted and did not answer: run again. A copy the broker redelivered
-    // meanwhile is already running (the handler's dedupe drops the other).
-    // In a fleet, only those no other board took over when this one went offline.
-    for (const p of pending) if (!fleet || fleet.holds(p.key)) this.requests?.inject(p.msg);
+    // Requests a previous run accepted and did not answer: run again, or, when it had written the
+    // reply, that reply published again. A copy the broker redelivered meanwhile is already running
+    // (the handler's dedupe drops the other). In a fleet, only those no other board took over when
+    // this one went offline.
+    for (const p of pending) {
+      if (fleet && !fleet.holds(p.key)) continue;
+      if (!p.reply) this.requests?.inject(p.msg, true, true);
+      else void bus.publish(p.reply.topic, p.reply.payload, { correlationData: p.reply.correlationData }).catch(() => undefined);
+    }
     this.journal?.replayDone();
     // Only now may tenants connect: their requests are served from the first one.
     this.broker?.openToClients();
@@ -271,11 +276,10 @@ export class Controller {
     if (!m.embedded) {
       if (!m.url) throw new Error("mqtt.url is required when mqtt.embedded is false");
       const tls = { ca: m.tls.ca, cert: m.tls.cert, key: m.tls.key, rejectUnauthorized: m.tls.reject_unauthorized };
-      // One board alone keeps a persistent session: requests published while it restarts wait in the
-      // broker. In a fleet they go to the other boards instead (and a dead board's session would hold
-      // its share of them), so the session is clean there.
-      const clean = m.shared_subscription;
-      return { ...common, url: m.url, protocolVersion: 5, username: m.username, password: m.password, tls, clean };
+      // A persistent session: requests published while the board restarts wait in the broker. In a
+      // fleet, a peer adopts a dead board's session (src/fleet/adopt.ts) for what it held.
+      const sessionExpiryS = m.shared_subscription ? config.fleet.session_expiry_s : 3600;
+      return { ...common, url: m.url, protocolVersion: 5, username: m.username, password: m.password, tls, clean: false, sessionExpiryS };
     }
     const observer = { ...config.observer, discoveryPrefix: config.homeassistant.discovery_prefix };
     const { users, daemon } = userDirectory({ tenants: config.tenants, admin: config.admin, observer });

@@ -1,8 +1,11 @@
 // At-least-once intake: a request the daemon accepts is appended to <data_dir>/requests.journal
 // before its QoS 1 acknowledgement leaves (the message handler runs before mqtt.js sends PUBACK),
-// and marked done once its final reply is published. After a crash or SIGKILL the requests still
-// pending are run again at start; the broker redelivers what was never acknowledged, and the
-// request handler's dedupe (tenant + transaction) drops a copy of one already running.
+// its final reply is written to it just before it is published, and it is marked done once that
+// reply is out. After a crash or SIGKILL the requests still pending are run again at start, or,
+// when their reply had been written, answered with that reply again (killed between the reply's
+// socket write and the done mark, the tenant gets the same reply twice, never a second answer); the
+// broker redelivers what was never acknowledged, and the request handler's dedupe (tenant +
+// transaction) drops a copy of one already running.
 //
 // Each line is one JSON record. The write is synchronous (a killed process loses nothing already
 // written); the data is flushed to the device at most FLUSH_MS later (a power cut may lose that much).
@@ -30,14 +33,35 @@ interface DoneRecord {
   key: string;
 }
 
+/** The final reply, written just before it goes to the socket: a request killed between the two is
+ *  answered again with this reply at start, not run a second time. */
+interface ReplyRecord {
+  op: "reply";
+  key: string;
+  topic: string;
+  payload: string; // the reply's JSON
+  correlationData?: string; // base64
+}
+
+export interface PendingReply {
+  topic: string;
+  payload: string;
+  correlationData?: Buffer;
+}
+
 export interface PendingRequest {
   key: string;
   msg: BusMessage;
+  /** Its final reply, when the last run had written it: publish it again instead of running. */
+  reply?: PendingReply;
 }
+
+type JournalRecord = RequestRecord | DoneRecord | ReplyRecord;
 
 export class RequestJournal {
   private fd: number | null = null;
   private readonly pending = new Map<string, RequestRecord>();
+  private readonly replies = new Map<string, ReplyRecord>(); // of pending or replaying requests
   // Left pending by the last run and handed back by open(), until the handler accepts them again
   // (record) or replayDone() closes the rest (refused, duplicates, keys that changed).
   private readonly replaying = new Map<string, RequestRecord>();
@@ -54,6 +78,7 @@ export class RequestJournal {
    *  appending. Hand the requests returned to the handler again, then call replayDone(). */
   open(): PendingRequest[] {
     if (existsSync(this.file)) this.readExisting();
+    for (const key of [...this.replies.keys()]) if (!this.pending.has(key)) this.replies.delete(key);
     for (const [key, r] of this.pending) this.replaying.set(key, r);
     this.pending.clear();
     try {
@@ -62,13 +87,17 @@ export class RequestJournal {
     } catch (err) {
       this.fail(err);
     }
-    return [...this.replaying.values()].map((r) => ({ key: r.key, msg: toMessage(r) }));
+    return [...this.replaying.values()].map((r) => {
+      const reply = this.replies.get(r.key);
+      return { key: r.key, msg: toMessage(r), ...(reply ? { reply: toReply(reply) } : {}) };
+    });
   }
 
   /** The requests open() returned that were not accepted again are closed. */
   replayDone(): void {
     for (const key of [...this.replaying.keys()]) {
       this.replaying.delete(key);
+      this.replies.delete(key);
       this.append({ op: "done", key });
     }
   }
@@ -95,8 +124,17 @@ export class RequestJournal {
     this.append(rec);
   }
 
+  /** Call just before the request's final reply is published. */
+  reply(key: string, topic: string, payload: string, correlationData?: Buffer): void {
+    if (!this.pending.has(key)) return;
+    const rec: ReplyRecord = { op: "reply", key, topic, payload, ...(correlationData !== undefined ? { correlationData: correlationData.toString("base64") } : {}) };
+    this.replies.set(key, rec);
+    this.append(rec);
+  }
+
   /** The request's final reply is published (or it was handed to another board). */
   done(key: string): void {
+    this.replies.delete(key);
     if (!this.pending.delete(key)) return;
     this.append({ op: "done", key });
     if (this.lines > COMPACT_AFTER_LINES) {
@@ -111,6 +149,10 @@ export class RequestJournal {
   // As an IntakeObserver of the request handler.
   accepted(req: { key: string; msg: BusMessage }): void {
     this.record(req.key, req.msg);
+  }
+
+  replying(key: string, route: { topic: string; correlationData?: Buffer }, reply: Record<string, unknown>): void {
+    this.reply(key, route.topic, JSON.stringify(reply), route.correlationData);
   }
 
   answered(key: string): void {
@@ -139,16 +181,17 @@ export class RequestJournal {
     let bad = 0;
     for (const line of text.split("\n")) {
       if (line.trim() === "") continue;
-      let rec: RequestRecord | DoneRecord;
+      let rec: JournalRecord;
       try {
-        rec = JSON.parse(line) as RequestRecord | DoneRecord;
+        rec = JSON.parse(line) as JournalRecord;
         if (typeof rec.key !== "string") throw new Error("no key");
       } catch {
         bad++; // a line cut short by a crash, or garbage
         continue;
       }
       if (rec.op === "req" && typeof rec.topic === "string" && typeof rec.payload === "string") this.pending.set(rec.key, rec);
-      else if (rec.op === "done") this.pending.delete(rec.key);
+      else if (rec.op === "done") (this.pending.delete(rec.key), this.replies.delete(rec.key));
+      else if (rec.op === "reply" && typeof rec.topic === "string" && typeof rec.payload === "string") this.replies.set(rec.key, rec);
       else bad++;
     }
     if (bad > 0) this.logger.warn({ file: this.file, bad_lines: bad }, "request journal: unreadable lines skipped");
@@ -157,15 +200,17 @@ export class RequestJournal {
 
   /** Writes only the pending records to a new file, then swaps it in (a crash leaves the old or the new one). */
   private rewrite(): void {
-    const text = [...this.replaying.values(), ...this.pending.values()].map((r) => `${JSON.stringify(r)}\n`).join("");
+    const open = [...this.replaying.values(), ...this.pending.values()];
+    const records = [...open, ...open.flatMap((r) => this.replies.get(r.key) ?? [])];
+    const text = records.map((r) => `${JSON.stringify(r)}\n`).join("");
     writeFileSync(`${this.file}.tmp`, text);
     renameSync(`${this.file}.tmp`, this.file);
     if (this.fd !== null) closeSync(this.fd);
     this.fd = openSync(this.file, "a");
-    this.lines = this.pending.size;
+    this.lines = records.length;
   }
 
-  private append(rec: RequestRecord | DoneRecord): void {
+  private append(rec: JournalRecord): void {
     if (this.failed || this.fd === null) return;
     try {
       writeSync(this.fd, `${JSON.stringify(rec)}\n`);
@@ -191,6 +236,10 @@ export class RequestJournal {
     }
     this.fd = null;
   }
+}
+
+function toReply(r: ReplyRecord): PendingReply {
+  return { topic: r.topic, payload: r.payload, ...(r.correlationData !== undefined ? { correlationData: Buffer.from(r.correlationData, "base64") } : {}) };
 }
 
 function toMessage(r: RequestRecord): BusMessage {

@@ -21,6 +21,7 @@ export class RequestHandler implements Extension {
   private readonly routing = new Set<Promise<void>>(); // "auto" requests being routed, not yet queued
   private readonly dedupe = new Dedupe<{ route: ReplyRoute; reply: Reply }>();
   private accepting = false;
+  private shared = false;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -32,16 +33,17 @@ export class RequestHandler implements Extension {
   async start(): Promise<void> {
     const { bus, topics, config } = this.ctx;
     // Shared subscription: several boards on one external MQTT 5 broker split the requests.
-    const filter = bus.mqtt5 && config.mqtt.shared_subscription ? `$share/edgelora/${topics.allRequests}` : topics.allRequests;
+    this.shared = bus.mqtt5 && config.mqtt.shared_subscription;
+    const filter = this.shared ? `$share/edgelora/${topics.allRequests}` : topics.allRequests;
     this.accepting = true;
     await bus.subscribe(filter, (msg) => this.onMessage(msg));
   }
 
   /** A request that did not come through the request subscription: one left pending by a previous
    *  run (journal), forwarded by a peer, or taken over from a board that died. `forwarded`: never
-   *  handed on again. */
-  inject(msg: BusMessage, forwarded = true): void {
-    void this.onMessage(msg, forwarded);
+   *  handed on again. `replayed`: from the journal, so a copy answered since the start is dropped. */
+  inject(msg: BusMessage, forwarded = true, replayed = false): void {
+    void this.onMessage(msg, forwarded, replayed);
   }
 
   /** Cancels tenant/transaction when it runs here. */
@@ -58,6 +60,9 @@ export class RequestHandler implements Extension {
 
   /** New requests get SHUTTING_DOWN from now on; running ones continue until drained. */
   stopAccepting(): void {
+    // In a fleet, the broker hands new requests to the other boards from now on.
+    if (this.accepting && this.shared)
+      this.ctx.bus.unsubscribe(`$share/edgelora/${this.ctx.topics.allRequests}`).catch((err: unknown) => this.ctx.logger.warn({ err }, "request subscription not dropped"));
     this.accepting = false;
   }
 
@@ -72,7 +77,7 @@ export class RequestHandler implements Extension {
     await this.drained();
   }
 
-  private onMessage(msg: BusMessage, forwarded = false): Promise<void> | void {
+  private onMessage(msg: BusMessage, forwarded = false, replayed = false): Promise<void> | void {
     const tenant = this.ctx.topics.tenantOfRequest(msg.topic);
     if (tenant === null) return;
     const tenantConfig = Object.hasOwn(this.ctx.config.tenants, tenant) ? this.ctx.config.tenants[tenant] : undefined;
@@ -102,8 +107,15 @@ export class RequestHandler implements Extension {
     if (parsed.clientTransaction) {
       if (!forwarded && this.ctx.fleet?.runningElsewhere(tenant, transaction))
         return this.ctx.logger.info({ tenant, transaction }, "duplicate of a request running on another board dropped");
+      const earlier = forwarded ? null : (this.ctx.fleet?.answeredReply(tenant, transaction) ?? null);
+      if (earlier) {
+        this.ctx.logger.info({ tenant, transaction }, "duplicate of a request the fleet answered: its reply sent again");
+        return this.answer(tenant, route, earlier);
+      }
       const seen = this.dedupe.check(key);
       if (seen === "running") return this.ctx.logger.info({ tenant, transaction }, "duplicate of a running request dropped");
+      // Replayed from the journal: the broker's redelivered copy was answered first, in this run.
+      if (seen !== "new" && replayed) return this.ctx.logger.info({ tenant, transaction }, "journal replay of a request answered since the restart dropped");
       if (seen !== "new") return this.answer(tenant, seen.reply.route, seen.reply.reply);
     }
     let job: Job;
@@ -200,13 +212,14 @@ export class RequestHandler implements Extension {
     const final = (reply: Reply, code: ErrorCode | null) => {
       chunks?.flush();
       this.inFlight.delete(key);
+      // Refusals for load or shutdown may be retried with the same transaction.
+      const remembered = dedupe && code !== "OVERLOADED" && code !== "SHUTTING_DOWN";
       const closeIntake = () => {
         for (const o of this.ctx.intake) o.answered(key);
       };
       if (dedupe) {
-        // Refusals for load or shutdown may be retried with the same transaction.
-        if (code === "OVERLOADED" || code === "SHUTTING_DOWN") this.dedupe.forget(key);
-        else this.dedupe.finish(key, { route, reply });
+        if (remembered) this.dedupe.finish(key, { route, reply });
+        else this.dedupe.forget(key);
       }
       // Connected, the reply reaches the socket in the nextTick callback that publish queued (mqtt-packet
       // uncorks there), and the kernel still sends it if we are killed after that; so the request is
@@ -214,6 +227,7 @@ export class RequestHandler implements Extension {
       // would leave a window in which a killed daemon answers it again after its restart. Offline, the
       // reply waits in memory: the request is closed at the ack.
       const connected = this.ctx.bus.connected;
+      for (const o of this.ctx.intake) o.replying?.(key, route, reply, remembered);
       void this.answer(tenant, route, reply).finally(() => {
         if (!connected) closeIntake();
         finish();

@@ -1,6 +1,6 @@
 // bridge/<board>/adapters, retained: the adapters this board can run without loading them, and its
-// load, republished when they change (at most every fleet.advertise_interval_ms). Peers forward a
-// request to the board that holds its adapter.
+// load, republished when they change (at most every fleet.advertise_interval_ms), and its MQTT
+// client id. Peers forward a request to the board that holds its adapter.
 import type { DaemonContext } from "../daemon/context.js";
 
 /** The adapters a board advertises: those in its slot pool ("hot") and in its warm tier. */
@@ -17,8 +17,17 @@ export function loadOf(ctx: DaemonContext): number {
 export class AdapterAdvert {
   private timer: NodeJS.Timeout | null = null;
   private last = "";
+  private session: string | null;
 
-  constructor(private readonly ctx: DaemonContext) {}
+  constructor(private readonly ctx: DaemonContext) {
+    this.session = ctx.bus.opts.clientId;
+  }
+
+  /** Stopping, the board ends its session itself: no peer is to adopt it. */
+  async withdrawSession(): Promise<void> {
+    this.session = null;
+    await this.publish();
+  }
 
   async start(): Promise<void> {
     await this.publish();
@@ -32,7 +41,9 @@ export class AdapterAdvert {
   /** Publishes when anything changed since the last time. */
   async publish(): Promise<void> {
     const capacity = this.ctx.config.scheduler.max_sequences;
-    const payload = JSON.stringify({ board: this.ctx.boardId, ...advertisedAdapters(this.ctx), load: loadOf(this.ctx), capacity });
+    // session: the client id of this board's persistent MQTT session, which a peer adopts should this
+    // board die (adopt.ts).
+    const payload = JSON.stringify({ board: this.ctx.boardId, ...advertisedAdapters(this.ctx), load: loadOf(this.ctx), capacity, session: this.session });
     if (payload === this.last) return;
     this.last = payload;
     await this.ctx.bus.setRetained(this.ctx.topics.board(this.ctx.boardId).adapters, payload).catch(() => undefined);

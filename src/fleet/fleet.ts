@@ -2,20 +2,25 @@
 // broker spreads requests over the boards ($share/edgelora/...); on top of that this module gives:
 // - affinity: a request whose adapter is not resident here but is on a peer that has a free
 //   sequence (it batches the request with its others) or is no more loaded than this board is
-//   forwarded to it over <base>/fleet/<peer>/forward, once (a forwarded request is
-//   never forwarded again); the peer accepts on <base>/fleet/<board>/accepted, else it runs here;
-// - fleet-wide cancel and dedupe, from the job ledger (ledger.ts);
+//   forwarded to it (forward.ts), once (a forwarded request is never forwarded again); if the peer
+//   does not accept in time it runs here;
+// - fleet-wide cancel and dedupe, from the job ledger (ledger.ts) while a request runs and from the
+//   answered records (answered.ts) once it is answered;
 // - failover: when a board goes offline (its last will) with requests in its ledger, the online
 //   boards split them (each key to one board, the same choice on every board): a plain request is
-//   run again, a streamed one (whose chunks the tenant already has in part) is answered INTERRUPTED.
-import { createHash, randomUUID } from "node:crypto";
+//   run again, a streamed one (whose chunks the tenant already has in part) is answered INTERRUPTED;
+//   and one board adopts its MQTT session (adopt.ts) for the requests it had not recorded.
+import { createHash } from "node:crypto";
 import type { DaemonContext, Extension, FleetPort } from "../daemon/context.js";
 import { replyRoute } from "../daemon/reply-route.js";
 import type { BusMessage } from "../mqtt/client.js";
+import { adoptSession, fingerprint } from "./adopt.js";
 import { AdapterAdvert, advertisedAdapters, loadOf } from "./advertise.js";
+import { AnsweredRecords } from "./answered.js";
+import { Forwarding } from "./forward.js";
 import { JobLedger, type JobEntry } from "./ledger.js";
 import { PeerView } from "./peers.js";
-import { fromWire, jsonOf, toWire } from "./wire.js";
+import { jsonOf } from "./wire.js";
 
 /** The part of the request handler the fleet drives. */
 export interface RequestPort {
@@ -28,8 +33,12 @@ export class Fleet implements Extension, FleetPort {
   readonly name = "fleet";
   private readonly peers: PeerView;
   private readonly ledger: JobLedger;
+  private readonly answers: AnsweredRecords;
   private readonly advert: AdapterAdvert;
-  private readonly waiting = new Map<string, (ok: boolean) => void>(); // forward id -> its answer
+  private readonly forwarding: Forwarding;
+  private readonly adoptions = new Set<Promise<unknown>>();
+  // Offline boards' sessions and the board chosen to adopt each (kept until their expiry).
+  private readonly orphans = new Map<string, { session: string; recorded: string[]; adopter: string | null; at: number }>();
   private readonly self: string;
 
   constructor(
@@ -39,17 +48,21 @@ export class Fleet implements Extension, FleetPort {
     this.self = ctx.boardId;
     this.peers = new PeerView(ctx.bus, ctx.topics, this.self);
     this.ledger = new JobLedger(ctx.bus, ctx.topics, this.self);
+    this.answers = new AnsweredRecords(ctx.bus, ctx.topics, this.self);
     this.advert = new AdapterAdvert(ctx);
-    ctx.intake.push(this.ledger);
+    this.forwarding = new Forwarding(ctx, requests);
+    // The answered record goes out with the reply, before the ledger entry is cleared: a board that
+    // sees the entry gone has the reply.
+    ctx.intake.push(this.answers, this.ledger);
   }
 
   async start(): Promise<void> {
     const { bus, topics } = this.ctx;
     const own = topics.fleet(this.self);
+    await this.answers.start();
     await this.ledger.start();
     await this.peers.start();
-    await bus.subscribe(own.forward, (m) => this.onForward(m));
-    await bus.subscribe(own.accepted, (m) => this.onAccepted(m));
+    await this.forwarding.start();
     await bus.subscribe(own.cancel, (m) => this.onCancel(m));
     this.peers.on("down", (board) => this.failover(board));
     await this.advert.start();
@@ -59,12 +72,24 @@ export class Fleet implements Extension, FleetPort {
   }
 
   async stop(): Promise<void> {
+    this.forwarding.stop();
+    await Promise.all([...this.adoptions]);
+    // Stopping while peers serve (the request subscription is already dropped): the board's session
+    // ends with its connection, and its advert says so before its offline state, so that no peer
+    // adopts it. The last board keeps its session: requests wait in the broker for its return.
+    if (this.peers.online().length > 0 && this.ctx.bus.connected) {
+      this.ctx.bus.endSessionAtStop = true;
+      await this.advert.withdrawSession();
+    }
     this.advert.stop();
-    for (const resolve of this.waiting.values()) resolve(false);
   }
 
   runningElsewhere(tenant: string, transaction: string): boolean {
     return this.ledger.owner(tenant, transaction) !== null;
+  }
+
+  answeredReply(tenant: string, transaction: string): Record<string, unknown> | null {
+    return this.answers.reply(tenant, transaction);
   }
 
   cancelElsewhere(tenant: string, transaction: string): boolean {
@@ -80,7 +105,7 @@ export class Fleet implements Extension, FleetPort {
   }
 
   async offer(msg: BusMessage, adapter: string | null): Promise<boolean> {
-    const { config, logger, bus, topics } = this.ctx;
+    const { config, logger } = this.ctx;
     if (!config.fleet.affinity || adapter === null || advertisedAdapters(this.ctx).hot.includes(adapter)) return false;
     const mine = loadOf(this.ctx);
     const target = this.peers
@@ -88,37 +113,9 @@ export class Fleet implements Extension, FleetPort {
       .filter((p) => p.hot.includes(adapter) && (p.load < p.capacity || p.load <= mine))
       .sort((a, b) => a.load - b.load)[0];
     if (!target) return false;
-    const id = randomUUID();
-    const timeoutMs = config.fleet.forward_timeout_ms;
-    const answer = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.waiting.set(id, (ok) => (clearTimeout(timer), resolve(ok)));
-    });
-    const forward = { id, from: this.self, deadline: Date.now() + timeoutMs, msg: toWire(msg) };
-    await bus.publish(topics.fleet(target.board).forward, JSON.stringify(forward));
-    const ok = await answer;
-    this.waiting.delete(id);
-    logger.info({ adapter, to: target.board, accepted: ok }, ok ? "request forwarded to the board holding its adapter" : "forward not accepted in time: runs here");
+    const ok = await this.forwarding.offer(target.board, msg);
+    logger.info({ adapter, to: target.board, accepted: ok }, ok ? "request forwarded to the board holding its adapter" : "forward not taken (no answer in time, refused, or the peer went offline): runs here");
     return ok;
-  }
-
-  private onForward(m: BusMessage): void {
-    const body = jsonOf(m.payload);
-    const msg = body ? fromWire(body.msg) : null;
-    if (!body || typeof body.id !== "string" || typeof body.from !== "string" || typeof body.deadline !== "number") return;
-    // Accept only with a quarter of the sender's wait left for the answer to travel back: after its
-    // deadline the sender runs the request itself.
-    const margin = this.ctx.config.fleet.forward_timeout_ms / 4;
-    const ok = msg !== null && this.requests.serving && Date.now() < body.deadline - margin;
-    // Taken first (its ledger entry goes out before the answer): should this board die right after
-    // accepting, its peers find the request in its ledger.
-    if (ok) this.requests.inject(msg, true);
-    void this.ctx.bus.publish(this.ctx.topics.fleet(body.from).accepted, JSON.stringify({ id: body.id, ok })).catch(() => undefined);
-  }
-
-  private onAccepted(m: BusMessage): void {
-    const body = jsonOf(m.payload);
-    if (body && typeof body.id === "string") this.waiting.get(body.id)?.(body.ok === true);
   }
 
   private onCancel(m: BusMessage): void {
@@ -126,17 +123,58 @@ export class Fleet implements Extension, FleetPort {
     if (body && typeof body.tenant === "string" && typeof body.transaction === "string") this.requests.cancel(body.tenant, body.transaction);
   }
 
-  /** `board` went offline: take over this board's share of what its ledger still holds. */
+  /** `board` went offline: take over this board's share of what its ledger still holds; one board
+   *  (the same choice on every board) adopts its MQTT session, for what the broker had sent it
+   *  unacknowledged or queued for it. */
   private failover(board: string): void {
+    const recorded = this.ledger.entriesOf(board).map((e) => fingerprint(e.msg));
+    this.forwarding.peerDown(board, new Set(recorded));
     if (!this.requests.serving) return;
     const boards = [this.self, ...this.peers.online().map((p) => p.board)].sort();
-    const jobs = this.ledger.takeOver(board, (e) => boards[bucket(e.key, boards.length)] === this.self);
+    this.assignSessions(board, boards, recorded);
+    // An entry whose answered record is out was answered (the board died before clearing it): only cleared.
+    const jobs = this.ledger
+      .takeOver(board, (e) => boards[bucket(e.key, boards.length)] === this.self)
+      .filter((e) => this.answers.reply(e.tenant, e.transaction) === null);
     if (jobs.length === 0) return;
     this.ctx.logger.warn({ board, jobs: jobs.length, streamed: jobs.filter((e) => e.stream).length }, "board went offline mid-request: its requests are taken over");
     for (const e of jobs) {
       if (e.stream) this.interrupted(e, board);
       else this.requests.inject(e.msg, true);
     }
+  }
+
+  /** Every board chooses the same adopter for `board`'s session among the boards online. A session
+   *  whose adopter has gone offline too (two boards dying at once) is given to another. */
+  private assignSessions(board: string, boards: string[], recorded: string[]): void {
+    const now = performance.now();
+    const session = this.peers.get(board)?.session ?? null;
+    if (session !== null) this.orphans.set(board, { session, recorded, adopter: null, at: now });
+    for (const [dead, o] of this.orphans) {
+      // Expired by now, or the board is back (it took its session itself).
+      if (now - o.at > this.ctx.config.fleet.session_expiry_s * 1000 || this.peers.get(dead)?.online) this.orphans.delete(dead);
+      else if (o.adopter === null || o.adopter === board) {
+        o.adopter = boards[bucket(`session:${dead}`, boards.length)];
+        if (o.adopter !== this.self) continue;
+        this.orphans.delete(dead);
+        this.adopt(dead, o.session, o.recorded);
+      }
+    }
+  }
+
+  private adopt(board: string, clientId: string, recorded: string[]): void {
+    const { logger } = this.ctx;
+    const adoption = adoptSession(this.ctx, {
+      board,
+      clientId,
+      recorded,
+      answered: (tenant, transaction) => this.answers.reply(tenant, transaction) !== null,
+      take: (msg) => this.requests.inject(msg, false),
+    });
+    this.adoptions.add(adoption);
+    void adoption
+      .then((r) => logger.info({ board, present: r.present, taken: r.taken, skipped: r.skipped }, r.present ? "session of the offline board adopted: its undelivered requests run here" : "offline board left no session"))
+      .finally(() => this.adoptions.delete(adoption));
   }
 
   private interrupted(e: JobEntry, board: string): void {
@@ -155,7 +193,7 @@ export class Fleet implements Extension, FleetPort {
   }
 }
 
-/** The same bucket for a key on every board. */
-function bucket(key: string, n: number): number {
+/** The same bucket for a key on every board (exported for tests that need to know a board's choice). */
+export function bucket(key: string, n: number): number {
   return createHash("sha1").update(key).digest().readUInt32BE(0) % n;
 }

@@ -1,6 +1,6 @@
 // What this board knows of the others, from their retained topics: bridge/<board>/state (online or
 // offline; the will says offline when a board dies) and bridge/<board>/adapters (the adapters it
-// holds and its load). "down" is emitted when a board that was online goes offline.
+// holds, its load and its MQTT client id). "down" is emitted when a board that was online goes offline.
 import { EventEmitter } from "node:events";
 import type { Bus, BusMessage } from "../mqtt/client.js";
 import type { Topics } from "../mqtt/topics.js";
@@ -12,6 +12,7 @@ export interface Peer {
   hot: string[]; // adapters it can run without loading
   load: number; // queued + running requests when it last advertised
   capacity: number; // sequences it runs at once (scheduler.max_sequences)
+  session: string | null; // its MQTT client id: a peer adopts its session when it dies
 }
 
 export class PeerView extends EventEmitter<{ down: [string] }> {
@@ -30,6 +31,11 @@ export class PeerView extends EventEmitter<{ down: [string] }> {
     await this.bus.subscribe(this.topics.allBoardAdapters, (m) => this.onAdapters(m));
   }
 
+  /** What this board knows of `board` (null: nothing). */
+  get(board: string): Peer | null {
+    return this.peers.get(board) ?? null;
+  }
+
   /** Online boards other than this one. */
   online(): Peer[] {
     return [...this.peers.values()].filter((p) => p.online);
@@ -39,7 +45,7 @@ export class PeerView extends EventEmitter<{ down: [string] }> {
     const board = topic.split("/").at(-2)!;
     if (board === this.self) return null;
     let p = this.peers.get(board);
-    if (!p) this.peers.set(board, (p = { board, online: false, hot: [], load: 0, capacity: 1 }));
+    if (!p) this.peers.set(board, (p = { board, online: false, hot: [], load: 0, capacity: 1, session: null }));
     return p;
   }
 
@@ -58,5 +64,6 @@ export class PeerView extends EventEmitter<{ down: [string] }> {
     p.hot = Array.isArray(ad.hot) ? ad.hot.filter((n): n is string => typeof n === "string") : [];
     p.load = typeof ad.load === "number" ? ad.load : 0;
     p.capacity = typeof ad.capacity === "number" ? ad.capacity : 1;
+    p.session = typeof ad.session === "string" ? ad.session : null;
   }
 }

@@ -16,12 +16,14 @@ export interface BusMessage {
   dup: boolean;
   responseTopic?: string; // MQTT 5 request/response
   correlationData?: Buffer;
+  expirySeconds?: number; // MQTT 5 message expiry: what is left of it when the broker sent the message
 }
 
 export interface PublishOptions {
   retain?: boolean;
   qos?: 0 | 1 | 2;
   correlationData?: Buffer; // MQTT 5 only; dropped on 3.1.1
+  expirySeconds?: number; // MQTT 5 message expiry (a retained message then disappears); dropped on 3.1.1
 }
 
 export interface BusOptions {
@@ -53,6 +55,9 @@ export class Bus extends EventEmitter {
   private readonly retained = new Map<string, string>();
   private held: BusMessage[] = [];
   private connects = 0;
+  /** At stop, a persistent session is ended (MQTT 5: DISCONNECT with session expiry 0) instead of
+   *  kept for sessionExpiryS: the broker then stops queueing messages for it. */
+  endSessionAtStop = false;
 
   constructor(readonly opts: BusOptions) {
     super();
@@ -90,6 +95,7 @@ export class Bus extends EventEmitter {
     }
     const client = connect(o.url, options);
     this.client = client;
+    if (process.env.EDGELORA_TEST_STALL_INTAKE === "1") stallIntake(client, o.logger);
     client.on("connect", () => {
       // Replies are small writes: with Nagle's algorithm each waited for the broker's delayed ACK
       // (about 40 ms a message on loopback). TLS streams wrap a socket that has the same call.
@@ -112,6 +118,7 @@ export class Bus extends EventEmitter {
         dup: packet.dup,
         responseTopic: packet.properties?.responseTopic,
         correlationData: packet.properties?.correlationData,
+        expirySeconds: packet.properties?.messageExpiryInterval,
       };
       if (!this.dispatch(msg) && this.held.length < MAX_HELD) this.held.push(msg);
     });
@@ -150,6 +157,12 @@ export class Bus extends EventEmitter {
     if (granted.some((g) => g.qos === 128)) throw new Error(`subscription refused: ${filter}`);
   }
 
+  /** Unsubscribes `filter` at the broker. Its handlers stay: messages the broker sent before it
+   *  processed the unsubscribe still reach them (they would otherwise be acknowledged and held). */
+  async unsubscribe(filter: string): Promise<void> {
+    await this.require().unsubscribeAsync(filter);
+  }
+
   publish(topic: string, payload: string | Buffer, opts: PublishOptions = {}): Promise<void> {
     return this.send(topic, payload, opts);
   }
@@ -170,12 +183,14 @@ export class Bus extends EventEmitter {
     const client = this.client;
     if (!client) return;
     this.client = null;
-    await client.endAsync();
+    const end = this.endSessionAtStop && this.mqtt5 && this.opts.clean === false;
+    await client.endAsync(false, end ? { properties: { sessionExpiryInterval: 0 } } : {});
   }
 
   private send(topic: string, payload: string | Buffer, opts: PublishOptions): Promise<void> {
     const pub: IClientPublishOptions = { qos: opts.qos ?? this.opts.qos, retain: opts.retain ?? false };
     if (this.mqtt5 && opts.correlationData) pub.properties = { correlationData: opts.correlationData };
+    if (this.mqtt5 && opts.expirySeconds !== undefined) pub.properties = { ...pub.properties, messageExpiryInterval: opts.expirySeconds };
     return this.require()
       .publishAsync(topic, payload, pub)
       .then(() => undefined);
@@ -185,4 +200,15 @@ export class Bus extends EventEmitter {
     if (!this.client) throw new Error("mqtt client not started");
     return this.client;
   }
+}
+
+/** Fault injection for the fleet's failover test (EDGELORA_TEST_STALL_INTAKE=1): the first request is
+ *  handled but never acknowledged, and mqtt.js, which reads one packet at a time, reads nothing after
+ *  it: what the broker sends this board from then on stays in transit, as for a board about to die. */
+function stallIntake(client: MqttClient, logger: Logger): void {
+  const handle = client.handleMessage.bind(client);
+  client.handleMessage = (packet, callback) => {
+    if (packet.cmd !== "publish" || !packet.topic.endsWith("/request")) return handle(packet, callback);
+    logger.warn({ topic: packet.topic }, "test hook: intake stalled");
+  };
 }

@@ -26,6 +26,9 @@ export interface Topics {
   job(board: string, tenant: string, transaction: string): string;
   /** Every board's job ledger (wildcard). */
   allJobs: string;
+  /** A transaction a board answered, with its reply: <base>/fleet/<board>/answered/<tenant>/<transaction>. */
+  answered(board: string, tenant: string, transaction: string): string;
+  allAnswered: string;
   adminRequest(op: string): string;
   adminResponse(op: string): string;
   /** Wildcard for every admin op (ops may have several levels: adapters/list). */
@@ -61,6 +64,8 @@ export function topics(base: string): Topics {
     }),
     job: (board, tenant, transaction) => `${base}/${FLEET}/${board}/jobs/${tenant}/${encodeURIComponent(transaction)}`,
     allJobs: `${base}/${FLEET}/+/jobs/#`,
+    answered: (board, tenant, transaction) => `${base}/${FLEET}/${board}/answered/${tenant}/${encodeURIComponent(transaction)}`,
+    allAnswered: `${base}/${FLEET}/+/answered/#`,
     adminRequest: (op) => `${base}/${BRIDGE}/request/${op}`,
     adminResponse: (op) => `${base}/${BRIDGE}/response/${op}`,
     allAdminRequests: `${base}/${BRIDGE}/request/#`,

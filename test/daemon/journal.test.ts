@@ -57,3 +57,29 @@ test("a journal that cannot be written turns itself off and keeps answering call
   t.notThrows(() => j.done("a/1"));
   j.close();
 });
+
+test("a request whose reply was written but not marked done comes back with that reply, through a compaction", (t) => {
+  const file = join(mkdtempSync(join(tmpdir(), "edgelora-journal-")), "requests.journal");
+  const j = new RequestJournal(file, quietLogger);
+  j.open();
+  j.record("alice/1", msg("alice", '{"prompt":"a","transaction":1}'));
+  j.record("bob/2", msg("bob", '{"prompt":"b","transaction":2}'));
+  j.record("carol/3", msg("carol", '{"prompt":"c","transaction":3}'));
+  // alice/1: killed between the reply's socket write and the done mark; bob/2: answered; carol/3: running.
+  j.replying("alice/1", { topic: "edgelora/alice/inbox", correlationData: Buffer.from([7]) }, { transaction: "1", status: "ok", text: "once" });
+  j.replying("bob/2", { topic: "edgelora/bob/response" }, { transaction: "2", status: "ok", text: "twice" });
+  j.done("bob/2");
+  j.close();
+
+  const again = new RequestJournal(file, quietLogger);
+  const pending = again.open(); // rewrites the file: the reply record must survive it
+  again.close();
+  for (const journal of [pending, new RequestJournal(file, quietLogger).open()]) {
+    t.deepEqual(journal.map((p) => p.key), ["alice/1", "carol/3"]);
+    const [alice, carol] = journal;
+    t.is(alice.reply?.topic, "edgelora/alice/inbox");
+    t.deepEqual(JSON.parse(alice.reply!.payload), { transaction: "1", status: "ok", text: "once" });
+    t.deepEqual([...alice.reply!.correlationData!], [7]);
+    t.is(carol.reply, undefined, "no reply written: run again");
+  }
+});

@@ -13,9 +13,9 @@ export interface ChildDaemon {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts the daemon and resolves once it logs "edgelora serving". */
-export async function startChild(configFile: string, timeoutMs = 60_000): Promise<ChildDaemon> {
-  const proc = spawn(process.execPath, [CLI, "serve", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"] });
+/** Starts the daemon (`env` added to this process's) and resolves once it logs "edgelora serving". */
+export async function startChild(configFile: string, timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<ChildDaemon> {
+  const proc = spawn(process.execPath, [CLI, "serve", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   const exit = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
   const logs: Record<string, unknown>[] = [];
   let out = "";

@@ -62,8 +62,8 @@ maybe("a board killed mid-request: its requests are answered by the others, once
       }
     }
     // Kill the board running the most requests once it runs a few, and once every request has been
-    // accepted by some board (in a ledger) or answered: a request still in transit to the dying board
-    // is the documented gap (README, "Several boards"), not what this test checks.
+    // accepted by some board (in a ledger) or answered: this test checks the ledger's failover; requests
+    // still in transit to a dying board are failover-transit.test's.
     const accepted = (s: (typeof sent)[number]) =>
       counters.get(s.tenant)!.finals.has(s.transaction) || names.some((b) => ledger.get(b)!.has(`${s.tenant}/${s.transaction}`));
     let victim = "";

@@ -2,6 +2,8 @@
 // is killed with SIGKILL and started again: each request gets exactly one final reply. And the
 // broker restarted under load.
 import test from "ava";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { connectAsync, type MqttClient } from "mqtt";
 import { MOSQUITTO_MISSING } from "../helpers/mosquitto.js";
 import { startChild, FinalCounter } from "./child-daemon.js";
@@ -63,6 +65,7 @@ maybe("SIGKILL with 50 requests in flight, then a restart: none lost, none answe
     const all = counters.flatMap((c) => [...c.finals.entries()]);
     t.is(all.length, 50, "every request answered");
     const twice = all.filter(([, list]) => list.length > 1).map(([tr]) => tr);
+    for (const [tr, list] of all.filter(([, l]) => l.length > 1)) t.log(`${tr} answered ${list.length} times, ${list.every((r) => JSON.stringify(r) === JSON.stringify(list[0])) ? "the same reply" : "different replies"}`);
     t.deepEqual(twice, [], "no request answered twice");
     const errors = all.filter(([, list]) => list[0].status !== "ok").map(([tr, list]) => `${tr}: ${JSON.stringify(list[0].error)}`);
     t.deepEqual(errors, []);
@@ -115,6 +118,38 @@ maybe("broker restart with 16 requests in flight: each answered once after the d
     t.true(all.every((list) => list.length === 1 && list[0].status === "ok"), "each answered once, ok");
   } finally {
     await Promise.all(clients.map((c) => c.endAsync(true)));
+    await daemon.stop();
+    await m.stop();
+  }
+});
+
+maybe("a request whose reply was journaled but not marked done (killed in between) gets that reply at start, not a second run", async (t) => {
+  const m = await mosquittoWithUsers(["edgelora", ...TENANTS]);
+  const config = await e2eConfig(await e2eAssets(), (c) => {
+    c.mqtt.embedded = false;
+    c.mqtt.url = m.url;
+    c.mqtt.username = "edgelora";
+    c.mqtt.password = "edgelora";
+    c.mqtt.client_id = `edgelora-replay-${process.pid}`;
+  });
+  // What a daemon killed right after writing j1's reply to the socket leaves: j1 with its reply, j2 running.
+  const request = (transaction: string) => ({ op: "req", key: `t0/${transaction}`, topic: "edgelora/t0/request", payload: Buffer.from(JSON.stringify({ prompt: "Once upon a time", transaction, max_tokens: 8, temperature: 0 })).toString("base64") });
+  const stored = { transaction: "j1", status: "ok", text: "the reply the killed daemon had sent" };
+  const lines = [request("j1"), request("j2"), { op: "reply", key: "t0/j1", topic: "edgelora/t0/response", payload: JSON.stringify(stored) }];
+  writeFileSync(join(config.daemon.data_dir, "requests.journal"), lines.map((l) => `${JSON.stringify(l)}\n`).join(""));
+  const tenant = await connectAsync(m.url, { username: "t0", password: "t0", protocolVersion: 5, reconnectPeriod: 0 });
+  const replies = new FinalCounter(tenant);
+  await tenant.subscribeAsync("edgelora/t0/response", { qos: 1 });
+  const daemon = await startRealDaemon(config);
+  try {
+    await replies.all(["j1", "j2"], 60_000);
+    await sleep(300);
+    t.deepEqual(replies.finals.get("j1"), [stored], "the journaled reply, once");
+    t.is(replies.finals.get("j2")!.length, 1);
+    t.is(replies.finals.get("j2")![0].status, "ok", "the request without a reply ran again");
+    t.true(daemon.steps.some((s) => s.adapters.includes("a0")), "j2 ran");
+  } finally {
+    await tenant.endAsync(true);
     await daemon.stop();
     await m.stop();
   }
