@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { pino } from "pino";
 import { loadConfig } from "../../src/config/index.js";
+import { LLAMA_OPTIONS, loraContextOptions } from "../../src/bench/llama-options.js";
 import { Controller } from "../../src/daemon/controller.js";
 import { openNativeEngine } from "../../src/daemon/serve-command.js";
 import type { NativeEngine } from "../../src/engine/engine.js";
@@ -99,14 +100,14 @@ async function daemon(job: RssJob): Promise<Record<string, number>> {
 async function llama(job: RssJob): Promise<Record<string, number>> {
   const dir = linkDir(job.files, job.count);
   try {
-    const { getLlama, LlamaLogLevel } = (await import(pathToFileURL(job.llamaEntry!).href)) as typeof import("node-llama-cpp");
-    const l = await getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true, logLevel: LlamaLogLevel.error });
+    const { getLlama } = (await import(pathToFileURL(job.llamaEntry!).href)) as typeof import("node-llama-cpp");
+    const l = await getLlama(LLAMA_OPTIONS);
     const model = await l.loadModel({ modelPath: job.model });
     const afterModel = rss();
     const t0 = performance.now();
     for (let i = 0; i < job.count; i++) {
       // node-llama-cpp keeps an adapter loaded in the model once a context used it.
-      const ctx = await model.createContext({ contextSize: 64, sequences: 1, lora: { adapters: [{ filePath: join(dir, "a", `r${i}.gguf`), scale: 1 }] } });
+      const ctx = await model.createContext(loraContextOptions({ filePath: join(dir, "a", `r${i}.gguf`), contextSize: 64 }));
       await ctx.dispose();
     }
     const loadMs = performance.now() - t0;
