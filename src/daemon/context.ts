@@ -7,6 +7,7 @@ import type { Config } from "../config/schema.js";
 import type { StepEngine } from "../engine/types.js";
 import type { Bus, BusMessage } from "../mqtt/client.js";
 import type { Topics } from "../mqtt/topics.js";
+import type { Clock } from "../runtime/clock.js";
 import type { Job, JobHandle, JobSink, SchedulerStats, StepLogEntry } from "../scheduler/types.js";
 import type { EventBus } from "./events.js";
 import type { Health } from "./health.js";
@@ -19,8 +20,8 @@ export interface SchedulerPort {
   stop(graceMs: number): Promise<void>;
   stats(): SchedulerStats;
   onStep(listener: (entry: StepLogEntry) => void): () => void;
-  on(event: "busy" | "idle", listener: () => void): unknown;
-  off(event: "busy" | "idle", listener: () => void): unknown;
+  /** Returns the function that removes the listener. */
+  on(event: "busy" | "idle", listener: () => void): () => void;
 }
 
 /** Told about every request the handler accepts to run and when its final reply is out: the request
@@ -51,6 +52,8 @@ export interface DaemonContext {
   events: EventBus;
   health: Health;
   logger: Logger;
+  /** The daemon's timers run on this (realClock; a fake in tests). */
+  clock: Clock;
   version: string;
   /** Null when the model failed to load: only the bridge, admin and LED features run. */
   engine: StepEngine | null;

@@ -10,6 +10,7 @@
 //   run again, a streamed one (whose chunks the tenant already has in part) is answered INTERRUPTED.
 import { createHash, randomUUID } from "node:crypto";
 import type { DaemonContext, Extension, FleetPort } from "../daemon/context.js";
+import { errorReply, json } from "../daemon/payloads.js";
 import { replyRoute } from "../daemon/reply-route.js";
 import type { BusMessage } from "../mqtt/client.js";
 import { AdapterAdvert, advertisedAdapters, loadOf } from "./advertise.js";
@@ -51,7 +52,7 @@ export class Fleet implements Extension, FleetPort {
     await bus.subscribe(own.forward, (m) => this.onForward(m));
     await bus.subscribe(own.accepted, (m) => this.onAccepted(m));
     await bus.subscribe(own.cancel, (m) => this.onCancel(m));
-    this.peers.on("down", (board) => this.failover(board));
+    this.peers.events.on("down", (board) => this.failover(board));
     await this.advert.start();
     // The retained ledgers and peer states arrive just after the subscriptions are granted: let them
     // land before the journal asks holds() and the first request asks runningElsewhere().
@@ -144,14 +145,9 @@ export class Fleet implements Extension, FleetPort {
     const replyTo = jsonOf(e.msg.payload)?.reply_to;
     const route = replyRoute(topics, e.tenant, e.msg, typeof replyTo === "string" ? replyTo : undefined);
     const target = typeof route === "string" ? { topic: topics.response(e.tenant) } : route;
-    const reply = {
-      transaction: e.transaction,
-      type: "final",
-      status: "error",
-      error: { code: "INTERRUPTED", message: `board ${board} went offline while streaming this answer; send it again` },
-    };
+    const reply = errorReply(e.transaction, "INTERRUPTED", `board ${board} went offline while streaming this answer; send it again`, true);
     events.emit("answered", { tenant: e.tenant, code: "INTERRUPTED" });
-    void bus.publish(target.topic, JSON.stringify(reply), { correlationData: target.correlationData }).catch(() => undefined);
+    void bus.publish(target.topic, json("response", reply), { correlationData: target.correlationData }).catch(() => undefined);
   }
 }
 
