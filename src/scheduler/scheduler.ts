@@ -170,7 +170,7 @@ export class Scheduler {
     return {
       queueDepth: this.queue.size,
       active: this.running.size + this.acquiring.size,
-      tokensPerSecond: this.throughput.perSecond(this.clock.now()),
+      tokensPerSecond: this.throughput.perSecond(this.now()),
       steps: this.steps,
       completed: this.completed,
       maxDistinctAdaptersInStep: this.maxDistinctAdapters,
