@@ -17,6 +17,7 @@ import { fp16ToFp32, fp32ToFp16 } from "../src/gguf/quantize.js";
 import { writeSyntheticModel } from "../src/gguf/synthetic.js";
 import { writeLoraGguf } from "../src/lora/gguf-adapter.js";
 import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
+import { logSoftmax } from "../test/helpers/engine.js";
 import { Oracle } from "../test/helpers/oracle.js";
 import { writeBenchResults } from "./lib/results.js";
 import { fmt, renderTable } from "./lib/table.js";
@@ -24,15 +25,6 @@ import { fmt, renderTable } from "./lib/table.js";
 const N = 32;
 const dir = mkdtempSync(join(tmpdir(), "edgelora-adapter-precision-"));
 const log = (s: string) => process.stderr.write(`${s}\n`);
-
-function logSoftmax(x: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of x) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of x) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(x, (v) => v - lse);
-}
 
 function maxDiff(a: (Float64Array | Map<number, number>)[], ref: Map<number, number>[], path: number[]): number {
   let worst = 0;

@@ -11,20 +11,19 @@
 // rate the 15% target would ask for, and the machine's read bandwidth measured just before
 // each pool's runs (the bench:engine probe, with the same thread count).
 // Progress goes to stderr; the tables to stdout; all figures to bench-results/lora-<date>.json.
-import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
 
 import { Command, InvalidArgumentError } from "commander";
-import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaContextSequence, type Token } from "node-llama-cpp";
+import { getLlama, type LlamaContext, type LlamaContextSequence, type Token } from "node-llama-cpp";
 
+import { LLAMA_OPTIONS, loraContextOptions } from "../src/bench/llama-options.js";
 import { createSampler, type NativeContext } from "../src/engine/context.js";
 import { GREEDY } from "../src/engine/engine.js";
 import { NativeModel } from "../src/engine/model.js";
 import { LORA_POOL_TYPES, type LoraPoolType } from "../src/engine/types.js";
 import { packageRoot } from "../src/engine/native.js";
-import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
 import { measureBandwidth } from "./lib/bandwidth.js";
-import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
+import { BENCH_SHAPE, BENCH_TYPES, benchAdapters, benchModel, type BenchType } from "./lib/bench-model.js";
 import { writeBenchResults } from "./lib/results.js";
 import { fmt, renderTable } from "./lib/table.js";
 import { median, promptIds } from "./lib/workload.js";
@@ -65,23 +64,6 @@ const cache = join(root, ".tmp", "bench-models");
 const DECODE = opts.quick ? 8 : 32; // timed decode steps
 const RUNS = opts.quick ? 1 : 5; // ours: cheap, and the machine's noise needs it
 const LLAMA_RUNS = opts.quick ? 1 : 3; // 8 contexts x 2 threads on 2 cores runs at a few tok/s
-
-/** The 8 adapters (rank 16, all modules, F16 as a converted adapter would be), written once. */
-async function benchAdapters(modelPath: string): Promise<string[]> {
-  const s = BENCH_SHAPE;
-  const paths: string[] = [];
-  for (let i = 0; i < N_ADAPTERS; i++) {
-    const path = join(cache, `lora-${s.arch}-${s.nEmbd}x${s.nLayer}-ff${s.nFf}-r${RANK}-seed${i + 1}.gguf`);
-    if (!existsSync(path)) {
-      log(`writing ${path} (once)`);
-      const tmp = `${path}.${process.pid}.tmp`;
-      await writeSyntheticAdapter({ model: modelPath, out: tmp, format: "gguf", rank: RANK, seed: i + 1, dtype: "f16" });
-      renameSync(tmp, path);
-    }
-    paths.push(path);
-  }
-  return paths;
-}
 
 // ---- ours ------------------------------------------------------------------------------------
 
@@ -156,13 +138,13 @@ interface LlamaResult {
 }
 
 async function benchLlama(modelPath: string, adapters: string[], threads: number): Promise<LlamaResult> {
-  const llama = await getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true, logLevel: LlamaLogLevel.error });
+  const llama = await getLlama(LLAMA_OPTIONS);
   const model = await llama.loadModel({ modelPath });
   const bos = model.tokens.bos;
   if (bos === null) throw new Error("model has no BOS token");
   const prompt = promptIds(bos, PROMPT) as Token[];
   const create = (filePath: string) =>
-    model.createContext({ contextSize: 256, sequences: 1, threads: { ideal: threads, min: threads }, lora: { adapters: [{ filePath, scale: 1 }] } });
+    model.createContext(loraContextOptions({ filePath, contextSize: 256, threads }));
   const decode = async (seq: LlamaContextSequence, steps: number) => {
     let got = 0;
     for await (const _ of seq.evaluate(prompt.slice(-1), { temperature: 0 })) if (++got === steps) break;
@@ -230,7 +212,7 @@ let kernelPath = "";
 // process were up to 40% slower (batch 8, Q4_0) than in a process where none had run.
 for (const type of opts.types) {
   const modelPath = await benchModel(cache, type, log);
-  const adapters = await benchAdapters(modelPath);
+  const adapters = await benchAdapters(cache, modelPath, N_ADAPTERS, RANK, log);
   log(`${type}: ${modelPath}`);
   const rec: TypeRecord = { type, ours: {}, slotBytes: {}, bandwidthGbPerS: {}, llama: [], llamaErrors: [] };
   for (const pool of opts.pools) {

@@ -6,7 +6,7 @@
 // Prints a table and the targets' figures; writes bench-results/workload-<date>.json and, in
 // bench-results/workload-<date>/, the traces, each run's records, the daemon's log and the figures (SVG, PNG);
 // with lists for --adapters or --alpha, one such sweep (JSON and folder n<n>-alpha<a>/) per combination.
-import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { parse as parseYaml } from "yaml";
@@ -17,8 +17,7 @@ import { generateTrace, PAPER_TRACE, writeTrace } from "../src/bench/trace.js";
 import { packageRoot } from "../src/engine/native.js";
 import { LORA_POOL_TYPES, type LoraPoolType } from "../src/engine/types.js";
 import type { SchedulerStats } from "../src/scheduler/types.js";
-import { writeSyntheticAdapter } from "../src/lora/synthetic.js";
-import { BENCH_SHAPE, BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
+import { BENCH_TYPES, benchAdapters, benchModel, type BenchType } from "./lib/bench-model.js";
 import { writeBenchResults } from "./lib/results.js";
 import { fmt, renderTable } from "./lib/table.js";
 import { sweepPoint, writeWorkloadFigures } from "./lib/workload-plots.js";
@@ -83,23 +82,6 @@ const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a / b) ? `${(a
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const cache = join(packageRoot(), ".tmp", "bench-models");
 
-/** bench:lora's rank-16 adapters (all modules, F16), written once. */
-async function adapterFiles(modelPath: string): Promise<string[]> {
-  const s = BENCH_SHAPE;
-  const paths: string[] = [];
-  for (let i = 0; i < ADAPTER_FILES; i++) {
-    const path = join(cache, `lora-${s.arch}-${s.nEmbd}x${s.nLayer}-ff${s.nFf}-r${RANK}-seed${i + 1}.gguf`);
-    if (!existsSync(path)) {
-      log(`writing ${path} (once)`);
-      const tmp = `${path}.${process.pid}.tmp`;
-      await writeSyntheticAdapter({ model: modelPath, out: tmp, format: "gguf", rank: RANK, seed: i + 1, dtype: "f16" });
-      renameSync(tmp, path);
-    }
-    paths.push(path);
-  }
-  return paths;
-}
-
 interface Run {
   server: Server;
   rate: number;
@@ -137,7 +119,7 @@ function stepBreakdown(a: SchedulerStats, b: SchedulerStats, wallS: number): Ste
 async function main(): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const modelPath = await benchModel(cache, opts.type, log);
-  const files = await adapterFiles(modelPath);
+  const files = await benchAdapters(cache, modelPath, ADAPTER_FILES, RANK, log);
   const several = opts.adapters.length * opts.alpha.length > 1;
   // Every (n, alpha) of the sweep is a sweep over the rates of its own, in a folder of its own.
   for (const n of opts.adapters) {

@@ -10,7 +10,7 @@ import { Command } from "commander";
 
 import { packageRoot } from "../src/engine/native.js";
 import { GGMLType } from "../src/gguf/quantize.js";
-import { writeSyntheticModel } from "../src/gguf/synthetic.js";
+import { setTokenizerMeta, writeSyntheticModel } from "../src/gguf/synthetic.js";
 import { bpeVocab, spmVocab, type Vocab } from "../src/gguf/vocab.js";
 import { GGUFValueType, GGUFWriter, meta } from "../src/gguf/writer.js";
 import { writeSafetensors } from "../src/lora/safetensors.js";
@@ -21,17 +21,7 @@ const o = new Command().requiredOption("--out <dir>").option("--vocab-dir <dir>"
 async function writeVocab(path: string, v: Vocab): Promise<void> {
   const w = new GGUFWriter();
   w.set("general.architecture", meta.str("llama"));
-  w.set("tokenizer.ggml.model", meta.str(v.model));
-  if (v.pre) w.set("tokenizer.ggml.pre", meta.str(v.pre));
-  w.set("tokenizer.ggml.tokens", meta.array(GGUFValueType.STRING, v.tokens));
-  if (v.scores) w.set("tokenizer.ggml.scores", meta.array(GGUFValueType.FLOAT32, v.scores));
-  w.set("tokenizer.ggml.token_type", meta.array(GGUFValueType.INT32, v.types));
-  if (v.merges) w.set("tokenizer.ggml.merges", meta.array(GGUFValueType.STRING, v.merges));
-  w.set("tokenizer.ggml.bos_token_id", meta.u32(v.bos));
-  w.set("tokenizer.ggml.eos_token_id", meta.u32(v.eos));
-  if (v.unk !== undefined) w.set("tokenizer.ggml.unknown_token_id", meta.u32(v.unk));
-  w.set("tokenizer.ggml.add_bos_token", meta.bool(v.addBos));
-  w.set("tokenizer.ggml.add_eos_token", meta.bool(v.addEos));
+  setTokenizerMeta(w, v);
   await w.write(path);
 }
 

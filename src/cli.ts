@@ -8,7 +8,8 @@ import { cliReporter, loadModelReporting } from "./engine/load-progress.js";
 import { NativeModel } from "./engine/model.js";
 import { generate } from "./engine/generate.js";
 import { registerServeCommand } from "./daemon/serve-command.js";
-import type { LoraPoolType, ModelInfo, StepEngine } from "./engine/types.js";
+import { promptTokens } from "./engine/prompt-tokens.js";
+import type { LoraPoolType, ModelInfo } from "./engine/types.js";
 import { adapterRank, type AdapterRef } from "./batch/adapter-file.js";
 import { adapterArg, checkModelPath, floatArg, intArg, loraPoolOption } from "./cli/args.js";
 import { registerBatchCommand } from "./cli/batch-command.js";
@@ -57,14 +58,11 @@ interface GenerateCliOptions {
 async function runGenerate(o: GenerateCliOptions): Promise<void> {
   checkModelPath(o.model);
   const rank = o.lora ? adapterRank(o.lora.path) : 0;
-  const model = await loadModelReporting(o.model, cliReporter(o.model));
-  // Size the context for this one request: prompt plus the tokens asked for.
-  const promptLen = o.prompt === "" ? 1 : model.tokenize(o.prompt, true).length;
-  const wanted = promptLen + o.maxTokens;
-  const nCtx = model.info.nCtxTrain > 0 ? Math.min(wanted, model.info.nCtxTrain) : wanted;
-  let engine: StepEngine;
-  try {
-    const ctx = await model.createContext({
+  const engine = await NativeEngine.open(o.model, (model) => {
+    // Size the context for this one request: prompt plus the tokens asked for.
+    const wanted = promptTokens(model, o.prompt).length + o.maxTokens;
+    const nCtx = model.info.nCtxTrain > 0 ? Math.min(wanted, model.info.nCtxTrain) : wanted;
+    return {
       threads: o.threads,
       nCtx,
       nSeqMax: 1,
@@ -73,12 +71,8 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
       loraSlots: o.lora ? 1 : 0,
       loraMaxRank: rank,
       loraPoolType: o.loraPool,
-    });
-    engine = new NativeEngine(model, ctx);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
+    };
+  }, cliReporter(o.model));
   try {
     if (o.lora) await engine.loadAdapter(0, o.lora.path);
     const r = await generate(engine, o.prompt, {

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { LruAdapterSlots } from "../src/adapters/slots.js";
+import { batchAdapterSlots } from "../src/batch/adapter-slots.js";
 import { runBatch, type BatchJob } from "../src/batch/driver.js";
 import { NativeEngine } from "../src/engine/engine.js";
 import { NativeModel } from "../src/engine/model.js";
@@ -48,8 +48,8 @@ async function runAll(maxSequences: number, slots: number, threads = 1) {
       maxTokens: i < 4 ? 16 : 6 + ((i * 5) % 13),
       sampling: { temperature: i >= 4 && i % 2 ? 0.9 : 0, topK: 0, topP: 1, minP: 0, seed: 100 + i },
     }));
-    const lru = new LruAdapterSlots(engine, { resolve: (p) => p }, slots);
-    return { ...(await runBatch(engine, jobs, lru, { maxSequences, maxBatchTokens: 64, prefillChunk: 4 })), lru };
+    const store = batchAdapterSlots(engine, slots);
+    return { ...(await runBatch(engine, jobs, store, { maxSequences, maxBatchTokens: 64, prefillChunk: 4 })), store };
   } finally {
     engine.dispose();
   }
@@ -62,7 +62,7 @@ test.serial("batched == unbatched: the same requests one at a time and all toget
   t.is(alone.stats.maxSequencesInStep, 1);
   t.is(together.stats.maxAdaptersInStep, 6); // three adapters at two scales
   t.true(rolling.stats.maxAdaptersInStep > 1);
-  t.true(alone.lru.stats.evictions > 0, "one slot for three adapters must evict");
+  t.true(alone.store.stats().evictions > 0, "one slot for three adapters must evict");
   for (const [i, a] of alone.outputs.entries()) {
     for (const [name, other] of [["together", together], ["rolling", rolling]] as const) {
       const o = other.outputs[i];

@@ -1,5 +1,6 @@
 import test from "ava";
 import { Scheduler } from "../src/scheduler/scheduler.js";
+import { realClock } from "../src/runtime/clock.js";
 import type { ErrorCode, Job, JobResult, SchedulerLimits, StepLogEntry } from "../src/scheduler/types.js";
 import { FakeEngine, FakeSlots, scriptedModel, type FakeModel } from "./helpers/fake-engine.js";
 
@@ -23,7 +24,7 @@ function harness(options: { limits?: Partial<SchedulerLimits>; slots?: number; m
   engine.beforeStep = () => {
     clock += 10; // every step takes 10 ms of scheduler time
   };
-  const scheduler = new Scheduler({ engine, adapters: slots, limits: { ...LIMITS, ...options.limits }, now: () => clock });
+  const scheduler = new Scheduler({ engine, adapters: slots, limits: { ...LIMITS, ...options.limits }, clock: { ...realClock, now: () => clock } });
   const log: StepLogEntry[] = [];
   scheduler.onStep((e) => log.push(e));
   const submit = (job: Job) => {

@@ -1,6 +1,7 @@
-// Test fixtures for the LoRA tests: a random adapter in memory, and writers of it as a
-// llama.cpp LoRA GGUF (F32/F16/Q8_0) and as a PEFT directory (F32/F16/BF16), plus hooks to
-// add the odd tensor or config key a refusal test needs.
+// Test fixtures for the LoRA tests: a model's adapted shapes, a random adapter in memory, and
+// writers of it as a llama.cpp LoRA GGUF (F32/F16/Q8_0) and as a PEFT directory (F32/F16/BF16),
+// plus hooks to add the odd tensor or config key a refusal test needs, and the check that a
+// refusal is the one expected.
 #pragma once
 #include <sys/stat.h>
 
@@ -9,10 +10,13 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "check.h"
+#include "error.h"
 #include "lora/lora_shapes.h"
 #include "tensor_types.h"
 
@@ -21,6 +25,31 @@ namespace lora_fixtures {
 using el::TensorType;
 using el::lora::Module;
 using el::lora::ModelShapes;
+
+// A llama-family model's adapted shapes: hidden size d, KV width kv, FFN width ff. `head_rows`:
+// rows per attention head, which the PEFT q/k row order depends on (0: head counts unknown).
+inline ModelShapes model_shapes(int n_layer, int64_t d, int64_t kv, int64_t ff, const std::string& arch = "llama",
+                                int head_rows = 0) {
+  ModelShapes s;
+  s.arch = arch;
+  s.n_layer = n_layer;
+  if (head_rows > 0) s.n_head = int(d / head_rows), s.n_head_kv = int(kv / head_rows);
+  const int64_t n_in[el::lora::kNumModules] = {d, d, d, d, d, d, ff};
+  const int64_t n_out[el::lora::kNumModules] = {d, kv, kv, d, ff, ff, d};
+  for (int m = 0; m < el::lora::kNumModules; ++m) s.n_in[m] = n_in[m], s.n_out[m] = n_out[m];
+  return s;
+}
+
+// `fn` must throw an el::Error of `kind` whose message contains `needle`.
+inline void expect_error(const std::function<void()>& fn, el::ErrorKind kind, const std::string& needle) {
+  try {
+    fn();
+    CHECK_MSG(false, "expected an error containing '%s'", needle.c_str());
+  } catch (const el::Error& e) {
+    CHECK_MSG(e.kind == kind && std::string(e.what()).find(needle) != std::string::npos, "got '%s' (kind %d)",
+              e.what(), int(e.kind));
+  }
+}
 
 struct Pair {
   int layer;
@@ -148,6 +177,13 @@ inline std::vector<uint8_t> serialize(const GgufFile& g) {
     while (f.b.size() % 32) f.put<uint8_t>(0);
   }
   return f.b;
+}
+
+// `ad` as a llama F32 LoRA GGUF, <dir>/<name>.gguf; its path.
+inline std::string write_adapter_gguf(const std::string& dir, const std::string& name, const Adapter& ad) {
+  const std::string path = dir + "/" + name + ".gguf";
+  write_file(path, serialize(gguf_of(ad, "llama", TensorType::F32)));
+  return path;
 }
 
 // ---- PEFT ---------------------------------------------------------------------

@@ -22,15 +22,7 @@ namespace {
 
 std::string g_dir;
 
-ModelShapes shapes_of(int64_t d, int64_t kv, int64_t ff) {
-  ModelShapes s;
-  s.arch = "llama";
-  s.n_layer = 2;
-  const int64_t n_in[kNumModules] = {d, d, d, d, d, d, ff};
-  const int64_t n_out[kNumModules] = {d, kv, kv, d, ff, ff, d};
-  for (int m = 0; m < kNumModules; ++m) s.n_in[m] = n_in[m], s.n_out[m] = n_out[m];
-  return s;
-}
+ModelShapes shapes_of(int64_t d, int64_t kv, int64_t ff) { return model_shapes(2, d, kv, ff); }
 
 ModelShapes odd_shapes() { return shapes_of(37, 13, 53); }
 
@@ -49,21 +41,7 @@ BatchRows random_rows(int n_tok, int64_t stride, uint32_t seed) {
 
 const std::vector<Module> kAll = {Module::Q, Module::K, Module::V, Module::O, Module::Gate, Module::Up, Module::Down};
 
-std::string write_gguf(const std::string& name, const Adapter& ad) {
-  const std::string path = g_dir + "/" + name + ".gguf";
-  write_file(path, serialize(gguf_of(ad, "llama", TensorType::F32)));
-  return path;
-}
-
-void expect_error(const std::function<void()>& fn, el::ErrorKind kind, const std::string& needle) {
-  try {
-    fn();
-    CHECK_MSG(false, "expected an error containing '%s'", needle.c_str());
-  } catch (const el::Error& e) {
-    CHECK_MSG(e.kind == kind && std::string(e.what()).find(needle) != std::string::npos, "got '%s' (kind %d)",
-              e.what(), int(e.kind));
-  }
-}
+std::string write_gguf(const std::string& name, const Adapter& ad) { return write_adapter_gguf(g_dir, name, ad); }
 
 const Pair* find_pair(const Adapter& ad, int layer, Module m) {
   for (const Pair& p : ad.pairs)

@@ -25,29 +25,11 @@ std::string g_dir;
 // Heads of 6 rows: d = 36 is 6 heads, kv = 12 is 2 KV heads (neither a multiple of 8, so B's
 // last 8-row chunk is padded).
 ModelShapes shapes(int n_layer, int64_t d, int64_t kv, int64_t ff, const std::string& arch = "llama") {
-  ModelShapes s;
-  s.arch = arch;
-  s.n_layer = n_layer;
-  s.n_head = int(d / 6);
-  s.n_head_kv = int(kv / 6);
-  const int64_t n_in[kNumModules] = {d, d, d, d, d, d, ff};
-  const int64_t n_out[kNumModules] = {d, kv, kv, d, ff, ff, d};
-  for (int m = 0; m < kNumModules; ++m) s.n_in[m] = n_in[m], s.n_out[m] = n_out[m];
-  return s;
+  return model_shapes(n_layer, d, kv, ff, arch, 6);
 }
 
 const ModelShapes kShapes = shapes(2, 36, 12, 53);
 const std::vector<Module> kAll = {Module::Q, Module::K, Module::V, Module::O, Module::Gate, Module::Up, Module::Down};
-
-void expect_error(const std::function<void()>& fn, ErrorKind kind, const std::string& needle) {
-  try {
-    fn();
-    CHECK_MSG(false, "expected an error containing '%s'", needle.c_str());
-  } catch (const el::Error& e) {
-    CHECK_MSG(e.kind == kind && std::string(e.what()).find(needle) != std::string::npos, "got '%s' (kind %d)",
-              e.what(), int(e.kind));
-  }
-}
 
 std::string gguf_path(const std::string& name, const GgufFile& g) {
   const std::string p = g_dir + "/" + name + ".gguf";

@@ -25,31 +25,7 @@ std::string g_dir;
 const LoraPoolType kTypes[] = {LoraPoolType::F16, LoraPoolType::Q8, LoraPoolType::Q4};
 const std::vector<Module> kAll = {Module::Q, Module::K, Module::V, Module::O, Module::Gate, Module::Up, Module::Down};
 
-ModelShapes shapes(int n_layer, int64_t d, int64_t kv, int64_t ff) {
-  ModelShapes s;
-  s.arch = "llama";
-  s.n_layer = n_layer;
-  const int64_t n_in[kNumModules] = {d, d, d, d, d, d, ff};
-  const int64_t n_out[kNumModules] = {d, kv, kv, d, ff, ff, d};
-  for (int m = 0; m < kNumModules; ++m) s.n_in[m] = n_in[m], s.n_out[m] = n_out[m];
-  return s;
-}
-
-void expect_error(const std::function<void()>& fn, ErrorKind kind, const std::string& needle) {
-  try {
-    fn();
-    CHECK_MSG(false, "expected an error containing '%s'", needle.c_str());
-  } catch (const el::Error& e) {
-    CHECK_MSG(e.kind == kind && std::string(e.what()).find(needle) != std::string::npos, "got '%s' (kind %d)",
-              e.what(), int(e.kind));
-  }
-}
-
-std::string adapter_file(const std::string& name, const Adapter& ad) {
-  const std::string p = g_dir + "/" + name + ".gguf";
-  write_file(p, serialize(gguf_of(ad, "llama", TensorType::F32)));
-  return p;
-}
+std::string adapter_file(const std::string& name, const Adapter& ad) { return write_adapter_gguf(g_dir, name, ad); }
 
 std::vector<uint8_t> export_of(LoraPool& pool, int slot) {
   std::vector<uint8_t> img(pool.image_size(slot));
@@ -77,7 +53,7 @@ bool same_views(const LoraPool& pool, int s0, int s1, const ModelShapes& sh) {
 }
 
 void test_round_trip(LoraPoolType type) {
-  const ModelShapes sh = shapes(2, 64, 32, 96);
+  const ModelShapes sh = model_shapes(2, 64, 32, 96);
   LoraPool pool(sh, 3, 16, type);
   // Two modules only, rank 5: the image carries the adapted regions at the adapter's padded rank.
   const Adapter ad = random_adapter(sh, 5, {Module::Q, Module::Down}, 11);
@@ -105,9 +81,9 @@ void test_round_trip(LoraPoolType type) {
     expect_error([&] { p2.import_image(0, img.data(), img.size()); }, ErrorKind::InvalidArgument,
                  std::string("made for a ") + pool_type_name(type) + " pool, this pool is " + pool_type_name(other));
   }
-  LoraPool wider(shapes(2, 64, 32, 128), 1, 16, type);
+  LoraPool wider(model_shapes(2, 64, 32, 128), 1, 16, type);
   expect_error([&] { wider.import_image(0, img.data(), img.size()); }, ErrorKind::InvalidArgument, "another model shape");
-  LoraPool deeper(shapes(3, 64, 32, 96), 1, 16, type);
+  LoraPool deeper(model_shapes(3, 64, 32, 96), 1, 16, type);
   expect_error([&] { deeper.import_image(0, img.data(), img.size()); }, ErrorKind::InvalidArgument, "another model shape");
   LoraPool narrow(sh, 1, 4, type);  // same layout, ranks up to 4
   expect_error([&] { narrow.import_image(0, img.data(), img.size()); }, ErrorKind::InvalidArgument, "rank 5");

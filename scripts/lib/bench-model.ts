@@ -6,6 +6,7 @@ import { join } from "node:path";
 
 import { WEIGHT_MIXES } from "../../src/gguf/presets.js";
 import { writeSyntheticModel, type SyntheticType } from "../../src/gguf/synthetic.js";
+import { writeSyntheticAdapter } from "../../src/lora/synthetic.js";
 
 export const BENCH_SHAPE = { arch: "llama", nEmbd: 896, nLayer: 24, nHead: 14, nHeadKv: 2, nFf: 4864 } as const;
 
@@ -29,4 +30,22 @@ export async function benchModel(dir: string, type: BenchType, log: (line: strin
   });
   renameSync(tmp, path);
   return path;
+}
+
+/** The benchmarks' LoRA adapters (bench:lora, bench:workload): `count` of rank `rank` on all seven
+ *  modules, F16 as a converted adapter would be, seeds 1..count; each written once into `dir`. */
+export async function benchAdapters(dir: string, modelPath: string, count: number, rank: number, log: (line: string) => void): Promise<string[]> {
+  const s = BENCH_SHAPE;
+  const paths: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const path = join(dir, `lora-${s.arch}-${s.nEmbd}x${s.nLayer}-ff${s.nFf}-r${rank}-seed${i + 1}.gguf`);
+    if (!existsSync(path)) {
+      log(`writing ${path} (once)`);
+      const tmp = `${path}.${process.pid}.tmp`;
+      await writeSyntheticAdapter({ model: modelPath, out: tmp, format: "gguf", rank, seed: i + 1, dtype: "f16" });
+      renameSync(tmp, path);
+    }
+    paths.push(path);
+  }
+  return paths;
 }

@@ -1,5 +1,6 @@
-// The daemon as a child process (`edgelora serve`) for scripts that measure it from outside: its
-// memory is its own, and it can be started several times (a fleet on one machine).
+// The daemon as a child process (`edgelora serve`), for scripts that measure it from outside (its
+// memory is its own; several make a fleet on one machine) and for tests that kill it and start it
+// again (test/e2e/child-daemon.ts). Its JSON log lines are parsed as they come.
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,20 +12,32 @@ export interface DaemonChild {
   proc: ChildProcess;
   /** Port of its embedded broker (null on an external broker). */
   port: number | null;
+  /** Its JSON log lines so far (only with keepLogs). */
+  logs: Record<string, unknown>[];
+  /** Resolves with the exit code when it has exited. */
+  exit: Promise<number | null>;
+  /** Sends `signal` (default SIGKILL) unless it has exited, and waits for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** A clean stop: SIGTERM, and waits for the exit. */
   stop(): Promise<void>;
 }
 
-/** Writes `config` to <data_dir>/config.yaml, starts the daemon and resolves once it logs that it
- *  serves (so daemon.log_level must be info or lower). */
-export async function startDaemonChild(config: Config, timeoutMs = 120_000): Promise<DaemonChild> {
-  const file = join(config.daemon.data_dir, "config.yaml");
-  writeFileSync(file, stringify(config));
+export interface StartOptions {
+  timeoutMs?: number; // default 120 s
+  keepLogs?: boolean; // default false: a long run would hold every line
+  env?: NodeJS.ProcessEnv; // added to this process's environment
+}
+
+/** Starts `edgelora serve --config configFile` and resolves once it logs that it serves (so
+ *  daemon.log_level must be info or lower); a daemon that did not come up is not left running. */
+export async function startDaemonProcess(configFile: string, o: StartOptions = {}): Promise<DaemonChild> {
+  const timeoutMs = o.timeoutMs ?? 120_000;
   const cli = join(packageRoot(), "dist", "src", "cli.js");
-  const proc = spawn(process.execPath, [cli, "serve", "--config", file], { stdio: ["ignore", "pipe", "pipe"] });
-  const exit = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  const proc = spawn(process.execPath, [cli, "serve", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.env } });
+  const exit = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+  const logs: Record<string, unknown>[] = [];
   let out = "";
   proc.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  // A daemon that did not come up is not left running.
   const port = await new Promise<number | null>((resolve, reject) => {
     let port: number | null = null;
     let buf = "";
@@ -35,6 +48,7 @@ export async function startDaemonChild(config: Config, timeoutMs = 120_000): Pro
         buf = buf.slice(nl + 1);
         try {
           const rec = JSON.parse(line) as { msg?: string; port?: number };
+          if (o.keepLogs) logs.push(rec);
           if (rec.msg === "embedded MQTT broker listening") port = rec.port ?? null;
           if (rec.msg === "edgelora serving") resolve(port);
         } catch {
@@ -42,18 +56,22 @@ export async function startDaemonChild(config: Config, timeoutMs = 120_000): Pro
         }
       }
     });
-    void exit.then(() => reject(new Error(`edgelora serve exited: ${out}`)));
+    void exit.then((code) => reject(new Error(`edgelora serve exited with ${code}: ${out}`)));
     setTimeout(() => reject(new Error(`edgelora serve did not start within ${timeoutMs} ms: ${out}`)), timeoutMs).unref();
   }).catch((err: unknown) => {
     proc.kill("SIGKILL");
     throw err;
   });
-  return {
-    proc,
-    port,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
-      await exit;
-    },
+  const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    await exit;
   };
+  return { proc, port, logs, exit, kill, stop: () => kill("SIGTERM") };
+}
+
+/** Writes `config` to <data_dir>/config.yaml and starts the daemon on it. */
+export function startDaemonChild(config: Config, timeoutMs = 120_000): Promise<DaemonChild> {
+  const file = join(config.daemon.data_dir, "config.yaml");
+  writeFileSync(file, stringify(config));
+  return startDaemonProcess(file, { timeoutMs });
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 
+import { LLAMA_OPTIONS } from "../../src/bench/llama-options.js";
 import { medianOf, promptIds, type Speed, type Workload } from "./workload.js";
 
 export interface LlamaJob {
@@ -50,14 +51,8 @@ function loadedCpuLibrary(): string {
 }
 
 async function run(job: LlamaJob): Promise<LlamaChildResult> {
-  const { getLlama, LlamaLogLevel } = (await import(pathToFileURL(job.entry).href)) as NodeLlamaCpp;
-  const llama = await getLlama({
-    gpu: false,
-    build: "never",
-    usePrebuiltBinaries: true,
-    skipDownload: true,
-    logLevel: LlamaLogLevel.error,
-  });
+  const { getLlama } = (await import(pathToFileURL(job.entry).href)) as NodeLlamaCpp;
+  const llama = await getLlama(LLAMA_OPTIONS);
   const model = await llama.loadModel({ modelPath: job.modelPath });
   const w = job.workload;
   const context = await model.createContext({

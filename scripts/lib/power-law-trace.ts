@@ -2,6 +2,7 @@
 // power-law popularity (adapter index floor(U^(1/alpha) * n): alpha < 1 favours the low indexes),
 // Gamma inter-arrival times with coefficient of variation cv at total rate R, input lengths uniform
 // in [8, 128] tokens and output lengths uniform in [8, 256]. Seeded: the same options give the same trace.
+import { gammaSample } from "../../src/bench/trace.js";
 import { Prng } from "../../src/gguf/prng.js";
 
 export interface TraceOptions {
@@ -22,28 +23,9 @@ export interface TraceRequest {
   outputTokens: number;
 }
 
-/** Gamma(shape, 1) by Marsaglia-Tsang (shape < 1 boosted by U^(1/shape)). */
-function gamma(rng: () => number, normal: () => number, shape: number): number {
-  if (shape < 1) return gamma(rng, normal, shape + 1) * Math.pow(rng(), 1 / shape);
-  const d = shape - 1 / 3;
-  const c = 1 / Math.sqrt(9 * d);
-  for (;;) {
-    let x: number;
-    let v: number;
-    do {
-      x = normal();
-      v = 1 + c * x;
-    } while (v <= 0);
-    v = v * v * v;
-    const u = rng();
-    if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
-  }
-}
-
 export function powerLawTrace(o: TraceOptions): TraceRequest[] {
   const prng = new Prng(o.seed);
   const rng = () => prng.uniform();
-  const normal = () => prng.normal();
   const [inLo, inHi] = o.inputTokens ?? [8, 128];
   const [outLo, outHi] = o.outputTokens ?? [8, 256];
   const shape = 1 / (o.cv * o.cv);
@@ -51,7 +33,7 @@ export function powerLawTrace(o: TraceOptions): TraceRequest[] {
   const out: TraceRequest[] = [];
   let t = 0;
   for (let i = 0; i < o.requests; i++) {
-    t += gamma(rng, normal, shape) * scale;
+    t += gammaSample(prng, shape) * scale;
     out.push({
       at: t,
       adapter: Math.min(o.adapters - 1, Math.floor(Math.pow(rng(), 1 / o.alpha) * o.adapters)),

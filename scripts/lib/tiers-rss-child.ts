@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { pino } from "pino";
-import { loadConfig } from "../../src/config/index.js";
+import { localConfig } from "../../test/helpers/local-config.js";
+import { LLAMA_OPTIONS, loraContextOptions } from "../../src/bench/llama-options.js";
 import { Controller } from "../../src/daemon/controller.js";
 import { openNativeEngine } from "../../src/daemon/serve-command.js";
 import type { NativeEngine } from "../../src/engine/engine.js";
@@ -39,16 +40,7 @@ function linkDir(files: string[], count: number): string {
 
 async function daemon(job: RssJob): Promise<Record<string, number>> {
   const dir = linkDir(job.files, job.count);
-  const c = loadConfig({ env: {} });
-  c.daemon.data_dir = join(dir, "data");
-  c.daemon.log_level = "silent";
-  c.mqtt.port = 0;
-  c.metrics.interval_s = 0;
-  c.model.path = job.model;
-  c.model.threads = 2;
-  c.model.n_ctx = 256;
-  c.model.lora_slots = 8;
-  c.model.lora_max_rank = 16;
+  const c = localConfig({ model: job.model, dataDir: join(dir, "data"), threads: 2, nCtx: 256, loraSlots: 8, loraMaxRank: 16 });
   c.adapters.directory = join(dir, "a");
   c.adapters.warm.budget_mb = job.warmMb;
   c.adapters.prewarm = false;
@@ -99,14 +91,14 @@ async function daemon(job: RssJob): Promise<Record<string, number>> {
 async function llama(job: RssJob): Promise<Record<string, number>> {
   const dir = linkDir(job.files, job.count);
   try {
-    const { getLlama, LlamaLogLevel } = (await import(pathToFileURL(job.llamaEntry!).href)) as typeof import("node-llama-cpp");
-    const l = await getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true, logLevel: LlamaLogLevel.error });
+    const { getLlama } = (await import(pathToFileURL(job.llamaEntry!).href)) as typeof import("node-llama-cpp");
+    const l = await getLlama(LLAMA_OPTIONS);
     const model = await l.loadModel({ modelPath: job.model });
     const afterModel = rss();
     const t0 = performance.now();
     for (let i = 0; i < job.count; i++) {
       // node-llama-cpp keeps an adapter loaded in the model once a context used it.
-      const ctx = await model.createContext({ contextSize: 64, sequences: 1, lora: { adapters: [{ filePath: join(dir, "a", `r${i}.gguf`), scale: 1 }] } });
+      const ctx = await model.createContext(loraContextOptions({ filePath: join(dir, "a", `r${i}.gguf`), contextSize: 64 }));
       await ctx.dispose();
     }
     const loadMs = performance.now() - t0;

@@ -3,7 +3,6 @@
 // (`edgelora bench workload --server llama`), each measured as its own process tree.
 import { fork, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { connectAsync } from "mqtt";
 import { stringify } from "yaml";
@@ -12,6 +11,7 @@ import { writeTrace, type Trace } from "../../src/bench/trace.js";
 import { packageRoot } from "../../src/engine/native.js";
 import { hashPassword } from "../../src/mqtt/password.js";
 import type { SchedulerStats } from "../../src/scheduler/types.js";
+import { freePort } from "../../test/helpers/ports.js";
 
 const CLI = join(packageRoot(), "dist", "src", "cli.js");
 
@@ -26,14 +26,6 @@ export function adapterFolder(dir: string, files: string[], n: number): string {
   mkdirSync(dir, { recursive: true });
   for (let i = 0; i < n; i++) symlinkSync(files[i % files.length], join(dir, `a${i}.gguf`));
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export interface DaemonSettings {

@@ -8,6 +8,7 @@ import { pathToFileURL } from "node:url";
 import { createRequire } from "node:module";
 import { summarize, type RequestRecord } from "./metrics.js";
 import type { DriveOptions, DriveResult } from "./mqtt-driver.js";
+import { LLAMA_OPTIONS, loraContextOptions } from "./llama-options.js";
 import { measureProcessTree } from "./proc-usage.js";
 import { promptText, type Trace, type TraceRequest } from "./trace.js";
 
@@ -48,8 +49,8 @@ async function loadNodeLlamaCpp(): Promise<NodeLlamaCpp> {
 }
 
 export async function driveLlama(trace: Trace, target: LlamaTarget, opts: DriveOptions): Promise<DriveResult & { contextsCreated: number }> {
-  const { getLlama, LlamaLogLevel } = await loadNodeLlamaCpp();
-  const llama = await getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true, logLevel: LlamaLogLevel.error });
+  const { getLlama } = await loadNodeLlamaCpp();
+  const llama = await getLlama(LLAMA_OPTIONS);
   const model = await llama.loadModel({ modelPath: target.modelPath });
   const held: Held[] = [];
   let contextsCreated = 0;
@@ -58,11 +59,9 @@ export async function driveLlama(trace: Trace, target: LlamaTarget, opts: DriveO
       const filePath = target.adapterPath(adapter);
       if (!existsSync(filePath)) throw new Error(`adapter file not found: ${filePath}`);
       contextsCreated++;
-      return model.createContext({
-        contextSize: target.contextSize, batchSize: Math.min(512, target.contextSize), sequences: 1,
-        threads: { ideal: target.threadsPerContext, min: target.threadsPerContext },
-        lora: { adapters: [{ filePath, scale: 1 }] },
-      });
+      return model.createContext(loraContextOptions({
+        filePath, contextSize: target.contextSize, batchSize: Math.min(512, target.contextSize), threads: target.threadsPerContext,
+      }));
     };
     const records = trace.requests.map<RequestRecord>((r) => ({
       id: r.id, tenant: r.tenant, adapter: r.adapter, arrivalMs: r.atS * 1000, sentMs: NaN, firstTokenMs: null, doneMs: null,

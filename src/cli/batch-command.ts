@@ -7,9 +7,10 @@ import type { Command } from "commander";
 import { adapterRank } from "../batch/adapter-file.js";
 import { BatchJobError, runBatch, type BatchStats } from "../batch/driver.js";
 import { parseRequests, RequestLineError, type BatchRequest } from "../batch/requests.js";
-import { LruAdapterSlots } from "../adapters/slots.js";
+import { batchAdapterSlots } from "../batch/adapter-slots.js";
 import { NativeEngine } from "../engine/engine.js";
-import { cliReporter, loadModelReporting } from "../engine/load-progress.js";
+import { cliReporter } from "../engine/load-progress.js";
+import { promptTokens } from "../engine/prompt-tokens.js";
 import { checkModelPath, floatArg, intArg, loraPoolOption } from "./args.js";
 import type { LoraPoolType } from "../engine/types.js";
 
@@ -67,19 +68,22 @@ async function runBatchCommand(o: BatchCliOptions): Promise<void> {
   // Enough slots that a sequence never waits for one: at most maxSequences adapters run at once.
   const nSlots = Math.min(ranks.size, maxSequences);
 
-  const model = await loadModelReporting(o.model, cliReporter(o.model));
-  let engine: NativeEngine;
-  let prompts: number[][];
-  try {
-    // As engine/generate.ts: BOS when the model adds one; an empty prompt is BOS alone.
-    prompts = requests.map((r) => (r.prompt === "" ? [model.info.bos] : model.tokenize(r.prompt, true)));
+  let prompts: number[][] = [];
+  const engine = await NativeEngine.open(o.model, (model) => {
+    prompts = requests.map((r) => {
+      try {
+        return promptTokens(model, r.prompt);
+      } catch (e) {
+        throw new RequestLineError(r.line, (e as Error).message);
+      }
+    });
     // One context sized for the longest request.
     const wanted = Math.max(...requests.map((r, i) => prompts[i].length + r.maxTokens));
     const nCtx = model.info.nCtxTrain > 0 ? Math.min(wanted, model.info.nCtxTrain) : wanted;
     prompts.forEach((p, i) => {
       if (p.length >= nCtx) throw new RequestLineError(requests[i].line, `prompt is ${p.length} tokens but the context holds ${nCtx}`);
     });
-    const ctx = await model.createContext({
+    return {
       threads: o.threads,
       nCtx,
       nSeqMax: maxSequences,
@@ -88,14 +92,10 @@ async function runBatchCommand(o: BatchCliOptions): Promise<void> {
       loraSlots: nSlots,
       loraMaxRank: Math.max(0, ...ranks.values()),
       loraPoolType: o.loraPool,
-    });
-    engine = new NativeEngine(model, ctx);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
+    };
+  }, cliReporter(o.model));
   try {
-    const slots = new LruAdapterSlots(engine, { resolve: (path) => path }, nSlots);
+    const slots = batchAdapterSlots(engine, nSlots);
     const jobs = requests.map((r, i) => ({ promptTokens: prompts[i], adapter: r.adapter, maxTokens: r.maxTokens, sampling: r.sampling }));
     const { outputs, stats } = await runBatch(engine, jobs, slots, {
       maxSequences,

@@ -6,6 +6,7 @@ import { AdapterRegistryError, AdapterStateError } from "../adapters/registry.js
 import type { BusMessage } from "../mqtt/client.js";
 import { AdminError, intArg, stringArg, type Op } from "./admin-args.js";
 import type { DaemonContext, Extension } from "./context.js";
+import { json, type AdminReply } from "./payloads.js";
 import { routerOps } from "./router-ops.js";
 
 const LIST_LIMIT_DEFAULT = 100;
@@ -69,7 +70,7 @@ export class Admin implements Extension {
     const op = this.ctx.topics.adminOp(msg.topic);
     if (op === null) return;
     let args: Record<string, unknown> = {};
-    let reply: Record<string, unknown>;
+    let reply: AdminReply;
     try {
       const text = msg.payload.toString("utf8").trim();
       if (text !== "") {
@@ -89,7 +90,7 @@ export class Admin implements Extension {
     }
     if (args.transaction !== undefined) reply = { transaction: args.transaction, ...reply };
     await this.ctx.bus
-      .publish(this.ctx.topics.adminResponse(op.replace(/[+#]/g, "_")), JSON.stringify(reply), { correlationData: msg.correlationData })
+      .publish(this.ctx.topics.adminResponse(op.replace(/[+#]/g, "_")), json("bridge/response", reply), { correlationData: msg.correlationData })
       .catch((err: unknown) => this.ctx.logger.warn({ err, op }, "admin reply not published"));
   }
 }

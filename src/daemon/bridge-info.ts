@@ -1,8 +1,12 @@
 // <base>/bridge/<board>/info, retained: what this board serves, republished when adapters change;
 // also <base>/bridge/info (the board that published last) for clients of a single board.
 import type { DaemonContext, Extension } from "./context.js";
+import { json } from "./payloads.js";
 
-export function bridgeInfo(ctx: DaemonContext): Record<string, unknown> {
+/** The payload of bridge/info: inferred from what bridgeInfo() builds. */
+export type BridgeInfoPayload = ReturnType<typeof bridgeInfo>;
+
+export function bridgeInfo(ctx: DaemonContext) {
   const info = ctx.engine?.info;
   return {
     board: ctx.boardId,
@@ -51,7 +55,7 @@ export class BridgeInfo implements Extension {
   }
 
   private async publish(): Promise<void> {
-    const info = JSON.stringify(bridgeInfo(this.ctx));
+    const info = json("bridge/info", bridgeInfo(this.ctx));
     await this.ctx.bus.setRetained(this.ctx.topics.board(this.ctx.boardId).info, info);
     await this.ctx.bus.setRetained(this.ctx.topics.info, info);
   }

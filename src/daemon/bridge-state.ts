@@ -6,12 +6,13 @@
 // after a reconnect.
 import type { BusMessage } from "../mqtt/client.js";
 import type { DaemonContext, Extension } from "./context.js";
+import { json } from "./payloads.js";
 
-export const ONLINE = JSON.stringify({ state: "online" });
-export const OFFLINE = JSON.stringify({ state: "offline" });
+export const ONLINE = json("bridge/state", { state: "online" });
+export const OFFLINE = json("bridge/state", { state: "offline" });
 
 export const boardState = (board: string, state: "online" | "offline", error?: string) =>
-  JSON.stringify({ state, board, ...(error ? { error } : {}) });
+  json("bridge/state", { state, board, ...(error ? { error } : {}) });
 
 export class BridgeState implements Extension {
   readonly name = "bridge-state";
@@ -27,7 +28,7 @@ export class BridgeState implements Extension {
     if (modelError) {
       await bus.setRetained(own, boardState(boardId, "offline", modelError));
       // The aggregate keeps what the other boards say; alone, this board reports the failure there.
-      if (this.onlinePeers() === 0) await bus.setRetained(topics.state, JSON.stringify({ state: "offline", error: modelError }));
+      if (this.onlinePeers() === 0) await bus.setRetained(topics.state, json("bridge/state", { state: "offline", error: modelError }));
       return;
     }
     this.serving = true;

@@ -7,8 +7,10 @@ import type { Config } from "../config/schema.js";
 import type { StepEngine } from "../engine/types.js";
 import type { Bus, BusMessage } from "../mqtt/client.js";
 import type { Topics } from "../mqtt/topics.js";
+import type { Clock } from "../runtime/clock.js";
 import type { Job, JobHandle, JobSink, SchedulerStats, StepLogEntry } from "../scheduler/types.js";
 import type { EventBus } from "./events.js";
+import type { TenantReply } from "./payloads.js";
 import type { Health } from "./health.js";
 
 /** The part of the Scheduler the daemon uses (the real one or a test double). */
@@ -19,8 +21,8 @@ export interface SchedulerPort {
   stop(graceMs: number): Promise<void>;
   stats(): SchedulerStats;
   onStep(listener: (entry: StepLogEntry) => void): () => void;
-  on(event: "busy" | "idle", listener: () => void): unknown;
-  off(event: "busy" | "idle", listener: () => void): unknown;
+  /** Returns the function that removes the listener. */
+  on(event: "busy" | "idle", listener: () => void): () => void;
 }
 
 /** Told about every request the handler accepts to run and when its final reply is out: the request
@@ -29,7 +31,7 @@ export interface IntakeObserver {
   accepted(req: { key: string; tenant: string; transaction: string; msg: BusMessage; stream: boolean }): void;
   /** Just before the final reply is published (the journal keeps it, to publish it again after a
    *  crash). `remember`: a copy of the transaction is to get this reply again (dedupe). */
-  replying?(key: string, route: { topic: string; correlationData?: Buffer }, reply: Record<string, unknown>, remember: boolean): void;
+  replying?(key: string, route: { topic: string; correlationData?: Buffer }, reply: TenantReply, remember: boolean): void;
   answered(key: string): void;
 }
 
@@ -38,7 +40,7 @@ export interface FleetPort {
   /** True when another board is running tenant/transaction: a copy arriving here is a duplicate. */
   runningElsewhere(tenant: string, transaction: string): boolean;
   /** The final reply a board of the fleet gave tenant/transaction recently, else null. */
-  answeredReply(tenant: string, transaction: string): Record<string, unknown> | null;
+  answeredReply(tenant: string, transaction: string): TenantReply | null;
   /** Sends a cancel to the board running tenant/transaction; false when no board is. */
   cancelElsewhere(tenant: string, transaction: string): boolean;
   /** May hand an accepted request to a peer holding its adapter; resolves true when a peer accepted it
@@ -56,6 +58,8 @@ export interface DaemonContext {
   events: EventBus;
   health: Health;
   logger: Logger;
+  /** The daemon's timers run on this (realClock; a fake in tests). */
+  clock: Clock;
   version: string;
   /** Null when the model failed to load: only the bridge, admin and LED features run. */
   engine: StepEngine | null;

@@ -18,6 +18,7 @@ import { EmbeddedBroker } from "../mqtt/broker.js";
 import { Bus, type BusOptions } from "../mqtt/client.js";
 import { topics } from "../mqtt/topics.js";
 import { userDirectory } from "../mqtt/users.js";
+import { realClock, type Clock } from "../runtime/clock.js";
 import { Scheduler } from "../scheduler/scheduler.js";
 import { Admin } from "./admin.js";
 import { BridgeInfo } from "./bridge-info.js";
@@ -42,6 +43,7 @@ export interface ControllerOptions {
   led?: Led;
   env?: NodeJS.ProcessEnv; // for systemd's NOTIFY_SOCKET / WATCHDOG_USEC
   notifier?: Notifier;
+  clock?: Clock; // default: the real one
 }
 
 /** Adapters scored side by side in one profiling batch. */
@@ -76,6 +78,7 @@ export class Controller {
 
   async start(): Promise<void> {
     const { config, logger } = this.opts;
+    const clock = this.opts.clock ?? realClock;
     const events = new EventBus(logger);
     const health = new Health(events);
     const t = topics(config.mqtt.base_topic);
@@ -93,8 +96,8 @@ export class Controller {
     logger.info({ adapters: registry.size }, "adapters registered");
 
     const bus = new Bus(await this.busOptions(t.board(boardId).state, boardState(boardId, "offline"), boardId));
-    bus.on("up", () => health.set({ brokerDown: false }));
-    bus.on("down", () => health.set({ brokerDown: true }));
+    bus.events.on("up", () => health.set({ brokerDown: false }));
+    bus.events.on("down", () => health.set({ brokerDown: true }));
 
     let engine: StepEngine | null = null;
     let modelError: string | null = null;
@@ -117,6 +120,7 @@ export class Controller {
             engine,
             adapters: slots,
             logger,
+            clock,
             limits: {
               maxBatchTokens: s.max_batch_tokens,
               maxSequences: s.max_sequences,
@@ -130,7 +134,7 @@ export class Controller {
         : null;
     const router = engine ? await this.openRouter(engine, registry) : null;
     const ctx: DaemonContext = {
-      config, topics: t, bus, events, health, logger, version: VERSION,
+      config, topics: t, bus, events, health, logger, clock, version: VERSION,
       engine, scheduler, registry, slots, router, modelPath: this.opts.modelPath, modelError,
       boardId, intake: [], fleet: null,
     };
@@ -153,7 +157,7 @@ export class Controller {
     bus.start();
     await bus.waitConnected();
 
-    if (engine && scheduler) this.requests = new RequestHandler(ctx, engine, scheduler, engine.limits.nCtx);
+    if (engine && scheduler) this.requests = new RequestHandler(ctx);
     const external = !config.mqtt.embedded;
     // A fleet: several boards share the requests of one external MQTT 5 broker.
     const fleet = external && bus.mqtt5 && config.mqtt.shared_subscription && this.requests ? new Fleet(ctx, this.requests) : null;

@@ -2,11 +2,16 @@
 // per tier, bytes used against budgets, promotions and their latency p50/p99 per source tier, prefetch
 // hits), memory, and answered requests by outcome since start; also on <base>/bridge/metrics (each board
 // in turn, with its `board`) for clients written before there were several boards.
+import type { Timer } from "../runtime/clock.js";
 import type { DaemonContext, Extension } from "./context.js";
+import { json } from "./payloads.js";
+
+/** The payload of bridge/metrics: inferred from what snapshot() builds. */
+export type MetricsSnapshot = ReturnType<Metrics["snapshot"]>;
 
 export class Metrics implements Extension {
   readonly name = "metrics";
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
   private off: (() => void) | null = null;
   private readonly answered: Record<string, number> = { ok: 0 };
 
@@ -18,15 +23,18 @@ export class Metrics implements Extension {
       this.answered[k] = (this.answered[k] ?? 0) + 1;
     });
     const s = this.ctx.config.metrics.interval_s;
-    if (s > 0) this.timer = setInterval(() => void this.publish(), s * 1000).unref();
+    if (s > 0) {
+      this.timer = this.ctx.clock.setInterval(() => void this.publish(), s * 1000);
+      this.timer.unref();
+    }
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.ctx.clock.clearTimeout(this.timer);
     this.off?.();
   }
 
-  snapshot(): Record<string, unknown> {
+  snapshot() {
     const st = this.ctx.scheduler?.stats();
     const tiers = this.ctx.slots?.stats() ?? null;
     const lookups = tiers ? tiers.hits.hot + tiers.hits.warm + tiers.hits.cold : 0;
@@ -55,7 +63,7 @@ export class Metrics implements Extension {
 
   publish(): Promise<void> {
     const { bus, topics, boardId } = this.ctx;
-    const payload = JSON.stringify(this.snapshot());
+    const payload = json("bridge/metrics", this.snapshot());
     return Promise.all([topics.board(boardId).metrics, topics.metrics].map((topic) => bus.publish(topic, payload, { qos: 0 })))
       .then(() => undefined)
       .catch((err: unknown) => this.ctx.logger.warn({ err }, "metrics not published"));

@@ -1,6 +1,8 @@
 // From a request to prompt tokens: plain prompts are tokenized as they are; chat `messages` are
-// rendered with the model's tokenizer.chat_template (Jinja, as Hugging Face does) first.
+// rendered with the model's tokenizer.chat_template (Jinja, as Hugging Face does) first. Either
+// text becomes tokens by engine/prompt-tokens.ts's one rule.
 import { Template } from "@huggingface/jinja";
+import { EmptyPromptError, promptTokens as textTokens } from "../engine/prompt-tokens.js";
 import type { StepEngine } from "../engine/types.js";
 import { RequestError } from "../scheduler/types.js";
 import type { RequestBody } from "./request-schema.js";
@@ -21,7 +23,16 @@ function tokenText(engine: StepEngine, token: number): string {
 }
 
 export function promptTokens(engine: StepEngine, body: RequestBody, templateOverride: string | null): number[] {
-  if (body.messages === undefined) return engine.tokenize(body.prompt ?? "", true, false);
+  try {
+    return textTokens(engine, promptText(engine, body, templateOverride), body.messages !== undefined);
+  } catch (e) {
+    if (e instanceof EmptyPromptError) throw new RequestError("BAD_REQUEST", e.message);
+    throw e;
+  }
+}
+
+function promptText(engine: StepEngine, body: RequestBody, templateOverride: string | null): string {
+  if (body.messages === undefined) return body.prompt ?? "";
   const source = templateOverride ?? engine.metaString("tokenizer.chat_template");
   if (!source) throw new RequestError("BAD_REQUEST", "this model has no chat template: send `prompt` instead of `messages`");
   let text: string;
@@ -36,5 +47,5 @@ export function promptTokens(engine: StepEngine, body: RequestBody, templateOver
   } catch (e) {
     throw new RequestError("BAD_REQUEST", `chat template failed: ${(e as Error).message}`);
   }
-  return engine.tokenize(text, true, true);
+  return text;
 }

@@ -4,6 +4,7 @@ import type { BusMessage } from "../mqtt/client.js";
 import { RequestError, type ErrorCode, type Job, type JobHandle, type JobResult } from "../scheduler/types.js";
 import type { DaemonContext, Extension, SchedulerPort } from "./context.js";
 import { Dedupe } from "./dedupe.js";
+import { errorReply, json, type OkReply, type StreamChunk, type TenantReply } from "./payloads.js";
 import { promptTokens } from "./prompt.js";
 import { replyRoute, type ReplyRoute } from "./reply-route.js";
 import { BadRequest, parseRequest, type RequestBody } from "./request-schema.js";
@@ -13,22 +14,23 @@ import { AUTO, resolveAuto, tierOfSlots, type RouterView } from "./auto-adapter.
 
 const DEFAULT_SAMPLING = { temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05 };
 
-type Reply = Record<string, unknown>;
-
 export class RequestHandler implements Extension {
   readonly name = "requests";
   private readonly inFlight = new Map<string, { handle: JobHandle; done: Promise<void> }>();
   private readonly routing = new Set<Promise<void>>(); // "auto" requests being routed, not yet queued
-  private readonly dedupe = new Dedupe<{ route: ReplyRoute; reply: Reply }>();
+  private readonly dedupe: Dedupe<{ route: ReplyRoute; reply: TenantReply }>;
+  private readonly engine: StepEngine;
+  private readonly scheduler: SchedulerPort;
   private accepting = false;
   private shared = false;
 
-  constructor(
-    private readonly ctx: DaemonContext,
-    private readonly engine: StepEngine,
-    private readonly scheduler: SchedulerPort,
-    private readonly contextLength: number,
-  ) {}
+  /** Only for a daemon with an engine and a scheduler (else Unavailable answers the requests). */
+  constructor(private readonly ctx: DaemonContext) {
+    if (!ctx.engine || !ctx.scheduler) throw new Error("the request handler needs the engine and the scheduler");
+    this.engine = ctx.engine;
+    this.scheduler = ctx.scheduler;
+    this.dedupe = new Dedupe(ctx.clock);
+  }
 
   async start(): Promise<void> {
     const { bus, topics, config } = this.ctx;
@@ -181,8 +183,9 @@ export class RequestHandler implements Extension {
     if (maxTokens > cfg.scheduler.max_tokens_limit) throw new RequestError("BAD_REQUEST", `max_tokens: must be <= ${cfg.scheduler.max_tokens_limit}`);
     const tokens = promptTokens(this.engine, body, cfg.model.chat_template);
     // One position must stay free for the first generated token.
-    if (tokens.length >= this.contextLength)
-      throw new RequestError("PROMPT_TOO_LONG", `prompt is ${tokens.length} tokens; the context holds ${this.contextLength}`);
+    const contextLength = this.engine.limits.nCtx;
+    if (tokens.length >= contextLength)
+      throw new RequestError("PROMPT_TOO_LONG", `prompt is ${tokens.length} tokens; the context holds ${contextLength}`);
     return {
       id: `${tenant}/${transaction}`,
       tenant,
@@ -207,9 +210,9 @@ export class RequestHandler implements Extension {
     const done = new Promise<void>((resolve) => (finish = resolve));
     const { stream_chunk_ms: intervalMs, stream_chunk_tokens: maxPieces, stream_chunk_qos: chunkQos } = this.ctx.config.mqtt;
     const chunks = stream
-      ? new ChunkCoalescer({ intervalMs, maxPieces }, (delta, seq) => void this.publish(route, { transaction, type: "chunk", seq, delta }, chunkQos))
+      ? new ChunkCoalescer({ intervalMs, maxPieces }, (delta, seq) => void this.publish(route, { transaction, type: "chunk", seq, delta }, chunkQos), this.ctx.clock)
       : null;
-    const final = (reply: Reply, code: ErrorCode | null) => {
+    const final = (reply: TenantReply, code: ErrorCode | null) => {
       chunks?.flush();
       this.inFlight.delete(key);
       // Refusals for load or shutdown may be retried with the same transaction.
@@ -243,23 +246,22 @@ export class RequestHandler implements Extension {
     this.ctx.logger.debug({ tenant, transaction, adapter: job.adapter, prompt_tokens: job.promptTokens.length, stream: body.stream }, "request queued");
   }
 
-  private answer(tenant: string, route: ReplyRoute, reply: Reply): Promise<void> {
-    const error = reply.error as { code: ErrorCode } | undefined;
-    this.ctx.events.emit("answered", { tenant, code: error?.code ?? null });
+  private answer(tenant: string, route: ReplyRoute, reply: TenantReply): Promise<void> {
+    this.ctx.events.emit("answered", { tenant, code: reply.status === "error" ? reply.error.code : null });
     return this.publish(route, reply);
   }
 
-  private publish(route: ReplyRoute, reply: Reply, qos?: 0 | 1 | 2): Promise<void> {
+  private publish(route: ReplyRoute, reply: TenantReply | StreamChunk, qos?: 0 | 1 | 2): Promise<void> {
     return this.ctx.bus
-      .publish(route.topic, JSON.stringify(reply), { correlationData: route.correlationData, qos })
+      .publish(route.topic, json("response", reply), { correlationData: route.correlationData, qos })
       .catch((err: unknown) => this.ctx.logger.warn({ err, topic: route.topic }, "reply not published"));
   }
 }
 
-function okReply(transaction: string, adapter: string | null, r: JobResult, stream: boolean, routed?: RouterView): Reply {
+function okReply(transaction: string, adapter: string | null, r: JobResult, stream: boolean, routed?: RouterView): OkReply {
   return {
     transaction,
-    ...(stream ? { type: "final" } : {}),
+    ...(stream ? { type: "final" as const } : {}),
     status: "ok",
     text: r.text,
     adapter,
@@ -268,8 +270,4 @@ function okReply(transaction: string, adapter: string | null, r: JobResult, stre
     usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens },
     timings: r.timings,
   };
-}
-
-function errorReply(transaction: string, code: ErrorCode, message: string, stream = false): Reply {
-  return { transaction, ...(stream ? { type: "final" } : {}), status: "error", error: { code, message } };
 }

@@ -4,6 +4,7 @@
 // process (through the addon: Node has no unix datagram sockets), so systemd credits it to the
 // unit's main PID; a child `systemd-notify` can exit before systemd reads its message.
 import { loadAddon } from "../engine/native.js";
+import type { Timer } from "../runtime/clock.js";
 import type { DaemonContext, Extension } from "./context.js";
 
 export type Notifier = (state: string) => Promise<void>;
@@ -15,7 +16,7 @@ export function socketNotifier(socket: string, send: (socket: string, message: s
 
 export class Systemd implements Extension {
   readonly name = "systemd";
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
   private readonly enabled: boolean;
   private readonly watchdogMs: number | null;
   private readonly notify: Notifier;
@@ -35,11 +36,14 @@ export class Systemd implements Extension {
   async start(): Promise<void> {
     if (!this.enabled) return;
     await this.send("READY=1");
-    if (this.watchdogMs !== null) this.timer = setInterval(() => this.kick(), this.watchdogMs).unref();
+    if (this.watchdogMs !== null) {
+      this.timer = this.ctx.clock.setInterval(() => this.kick(), this.watchdogMs);
+      this.timer.unref();
+    }
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.ctx.clock.clearTimeout(this.timer);
     if (this.enabled) await this.send("STOPPING=1");
   }
 

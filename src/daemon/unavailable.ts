@@ -2,6 +2,7 @@
 // every request with INTERNAL instead of leaving it unanswered; a board of a fleet leaves them to
 // the other boards.
 import type { DaemonContext, Extension } from "./context.js";
+import { errorReply, json } from "./payloads.js";
 import { BadRequest, parseRequest } from "./request-schema.js";
 
 export class Unavailable implements Extension {
@@ -25,9 +26,9 @@ export class Unavailable implements Extension {
       } catch (e) {
         transaction = (e as BadRequest).transaction;
       }
-      const reply = { transaction, status: "error", error: { code: "INTERNAL", message: `model not loaded: ${this.ctx.modelError}` } };
+      const reply = errorReply(transaction, "INTERNAL", `model not loaded: ${this.ctx.modelError}`);
       this.ctx.events.emit("answered", { tenant, code: "INTERNAL" });
-      void bus.publish(topics.response(tenant), JSON.stringify(reply)).catch(() => undefined);
+      void bus.publish(topics.response(tenant), json("response", reply)).catch(() => undefined);
     });
   }
 

@@ -13,6 +13,9 @@ import { loadModelReporting, type LoadReporter } from "./load-progress.js";
 import { NativeModel } from "./model.js";
 import { createSampler, type NativeContext, type Sampler } from "./context.js";
 
+/** The serving context's options, or a function of the loaded model that gives them. */
+export type ContextSizing = Partial<ContextOptions> | ((model: NativeModel) => Partial<ContextOptions>);
+
 export const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0 };
 
 export class NativeEngine implements StepEngine {
@@ -20,16 +23,21 @@ export class NativeEngine implements StepEngine {
   // The addon takes one adapter load at a time per context: queue them.
   private adapterLoads: Promise<unknown> = Promise.resolve();
 
-  constructor(
+  private constructor(
     readonly model: NativeModel,
     readonly context: NativeContext,
   ) {}
 
-  /** `reporter` (load-progress.ts) is told how the model load goes. */
-  static async open(modelPath: string, options: Partial<ContextOptions> = {}, reporter?: LoadReporter): Promise<NativeEngine> {
+  /**
+   * The one way to open the engine: loads the model, then makes its serving context. `context`
+   * may be a function of the loaded model, for callers that size the context from the model's
+   * metadata or their tokenized prompts; what it throws ends the open with the model released.
+   * `reporter` (load-progress.ts) is told how the model load goes.
+   */
+  static async open(modelPath: string, context: ContextSizing = {}, reporter?: LoadReporter): Promise<NativeEngine> {
     const model = reporter ? await loadModelReporting(modelPath, reporter) : await NativeModel.load(modelPath);
     try {
-      return new NativeEngine(model, await model.createContext(options));
+      return new NativeEngine(model, await model.createContext(typeof context === "function" ? context(model) : context));
     } catch (e) {
       model.dispose();
       throw e;

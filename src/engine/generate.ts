@@ -1,6 +1,7 @@
 // Single-sequence generation on a StepEngine: prompt -> tokens, sampled until max tokens,
 // end-of-generation, a stop string or the context's end. Text is decoded incrementally and
 // only whole UTF-8 characters are ever emitted.
+import { promptTokens } from "./prompt-tokens.js";
 import type { SamplingParams, StepEngine } from "./types.js";
 
 export interface GenerateOptions {
@@ -30,11 +31,6 @@ export interface GenerateResult {
   text: string;
   finishReason: "length" | "stop";
   timings: GenerateTimings;
-}
-
-/** Prompt ids: BOS when the model adds one; an empty prompt is BOS alone. */
-export function promptTokens(engine: StepEngine, prompt: string): number[] {
-  return prompt === "" ? [engine.info.bos] : engine.tokenize(prompt, true);
 }
 
 /** Length of the longest tail of `text` that could still grow into one of `stops`. */

@@ -12,6 +12,7 @@
 //   and one board adopts its MQTT session (adopt.ts) for the requests it had not recorded.
 import { createHash } from "node:crypto";
 import type { DaemonContext, Extension, FleetPort } from "../daemon/context.js";
+import { errorReply, json, type TenantReply } from "../daemon/payloads.js";
 import { replyRoute } from "../daemon/reply-route.js";
 import type { BusMessage } from "../mqtt/client.js";
 import { adoptSession, fingerprint } from "./adopt.js";
@@ -64,7 +65,7 @@ export class Fleet implements Extension, FleetPort {
     await this.peers.start();
     await this.forwarding.start();
     await bus.subscribe(own.cancel, (m) => this.onCancel(m));
-    this.peers.on("down", (board) => this.failover(board));
+    this.peers.events.on("down", (board) => this.failover(board));
     await this.advert.start();
     // The retained ledgers and peer states arrive just after the subscriptions are granted: let them
     // land before the journal asks holds() and the first request asks runningElsewhere().
@@ -88,8 +89,8 @@ export class Fleet implements Extension, FleetPort {
     return this.ledger.owner(tenant, transaction) !== null;
   }
 
-  answeredReply(tenant: string, transaction: string): Record<string, unknown> | null {
-    return this.answers.reply(tenant, transaction);
+  answeredReply(tenant: string, transaction: string): TenantReply | null {
+    return this.answers.reply(tenant, transaction) as TenantReply | null; // a reply this fleet sent, kept as its JSON
   }
 
   cancelElsewhere(tenant: string, transaction: string): boolean {
@@ -182,14 +183,9 @@ export class Fleet implements Extension, FleetPort {
     const replyTo = jsonOf(e.msg.payload)?.reply_to;
     const route = replyRoute(topics, e.tenant, e.msg, typeof replyTo === "string" ? replyTo : undefined);
     const target = typeof route === "string" ? { topic: topics.response(e.tenant) } : route;
-    const reply = {
-      transaction: e.transaction,
-      type: "final",
-      status: "error",
-      error: { code: "INTERRUPTED", message: `board ${board} went offline while streaming this answer; send it again` },
-    };
+    const reply = errorReply(e.transaction, "INTERRUPTED", `board ${board} went offline while streaming this answer; send it again`, true);
     events.emit("answered", { tenant: e.tenant, code: "INTERRUPTED" });
-    void bus.publish(target.topic, JSON.stringify(reply), { correlationData: target.correlationData }).catch(() => undefined);
+    void bus.publish(target.topic, json("response", reply), { correlationData: target.correlationData }).catch(() => undefined);
   }
 }
 

@@ -1,9 +1,9 @@
 // What this board knows of the others, from their retained topics: bridge/<board>/state (online or
 // offline; the will says offline when a board dies) and bridge/<board>/adapters (the adapters it
 // holds, its load and its MQTT client id). "down" is emitted when a board that was online goes offline.
-import { EventEmitter } from "node:events";
 import type { Bus, BusMessage } from "../mqtt/client.js";
 import type { Topics } from "../mqtt/topics.js";
+import { TypedEvents } from "../runtime/events.js";
 import { jsonOf } from "./wire.js";
 
 export interface Peer {
@@ -15,7 +15,9 @@ export interface Peer {
   session: string | null; // its MQTT client id: a peer adopts its session when it dies
 }
 
-export class PeerView extends EventEmitter<{ down: [string] }> {
+export class PeerView {
+  /** down: the board that went offline. */
+  readonly events: TypedEvents<{ down: string }>;
   private readonly peers = new Map<string, Peer>();
 
   constructor(
@@ -23,7 +25,7 @@ export class PeerView extends EventEmitter<{ down: [string] }> {
     private readonly topics: Topics,
     private readonly self: string,
   ) {
-    super();
+    this.events = new TypedEvents(bus.opts.logger);
   }
 
   async start(): Promise<void> {
@@ -54,7 +56,7 @@ export class PeerView extends EventEmitter<{ down: [string] }> {
     if (!p) return;
     const was = p.online;
     p.online = jsonOf(m.payload)?.state === "online";
-    if (was && !p.online) this.emit("down", p.board);
+    if (was && !p.online) this.events.emit("down", p.board);
   }
 
   private onAdapters(m: BusMessage): void {

@@ -209,18 +209,7 @@ export async function writeSyntheticModel(opts: SyntheticModelOptions): Promise<
   }
   w.set(`${a}.vocab_size`, meta.u32(nVocab));
 
-  w.set("tokenizer.ggml.model", meta.str(vocab.model));
-  if (vocab.pre) w.set("tokenizer.ggml.pre", meta.str(vocab.pre));
-  w.set("tokenizer.ggml.tokens", meta.array(GGUFValueType.STRING, vocab.tokens));
-  if (vocab.scores) w.set("tokenizer.ggml.scores", meta.array(GGUFValueType.FLOAT32, vocab.scores));
-  w.set("tokenizer.ggml.token_type", meta.array(GGUFValueType.INT32, vocab.types));
-  if (vocab.merges) w.set("tokenizer.ggml.merges", meta.array(GGUFValueType.STRING, vocab.merges));
-  w.set("tokenizer.ggml.bos_token_id", meta.u32(vocab.bos));
-  w.set("tokenizer.ggml.eos_token_id", meta.u32(vocab.eos));
-  if (vocab.unk !== undefined) w.set("tokenizer.ggml.unknown_token_id", meta.u32(vocab.unk));
-  w.set("tokenizer.ggml.add_bos_token", meta.bool(vocab.addBos));
-  w.set("tokenizer.ggml.add_eos_token", meta.bool(vocab.addEos));
-  if (vocab.addSpacePrefix !== undefined) w.set("tokenizer.ggml.add_space_prefix", meta.bool(vocab.addSpacePrefix));
+  setTokenizerMeta(w, vocab);
 
   const tensorTypes: Record<string, GGMLType> = {};
   let nParams = 0;
@@ -233,4 +222,20 @@ export async function writeSyntheticModel(opts: SyntheticModelOptions): Promise<
   }
   const bytes = await w.write(opts.out);
   return { path: opts.out, bytes, nParams, nVocab, tensorTypes };
+}
+
+/** The tokenizer.ggml.* metadata of `vocab` (what llama.cpp and the engine read a tokenizer from). */
+export function setTokenizerMeta(w: GGUFWriter, vocab: Vocab): void {
+  w.set("tokenizer.ggml.model", meta.str(vocab.model));
+  if (vocab.pre) w.set("tokenizer.ggml.pre", meta.str(vocab.pre));
+  w.set("tokenizer.ggml.tokens", meta.array(GGUFValueType.STRING, vocab.tokens));
+  if (vocab.scores) w.set("tokenizer.ggml.scores", meta.array(GGUFValueType.FLOAT32, vocab.scores));
+  w.set("tokenizer.ggml.token_type", meta.array(GGUFValueType.INT32, vocab.types));
+  if (vocab.merges) w.set("tokenizer.ggml.merges", meta.array(GGUFValueType.STRING, vocab.merges));
+  w.set("tokenizer.ggml.bos_token_id", meta.u32(vocab.bos));
+  w.set("tokenizer.ggml.eos_token_id", meta.u32(vocab.eos));
+  if (vocab.unk !== undefined) w.set("tokenizer.ggml.unknown_token_id", meta.u32(vocab.unk));
+  w.set("tokenizer.ggml.add_bos_token", meta.bool(vocab.addBos));
+  w.set("tokenizer.ggml.add_eos_token", meta.bool(vocab.addEos));
+  if (vocab.addSpacePrefix !== undefined) w.set("tokenizer.ggml.add_space_prefix", meta.bool(vocab.addSpacePrefix));
 }

@@ -3,10 +3,10 @@
 // messages) the retained state is published again; mqtt.js resubscribes by itself.
 // With a persistent session (clean: false) the broker delivers what it queued for us as soon as we
 // connect, before the features have subscribed: such messages are held until a handler is added.
-import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { connect, type IClientOptions, type IClientPublishOptions, type ISubscriptionMap, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
+import { TypedEvents, type Signal } from "../runtime/events.js";
 import { matches } from "./match.js";
 
 export interface BusMessage {
@@ -48,8 +48,13 @@ const MAX_HELD = 10_000; // messages kept for handlers not added yet
 
 export type MessageHandler = (msg: BusMessage) => void;
 
-/** Events: "up" on every (re)connect, "down" when the connection is lost. */
-export class Bus extends EventEmitter {
+export interface BusEvents {
+  up: Signal; // every (re)connect
+  down: Signal; // the connection is lost
+}
+
+export class Bus {
+  readonly events: TypedEvents<BusEvents>;
   private client: MqttClient | null = null;
   private readonly handlers: { filter: string; handler: MessageHandler }[] = [];
   private readonly retained = new Map<string, string>();
@@ -60,7 +65,7 @@ export class Bus extends EventEmitter {
   endSessionAtStop = false;
 
   constructor(readonly opts: BusOptions) {
-    super();
+    this.events = new TypedEvents<BusEvents>(opts.logger);
   }
 
   get connected(): boolean {
@@ -103,11 +108,11 @@ export class Bus extends EventEmitter {
       this.connects++;
       o.logger.info({ url: o.url, reconnect: this.connects > 1 }, "mqtt connected");
       if (this.connects > 1) for (const [topic, payload] of this.retained) this.send(topic, payload, { retain: true });
-      this.emit("up");
+      this.events.emit("up", {});
     });
     client.on("offline", () => {
       o.logger.warn({ url: o.url }, "mqtt connection lost");
-      this.emit("down");
+      this.events.emit("down", {});
     });
     client.on("error", (err) => o.logger.warn({ err: err.message }, "mqtt error"));
     client.on("message", (topic, payload, packet) => {
@@ -142,7 +147,13 @@ export class Bus extends EventEmitter {
 
   /** Resolves once connected (immediately when already). */
   waitConnected(): Promise<void> {
-    return this.connected ? Promise.resolve() : new Promise((resolve) => this.once("up", resolve));
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.events.on("up", () => {
+        off();
+        resolve();
+      });
+    });
   }
 
   async subscribe(filter: string, handler: MessageHandler): Promise<void> {

@@ -5,9 +5,10 @@
 // The loop is pipelined: as soon as a step's tokens are taken in, the next step goes to the engine, and only then
 // are the previous step's results handed to the sinks (text, MQTT replies), so that JavaScript work overlaps the
 // engine's compute instead of leaving it idle. The engine is still touched only between steps.
-import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { StepEngine, StepResult, StepToken } from "../engine/types.js";
+import { realClock, type Clock } from "../runtime/clock.js";
+import { TypedEvents, type Signal } from "../runtime/events.js";
 import { CacheAwareAdmission } from "./admission.js";
 import { FairQueue } from "./queue.js";
 import { Sequence, unstartedResult, type AdapterLease, type Ticket } from "./sequence.js";
@@ -30,13 +31,13 @@ export interface SchedulerOptions {
   adapters: AdapterSlots;
   limits: SchedulerLimits;
   logger?: Logger;
-  now?: () => number;
+  clock?: Pick<Clock, "now" | "setTimeout" | "clearTimeout">; // default: the real one
 }
 
 export interface SchedulerEvents {
-  busy: [];
-  idle: [];
-  step: [StepLogEntry];
+  busy: Signal;
+  idle: Signal;
+  step: StepLogEntry;
 }
 
 // When every slot is pinned by someone other than our own sequences, no release will wake a waiting job.
@@ -60,12 +61,13 @@ interface InFlightStep {
   result: Promise<StepResult>;
 }
 
-export class Scheduler extends EventEmitter<SchedulerEvents> {
+export class Scheduler {
   private readonly engine: StepEngine;
   private readonly adapters: AdapterSlots;
   private readonly limits: SchedulerLimits;
   private readonly logger?: Logger;
-  private readonly now: () => number;
+  private readonly clock: Pick<Clock, "now" | "setTimeout" | "clearTimeout">;
+  private readonly events: TypedEvents<SchedulerEvents>;
   private readonly contextLength: number;
 
   private readonly queue: FairQueue<Ticket>;
@@ -95,7 +97,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly deferred: (() => void)[] = [];
 
   constructor(options: SchedulerOptions) {
-    super();
     const { limits, engine } = options;
     if (limits.maxSequences < 1 || limits.prefillChunk < 1 || limits.maxBatchTokens < limits.maxSequences) {
       throw new RangeError("scheduler limits: need maxSequences >= 1, prefillChunk >= 1, maxBatchTokens >= maxSequences");
@@ -109,12 +110,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.adapters = options.adapters;
     this.limits = limits;
     this.logger = options.logger;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? realClock;
+    this.events = new TypedEvents<SchedulerEvents>(options.logger);
     this.contextLength = engine.limits.nCtx;
     this.queue = new FairQueue<Ticket>(limits, (t) => t.job.tenant);
     this.admission = new CacheAwareAdmission<Ticket>(options.adapters.tier?.bind(options.adapters), limits.maxPassOver);
     // Popped from the end: sequence 0 is handed out first.
     this.freeSeqs = Array.from({ length: limits.maxSequences }, (_, i) => limits.maxSequences - 1 - i);
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   get busy(): boolean {
@@ -172,10 +178,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     };
   }
 
+  /** Subscribes to busy/idle (and the step log); returns the unsubscribe function. */
+  on<K extends keyof SchedulerEvents>(event: K, listener: (payload: SchedulerEvents[K]) => void): () => void {
+    return this.events.on(event, listener);
+  }
+
   /** Subscribes to the step log; returns the unsubscribe function. */
   onStep(listener: (entry: StepLogEntry) => void): () => void {
-    this.on("step", listener);
-    return () => this.off("step", listener);
+    return this.events.on("step", listener);
   }
 
   // ---- the loop ----
@@ -374,7 +384,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       gapMs,
     };
     try {
-      this.emit("step", entry);
+      this.events.emit("step", entry);
     } catch (err) {
       this.logger?.warn({ err }, "step listener threw");
     }
@@ -486,13 +496,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return new Promise((resolve) => {
       const stuck = this.running.size === 0 && this.acquiring.size === 0 && this.queue.some((t) => t.slotWaitEpoch !== null);
       const timer = stuck
-        ? setTimeout(() => {
+        ? this.clock.setTimeout(() => {
             this.slotEpoch++;
             this.wake();
           }, SLOT_RETRY_MS)
         : null;
       this.wakeup = () => {
-        if (timer) clearTimeout(timer);
+        if (timer) this.clock.clearTimeout(timer);
         resolve();
       };
     });
@@ -508,10 +518,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const busy = this.queue.size + this.running.size + this.acquiring.size > 0;
     if (busy === this.isBusy) return;
     this.isBusy = busy;
-    try {
-      this.emit(busy ? "busy" : "idle");
-    } catch (err) {
-      this.logger?.warn({ err }, "busy listener threw");
-    }
+    this.events.emit(busy ? "busy" : "idle", {});
   }
 }

@@ -140,6 +140,25 @@ test("pinned slots are never evicted; all pinned -> null", async (t) => {
   t.is(s.tier("a0"), "hot");
 });
 
+test("warm tier off (the offline batch's slots): concurrent acquires share one load; the least recently used unpinned slot is reused", async (t) => {
+  const { engine, s } = store({ slots: 2, warmImages: 0 });
+  const [a1, a2] = await Promise.all([s.acquire("a0"), s.acquire("a0")]);
+  t.deepEqual(a1, a2);
+  t.deepEqual(engine.loads, ["/adapters/a0.gguf"], "one load for both");
+  const b = await s.acquire("a1");
+  t.not(b!.slot, a1!.slot);
+  s.release("a1");
+  s.release("a0");
+  s.release("a0");
+  const c = await s.acquire("a2"); // a0 was used before a1: its slot goes
+  t.is(c!.slot, a1!.slot);
+  t.is(s.tier("a0"), "cold", "no warm tier: evicted means back to the file");
+  t.deepEqual(engine.imports, []);
+  t.is(s.stats().evictions, 1);
+  t.is(s.stats().warm, null);
+  t.deepEqual(s.resident().map((r) => r.name).sort(), ["a1", "a2"]);
+});
+
 test("the warm budget is never exceeded while adapters cycle", async (t) => {
   const { s, warm } = store({ slots: 2, warmImages: 3 });
   for (let round = 0; round < 3; round++) {

@@ -9,13 +9,14 @@ import { mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectAsync } from "mqtt";
-import { loadConfig, type Config } from "../../src/config/index.js";
+import type { Config } from "../../src/config/index.js";
 import { bridgeInfo } from "../../src/daemon/bridge-info.js";
 import { Metrics } from "../../src/daemon/metrics.js";
 import { LORA_POOL_TYPES } from "../../src/engine/types.js";
 import { writeSyntheticAdapter } from "../../src/lora/synthetic.js";
 import { hashPassword } from "../../src/mqtt/password.js";
 import { storiesPath } from "../helpers/engine.js";
+import { localConfig } from "../helpers/local-config.js";
 import { FAST, Inbox, startRealDaemon, type Reply } from "../e2e/harness.js";
 
 const DISTINCT = 50;
@@ -47,16 +48,7 @@ function adapters(): Promise<string> {
 }
 
 async function tiersConfig(pool: (typeof LORA_POOL_TYPES)[number], edit?: (c: Config) => void): Promise<Config> {
-  const c = loadConfig({ env: {} });
-  c.daemon.data_dir = mkdtempSync(join(tmpdir(), "edgelora-tiers-data-"));
-  c.daemon.log_level = "silent";
-  c.mqtt.port = 0;
-  c.metrics.interval_s = 0;
-  c.model.path = model;
-  c.model.threads = 1;
-  c.model.n_ctx = 128;
-  c.model.lora_slots = 4;
-  c.model.lora_max_rank = 8;
+  const c = localConfig({ model: model!, dataDir: mkdtempSync(join(tmpdir(), "edgelora-tiers-data-")), threads: 1, nCtx: 128, loraSlots: 4, loraMaxRank: 8 });
   c.model.lora_pool_type = pool;
   c.scheduler.max_sequences = 8;
   c.adapters.directory = await adapters();

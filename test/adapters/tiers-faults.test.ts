@@ -8,12 +8,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectAsync, type MqttClient } from "mqtt";
-import { loadConfig, type Config } from "../../src/config/index.js";
+import type { Config } from "../../src/config/index.js";
 import { openNativeEngine } from "../../src/daemon/serve-command.js";
 import type { StepEngine } from "../../src/engine/types.js";
 import { writeSyntheticAdapter } from "../../src/lora/synthetic.js";
 import { hashPassword } from "../../src/mqtt/password.js";
 import { storiesPath } from "../helpers/engine.js";
+import { localConfig } from "../helpers/local-config.js";
 import { Controller } from "../../src/daemon/controller.js";
 import { quietLogger } from "../helpers/broker.js";
 import { FAST, Inbox, type Reply } from "../e2e/harness.js";
@@ -27,17 +28,8 @@ async function writeAdapters(dir: string): Promise<void> {
 }
 
 async function config(adapterDir: string, edit?: (c: Config) => void): Promise<Config> {
-  const c = loadConfig({ env: {} });
-  c.daemon.data_dir = mkdtempSync(join(tmpdir(), "edgelora-faults-data-"));
-  c.daemon.log_level = "silent";
+  const c = localConfig({ model: model!, dataDir: mkdtempSync(join(tmpdir(), "edgelora-faults-data-")), threads: 1, nCtx: 256, loraSlots: 4, loraMaxRank: 8 });
   c.daemon.shutdown_grace_ms = 200;
-  c.mqtt.port = 0;
-  c.metrics.interval_s = 0;
-  c.model.path = model;
-  c.model.threads = 1;
-  c.model.n_ctx = 256;
-  c.model.lora_slots = 4;
-  c.model.lora_max_rank = 8;
   c.adapters.directory = adapterDir;
   c.tenants = { u: { password_hash: await hashPassword("u", FAST), adapters: ["*"], default_adapter: null } };
   c.admin = { username: "admin", password_hash: await hashPassword("admin", FAST) };

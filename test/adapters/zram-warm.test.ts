@@ -8,11 +8,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectAsync } from "mqtt";
-import { loadConfig } from "../../src/config/index.js";
 import { packageRoot } from "../../src/engine/native.js";
 import { writeSyntheticAdapter } from "../../src/lora/synthetic.js";
 import { hashPassword } from "../../src/mqtt/password.js";
 import { storiesPath } from "../helpers/engine.js";
+import { localConfig } from "../helpers/local-config.js";
 import { FAST, Inbox, startRealDaemon } from "../e2e/harness.js";
 
 const DEVICE = "/dev/zram0";
@@ -42,16 +42,7 @@ test.serial("warm tier in a zram directory: slot images round-trip, answers equa
   for (let i = 0; i < 12; i++) await writeSyntheticAdapter({ model, out: join(adapters, `z${i}.gguf`), format: "gguf", rank: 4, alpha: 8, seed: 300 + i, strength: 2 });
   execFileSync("bash", [SCRIPT, "start", DEVICE, "16M", "lzo-rle", mnt, "root"], { stdio: "ignore" });
   try {
-    const c = loadConfig({ env: {} });
-    c.daemon.data_dir = join(root, "data");
-    c.daemon.log_level = "silent";
-    c.mqtt.port = 0;
-    c.metrics.interval_s = 0;
-    c.model.path = model;
-    c.model.threads = 1;
-    c.model.n_ctx = 128;
-    c.model.lora_slots = 2;
-    c.model.lora_max_rank = 8;
+    const c = localConfig({ model: model!, dataDir: join(root, "data"), threads: 1, nCtx: 128, loraSlots: 2, loraMaxRank: 8 });
     c.adapters.directory = adapters;
     c.adapters.warm = { backend: "directory", directory: mnt, budget_mb: 8, compression: "none", policy: "lfu" };
     c.tenants = { u: { password_hash: await hashPassword("u", FAST), adapters: ["*"], default_adapter: null } };

@@ -1,56 +1,13 @@
-// `edgelora serve` in a child process, for tests that kill it (SIGKILL) and start it again. Its JSON
-// log lines are kept for the test to read.
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+// `edgelora serve` in a child process (scripts/lib/daemon-child.ts), for tests that kill it (SIGKILL)
+// and start it again, its JSON log lines kept for the test to read; and a counter of final replies.
 import type { MqttClient } from "mqtt";
+import { startDaemonProcess, type DaemonChild } from "../../scripts/lib/daemon-child.js";
 
-const CLI = fileURLToPath(new URL("../../src/cli.js", import.meta.url));
+export type ChildDaemon = DaemonChild;
 
-export interface ChildDaemon {
-  proc: ChildProcess;
-  logs: Record<string, unknown>[];
-  exit: Promise<number | null>;
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-/** Starts the daemon (`env` added to this process's) and resolves once it logs "edgelora serving". */
-export async function startChild(configFile: string, timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<ChildDaemon> {
-  const proc = spawn(process.execPath, [CLI, "serve", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
-  const exit = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
-  const logs: Record<string, unknown>[] = [];
-  let out = "";
-  proc.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    let buf = "";
-    proc.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString();
-      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          logs.push(rec);
-          if (rec.msg === "edgelora serving") resolve();
-        } catch {
-          out += `${line}\n`;
-        }
-      }
-    });
-    void exit.then((code) => reject(new Error(`edgelora serve exited with ${code}: ${out}`)));
-    setTimeout(() => reject(new Error(`edgelora serve did not start within ${timeoutMs} ms: ${out}`)), timeoutMs).unref();
-  }).catch((err: unknown) => {
-    proc.kill("SIGKILL"); // not left running
-    throw err;
-  });
-  return {
-    proc,
-    logs,
-    exit,
-    async kill(signal = "SIGKILL") {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      await exit;
-    },
-  };
+/** Starts the daemon (`env` added to this process's) and resolves once it logs "edgelora serving"; its log lines are kept. */
+export function startChild(configFile: string, timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<ChildDaemon> {
+  return startDaemonProcess(configFile, { timeoutMs, keepLogs: true, env });
 }
 
 /** Every final reply (by transaction) a client receives, counted: a test can check none came twice. */

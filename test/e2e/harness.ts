@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { ExecutionContext } from "ava";
 import type { MqttClient } from "mqtt";
 import { stringify } from "yaml";
-import { loadConfig, type Config } from "../../src/config/index.js";
+import type { Config } from "../../src/config/index.js";
 import { Controller } from "../../src/daemon/controller.js";
 import { openNativeEngine } from "../../src/daemon/serve-command.js";
 import { writeSyntheticModel } from "../../src/gguf/synthetic.js";
@@ -14,6 +14,7 @@ import { writeSyntheticAdapter } from "../../src/lora/synthetic.js";
 import { hashPassword } from "../../src/mqtt/password.js";
 import type { StepLogEntry } from "../../src/scheduler/types.js";
 import { quietLogger } from "../helpers/broker.js";
+import { localConfig } from "../helpers/local-config.js";
 
 export const FAST = { N: 1024, r: 8, p: 1 }; // cheap scrypt cost: tests only
 export const TENANTS = Array.from({ length: 8 }, (_, i) => `t${i}`);
@@ -50,15 +51,7 @@ export function e2eAssets(): Promise<Assets> {
 
 /** Tenants t0..t7 (password = name), each allowed only its own adapter, which is its default. */
 export async function e2eConfig(a: Assets, edit?: (c: Config) => void): Promise<Config> {
-  const c = loadConfig({ env: {} });
-  c.daemon.data_dir = mkdtempSync(join(a.dir, "data-"));
-  c.daemon.log_level = "silent";
-  c.mqtt.port = 0;
-  c.metrics.interval_s = 0;
-  c.model.path = a.model;
-  c.model.threads = 2;
-  c.model.n_ctx = 512;
-  c.model.lora_slots = 8;
+  const c = localConfig({ model: a.model, dataDir: mkdtempSync(join(a.dir, "data-")), threads: 2, nCtx: 512, loraSlots: 8 });
   c.scheduler.max_sequences = 8;
   c.scheduler.max_tokens_limit = 512;
   c.adapters.entries = a.adapters;

@@ -2,7 +2,7 @@
 // correlation data, batched like alone; and a broker restart in the middle of a request.
 import test from "ava";
 import { connectAsync, type IClientOptions, type MqttClient } from "mqtt";
-import { MOSQUITTO_MISSING } from "../helpers/mosquitto.js";
+import { MOSQUITTO_MISSING, useMosquitto } from "../helpers/mosquitto.js";
 import { aloneVersusTogether, e2eAssets, e2eConfig, Inbox, startRealDaemon, TENANTS, type TenantClient } from "./harness.js";
 import type { Mosquitto } from "../helpers/mosquitto.js";
 import { mosquittoReady, mosquittoWithUsers } from "./mosquitto-broker.js";
@@ -17,11 +17,7 @@ if (!mosquittoReady) {
 
 async function external(m: Mosquitto) {
   return e2eConfig(await e2eAssets(), (c) => {
-    c.mqtt.embedded = false;
-    c.mqtt.url = m.url;
-    c.mqtt.username = "edgelora";
-    c.mqtt.password = "edgelora";
-    c.mqtt.client_id = `edgelora-e2e-${process.pid}`;
+    useMosquitto(c, m, `edgelora-e2e-${process.pid}`);
     c.mqtt.reconnect_ms = 1000;
   });
 }

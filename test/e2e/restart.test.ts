@@ -5,7 +5,7 @@ import test from "ava";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connectAsync, type MqttClient } from "mqtt";
-import { MOSQUITTO_MISSING } from "../helpers/mosquitto.js";
+import { MOSQUITTO_MISSING, useMosquitto } from "../helpers/mosquitto.js";
 import { startChild, FinalCounter } from "./child-daemon.js";
 import { e2eAssets, e2eConfig, startRealDaemon, TENANTS, writeConfigFile } from "./harness.js";
 import { sleep, until } from "../helpers/broker.js";
@@ -18,11 +18,7 @@ maybe("SIGKILL with 50 requests in flight, then a restart: none lost, none answe
   const m = await mosquittoWithUsers(["edgelora", ...TENANTS]);
   const config = await e2eConfig(await e2eAssets(), (c) => {
     c.daemon.log_level = "info";
-    c.mqtt.embedded = false;
-    c.mqtt.url = m.url;
-    c.mqtt.username = "edgelora";
-    c.mqtt.password = "edgelora";
-    c.mqtt.client_id = `edgelora-restart-${process.pid}`;
+    useMosquitto(c, m, `edgelora-restart-${process.pid}`);
     c.mqtt.reconnect_ms = 200;
     c.scheduler.max_queue = 64;
   });
@@ -79,11 +75,7 @@ maybe("SIGKILL with 50 requests in flight, then a restart: none lost, none answe
 maybe("broker restart with 16 requests in flight: each answered once after the daemon reconnects", async (t) => {
   const m = await mosquittoWithUsers(["edgelora", ...TENANTS]);
   const config = await e2eConfig(await e2eAssets(), (c) => {
-    c.mqtt.embedded = false;
-    c.mqtt.url = m.url;
-    c.mqtt.username = "edgelora";
-    c.mqtt.password = "edgelora";
-    c.mqtt.client_id = `edgelora-brokerrestart-${process.pid}`;
+    useMosquitto(c, m, `edgelora-brokerrestart-${process.pid}`);
     c.mqtt.reconnect_ms = 1000;
     c.model.n_ctx = 2048;
     c.scheduler.max_tokens_limit = 2000;

@@ -3,9 +3,10 @@
 // installed (apt-get install mosquitto mosquitto-clients), so tests can skip with a message.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
-import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Config } from "../../src/config/index.js";
+import { freePort, listening } from "./ports.js";
 
 export const MOSQUITTO_MISSING = "mosquitto is not installed (apt-get install -y mosquitto mosquitto-clients): skipped";
 
@@ -17,24 +18,6 @@ function findBinary(): string | null {
 }
 
 export const mosquittoBinary = findBinary();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(port, "127.0.0.1", () => (sock.destroy(), resolve(true)));
-    sock.once("error", () => resolve(false));
-  });
-}
 
 /** A private mosquitto on a fixed loopback port; it can be stopped and started again there
  *  (a broker restart). Retained messages and sessions do not survive a restart. */
@@ -104,4 +87,10 @@ export async function startMosquitto(files: { acl: string; passwd: string }): Pr
   copyFileSync(files.acl, join(dir, "acl"));
   copyFileSync(files.passwd, join(dir, "passwd"));
   return Mosquitto.create({ acl: join(dir, "acl"), passwd: join(dir, "passwd") });
+}
+
+/** Points a daemon config at `m` as the user edgelora (password edgelora, as the tests make it). */
+export function useMosquitto(c: Config, m: Mosquitto, clientId?: string): void {
+  Object.assign(c.mqtt, { embedded: false, url: m.url, username: "edgelora", password: "edgelora" });
+  if (clientId !== undefined) c.mqtt.client_id = clientId;
 }

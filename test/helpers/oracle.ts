@@ -2,18 +2,13 @@
 // prebuilt CPU binaries, F32 KV cache, no flash attention, one sequence per context, and at
 // most one LoRA adapter per context.
 // Tests only: the product never calls llama.cpp.
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
+import { getLlama, type Llama, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
+import { LLAMA_OPTIONS } from "../../src/bench/llama-options.js";
 
 let llamaPromise: Promise<Llama> | undefined;
 
 function llama(): Promise<Llama> {
-  llamaPromise ??= getLlama({
-    gpu: false,
-    build: "never",
-    usePrebuiltBinaries: true,
-    skipDownload: true,
-    logLevel: LlamaLogLevel.error,
-  });
+  llamaPromise ??= getLlama(LLAMA_OPTIONS);
   return llamaPromise;
 }
 

@@ -3,9 +3,10 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig, type Config } from "../../src/config/index.js";
+import type { Config } from "../../src/config/index.js";
 import { writeSyntheticAdapter } from "../../src/lora/synthetic.js";
 import { hashPassword } from "../../src/mqtt/password.js";
+import { localConfig } from "./local-config.js";
 import { TOPIC_WORDS, topicPrompt as anyTopicPrompt } from "../../scripts/lib/topic-prompts.js";
 
 /** Three of the bench's topics. */
@@ -30,16 +31,7 @@ export const FAST = { N: 1024, r: 8, p: 1 };
 /** The real daemon on `model` with the topic adapters: alice may use dog and castle (default
  *  dog), bob every adapter (default "auto"), carol only sea (default "auto"). */
 export async function routerConfig(model: string, adapters: Record<string, string>, dataDir?: string): Promise<Config> {
-  const c = loadConfig({ env: {} });
-  c.daemon.data_dir = dataDir ?? mkdtempSync(join(tmpdir(), "edgelora-router-"));
-  c.daemon.log_level = "silent";
-  c.mqtt.port = 0;
-  c.metrics.interval_s = 0;
-  c.model.path = model;
-  c.model.threads = 1;
-  c.model.n_ctx = 256;
-  c.model.lora_slots = 2;
-  c.model.lora_max_rank = 8;
+  const c = localConfig({ model, dataDir: dataDir ?? mkdtempSync(join(tmpdir(), "edgelora-router-")), threads: 1, nCtx: 256, loraSlots: 2, loraMaxRank: 8 });
   c.scheduler.max_sequences = 4;
   c.router.margin = 0;
   c.adapters.entries = adapters;

@@ -30,13 +30,13 @@ test("after a broker restart the bus reconnects, resubscribes and republishes re
   await bus.subscribe("edgelora/+/ping", (m) => got.push(m.payload.toString()));
   await bus.setRetained("edgelora/bridge/state", "online");
 
-  const down = new Promise<void>((resolve) => bus.once("down", resolve));
+  const down = new Promise<void>((resolve) => bus.events.on("down", () => resolve()));
   await broker.close(); // a fresh broker on the same port: retained messages are gone
   await down;
   broker = new EmbeddedBroker({ ...opts, port });
   await broker.listen();
   broker.openToClients();
-  await new Promise<void>((resolve) => bus.once("up", resolve));
+  await new Promise<void>((resolve) => bus.events.on("up", () => resolve()));
 
   const admin = await connectAsync(`mqtt://127.0.0.1:${port}`, { username: "admin", password: "a", reconnectPeriod: 0 });
   const state = await collect(admin, "edgelora/bridge/state");

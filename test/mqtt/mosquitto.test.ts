@@ -7,7 +7,7 @@ import type { Config } from "../../src/config/index.js";
 import { collect, sleep } from "../helpers/broker.js";
 import { startDaemon } from "../helpers/daemon.js";
 import { FakeEngine, scriptedModel } from "../helpers/fake-engine.js";
-import { MOSQUITTO_MISSING, mosquittoBinary, startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
+import { MOSQUITTO_MISSING, mosquittoBinary, startMosquitto, useMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
 
 const file = (p: string) => fileURLToPath(new URL(`../../../config/mosquitto/${p}`, import.meta.url));
 const maybe = mosquittoBinary ? test.serial : test.serial.skip;
@@ -81,10 +81,7 @@ maybe("daemon on external MQTT 5 broker: response topic + correlation data", asy
     const d = await startDaemon({
       engine,
       edit: (c) => {
-        c.mqtt.embedded = false;
-        c.mqtt.url = m.url;
-        c.mqtt.username = "edgelora";
-        c.mqtt.password = "edgelora";
+        useMosquitto(c, m);
         c.mqtt.shared_subscription = true;
       },
     });

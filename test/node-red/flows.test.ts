@@ -9,7 +9,7 @@ import { packageRoot } from "../../src/engine/native.js";
 import { hashPassword } from "../../src/mqtt/password.js";
 import { e2eAssets, e2eConfig, FAST, startRealDaemon, TENANTS, adapterOf } from "../e2e/harness.js";
 import { mosquittoReady, mosquittoWithUsers } from "../e2e/mosquitto-broker.js";
-import { MOSQUITTO_MISSING } from "../helpers/mosquitto.js";
+import { MOSQUITTO_MISSING, useMosquitto } from "../helpers/mosquitto.js";
 import { NodeRed, nodeRedInstalled, NODE_RED_MISSING } from "./node-red.js";
 
 interface FlowNode {
@@ -77,11 +77,7 @@ if (nodeRedInstalled && !mosquittoReady) test("Node-RED flow on Mosquitto", (t) 
 withMosquitto("node-red-mosquitto.json: answered on the MQTT 5 response topic with the correlation data, through Mosquitto", async (t) => {
   const m = await mosquittoWithUsers(["edgelora", "alice"]);
   const config = await e2eConfig(await e2eAssets(), (c) => {
-    c.mqtt.embedded = false;
-    c.mqtt.url = m.url;
-    c.mqtt.username = "edgelora";
-    c.mqtt.password = "edgelora";
-    c.mqtt.client_id = `edgelora-node-red-${process.pid}`;
+    useMosquitto(c, m, `edgelora-node-red-${process.pid}`);
     c.tenants.alice = { password_hash: "", adapters: [adapterOf(TENANTS[0])], default_adapter: adapterOf(TENANTS[0]) };
   });
   const daemon = await startRealDaemon(config);

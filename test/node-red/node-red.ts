@@ -3,26 +3,15 @@
 // inject node, read its log.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { packageRoot } from "../../src/engine/native.js";
+import { freePort } from "../helpers/ports.js";
 
 export const NODE_RED_JS = join(packageRoot(), "build", "node-red", "node_modules", "node-red", "red.js");
 export const nodeRedInstalled = existsSync(NODE_RED_JS);
 export const NODE_RED_MISSING = "Node-RED is not installed in build/node-red (bash scripts/install-node-red.sh; npm test runs it): skipped";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export class NodeRed {
   private log = "";
