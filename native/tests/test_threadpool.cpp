@@ -154,8 +154,34 @@ void test_then_phase(el::ThreadPool& pool, int rounds) {
 }
 
 void test_after_sleep(el::ThreadPool& pool) {
+  const el::ThreadPool::WaitStats before = pool.wait_stats();
+  test_covers_all(pool, 1);  // wakes any sleeping helper
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // helpers stop spinning and sleep
+  if (pool.size() > 1 && !pool.legacy_waits()) {
+    const el::ThreadPool::WaitStats idle = pool.wait_stats();
+    CHECK(idle.sleeps >= before.sleeps + pool.size() - 1);  // each helper went to sleep again
+    CHECK(idle.spin_ns > before.spin_ns);
+  }
   test_covers_all(pool, 3);
+}
+
+// The caller waits for a helper still running its chunk: it spins for the budget, sleeps,
+// and the helper's exit wakes it (a lost wake-up would hang here).
+void test_caller_sleeps(el::ThreadPool& pool) {
+  if (pool.size() < 2) return;
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<int> ran{0}, by_helper{0};
+    const el::ThreadPool::WaitStats before = pool.wait_stats();
+    pool.parallel_for(2, 2, 1, [&](int64_t b, int64_t e, int ith) {
+      if (b == 1 && ith != 0) {
+        by_helper++;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      ran += int(e - b);
+    });
+    CHECK(ran.load() == 2);
+    if (by_helper.load() && !pool.legacy_waits()) CHECK(pool.wait_stats().sleeps > before.sleeps);
+  }
 }
 
 }  // namespace
@@ -171,6 +197,7 @@ int main() {
     test_own_ranges(pool, 300);
     test_then_phase(pool, 300);
     test_after_sleep(pool);
+    test_caller_sleeps(pool);
   }
   el::ThreadPool clamped(0);
   CHECK(clamped.size() == 1);
