@@ -82,12 +82,13 @@ interface Cell {
 }
 
 function envFor(wait: string): Record<string, string | undefined> {
-  return wait === "legacy" ? { EL_POOL_WAIT: "legacy", EL_POOL_SPIN_US: undefined } : { EL_POOL_WAIT: undefined, EL_POOL_SPIN_US: wait.slice(4) };
+  const timed = { EL_POOL_STATS: "1" }; // the pool times its waits (costs system calls: benchmark only)
+  return wait === "legacy" ? { ...timed, EL_POOL_WAIT: "legacy", EL_POOL_SPIN_US: undefined } : { ...timed, EL_POOL_WAIT: undefined, EL_POOL_SPIN_US: wait.slice(4) };
 }
 
 /** A context whose pool waits as `wait` says (the pool reads the environment when it is created). */
 async function contextFor(model: NativeModel, wait: string, adapters: string[]): Promise<NativeContext> {
-  const saved = { EL_POOL_WAIT: process.env.EL_POOL_WAIT, EL_POOL_SPIN_US: process.env.EL_POOL_SPIN_US };
+  const saved = { EL_POOL_WAIT: process.env.EL_POOL_WAIT, EL_POOL_SPIN_US: process.env.EL_POOL_SPIN_US, EL_POOL_STATS: process.env.EL_POOL_STATS };
   const set = (env: Record<string, string | undefined>) => {
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
   };

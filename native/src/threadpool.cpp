@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
+#include <ctime>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -29,7 +30,7 @@ namespace {
 // Spin budget before sleeping: longer than the single-threaded gaps inside one forward pass
 // (norms, RoPE, attention of a small batch: measured by bench:pool), much shorter than the
 // pause between two decode steps while JavaScript handles results.
-constexpr int64_t kDefaultSpinNs = 100'000;
+constexpr int64_t kDefaultSpinNs = 50'000;
 // EL_POOL_WAIT=legacy: the earlier waits, 20,000 pause instructions (about 2 ms on this
 // project's Zen 4 EPYC test machine), then yields for the caller and wait_until.
 constexpr int kLegacySpinIterations = 20000;
@@ -50,6 +51,19 @@ uint64_t counter_of(uint64_t state) { return state >> kCounterShift; }
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// CPU time of the calling thread: what a wait costs, which its wall time overstates on a busy
+// machine (a spinning thread may be descheduled). A system call (0.3-2.5 us on this project's
+// VM), so only with EL_POOL_STATS=1.
+int64_t thread_cpu_ns() {
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+#else
+  return now_ns();
+#endif
 }
 
 // Sleeps while *word == expected (or until a wake, a signal, or timeout_ns > 0 passes).
@@ -91,6 +105,8 @@ ThreadPool::ThreadPool(int n_threads)
   legacy_ = wait && std::strcmp(wait, "legacy") == 0;
   const char* spin_us = std::getenv("EL_POOL_SPIN_US");
   spin_ns_ = spin_us && *spin_us ? std::max<int64_t>(0, std::atoll(spin_us)) * 1000 : kDefaultSpinNs;
+  const char* stats = std::getenv("EL_POOL_STATS");
+  stats_ = stats && std::strcmp(stats, "1") == 0;
   threads_.reserve(n_threads_ - 1);
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -116,7 +132,7 @@ ThreadPool::WaitStats ThreadPool::wait_stats() const {
 
 template <class Ready>
 bool ThreadPool::spin(Ready&& ready, WaitCounters& c) const {
-  const int64_t t0 = now_ns();
+  const int64_t t0 = now_ns(), cpu0 = cpu_mark();
   bool ok = false;
   if (legacy_) {
     for (int spins = 0; !(ok = ready()) && spins < kLegacySpinIterations; ++spins) EL_CPU_RELAX();
@@ -126,9 +142,12 @@ bool ThreadPool::spin(Ready&& ready, WaitCounters& c) const {
       t = now_ns();
     }
   }
-  c.add(c.spin_ns, now_ns() - t0);
+  c.add(c.spin_ns, cpu_mark() - cpu0);
   return ok;
 }
+
+int64_t ThreadPool::cpu_mark() const { return stats_ ? thread_cpu_ns() : 0; }
+int64_t ThreadPool::wall_mark() const { return stats_ ? now_ns() : 0; }
 
 void ThreadPool::wait_slow(bool (*done)(void* ctx), void* ctx) {
   const Current cur = current_;
@@ -138,7 +157,8 @@ void ThreadPool::wait_slow(bool (*done)(void* ctx), void* ctx) {
   }
   if (cur.pool->spin([&] { return done(ctx); }, *cur.counters)) return;
   WaitCounters& c = *cur.counters;
-  const int64_t t0 = now_ns();
+  const ThreadPool& pool = *cur.pool;
+  const int64_t t0 = pool.wall_mark(), cpu0 = pool.cpu_mark();
   while (!done(ctx)) {
     if (cur.pool->legacy_) {
       std::this_thread::yield();
@@ -147,7 +167,8 @@ void ThreadPool::wait_slow(bool (*done)(void* ctx), void* ctx) {
       std::this_thread::sleep_for(std::chrono::nanoseconds(kPollSleepNs));
     }
   }
-  c.add(cur.pool->legacy_ ? c.spin_ns : c.sleep_ns, now_ns() - t0);  // a yield loop burns CPU
+  if (pool.legacy_) c.add(c.spin_ns, pool.cpu_mark() - cpu0);  // a yield loop burns CPU
+  else c.add(c.sleep_ns, pool.wall_mark() - t0);
 }
 
 namespace {
@@ -233,17 +254,17 @@ void ThreadPool::dispatch(int nth, const Job& job) {
   WaitCounters& c = counters_[0];
   if (active_.load(std::memory_order_seq_cst) != 0 &&
       !spin([&] { return active_.load(std::memory_order_seq_cst) == 0; }, c)) {
-    const int64_t t0 = now_ns();
+    const int64_t t0 = wall_mark(), cpu0 = cpu_mark();
     if (legacy_) {
       while (active_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-      c.add(c.spin_ns, now_ns() - t0);
+      c.add(c.spin_ns, cpu_mark() - cpu0);
     } else {
       // The last helper out wakes us when it sees caller_asleep_ (the same pairing as above).
       c.add(c.sleeps, 1);
       caller_asleep_.store(1, std::memory_order_seq_cst);
       for (int a; (a = active_.load(std::memory_order_seq_cst)) != 0;) futex_wait(futex_word(active_), uint32_t(a));
       caller_asleep_.store(0, std::memory_order_relaxed);
-      c.add(c.sleep_ns, now_ns() - t0);
+      c.add(c.sleep_ns, wall_mark() - t0);
     }
   }
   current_ = outer;
@@ -257,12 +278,12 @@ void ThreadPool::worker_loop(int ith) {
     uint64_t s = state_.load(std::memory_order_acquire);
     if (counter_of(s) == seen &&
         !spin([&] { return counter_of(s = state_.load(std::memory_order_acquire)) != seen; }, c)) {
-      const int64_t t0 = now_ns();
+      const int64_t t0 = wall_mark();
       c.add(c.sleeps, 1);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
       for (uint32_t e; (e = epoch_.load(std::memory_order_seq_cst)) == uint32_t(seen);) futex_wait(epoch_, e);
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
-      c.add(c.sleep_ns, now_ns() - t0);
+      c.add(c.sleep_ns, wall_mark() - t0);
       s = state_.load(std::memory_order_acquire);
     }
     seen = counter_of(s);

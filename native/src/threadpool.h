@@ -19,7 +19,8 @@
 //
 // Benchmark switches (read when a pool is created; bench:pool compares them in one process):
 // EL_POOL_WAIT=legacy restores the earlier waits (20,000 pause instructions, then helpers sleep
-// but the caller and wait_until yield until done); EL_POOL_SPIN_US sets the spin budget.
+// but the caller and wait_until yield until done); EL_POOL_SPIN_US sets the spin budget;
+// EL_POOL_STATS=1 times the waits (wait_stats).
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -42,9 +43,10 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // How the threads waited, summed over them since the pool was created: CPU spent polling
-  // (for a dispatch, for helpers to finish, in wait_until), time asleep in the kernel (counted
-  // on waking) and times gone to sleep (counted on going).
+  // How the threads waited, summed over them since the pool was created: CPU time spent
+  // polling (for a dispatch, for helpers to finish, in wait_until; the thread's CPU clock),
+  // wall time asleep in the kernel (counted on waking), both only with EL_POOL_STATS=1 (the
+  // clocks cost system calls), and times gone to sleep (on going; always).
   struct WaitStats {
     int64_t spin_ns = 0;
     int64_t sleep_ns = 0;
@@ -53,6 +55,7 @@ class ThreadPool {
   WaitStats wait_stats() const;
   // The waits this pool was created with (EL_POOL_WAIT, EL_POOL_SPIN_US).
   bool legacy_waits() const { return legacy_; }
+  bool wait_stats_on() const { return stats_; }
   int64_t spin_ns() const { return spin_ns_; }
 
   // Calls fn(begin, end, ith) for chunks covering [0, n) once, on up to nth
@@ -143,6 +146,8 @@ class ThreadPool {
   // Spins until ready() or the spin budget is spent; true when ready. Counts the spin.
   template <class Ready>
   bool spin(Ready&& ready, WaitCounters& c) const;
+  int64_t cpu_mark() const;   // the thread's CPU clock with EL_POOL_STATS=1, else 0
+  int64_t wall_mark() const;  // the wall clock with EL_POOL_STATS=1, else 0
 
   struct Job {
     void (*fn)(void* ctx, int64_t begin, int64_t end, int ith);
@@ -178,6 +183,7 @@ class ThreadPool {
   std::atomic<int> sleepers_{0};  // helpers asleep on epoch_
   std::atomic<bool> stop_{false};
   bool legacy_ = false;
+  bool stats_ = false;
   int64_t spin_ns_ = 0;
 };
 

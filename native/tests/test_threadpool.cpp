@@ -3,11 +3,14 @@
 // shrink as the work runs out; each thread's chunks of its own range are one ascending run
 // from the range's start, others take only its back, and no chunk spans two ranges; thread
 // ids stay in range (they index per-thread scratch); the optional second phase runs on every
-// thread that took part, after its chunks.
+// thread that took part, after its chunks. Idle helpers go to sleep, and a caller waiting for
+// a helper's last chunk sleeps and is woken (no lost wake-up), counted by the wait statistics.
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "check.h"
@@ -155,12 +158,14 @@ void test_then_phase(el::ThreadPool& pool, int rounds) {
 
 void test_after_sleep(el::ThreadPool& pool) {
   const el::ThreadPool::WaitStats before = pool.wait_stats();
-  test_covers_all(pool, 1);  // wakes any sleeping helper
+  std::atomic<int64_t> sum{0};  // a dispatch to every thread wakes any sleeping helper
+  pool.parallel_for(pool.size(), 1000, 1, [&](int64_t b, int64_t e, int) { sum += e - b; });
+  CHECK(sum.load() == 1000);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // helpers stop spinning and sleep
   if (pool.size() > 1 && !pool.legacy_waits()) {
     const el::ThreadPool::WaitStats idle = pool.wait_stats();
     CHECK(idle.sleeps >= before.sleeps + pool.size() - 1);  // each helper went to sleep again
-    CHECK(idle.spin_ns > before.spin_ns);
+    if (pool.wait_stats_on() && pool.spin_ns() > 0) CHECK(idle.spin_ns > before.spin_ns);  // CPU time, spinning
   }
   test_covers_all(pool, 3);
 }
@@ -189,15 +194,21 @@ void test_caller_sleeps(el::ThreadPool& pool) {
 int main() {
   test_chunk_end();
   test_cuts();
-  for (int n : {1, 2, 3, 8}) {
-    el::ThreadPool pool(n);
-    CHECK(pool.size() == n);
-    test_inline_cases(pool);
-    test_covers_all(pool, 300);
-    test_own_ranges(pool, 300);
-    test_then_phase(pool, 300);
-    test_after_sleep(pool);
-    test_caller_sleeps(pool);
+  // As configured by the environment (the product's default waits, or the legacy ones), then
+  // with the waits timed (EL_POOL_STATS=1), whose counters the tests check too.
+  for (const bool timed : {false, true}) {
+    if (timed) setenv("EL_POOL_STATS", "1", 1);
+    for (int n : {1, 2, 3, 8}) {
+      el::ThreadPool pool(n);
+      CHECK(pool.wait_stats_on() == (timed || (getenv("EL_POOL_STATS") && std::string(getenv("EL_POOL_STATS")) == "1")));
+      CHECK(pool.size() == n);
+      test_inline_cases(pool);
+      test_covers_all(pool, 300);
+      test_own_ranges(pool, 300);
+      test_then_phase(pool, 300);
+      test_after_sleep(pool);
+      test_caller_sleeps(pool);
+    }
   }
   el::ThreadPool clamped(0);
   CHECK(clamped.size() == 1);
