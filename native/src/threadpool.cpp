@@ -36,8 +36,11 @@ constexpr int64_t kDefaultSpinNs = 50'000;
 constexpr int kLegacySpinIterations = 20000;
 // Between two clock reads while spinning (a read costs up to 0.1 us on a VM).
 constexpr int kSpinsPerClockRead = 16;
-// wait_until's sleep between polls once the budget is spent: the thread it waits for is
-// then most likely descheduled, for a time slice (milliseconds) rather than microseconds.
+// wait_until waits for rows another thread is computing, up to one chunk of a projection
+// (about 0.3 ms at batch 16 on the bench model), so it spins this many times longer before
+// sleeping between polls; past that the thread it waits for is most likely descheduled, for a
+// time slice (milliseconds) rather than microseconds.
+constexpr int64_t kWaitUntilSpinFactor = 10;
 constexpr int64_t kPollSleepNs = 50'000;
 constexpr uint64_t kClosed = uint64_t(1) << 16;
 constexpr uint64_t kThreadsMask = kClosed - 1;
@@ -131,13 +134,13 @@ ThreadPool::WaitStats ThreadPool::wait_stats() const {
 }
 
 template <class Ready>
-bool ThreadPool::spin(Ready&& ready, WaitCounters& c) const {
+bool ThreadPool::spin(Ready&& ready, WaitCounters& c, int64_t budget_ns) const {
   const int64_t t0 = now_ns(), cpu0 = cpu_mark();
   bool ok = false;
   if (legacy_) {
     for (int spins = 0; !(ok = ready()) && spins < kLegacySpinIterations; ++spins) EL_CPU_RELAX();
   } else {
-    for (int64_t t = t0; !(ok = ready()) && t - t0 < spin_ns_;) {
+    for (int64_t t = t0; !(ok = ready()) && t - t0 < budget_ns;) {
       for (int i = 0; i < kSpinsPerClockRead; ++i) EL_CPU_RELAX();
       t = now_ns();
     }
@@ -155,7 +158,7 @@ void ThreadPool::wait_slow(bool (*done)(void* ctx), void* ctx) {
     while (!done(ctx)) EL_CPU_RELAX();
     return;
   }
-  if (cur.pool->spin([&] { return done(ctx); }, *cur.counters)) return;
+  if (cur.pool->spin([&] { return done(ctx); }, *cur.counters, cur.pool->spin_ns_ * kWaitUntilSpinFactor)) return;
   WaitCounters& c = *cur.counters;
   const ThreadPool& pool = *cur.pool;
   const int64_t t0 = pool.wall_mark(), cpu0 = pool.cpu_mark();
@@ -253,7 +256,7 @@ void ThreadPool::dispatch(int nth, const Job& job) {
   state_.store(open | kClosed, std::memory_order_seq_cst);
   WaitCounters& c = counters_[0];
   if (active_.load(std::memory_order_seq_cst) != 0 &&
-      !spin([&] { return active_.load(std::memory_order_seq_cst) == 0; }, c)) {
+      !spin([&] { return active_.load(std::memory_order_seq_cst) == 0; }, c, spin_ns_)) {
     const int64_t t0 = wall_mark(), cpu0 = cpu_mark();
     if (legacy_) {
       while (active_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
@@ -277,14 +280,19 @@ void ThreadPool::worker_loop(int ith) {
   for (;;) {
     uint64_t s = state_.load(std::memory_order_acquire);
     if (counter_of(s) == seen &&
-        !spin([&] { return counter_of(s = state_.load(std::memory_order_acquire)) != seen; }, c)) {
+        !spin([&] { return counter_of(s = state_.load(std::memory_order_acquire)) != seen; }, c, spin_ns_)) {
       const int64_t t0 = wall_mark();
       c.add(c.sleeps, 1);
+      // epoch_ is stored just after state_, so it may still hold the dispatch before `seen`
+      // (its caller descheduled between the two stores): sleep through that one too, until
+      // a dispatch after `seen` is published; that dispatch's caller then sees us in sleepers_.
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      for (uint32_t e; (e = epoch_.load(std::memory_order_seq_cst)) == uint32_t(seen);) futex_wait(epoch_, e);
+      for (uint32_t e; (e = epoch_.load(std::memory_order_seq_cst)) == uint32_t(seen) || e == uint32_t(seen - 1);)
+        futex_wait(epoch_, e);
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
       c.add(c.sleep_ns, wall_mark() - t0);
       s = state_.load(std::memory_order_acquire);
+      if (counter_of(s) == seen) continue;  // never join the same dispatch twice
     }
     seen = counter_of(s);
     if (stop_.load(std::memory_order_acquire)) return;

@@ -3,7 +3,7 @@
 // cost no wake-up) and then sleeping in the kernel (a futex on Linux), so the gaps between
 // decode steps, and a helper descheduled on a busy machine, cost no CPU time. A dispatch wakes
 // sleeping helpers with one syscall, only when one sleeps. The caller's wait for helpers still
-// inside a dispatch, and wait_until, spin for the same bounded time and then sleep too.
+// inside a dispatch, and wait_until, spin for a bounded time and then sleep too.
 //
 // Work is split into chunks that participants claim, so the caller never waits for a helper
 // that has not started (on a busy machine a descheduled helper would otherwise stall every
@@ -99,8 +99,8 @@ class ThreadPool {
     dispatch(nth, job);
   }
 
-  // Polls done() until it holds, spinning for the pool's budget and then sleeping briefly
-  // between polls: for work that waits on chunks other threads are running, such as results
+  // Polls done() until it holds, spinning for ten times the pool's budget and then sleeping
+  // briefly between polls: for work that waits on chunks other threads are running, such as results
   // their earlier chunks publish. Only from inside a dispatch (fn or then).
   template <class Done>
   static void wait_until(Done&& done) {
@@ -143,9 +143,9 @@ class ThreadPool {
   };
   static thread_local Current current_;
   static void wait_slow(bool (*done)(void* ctx), void* ctx);
-  // Spins until ready() or the spin budget is spent; true when ready. Counts the spin.
+  // Spins until ready() or budget_ns is spent (legacy: 20,000 pauses); true when ready.
   template <class Ready>
-  bool spin(Ready&& ready, WaitCounters& c) const;
+  bool spin(Ready&& ready, WaitCounters& c, int64_t budget_ns) const;
   int64_t cpu_mark() const;   // the thread's CPU clock with EL_POOL_STATS=1, else 0
   int64_t wall_mark() const;  // the wall clock with EL_POOL_STATS=1, else 0
 
