@@ -329,6 +329,9 @@ class Context : public Napi::ObjectWrap<Context> {
     o.Set("kvBlockSize", st.kv_block_size);
     o.Set("kvBytes", double(st.kv_bytes));
     o.Set("threads", st.n_threads);
+    o.Set("poolSpinNs", double(st.pool_spin_ns));
+    o.Set("poolSleepNs", double(st.pool_sleep_ns));
+    o.Set("poolSleeps", double(st.pool_sleeps));
     o.Set("busy", h.busy);
     o.Set("nCtx", h.params.n_ctx);
     o.Set("nSeqMax", h.params.n_seq_max);

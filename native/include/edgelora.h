@@ -139,6 +139,10 @@ typedef struct {
   int32_t kv_blocks_total, kv_blocks_used, kv_block_size;
   int64_t kv_bytes;
   int32_t n_threads;
+  /* How the compute threads waited since the context was created (summed over threads):
+   * CPU time spent polling for work or for each other and wall time asleep (both 0 unless the
+   * environment has EL_POOL_STATS=1 when the context is created), times gone to sleep. */
+  int64_t pool_spin_ns, pool_sleep_ns, pool_sleeps;
 } el_context_stats;
 void el_context_get_stats(const el_context* ctx, el_context_stats* out);
 

@@ -333,6 +333,10 @@ void el_context_get_stats(const el_context* ctx, el_context_stats* out) {
   out->kv_block_size = kv.params().block_size;
   out->kv_bytes = int64_t(kv.bytes());
   out->n_threads = ctx->impl.params().n_threads;
+  const el::ThreadPool::WaitStats w = ctx->impl.pool_wait_stats();
+  out->pool_spin_ns = w.spin_ns;
+  out->pool_sleep_ns = w.sleep_ns;
+  out->pool_sleeps = w.sleeps;
 }
 
 }  // extern "C"

@@ -183,6 +183,7 @@ class Context {
 
   const ContextParams& params() const { return p_; }
   const KVCache& kv() const { return kv_; }
+  ThreadPool::WaitStats pool_wait_stats() const { return pool_.wait_stats(); }
   const kernels::KernelSet& kernels() const { return ks_; }
   // The LoRA slot pool; null when the context was created with lora_slots = 0.
   lora::LoraPool* lora_pool() const { return lora_ ? &lora_->pool() : nullptr; }

@@ -1,6 +1,9 @@
 // A persistent pool of compute threads. The calling thread always takes part; helper
 // threads wait for work by spinning briefly (so back-to-back dispatches of one forward pass
-// cost no wake-up) and then sleeping on a condition variable (so an idle engine burns no CPU).
+// cost no wake-up) and then sleeping in the kernel (a futex on Linux), so the gaps between
+// decode steps, and a helper descheduled on a busy machine, cost no CPU time. A dispatch wakes
+// sleeping helpers with one syscall, only when one sleeps. The caller's wait for helpers still
+// inside a dispatch, and wait_until, spin for a bounded time and then sleep too.
 //
 // Work is split into chunks that participants claim, so the caller never waits for a helper
 // that has not started (on a busy machine a descheduled helper would otherwise stall every
@@ -13,13 +16,17 @@
 // still finish together: the last chunks are short. Chunks stop shrinking at 1/(8 nth) of
 // the work, where restarting streams starts to cost more than the balance gains.
 // One dispatch at a time, from one thread.
+//
+// Benchmark switches (read when a pool is created; bench:pool compares them in one process):
+// EL_POOL_WAIT=legacy restores the earlier waits (20,000 pause instructions, then helpers sleep
+// but the caller and wait_until yield until done); EL_POOL_SPIN_US sets the spin budget;
+// EL_POOL_STATS=1 times the waits (wait_stats).
 #pragma once
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -35,6 +42,21 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
+
+  // How the threads waited, summed over them since the pool was created: CPU time spent
+  // polling (for a dispatch, for helpers to finish, in wait_until; the thread's CPU clock),
+  // wall time asleep in the kernel (counted on waking), both only with EL_POOL_STATS=1 (the
+  // clocks cost system calls), and times gone to sleep (on going; always).
+  struct WaitStats {
+    int64_t spin_ns = 0;
+    int64_t sleep_ns = 0;
+    int64_t sleeps = 0;
+  };
+  WaitStats wait_stats() const;
+  // The waits this pool was created with (EL_POOL_WAIT, EL_POOL_SPIN_US).
+  bool legacy_waits() const { return legacy_; }
+  bool wait_stats_on() const { return stats_; }
+  int64_t spin_ns() const { return spin_ns_; }
 
   // Calls fn(begin, end, ith) for chunks covering [0, n) once, on up to nth
   // threads; ith in [0, nth) names the thread running the call (the caller is 0), for
@@ -77,11 +99,13 @@ class ThreadPool {
     dispatch(nth, job);
   }
 
-  // Spins (then yields) until done() holds: for work that waits on chunks other threads
-  // are running, such as results their earlier chunks publish.
+  // Polls done() until it holds, spinning for ten times the pool's budget and then sleeping
+  // briefly between polls: for work that waits on chunks other threads are running, such as results
+  // their earlier chunks publish. Only from inside a dispatch (fn or then).
   template <class Done>
   static void wait_until(Done&& done) {
-    for (int spins = 0; !done(); ++spins) relax(spins);
+    if (done()) return;
+    wait_slow([](void* ctx) { return bool((*static_cast<std::remove_reference_t<Done>*>(ctx))()); }, &done);
   }
 
   // The guided chunk that starts at `begin` (a multiple of grain), as the inline path cuts it.
@@ -106,7 +130,24 @@ class ThreadPool {
 
  private:
   static constexpr int64_t kMaxIndices = 0xffffffff;  // a range's ends are 32-bit (Range)
-  static void relax(int spins);  // a pause instruction, or a yield after long spinning
+
+  // One thread's wait counters, written only by that thread.
+  struct alignas(64) WaitCounters {
+    std::atomic<int64_t> spin_ns{0}, sleep_ns{0}, sleeps{0};
+    void add(std::atomic<int64_t>& c, int64_t v) { c.store(c.load(std::memory_order_relaxed) + v, std::memory_order_relaxed); }
+  };
+  // The pool and counters of the dispatch the calling thread is in (for wait_until).
+  struct Current {
+    const ThreadPool* pool;
+    WaitCounters* counters;
+  };
+  static thread_local Current current_;
+  static void wait_slow(bool (*done)(void* ctx), void* ctx);
+  // Spins until ready() or budget_ns is spent (legacy: 20,000 pauses); true when ready.
+  template <class Ready>
+  bool spin(Ready&& ready, WaitCounters& c, int64_t budget_ns) const;
+  int64_t cpu_mark() const;   // the thread's CPU clock with EL_POOL_STATS=1, else 0
+  int64_t wall_mark() const;  // the wall clock with EL_POOL_STATS=1, else 0
 
   struct Job {
     void (*fn)(void* ctx, int64_t begin, int64_t end, int ith);
@@ -134,11 +175,16 @@ class ThreadPool {
     std::atomic<uint64_t> ends{0};
   };
   std::unique_ptr<Range[]> ranges_;
-  alignas(64) std::atomic<int> active_{0};  // helpers inside the current dispatch
-  alignas(64) std::atomic<int> sleepers_{0};
+  std::unique_ptr<WaitCounters[]> counters_;  // per thread
+  alignas(64) std::atomic<int> active_{0};  // helpers inside the current dispatch (a futex word)
+  alignas(64) std::atomic<int> caller_asleep_{0};  // the caller sleeps until active_ is 0
+  // The dispatch counter's low 32 bits, stored after state_: the futex word helpers sleep on.
+  alignas(64) std::atomic<uint32_t> epoch_{0};
+  std::atomic<int> sleepers_{0};  // helpers asleep on epoch_
   std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  std::condition_variable wake_;
+  bool legacy_ = false;
+  bool stats_ = false;
+  int64_t spin_ns_ = 0;
 };
 
 }  // namespace el

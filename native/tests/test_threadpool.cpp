@@ -3,11 +3,15 @@
 // shrink as the work runs out; each thread's chunks of its own range are one ascending run
 // from the range's start, others take only its back, and no chunk spans two ranges; thread
 // ids stay in range (they index per-thread scratch); the optional second phase runs on every
-// thread that took part, after its chunks.
+// thread that took part, after its chunks. Idle helpers go to sleep, and a caller waiting for
+// a helper's last chunk sleeps and is woken (no lost wake-up), counted by the wait statistics.
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "check.h"
@@ -142,9 +146,15 @@ void test_then_phase(el::ThreadPool& pool, int rounds) {
           for (int i; (i = next.fetch_add(1)) < kSecond;) second[size_t(i)]++;
         });
     const int most = std::max(1, std::min(nth, pool.size()));
-    ok = ok && bad.load() == 0 && calls.load() >= 1 && calls.load() <= most && done.load() == n;
-    ok = ok && (ran_chunks.load() & ~ran_then.load()) == 0;  // every thread that ran chunks
-    for (auto& c : second) ok = ok && c.load() == 1;
+    bool seconds = true;
+    for (auto& c : second) seconds = seconds && c.load() == 1;
+    const bool round_ok = bad.load() == 0 && calls.load() >= 1 && calls.load() <= most && done.load() == n &&
+                          (ran_chunks.load() & ~ran_then.load()) == 0 && seconds;  // every thread that ran chunks
+    if (!round_ok)
+      std::fprintf(stderr, "then phase, pool %d nth %d n %lld: bad %d calls %d done %lld chunks %x then %x second %d\n",
+                   pool.size(), nth, (long long)n, bad.load(), calls.load(), (long long)done.load(), ran_chunks.load(),
+                   ran_then.load(), int(seconds));
+    ok = ok && round_ok;
   }
   CHECK(ok);
   int inline_calls = 0;  // one thread: the chunks, then one call
@@ -154,8 +164,39 @@ void test_then_phase(el::ThreadPool& pool, int rounds) {
 }
 
 void test_after_sleep(el::ThreadPool& pool) {
+  const el::ThreadPool::WaitStats before = pool.wait_stats();
+  std::atomic<int64_t> sum{0};  // a dispatch to every thread wakes any sleeping helper
+  pool.parallel_for(pool.size(), 1000, 1, [&](int64_t b, int64_t e, int) { sum += e - b; });
+  CHECK(sum.load() == 1000);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // helpers stop spinning and sleep
+  if (pool.size() > 1 && !pool.legacy_waits()) {
+    // Each helper goes to sleep again (on a loaded machine a helper may wait long to run at all).
+    for (int i = 0; i < 100 && pool.wait_stats().sleeps < before.sleeps + pool.size() - 1; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const el::ThreadPool::WaitStats idle = pool.wait_stats();
+    CHECK(idle.sleeps >= before.sleeps + pool.size() - 1);
+    if (pool.wait_stats_on() && pool.spin_ns() > 0) CHECK(idle.spin_ns > before.spin_ns);  // CPU time, spinning
+  }
   test_covers_all(pool, 3);
+}
+
+// The caller waits for a helper still running its chunk: it spins for the budget, sleeps,
+// and the helper's exit wakes it (a lost wake-up would hang here).
+void test_caller_sleeps(el::ThreadPool& pool) {
+  if (pool.size() < 2) return;
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<int> ran{0}, by_helper{0};
+    const el::ThreadPool::WaitStats before = pool.wait_stats();
+    pool.parallel_for(2, 2, 1, [&](int64_t b, int64_t e, int ith) {
+      if (b == 1 && ith != 0) {
+        by_helper++;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      ran += int(e - b);
+    });
+    CHECK(ran.load() == 2);
+    if (by_helper.load() && !pool.legacy_waits()) CHECK(pool.wait_stats().sleeps > before.sleeps);
+  }
 }
 
 }  // namespace
@@ -163,14 +204,21 @@ void test_after_sleep(el::ThreadPool& pool) {
 int main() {
   test_chunk_end();
   test_cuts();
-  for (int n : {1, 2, 3, 8}) {
-    el::ThreadPool pool(n);
-    CHECK(pool.size() == n);
-    test_inline_cases(pool);
-    test_covers_all(pool, 300);
-    test_own_ranges(pool, 300);
-    test_then_phase(pool, 300);
-    test_after_sleep(pool);
+  // As configured by the environment (the product's default waits, or the legacy ones), then
+  // with the waits timed (EL_POOL_STATS=1), whose counters the tests check too.
+  for (const bool timed : {false, true}) {
+    if (timed) setenv("EL_POOL_STATS", "1", 1);
+    for (int n : {1, 2, 3, 8}) {
+      el::ThreadPool pool(n);
+      CHECK(pool.wait_stats_on() == (timed || (getenv("EL_POOL_STATS") && std::string(getenv("EL_POOL_STATS")) == "1")));
+      CHECK(pool.size() == n);
+      test_inline_cases(pool);
+      test_covers_all(pool, 300);
+      test_own_ranges(pool, 300);
+      test_then_phase(pool, 300);
+      test_after_sleep(pool);
+      test_caller_sleeps(pool);
+    }
   }
   el::ThreadPool clamped(0);
   CHECK(clamped.size() == 1);

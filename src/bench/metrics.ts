@@ -35,7 +35,29 @@ export interface Summary {
   sloAttainment: number; // share of all requests answered without error with TTFT <= sloMs
   cpuSPer1kTokens: number | null; // per generated token (unfinished requests' included)
   peakRssMiB: number | null;
+  keepUp: KeepUp;
 }
+
+/**
+ * Whether the server kept up with the offered rate, judged on the second half of the arrivals (the first
+ * fills the pipeline): a server that cannot sustain the rate answers fewer requests than arrive there, so
+ * its backlog (arrived, not yet answered) grows however good the TTFT of the requests it did answer.
+ * Requests answered with an error, or never, stay in the backlog.
+ */
+export interface KeepUp {
+  fromS: number; // the window, seconds of the trace
+  toS: number;
+  offeredRps: number; // arrivals in the window per second
+  servedRps: number; // requests answered (without error) in the window per second
+  backlogStart: number; // requests arrived and not answered at the window's start
+  backlogEnd: number; // ... at its end
+  keepsUp: boolean; // the backlog grew by at most KEEP_UP_SLACK of the window's arrivals (and at most 2 requests more)
+}
+
+/** The share of a window's arrivals a server may leave unanswered at its end and still keep up (arrivals are bursty). */
+export const KEEP_UP_SLACK = 0.1;
+/** SLO attainment a sustained rate needs (the issue's target). */
+export const SUSTAINED_SLO = 0.95;
 
 /** Nearest-rank percentile; NaN for no values. */
 export function percentile(xs: readonly number[], p: number): number {
@@ -75,5 +97,27 @@ export function summarize(records: readonly RequestRecord[], opts: { sloMs: numb
     sloAttainment: records.length ? met / records.length : NaN,
     cpuSPer1kTokens: opts.usage && generated > 0 ? (opts.usage.cpuS / generated) * 1000 : null,
     peakRssMiB: opts.usage ? opts.usage.peakRssBytes / 2 ** 20 : null,
+    keepUp: keepUp(records, opts.durationS),
   };
+}
+
+/** The backlog over the second half of the arrivals (KeepUp). */
+export function keepUp(records: readonly RequestRecord[], durationS: number): KeepUp {
+  const fromMs = (durationS * 1000) / 2;
+  const toMs = durationS * 1000;
+  const arrived = (t: number) => records.filter((r) => r.arrivalMs <= t).length;
+  const answered = (t: number) => records.filter((r) => r.error === null && r.doneMs !== null && r.doneMs <= t).length;
+  const backlogStart = arrived(fromMs) - answered(fromMs);
+  const backlogEnd = arrived(toMs) - answered(toMs);
+  const arrivals = arrived(toMs) - arrived(fromMs);
+  const windowS = (toMs - fromMs) / 1000;
+  return {
+    fromS: fromMs / 1000, toS: toMs / 1000, offeredRps: arrivals / windowS, servedRps: (answered(toMs) - answered(fromMs)) / windowS,
+    backlogStart, backlogEnd, keepsUp: backlogEnd - backlogStart <= Math.max(2, KEEP_UP_SLACK * arrivals),
+  };
+}
+
+/** A rate is sustained when the server kept up with it and met the TTFT objective for SUSTAINED_SLO of the requests. */
+export function sustained(s: Summary): boolean {
+  return s.keepUp.keepsUp && s.sloAttainment >= SUSTAINED_SLO;
 }

@@ -88,6 +88,10 @@ export interface AddonContext {
     kvBlockSize: number;
     kvBytes: number;
     threads: number;
+    /** How the compute threads waited since the context was created, summed over threads. */
+    poolSpinNs: number; // CPU time polling for work or for each other
+    poolSleepNs: number; // asleep in the kernel
+    poolSleeps: number;
     busy: boolean;
     nCtx: number;
     nSeqMax: number;

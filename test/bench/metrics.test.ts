@@ -1,5 +1,5 @@
 import test from "ava";
-import { percentile, summarize, type RequestRecord } from "../../src/bench/metrics.js";
+import { percentile, summarize, sustained, type RequestRecord } from "../../src/bench/metrics.js";
 
 function rec(id: number, arrivalMs: number, ttft: number | null, done: number | null, tokens: number, error: string | null = null): RequestRecord {
   return {
@@ -42,4 +42,38 @@ test("a run's summary: throughput over the busy window, TTFT of answered request
   t.is(clean.generatedTokensPerS, clean.tokensPerS);
   t.is(clean.wallS, 9.5); // first arrival to last completion
   t.is(clean.cpuSPer1kTokens, null);
+});
+
+/** One request a second for `durationS` s, each answered `serviceS(i)` s after it arrived (null: never). */
+function steady(durationS: number, serviceS: (i: number) => number | null): RequestRecord[] {
+  return Array.from({ length: durationS }, (_, i) => {
+    const s = serviceS(i);
+    return rec(i, i * 1000, s === null ? null : 100, s === null ? null : s * 1000, 10, s === null ? "UNFINISHED" : null);
+  });
+}
+
+test("keeping up: a server answering as fast as requests arrive keeps up, one answering at half the rate falls behind", (t) => {
+  const fast = summarize(steady(60, () => 2), { sloMs: 6000, durationS: 60, endMs: 70_000 });
+  t.is(fast.keepUp.fromS, 30);
+  t.is(fast.keepUp.offeredRps, 29 / 30); // requests 31..59 arrive in (30 s, 60 s]
+  t.is(fast.keepUp.servedRps, 1);
+  t.is(fast.keepUp.backlogStart, 2); // requests 29 and 30 arrived and are in service
+  t.true(fast.keepUp.keepsUp);
+  t.true(sustained(fast));
+
+  // A server with capacity 0.5 req/s: request i is answered at 2i + 2 s; the queue grows all along. Every
+  // answered request met the SLO (its first token came early), so only the backlog tells.
+  const slow = summarize(steady(60, (i) => (2 * i + 2 <= 90 ? 2 * i + 2 - i : null)), { sloMs: 6000, durationS: 60, endMs: 90_000 });
+  t.is(slow.keepUp.servedRps, 0.5);
+  t.true(slow.keepUp.backlogEnd - slow.keepUp.backlogStart >= 14);
+  t.false(slow.keepUp.keepsUp);
+  t.false(sustained(slow));
+});
+
+test("sustained needs the SLO too: keeping up with TTFTs past the objective is not sustained", (t) => {
+  const late = steady(60, () => 2).map((r) => ({ ...r, firstTokenMs: r.arrivalMs + 7000, doneMs: r.arrivalMs + 8000 }));
+  const s = summarize(late, { sloMs: 6000, durationS: 60, endMs: 70_000 });
+  t.true(s.keepUp.keepsUp);
+  t.is(s.sloAttainment, 0);
+  t.false(sustained(s));
 });
