@@ -33,6 +33,8 @@ export interface IntakeObserver {
    *  crash). `remember`: a copy of the transaction is to get this reply again (dedupe). */
   replying?(key: string, route: { topic: string; correlationData?: Buffer }, reply: TenantReply, remember: boolean): void;
   answered(key: string): void;
+  /** Several answered at once (one write for all, where the observer writes). */
+  answeredAll?(keys: string[]): void;
 }
 
 /** What the request handler asks of the fleet (src/fleet/); absent on a single board. */

@@ -134,9 +134,18 @@ export class RequestJournal {
 
   /** The request's final reply is published (or it was handed to another board). */
   done(key: string): void {
-    this.replies.delete(key);
-    if (!this.pending.delete(key)) return;
-    this.append({ op: "done", key });
+    this.doneAll([key]);
+  }
+
+  /** Several done at once, in one write. */
+  doneAll(keys: string[]): void {
+    const closed: DoneRecord[] = [];
+    for (const key of keys) {
+      this.replies.delete(key);
+      if (this.pending.delete(key)) closed.push({ op: "done", key });
+    }
+    if (closed.length === 0) return;
+    this.append(...closed);
     if (this.lines > COMPACT_AFTER_LINES) {
       try {
         this.rewrite();
@@ -157,6 +166,10 @@ export class RequestJournal {
 
   answered(key: string): void {
     this.done(key);
+  }
+
+  answeredAll(keys: string[]): void {
+    this.doneAll(keys);
   }
 
   get size(): number {
@@ -210,11 +223,11 @@ export class RequestJournal {
     this.lines = records.length;
   }
 
-  private append(rec: JournalRecord): void {
+  private append(...recs: JournalRecord[]): void {
     if (this.failed || this.fd === null) return;
     try {
-      writeSync(this.fd, `${JSON.stringify(rec)}\n`);
-      this.lines++;
+      writeSync(this.fd, recs.map((r) => `${JSON.stringify(r)}\n`).join(""));
+      this.lines += recs.length;
     } catch (err) {
       this.fail(err);
       return;

@@ -17,6 +17,7 @@ const DEFAULT_SAMPLING = { temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05
 export class RequestHandler implements Extension {
   readonly name = "requests";
   private readonly inFlight = new Map<string, { handle: JobHandle; done: Promise<void> }>();
+  private readonly closing: string[] = []; // answered in this tick, closed once their replies are written
   private readonly routing = new Set<Promise<void>>(); // "auto" requests being routed, not yet queued
   private readonly dedupe: Dedupe<{ route: ReplyRoute; reply: TenantReply }>;
   private readonly engine: StepEngine;
@@ -224,18 +225,19 @@ export class RequestHandler implements Extension {
         if (remembered) this.dedupe.finish(key, { route, reply });
         else this.dedupe.forget(key);
       }
-      // Connected, the reply reaches the socket in the nextTick callback that publish queued (mqtt-packet
-      // uncorks there), and the kernel still sends it if we are killed after that; so the request is
-      // closed in the nextTick callback queued just behind it. Waiting for the broker's ack instead
-      // would leave a window in which a killed daemon answers it again after its restart. Offline, the
-      // reply waits in memory: the request is closed at the ack.
+      // Connected, the request is closed once its reply is in the kernel's socket buffer (the kernel
+      // still sends it if we are killed after that). A kill between the two writes would answer it
+      // again after a restart (with the same reply, kept by the journal), so the gap is kept to two
+      // adjacent system calls: the replies of one step are written to the socket together, then all
+      // of them closed in one journal write (closeAfterWritten). Waiting for the broker's ack instead
+      // would widen the gap. Offline, the reply waits in memory: closed at the ack.
       const connected = this.ctx.bus.connected;
       for (const o of this.ctx.intake) o.replying?.(key, route, reply, remembered);
       void this.answer(tenant, route, reply).finally(() => {
         if (!connected) closeIntake();
         finish();
       });
-      if (connected) process.nextTick(closeIntake);
+      if (connected) this.closeAfterWritten(key);
     };
     const handle = this.scheduler.submit(job, {
       onDelta: chunks ? (delta) => chunks.push(delta) : undefined,
@@ -244,6 +246,22 @@ export class RequestHandler implements Extension {
     });
     this.inFlight.set(key, { handle, done });
     this.ctx.logger.debug({ tenant, transaction, adapter: job.adapter, prompt_tokens: job.promptTokens.length, stream: body.stream }, "request queued");
+  }
+
+  /** Closes `key` at the intake observers once the replies published in this tick are written. */
+  private closeAfterWritten(key: string): void {
+    this.closing.push(key);
+    if (this.closing.length > 1) return;
+    // Runs after every final reply of this tick (one engine step) has been handed to the client.
+    process.nextTick(() => {
+      const keys = this.closing.splice(0);
+      this.ctx.bus.afterWritten(() => {
+        for (const o of this.ctx.intake) {
+          if (o.answeredAll) o.answeredAll(keys);
+          else for (const k of keys) o.answered(k);
+        }
+      });
+    });
   }
 
   private answer(tenant: string, route: ReplyRoute, reply: TenantReply): Promise<void> {

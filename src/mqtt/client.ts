@@ -72,6 +72,17 @@ export class Bus {
     return this.client?.connected ?? false;
   }
 
+  /** Runs `then` once what has been published so far is in the kernel's socket buffer (sent even if
+   *  this process is killed next): at once when it is, else after the socket's pending writes.
+   *  mqtt-packet corks the socket per packet and uncorks it a tick later; this uncorks it now. */
+  afterWritten(then: () => void): void {
+    const stream = this.client?.stream;
+    if (!stream || !this.connected) return then();
+    while (stream.writableCorked > 0) stream.uncork();
+    if (stream.writableLength === 0) return then();
+    stream.write(Buffer.alloc(0), () => then()); // called once every earlier write has completed
+  }
+
   get mqtt5(): boolean {
     return this.opts.protocolVersion === 5;
   }

