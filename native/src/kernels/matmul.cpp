@@ -65,7 +65,7 @@ void matmul_packed(const KernelSet& ks, const WeightView& w, const PreparedActiv
   if (row_begin % kPackRows != 0 || row_end % kPackRows != 0)
     fail(ErrorKind::Internal, "packed matmul over rows [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
                                   "): the ends must be multiples of 8");
-  const detail::PackedMatmulFn fn = detail::packed(ks).by_type[static_cast<uint32_t>(w.type)];
+  const PackedMatmulFn fn = ks.of(w.type).packed;
   const int n = int(w.n_in);
   const size_t gb = w.row_bytes * kPackRows;  // bytes per row group
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
@@ -104,7 +104,7 @@ void matmul_rows(const KernelSet& ks, const WeightView& w, const PreparedActivat
                  int64_t row_begin, int64_t row_end, float* out, int64_t out_stride) {
   if (w.layout == WeightLayout::Packed8) return matmul_packed(ks, w, act, row_begin, row_end, out, out_stride);
   const VecDotFn dot = ks.of(w.type).vec_dot;
-  const detail::TileDotFn tile = detail::tiles(ks).by_type[static_cast<uint32_t>(w.type)];
+  const TileDotFn tile = ks.of(w.type).tile;
   const int n = int(w.n_in);
   const size_t rb = w.row_bytes;
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);

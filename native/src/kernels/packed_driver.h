@@ -78,7 +78,7 @@ void groups_x_rest(int nb, const uint8_t* w, int64_t ng, const PreparedActivatio
   }
 }
 
-// A detail::PackedMatmulFn (paths.h) over Groups.
+// A PackedMatmulFn (kernels.h) over Groups.
 template <class Groups>
 void packed_matmul(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
                    int64_t os) {

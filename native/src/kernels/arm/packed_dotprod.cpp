@@ -108,9 +108,9 @@ struct Groups {
 
 namespace detail {
 
-void install_packed_neon_dotprod(PackedKernels& pk) {
-  pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<Groups<WeightsQ4_0>>;
-  pk.by_type[uint32_t(TensorType::Q8_0)] = packed_matmul<Groups<WeightsQ8_0>>;
+void install_packed_neon_dotprod(KernelSet& ks) {
+  ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<Groups<WeightsQ4_0>>;
+  ks.by_type[uint32_t(TensorType::Q8_0)].packed = packed_matmul<Groups<WeightsQ8_0>>;
 }
 
 }  // namespace detail

@@ -97,9 +97,9 @@ struct PairGroups {
 
 namespace detail {
 
-void install_packed_avx512(PackedKernels& pk) {
-  pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<PairGroups<PairQ4_0, BlockQ4_0>>;
-  pk.by_type[uint32_t(TensorType::Q8_0)] = packed_matmul<PairGroups<PairQ8_0, BlockQ8_0>>;
+void install_packed_avx512(KernelSet& ks) {
+  ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<PairGroups<PairQ4_0, BlockQ4_0>>;
+  ks.by_type[uint32_t(TensorType::Q8_0)].packed = packed_matmul<PairGroups<PairQ8_0, BlockQ8_0>>;
 }
 
 }  // namespace detail

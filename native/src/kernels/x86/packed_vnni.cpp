@@ -8,9 +8,9 @@
 namespace el::kernels {
 namespace detail {
 
-void install_packed_vnni(PackedKernels& pk) {
-  pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<Groups<BlockQ4_0>>;
-  pk.by_type[uint32_t(TensorType::Q8_0)] = packed_matmul<Groups<BlockQ8_0>>;
+void install_packed_vnni(KernelSet& ks) {
+  ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<Groups<BlockQ4_0>>;
+  ks.by_type[uint32_t(TensorType::Q8_0)].packed = packed_matmul<Groups<BlockQ8_0>>;
 }
 
 }  // namespace detail
