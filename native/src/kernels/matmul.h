@@ -14,7 +14,7 @@ namespace el::kernels {
 // How a weight matrix's bytes are arranged.
 enum class WeightLayout : uint8_t {
   Rows,     // GGUF: n_out rows of row_bytes each
-  Packed8,  // groups of 8 interleaved rows (packed.h); Q4_0 / Q8_0 with n_out % 8 == 0
+  Packed8,  // groups of 8 interleaved rows (packed.h); Q4_0 / Q8_0 / Q5_0 / IQ4_NL with n_out % 8 == 0
 };
 
 struct WeightView {

@@ -1,4 +1,4 @@
-// NEON dot-product kernels over Packed8 weights (packed.h), Q4_0 and Q8_0, for the
+// NEON dot-product kernels over Packed8 weights (packed.h), Q4_0, Q8_0, Q5_0 and IQ4_NL, for the
 // neon-dotprod path (Cortex-A76, Raspberry Pi 5). Compiled with -march=armv8.2-a+dotprod+fp16
 // and installed by dispatch.cpp only when the CPU reports ASIMDDP.
 //
@@ -51,6 +51,46 @@ struct WeightsQ8_0 {
     for (int h = 0; h < 2; ++h) {
       w0[h] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(b.q + 32 * L + 16 * h), flip));
       w1[h] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(b.q + 32 * (L + 4) + 16 * h), flip));
+    }
+  }
+};
+
+// Q5_0: Q4_0's nibbles with their fifth bits (packed.h: bit 4h + c of each byte, chunk c, half h)
+// shifted to bit 4: the unsigned 5-bit quants; the accumulator starts at -16 x the quant sum.
+template <int K>
+inline uint8x16_t fifth_bits(uint8x16_t h) {
+  const uint8x16_t m = vdupq_n_u8(0x10);
+  if constexpr (K < 4) return vandq_u8(vshlq_n_u8(h, 4 - K), m);
+  else if constexpr (K == 4) return vandq_u8(h, m);
+  else return vandq_u8(vshrq_n_u8(h, K - 4), m);
+}
+
+struct WeightsQ5_0 {
+  using Block = block_q5_0x8;
+  static int32_t start(int32_t qsum) { return -kPackOffsetQ5_0 * qsum; }
+  template <int L>
+  static void at(const Block& b, int8x16_t w0[2], int8x16_t w1[2]) {
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    for (int h = 0; h < 2; ++h) {
+      const uint8x16_t q = vld1q_u8(b.q + 32 * L + 16 * h), hb = vld1q_u8(b.qh + 16 * h);
+      w0[h] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m4), fifth_bits<L>(hb)));
+      w1[h] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), fifth_bits<4 + L>(hb)));
+    }
+  }
+};
+
+// IQ4_NL: each nibble looked up as its signed value (tbl); no offset.
+struct WeightsIQ4_NL {
+  using Block = block_iq4_nlx8;
+  static int32_t start(int32_t) { return 0; }
+  template <int L>
+  static void at(const Block& b, int8x16_t w0[2], int8x16_t w1[2]) {
+    const int8x16_t table = vld1q_s8(kIq4nlValues);
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    for (int h = 0; h < 2; ++h) {
+      const uint8x16_t q = vld1q_u8(b.q + 32 * L + 16 * h);
+      w0[h] = vqtbl1q_s8(table, vandq_u8(q, m4));
+      w1[h] = vqtbl1q_s8(table, vshrq_n_u8(q, 4));
     }
   }
 };
@@ -111,6 +151,8 @@ namespace detail {
 void install_packed_neon_dotprod(KernelSet& ks) {
   ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<Groups<WeightsQ4_0>>;
   ks.by_type[uint32_t(TensorType::Q8_0)].packed = packed_matmul<Groups<WeightsQ8_0>>;
+  ks.by_type[uint32_t(TensorType::Q5_0)].packed = packed_matmul<Groups<WeightsQ5_0>>;
+  ks.by_type[uint32_t(TensorType::IQ4_NL)].packed = packed_matmul<Groups<WeightsIQ4_NL>>;
 }
 
 }  // namespace detail

@@ -100,6 +100,9 @@ namespace detail {
 void install_packed_avx512(KernelSet& ks) {
   ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<PairGroups<PairQ4_0, BlockQ4_0>>;
   ks.by_type[uint32_t(TensorType::Q8_0)].packed = packed_matmul<PairGroups<PairQ8_0, BlockQ8_0>>;
+  // One row group at a time (256-bit, EVEX-encoded), as packed_vnni.cpp.
+  ks.by_type[uint32_t(TensorType::Q5_0)].packed = packed_matmul<Groups<BlockQ5_0>>;
+  ks.by_type[uint32_t(TensorType::IQ4_NL)].packed = packed_matmul<Groups<BlockIQ4_NL>>;
 }
 
 }  // namespace detail
