@@ -21,7 +21,8 @@ namespace {
 enum class Fill { Random, Min, Max };
 
 // The types Packed8 defines.
-const TensorType kPacked[] = {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q5_0, TensorType::IQ4_NL};
+const TensorType kPacked[] = {TensorType::Q4_0,   TensorType::Q8_0, TensorType::Q5_0,
+                              TensorType::IQ4_NL, TensorType::Q4_1, TensorType::Q5_1};
 
 // The nibbles (and Q5_0's fifth bits) of a block: random, or all 0 / all 1 bits.
 void fill_bytes(uint8_t* p, size_t n, Fill fill, std::mt19937& rng) {
@@ -44,6 +45,17 @@ std::vector<uint8_t> make_rows(TensorType t, int64_t n_in, int64_t n_out, uint32
     } else if (t == TensorType::Q5_0) {
       block_q5_0& b = reinterpret_cast<block_q5_0*>(out.data())[i];
       b.d = d;
+      fill_bytes(b.qh, sizeof b.qh, fill, rng);
+      fill_bytes(b.qs, sizeof b.qs, fill, rng);
+    } else if (t == TensorType::Q4_1) {
+      block_q4_1& b = reinterpret_cast<block_q4_1*>(out.data())[i];
+      b.d = d;
+      b.m = fp32_to_fp16(-8.f * scale(rng));
+      fill_bytes(b.qs, sizeof b.qs, fill, rng);
+    } else if (t == TensorType::Q5_1) {
+      block_q5_1& b = reinterpret_cast<block_q5_1*>(out.data())[i];
+      b.d = d;
+      b.m = fp32_to_fp16(-16.f * scale(rng));
       fill_bytes(b.qh, sizeof b.qh, fill, rng);
       fill_bytes(b.qs, sizeof b.qs, fill, rng);
     } else if (t == TensorType::IQ4_NL) {
@@ -73,7 +85,22 @@ std::vector<uint8_t> packed_copy(TensorType t, const std::vector<uint8_t>& rows,
   return p;
 }
 
-// Every byte (and Q5_0 fifth bit) of the first and last row group lands where packed.h says, and unpack restores
+// Bytes of row r of a Q5_0 / Q5_1 packed block not where packed.h says: scale, nibbles, and
+// element 16h + 4c + e's fifth bit at bit 4h + c of byte 4r + e.
+template <class Packed, class Row>
+int misplaced_q5(const Packed& pb, const Row& b, int r) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  int bad = pb.d[r] != b.d;
+  for (int c = 0; c < 4; ++c)
+    for (int e = 0; e < 4; ++e) {
+      bad += pb.q[32 * c + 4 * r + e] != b.qs[4 * c + e];
+      for (int h = 0; h < 2; ++h) bad += ((pb.qh[4 * r + e] >> (4 * h + c)) & 1) != ((qh >> (16 * h + 4 * c + e)) & 1);
+    }
+  return bad;
+}
+
+// Every byte (and fifth bit) of the first and last row group lands where packed.h says, and unpack restores
 // the rows bit for bit.
 void test_layout(TensorType t, int64_t n_in, int64_t n_out) {
   const auto rows = make_rows(t, n_in, n_out, 7 + uint32_t(n_in));
@@ -92,17 +119,18 @@ void test_layout(TensorType t, int64_t n_in, int64_t n_out) {
           for (int c = 0; c < 4; ++c)
             for (int e = 0; e < 4; ++e) bad += pb.q[32 * c + 4 * r + e] != b.qs[4 * c + e];
         } else if (t == TensorType::Q5_0) {
-          const auto& pb = reinterpret_cast<const block_q5_0x8*>(p.data())[g * nb + i];
-          const auto& b = reinterpret_cast<const block_q5_0*>(row)[i];
-          uint32_t qh;
-          std::memcpy(&qh, b.qh, 4);
-          bad += pb.d[r] != b.d;
+          bad += misplaced_q5(reinterpret_cast<const block_q5_0x8*>(p.data())[g * nb + i],
+                              reinterpret_cast<const block_q5_0*>(row)[i], r);
+        } else if (t == TensorType::Q5_1) {
+          const auto& pb = reinterpret_cast<const block_q5_1x8*>(p.data())[g * nb + i];
+          const auto& b = reinterpret_cast<const block_q5_1*>(row)[i];
+          bad += misplaced_q5(pb, b, r) + (pb.m[r] != b.m);
+        } else if (t == TensorType::Q4_1) {
+          const auto& pb = reinterpret_cast<const block_q4_1x8*>(p.data())[g * nb + i];
+          const auto& b = reinterpret_cast<const block_q4_1*>(row)[i];
+          bad += pb.d[r] != b.d || pb.m[r] != b.m;
           for (int c = 0; c < 4; ++c)
-            for (int e = 0; e < 4; ++e) {
-              bad += pb.q[32 * c + 4 * r + e] != b.qs[4 * c + e];
-              for (int h = 0; h < 2; ++h)  // element 16h + 4c + e's fifth bit at bit 4h + c
-                bad += ((pb.qh[4 * r + e] >> (4 * h + c)) & 1) != ((qh >> (16 * h + 4 * c + e)) & 1);
-            }
+            for (int e = 0; e < 4; ++e) bad += pb.q[32 * c + 4 * r + e] != b.qs[4 * c + e];
         } else {
           const auto& pb = reinterpret_cast<const block_q8_0x8*>(p.data())[g * nb + i];
           const auto& b = reinterpret_cast<const block_q8_0*>(row)[i];
@@ -209,7 +237,8 @@ void test_packs() {
                      std::strcmp(ks->name, "neon-dotprod") == 0;
     const bool avx2 = std::strcmp(ks->name, "avx2") == 0;
     CHECK(packs(*ks, TensorType::Q4_0) == (all || avx2));
-    for (TensorType t : {TensorType::Q8_0, TensorType::Q5_0, TensorType::IQ4_NL}) CHECK(packs(*ks, t) == all);
+    for (TensorType t : kPacked)
+      if (t != TensorType::Q4_0) CHECK(packs(*ks, t) == all);
     CHECK(!packs(*ks, TensorType::F16) && !packs(*ks, TensorType::Q4_K));
   }
 }
@@ -261,7 +290,7 @@ void test_repack_refusals() {
 
 int main() {
   for (TensorType t : kPacked) CHECK(packable_type(t));
-  CHECK(!packable_type(TensorType::F16) && !packable_type(TensorType::Q4_1) && !packable_type(TensorType::Q4_K));
+  CHECK(!packable_type(TensorType::F16) && !packable_type(TensorType::Q8_1) && !packable_type(TensorType::Q4_K));
   for (TensorType t : kPacked)
     for (int64_t n_in : {32, 96, 896}) test_layout(t, n_in, 24);
   test_packs();

@@ -1,5 +1,5 @@
-// Packed8: Q4_0 / Q8_0 / Q5_0 / IQ4_NL weight matrices repacked at load so that eight rows are
-// read together.
+// Packed8: Q4_0 / Q8_0 / Q5_0 / IQ4_NL / Q4_1 / Q5_1 weight matrices repacked at load so that
+// eight rows are read together.
 //
 // Why: with rows interleaved in 4-byte groups, one 32-byte chunk holds 4 consecutive elements
 // of 8 rows, so one u8 x s8 4-way dot instruction (vpdpbusd) against the token's 4 activation
@@ -67,6 +67,24 @@ struct block_iq4_nlx8 {
 };
 static_assert(sizeof(block_iq4_nlx8) == kPackRows * sizeof(block_iq4_nl), "block_iq4_nlx8 layout");
 
+// Q4_1 / Q5_1 (Q8_1 activations): Q4_0's / Q5_0's layout with the 8 rows' mins after their
+// scales; the quants are stored unsigned and not offset (the weight is d x quant + m), and the
+// kernels add m x the token block's s (d x its quant sum) per block.
+struct block_q4_1x8 {
+  fp16_t d[kPackRows];
+  fp16_t m[kPackRows];
+  uint8_t q[kPackRows * QK4_1 / 2];
+};
+static_assert(sizeof(block_q4_1x8) == kPackRows * sizeof(block_q4_1), "block_q4_1x8 layout");
+
+struct block_q5_1x8 {
+  fp16_t d[kPackRows];
+  fp16_t m[kPackRows];
+  uint8_t qh[kPackRows * 4];
+  uint8_t q[kPackRows * QK5_1 / 2];
+};
+static_assert(sizeof(block_q5_1x8) == kPackRows * sizeof(block_q5_1), "block_q5_1x8 layout");
+
 // What the unsigned stored weight is offset by (IQ4_NL: its values + 128, in the kernels that
 // multiply unsigned bytes; the stored nibbles themselves are not offset).
 constexpr int kPackOffsetQ4_0 = 8;
@@ -74,7 +92,7 @@ constexpr int kPackOffsetQ8_0 = 128;
 constexpr int kPackOffsetQ5_0 = 16;
 constexpr int kPackOffsetIQ4_NL = 128;
 
-// True for the types this layout defines (Q4_0, Q8_0, Q5_0, IQ4_NL).
+// True for the types this layout defines (Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_1, Q5_1).
 bool packable_type(TensorType t);
 
 // Repacks n_out rows (GGUF row-major blocks of `type`, n_in elements each) into dst, which

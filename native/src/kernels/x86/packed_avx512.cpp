@@ -103,6 +103,8 @@ void install_packed_avx512(KernelSet& ks) {
   // One row group at a time (256-bit, EVEX-encoded), as packed_vnni.cpp.
   ks.by_type[uint32_t(TensorType::Q5_0)].packed = packed_matmul<Groups<BlockQ5_0>>;
   ks.by_type[uint32_t(TensorType::IQ4_NL)].packed = packed_matmul<Groups<BlockIQ4_NL>>;
+  ks.by_type[uint32_t(TensorType::Q4_1)].packed = packed_matmul<Groups<BlockQ4_1>>;
+  ks.by_type[uint32_t(TensorType::Q5_1)].packed = packed_matmul<Groups<BlockQ5_1>>;
 }
 
 }  // namespace detail
