@@ -22,6 +22,12 @@ using el::api::copy_str;
 using el::api::guarded;
 using el::api::require;
 
+// The C API numbers the LoRA pool types as lora/lora_pool_types.h does.
+static_assert(int(EL_LORA_POOL_F16) == int(el::lora::LoraPoolType::F16) &&
+                  int(EL_LORA_POOL_Q8) == int(el::lora::LoraPoolType::Q8) &&
+                  int(EL_LORA_POOL_Q4) == int(el::lora::LoraPoolType::Q4) && el::lora::kNumLoraPoolTypes == 3,
+              "el_lora_pool_type and LoraPoolType list the same types");
+
 // The kernel path for contexts created from now on (null = kernels::best()).
 std::atomic<const el::kernels::KernelSet*> g_kernels{nullptr};
 
@@ -227,12 +233,9 @@ el_status el_context_new(el_model* model, const el_context_params* params, el_co
     p.kv_type = params->kv_type == EL_KV_F16 ? el::KVType::F16 : el::KVType::F32;
     p.lora_slots = params->lora_slots;
     p.lora_max_rank = params->lora_max_rank;
-    require(params->lora_pool_type == EL_LORA_POOL_F16 || params->lora_pool_type == EL_LORA_POOL_Q8 ||
-                params->lora_pool_type == EL_LORA_POOL_Q4,
-            "lora_pool_type must be EL_LORA_POOL_F16, EL_LORA_POOL_Q8 or EL_LORA_POOL_Q4");
-    p.lora_pool_type = params->lora_pool_type == EL_LORA_POOL_Q8   ? el::lora::LoraPoolType::Q8
-                       : params->lora_pool_type == EL_LORA_POOL_Q4 ? el::lora::LoraPoolType::Q4
-                                                                   : el::lora::LoraPoolType::F16;
+    const el::lora::LoraPoolTraits* pool = el::lora::find_pool_type(uint32_t(params->lora_pool_type));
+    require(pool != nullptr, "lora_pool_type must be EL_LORA_POOL_F16, EL_LORA_POOL_Q8 or EL_LORA_POOL_Q4");
+    p.lora_pool_type = pool->type;
     *out = new el_context{model, el::Context(*model->impl, p, current_kernels())};
   });
 }

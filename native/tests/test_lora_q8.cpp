@@ -20,13 +20,23 @@ namespace {
 
 // One pool layout (kernels/lora_q8.h: its writers, readers, sizes and kernels), named, with
 // its quantization levels on each side of zero: 127 (8-bit), 8 (4-bit).
-struct Layout : LoraIntLayout {
+struct Layout {
   const char* name;
   int levels;
+  void (*put_a_row)(uint8_t* a, int64_t n_in, int R, int j, const float* row);
+  void (*put_b_row)(uint8_t* b, int R, int64_t o, const float* row, int r);
+  float (*a_value)(const uint8_t* a, int R, int j, int64_t i);
+  float (*b_value)(const uint8_t* b, int R, int64_t o, int j);
+  int64_t (*a_bytes)(int64_t n_in, int R);
+  int64_t (*b_bytes)(int64_t n_out, int R);
+  decltype(KernelSet::lora_shrink_q8) KernelSet::*shrink;
+  decltype(KernelSet::lora_expand_q8) KernelSet::*expand;
 };
 
-const Layout kQ8{kLoraQ8Layout, "8-bit", 127};
-const Layout kQ4{kLoraQ4Layout, "4-bit", 8};
+const Layout kQ8{"8-bit", 127, lora_q8_put_a_row, lora_q8_put_b_row, lora_q8_a_value, lora_q8_b_value,
+                 lora_q8_a_bytes, lora_q8_b_bytes, &KernelSet::lora_shrink_q8, &KernelSet::lora_expand_q8};
+const Layout kQ4{"4-bit", 8, lora_q4_put_a_row, lora_q4_put_b_row, lora_q4_a_value, lora_q4_b_value,
+                 lora_q4_a_bytes, lora_q4_b_bytes, &KernelSet::lora_shrink_q4, &KernelSet::lora_expand_q4};
 
 struct Case {
   int64_t n_in, n_out;

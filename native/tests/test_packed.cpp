@@ -20,8 +20,17 @@ namespace {
 // How the quants of a test row are drawn.
 enum class Fill { Random, Min, Max };
 
-// n_out GGUF rows of n_in elements: random scales, quants over their whole range (Q4_0
-// nibbles 0..15, Q8_0 -128..127) or all at one end of it.
+// The types Packed8 defines.
+const TensorType kPacked[] = {TensorType::Q4_0,   TensorType::Q8_0, TensorType::Q5_0,
+                              TensorType::IQ4_NL, TensorType::Q4_1, TensorType::Q5_1};
+
+// The nibbles (and Q5_0's fifth bits) of a block: random, or all 0 / all 1 bits.
+void fill_bytes(uint8_t* p, size_t n, Fill fill, std::mt19937& rng) {
+  for (size_t k = 0; k < n; ++k) p[k] = fill == Fill::Min ? 0x00 : fill == Fill::Max ? 0xFF : uint8_t(rng());
+}
+
+// n_out GGUF rows of n_in elements: random scales, quants over their whole range (nibbles
+// 0..15, Q5_0's 0..31, Q8_0 -128..127) or all at one end of it.
 std::vector<uint8_t> make_rows(TensorType t, int64_t n_in, int64_t n_out, uint32_t seed, Fill fill = Fill::Random) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> scale(0.001f, 0.05f);
@@ -32,7 +41,27 @@ std::vector<uint8_t> make_rows(TensorType t, int64_t n_in, int64_t n_out, uint32
     if (t == TensorType::Q4_0) {
       block_q4_0& b = reinterpret_cast<block_q4_0*>(out.data())[i];
       b.d = d;
-      for (uint8_t& q : b.qs) q = fill == Fill::Min ? 0x00 : fill == Fill::Max ? 0xFF : uint8_t(rng());
+      fill_bytes(b.qs, sizeof b.qs, fill, rng);
+    } else if (t == TensorType::Q5_0) {
+      block_q5_0& b = reinterpret_cast<block_q5_0*>(out.data())[i];
+      b.d = d;
+      fill_bytes(b.qh, sizeof b.qh, fill, rng);
+      fill_bytes(b.qs, sizeof b.qs, fill, rng);
+    } else if (t == TensorType::Q4_1) {
+      block_q4_1& b = reinterpret_cast<block_q4_1*>(out.data())[i];
+      b.d = d;
+      b.m = fp32_to_fp16(-8.f * scale(rng));
+      fill_bytes(b.qs, sizeof b.qs, fill, rng);
+    } else if (t == TensorType::Q5_1) {
+      block_q5_1& b = reinterpret_cast<block_q5_1*>(out.data())[i];
+      b.d = d;
+      b.m = fp32_to_fp16(-16.f * scale(rng));
+      fill_bytes(b.qh, sizeof b.qh, fill, rng);
+      fill_bytes(b.qs, sizeof b.qs, fill, rng);
+    } else if (t == TensorType::IQ4_NL) {
+      block_iq4_nl& b = reinterpret_cast<block_iq4_nl*>(out.data())[i];
+      b.d = d;
+      fill_bytes(b.qs, sizeof b.qs, fill, rng);
     } else {
       block_q8_0& b = reinterpret_cast<block_q8_0*>(out.data())[i];
       b.d = d;
@@ -56,7 +85,22 @@ std::vector<uint8_t> packed_copy(TensorType t, const std::vector<uint8_t>& rows,
   return p;
 }
 
-// Every byte of the first and last row group lands where packed.h says, and unpack restores
+// Bytes of row r of a Q5_0 / Q5_1 packed block not where packed.h says: scale, nibbles, and
+// element 16h + 4c + e's fifth bit at bit 4h + c of byte 4r + e.
+template <class Packed, class Row>
+int misplaced_q5(const Packed& pb, const Row& b, int r) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  int bad = pb.d[r] != b.d;
+  for (int c = 0; c < 4; ++c)
+    for (int e = 0; e < 4; ++e) {
+      bad += pb.q[32 * c + 4 * r + e] != b.qs[4 * c + e];
+      for (int h = 0; h < 2; ++h) bad += ((pb.qh[4 * r + e] >> (4 * h + c)) & 1) != ((qh >> (16 * h + 4 * c + e)) & 1);
+    }
+  return bad;
+}
+
+// Every byte (and fifth bit) of the first and last row group lands where packed.h says, and unpack restores
 // the rows bit for bit.
 void test_layout(TensorType t, int64_t n_in, int64_t n_out) {
   const auto rows = make_rows(t, n_in, n_out, 7 + uint32_t(n_in));
@@ -68,10 +112,23 @@ void test_layout(TensorType t, int64_t n_in, int64_t n_out) {
     for (int64_t i = 0; i < nb; ++i) {
       for (int r = 0; r < kPackRows; ++r) {
         const uint8_t* row = rows.data() + size_t(g * kPackRows + r) * rb;
-        if (t == TensorType::Q4_0) {
+        if (t == TensorType::Q4_0 || t == TensorType::IQ4_NL) {  // the same layout
           const auto& pb = reinterpret_cast<const block_q4_0x8*>(p.data())[g * nb + i];
           const auto& b = reinterpret_cast<const block_q4_0*>(row)[i];
           bad += pb.d[r] != b.d;
+          for (int c = 0; c < 4; ++c)
+            for (int e = 0; e < 4; ++e) bad += pb.q[32 * c + 4 * r + e] != b.qs[4 * c + e];
+        } else if (t == TensorType::Q5_0) {
+          bad += misplaced_q5(reinterpret_cast<const block_q5_0x8*>(p.data())[g * nb + i],
+                              reinterpret_cast<const block_q5_0*>(row)[i], r);
+        } else if (t == TensorType::Q5_1) {
+          const auto& pb = reinterpret_cast<const block_q5_1x8*>(p.data())[g * nb + i];
+          const auto& b = reinterpret_cast<const block_q5_1*>(row)[i];
+          bad += misplaced_q5(pb, b, r) + (pb.m[r] != b.m);
+        } else if (t == TensorType::Q4_1) {
+          const auto& pb = reinterpret_cast<const block_q4_1x8*>(p.data())[g * nb + i];
+          const auto& b = reinterpret_cast<const block_q4_1*>(row)[i];
+          bad += pb.d[r] != b.d || pb.m[r] != b.m;
           for (int c = 0; c < 4; ++c)
             for (int e = 0; e < 4; ++e) bad += pb.q[32 * c + 4 * r + e] != b.qs[4 * c + e];
         } else {
@@ -134,7 +191,7 @@ void check_packed_matmul(const KernelSet& ks, TensorType t, const std::vector<ui
 }
 
 void test_matmul(const KernelSet& ks) {
-  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0}) {
+  for (TensorType t : kPacked) {
     for (int64_t n_in : {32, 64, 96, 896}) {
       for (int64_t n_out : {8, 16, 24, 40}) {
         const auto x = randn(size_t((n_in + 3) * 9 + 9), uint32_t(n_in + n_out));
@@ -174,13 +231,14 @@ void test_row_range_alignment() {
 
 void test_packs() {
   for (const KernelSet* ks : available()) {
-    // AVX-512 VNNI, AVX-VNNI and NEON dotprod pack both types, plain AVX2 Q4_0 only (its int16
-    // pairs would overflow on Q8_0 + 128); the other paths (scalar, baseline NEON) pack nothing.
-    const bool both = std::strcmp(ks->name, "avx512-vnni") == 0 || std::strcmp(ks->name, "avx2-vnni") == 0 ||
-                      std::strcmp(ks->name, "neon-dotprod") == 0;
+    // AVX-512 VNNI, AVX-VNNI and NEON dotprod pack every packed type, plain AVX2 Q4_0 only (its
+    // int16 pairs would overflow on the others); the other paths (scalar, baseline NEON) pack nothing.
+    const bool all = std::strcmp(ks->name, "avx512-vnni") == 0 || std::strcmp(ks->name, "avx2-vnni") == 0 ||
+                     std::strcmp(ks->name, "neon-dotprod") == 0;
     const bool avx2 = std::strcmp(ks->name, "avx2") == 0;
-    CHECK(packs(*ks, TensorType::Q4_0) == (both || avx2));
-    CHECK(packs(*ks, TensorType::Q8_0) == both);
+    CHECK(packs(*ks, TensorType::Q4_0) == (all || avx2));
+    for (TensorType t : kPacked)
+      if (t != TensorType::Q4_0) CHECK(packs(*ks, t) == all);
     CHECK(!packs(*ks, TensorType::F16) && !packs(*ks, TensorType::Q4_K));
   }
 }
@@ -192,7 +250,7 @@ void test_avx512_same_bits() {
   const KernelSet* wide = by_name("avx512-vnni");
   const KernelSet* vnni = by_name("avx2-vnni");
   if (!wide || !vnni) return;
-  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0}) {
+  for (TensorType t : kPacked) {
     const int64_t n_in = 96, n_out = 40;
     const auto p = packed_copy(t, make_rows(t, n_in, n_out, 11), n_in, n_out);
     const WeightView w{t, p.data(), n_in, n_out, row_size(t, n_in), WeightLayout::Packed8};
@@ -231,8 +289,9 @@ void test_repack_refusals() {
 }  // namespace
 
 int main() {
-  CHECK(packable_type(TensorType::Q4_0) && packable_type(TensorType::Q8_0) && !packable_type(TensorType::F16));
-  for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0})
+  for (TensorType t : kPacked) CHECK(packable_type(t));
+  CHECK(!packable_type(TensorType::F16) && !packable_type(TensorType::Q8_1) && !packable_type(TensorType::Q4_K));
+  for (TensorType t : kPacked)
     for (int64_t n_in : {32, 96, 896}) test_layout(t, n_in, 24);
   test_packs();
   test_row_range_alignment();

@@ -18,33 +18,46 @@
 namespace el::kernels {
 namespace {
 
+using Installer = void (*)(KernelSet&);
+constexpr int kMaxInstallers = 3;
+
 struct Path {
   const char* name;
   bool (*supported)();
-  void (*install)(KernelSet&, detail::TileKernels&);  // applied, in order, on top of the scalar table
-  void (*install2)(KernelSet&, detail::TileKernels&);
-  void (*install_packed)(detail::PackedKernels&);  // kernels for Packed8 weights, or null
+  Installer install[kMaxInstallers];  // applied, in order, on top of the scalar table
 };
 
 #if defined(__x86_64__)
-bool cpu_has_avx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+// Features read from CPUID directly (gcc's and clang's __builtin_cpu_supports know different
+// names, and gcc 12's misses AVX-VNNI); XGETBV says whether the OS saves the registers.
+struct X86Features {
+  bool avx2 = false, avx_vnni = false, avx512_vnni = false;
+  X86Features() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+    if (!osxsave || !avx) return;
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    const bool os_ymm = (xcr0_lo & 0x6) == 0x6;                // SSE and AVX state
+    const bool os_zmm = os_ymm && (xcr0_lo & 0xE0) == 0xE0;    // opmask, ZMM 0-15 upper halves, ZMM 16-31
+    if (!os_ymm || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
+    avx2 = fma && f16c && (b & (1u << 5));
+    const bool avx512 = (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) && (b & (1u << 31));  // F DQ BW VL
+    avx512_vnni = avx2 && os_zmm && avx512 && (c & (1u << 11));
+    unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+    avx_vnni = avx2 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && (a1 & (1u << 4));  // leaf 7.1 EAX bit 4
+  }
+};
+const X86Features& x86() {
+  static const X86Features f;
+  return f;
 }
-// AVX-VNNI (VEX vpdpbusd): CPUID leaf 7 subleaf 1, EAX bit 4. Read directly because gcc 12's
-// __builtin_cpu_supports("avxvnni") reports false on CPUs that have it.
-bool cpu_has_avx2_vnni() {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  return cpu_has_avx2() && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) != 0;
-}
-// AVX-512 with VNNI (Ice Lake, Zen 4, Zen 5, Sapphire Rapids). __builtin_cpu_supports also
-// checks that the OS saves the 512-bit registers.
-bool cpu_has_avx512_vnni() {
-  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-         __builtin_cpu_supports("avx512vnni");
-}
+bool cpu_has_avx2() { return x86().avx2; }
+// AVX-VNNI (VEX vpdpbusd: Alder Lake / N100, Zen 5).
+bool cpu_has_avx2_vnni() { return x86().avx_vnni; }
+// AVX-512 F/BW/VL/DQ with VNNI (Ice Lake, Zen 4, Zen 5, Sapphire Rapids).
+bool cpu_has_avx512_vnni() { return x86().avx512_vnni; }
 #endif
 
 #if defined(__aarch64__)
@@ -62,76 +75,50 @@ bool cpu_has_dotprod() {
 const Path kPaths[] = {
 #if defined(__x86_64__)
     // Only the packed matmuls use 512-bit registers; the rest is the AVX-VNNI table, EVEX-encoded.
-    {"avx512-vnni", cpu_has_avx512_vnni, detail::install_avx2, detail::install_avx512_vnni,
-     detail::install_packed_avx512},
-    {"avx2-vnni", cpu_has_avx2_vnni, detail::install_avx2, detail::install_avx2_vnni, detail::install_packed_vnni},
-    {"avx2", cpu_has_avx2, detail::install_avx2, nullptr, detail::install_packed_avx2},
+    {"avx512-vnni", cpu_has_avx512_vnni,
+     {detail::install_avx2, detail::install_avx512_vnni, detail::install_packed_avx512}},
+    {"avx2-vnni", cpu_has_avx2_vnni, {detail::install_avx2, detail::install_avx2_vnni, detail::install_packed_vnni}},
+    {"avx2", cpu_has_avx2, {detail::install_avx2, detail::install_packed_avx2}},
 #endif
 #if defined(__aarch64__)
-    {"neon-dotprod", cpu_has_dotprod, detail::install_neon, detail::install_neon_dotprod,
-     detail::install_packed_neon_dotprod},
-    {"neon", cpu_has_neon, detail::install_neon, nullptr, nullptr},
+    {"neon-dotprod", cpu_has_dotprod,
+     {detail::install_neon, detail::install_neon_dotprod, detail::install_packed_neon_dotprod}},
+    {"neon", cpu_has_neon, {detail::install_neon}},
 #endif
-    {nullptr, nullptr, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, {}},
 };
 constexpr int kNumPaths = int(sizeof(kPaths) / sizeof(kPaths[0])) - 1;
 
-struct Entry {
+KernelSet build(const Path* p) {
   KernelSet ks;
-  detail::TileKernels tiles;
-  detail::PackedKernels packed;
-};
-
-Entry build(const Path* p) {
-  Entry e;
-  detail::fill_scalar(e.ks);
+  detail::fill_scalar(ks);
   if (p) {
-    p->install(e.ks, e.tiles);
-    if (p->install2) p->install2(e.ks, e.tiles);
-    if (p->install_packed) p->install_packed(e.packed);
-    e.ks.name = p->name;
+    for (Installer install : p->install)
+      if (install) install(ks);
+    ks.name = p->name;
   }
-  return e;
+  return ks;
 }
 
 // Tables are built once, on first use; index kNumPaths is scalar.
-const Entry* entries() {
+const KernelSet* tables() {
   static const struct Tables {
-    Entry e[kNumPaths + 1];
+    KernelSet ks[kNumPaths + 1];
     Tables() {
-      for (int k = 0; k < kNumPaths; ++k) e[k] = build(&kPaths[k]);
-      e[kNumPaths] = build(nullptr);
+      for (int k = 0; k < kNumPaths; ++k) ks[k] = build(&kPaths[k]);
+      ks[kNumPaths] = build(nullptr);
     }
   } tables;
-  return tables.e;
+  return tables.ks;
 }
 
-const KernelSet& table(int i) { return entries()[i].ks; }
-
-// The entry a KernelSet belongs to (null for a table dispatch.cpp did not build).
-const Entry* entry_of(const KernelSet& ks) {
-  for (int k = 0; k <= kNumPaths; ++k)
-    if (&ks == &entries()[k].ks) return &entries()[k];
-  return nullptr;
-}
+const KernelSet& table(int i) { return tables()[i]; }
 
 }  // namespace
 
 const KernelSet& scalar() { return table(kNumPaths); }
 
-const detail::TileKernels& detail::tiles(const KernelSet& ks) {
-  static const TileKernels none;
-  const Entry* e = entry_of(ks);
-  return e ? e->tiles : none;
-}
-
-const detail::PackedKernels& detail::packed(const KernelSet& ks) {
-  static const PackedKernels none;
-  const Entry* e = entry_of(ks);
-  return e ? e->packed : none;
-}
-
-bool packs(const KernelSet& ks, TensorType t) { return detail::packed(ks).by_type[static_cast<uint32_t>(t)] != nullptr; }
+bool packs(const KernelSet& ks, TensorType t) { return ks.of(t).packed != nullptr; }
 
 const KernelSet* by_name(const char* name) {
   if (!name) return nullptr;

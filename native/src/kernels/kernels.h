@@ -5,6 +5,7 @@
 // detection, and can be forced by name (tests, benchmarks) or by EDGELORA_KERNELS.
 #pragma once
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -19,10 +20,26 @@ using FromFloatFn = void (*)(const float* x, void* y, int64_t n);
 // Convert a row of the type to n floats.
 using ToFloatFn = void (*)(const void* x, float* y, int64_t n);
 
+struct PreparedActivations;  // matmul.h
+
+// Rows x tokens kernel used by matmul_rows for any nr >= 1 rows (w_stride bytes apart) and
+// nt >= 1 tokens starting at token t0 of act: out[t * out_stride + r] = W[r] . act[t0 + t]. It
+// walks the block in register tiles (tiles.h), so each weight vector is decoded once per tile.
+using TileDotFn = void (*)(int n, const uint8_t* w, size_t w_stride, int nr, const PreparedActivations& act, int t0,
+                           int nt, float* out, int64_t out_stride);
+// Kernel over Packed8 weights (packed.h) for the ng row groups starting at w and tokens
+// t0 .. t0 + nt - 1 of act: out[t * out_stride + 8g + r] = (row r of group g) . (token t0 + t),
+// as packed_matmul_ref. With nt == 1 this is the decode GEMV, one stream over the groups.
+using PackedMatmulFn = void (*)(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt,
+                                float* out, int64_t out_stride);
+
+// One row of a path's table: what it computes for one tensor type.
 struct TypeKernels {
   ToFloatFn to_float = nullptr;
   FromFloatFn from_float = nullptr;
-  VecDotFn vec_dot = nullptr;  // only for weight types (pairs with traits.vec_dot_type)
+  VecDotFn vec_dot = nullptr;        // only for weight types (pairs with traits.vec_dot_type)
+  TileDotFn tile = nullptr;          // matmul_rows over several tokens; null: vec_dot per row and token
+  PackedMatmulFn packed = nullptr;   // Packed8 weights; non-null: the model loader packs this type
 };
 
 constexpr int kMaxTypeId = 32;

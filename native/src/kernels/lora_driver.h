@@ -151,5 +151,15 @@ void lora_expand_q4_by_tiles(int64_t o0, int64_t o1, int R, const uint8_t* const
   lora_expand_tiles<Tile>(o0, o1, R, reinterpret_cast<const LoraQ4Byte* const*>(b), n_tok, LoraQ8T{tq, td}, y);
 }
 
+// The 8-bit and 4-bit pools' kernels of a path: Tiles<Dot, Bits>::Shrink / ::Expand, its
+// register tiles over its 4-byte dot Dot (x86/lora_q8_tiles.h, arm/lora_q8_tiles.h).
+template <template <class, int> class Tiles, class Dot>
+void install_lora_int(KernelSet& ks) {
+  ks.lora_shrink_q8 = lora_shrink_by_tiles<Tiles<Dot, 8>::template Shrink>;
+  ks.lora_expand_q8 = lora_expand_q8_by_tiles<Tiles<Dot, 8>::template Expand>;
+  ks.lora_shrink_q4 = lora_shrink_by_tiles<Tiles<Dot, 4>::template Shrink>;
+  ks.lora_expand_q4 = lora_expand_q4_by_tiles<Tiles<Dot, 4>::template Expand>;
+}
+
 }  // namespace
 }  // namespace el::kernels

@@ -100,13 +100,6 @@ void lora_q4_put_b_row(uint8_t* b, int R, int64_t o, const float* row, int r) { 
 float lora_q4_a_value(const uint8_t* a, int R, int j, int64_t i) { return a_value<4>(a, R, j, i); }
 float lora_q4_b_value(const uint8_t* b, int R, int64_t o, int j) { return b_value<4>(b, R, o, j); }
 
-const LoraIntLayout kLoraQ8Layout{lora_q8_put_a_row, lora_q8_put_b_row, lora_q8_a_value, lora_q8_b_value,
-                                   lora_q8_a_bytes,   lora_q8_b_bytes,   &KernelSet::lora_shrink_q8,
-                                   &KernelSet::lora_expand_q8};
-const LoraIntLayout kLoraQ4Layout{lora_q4_put_a_row, lora_q4_put_b_row, lora_q4_a_value, lora_q4_b_value,
-                                   lora_q4_a_bytes,   lora_q4_b_bytes,   &KernelSet::lora_shrink_q4,
-                                   &KernelSet::lora_expand_q4};
-
 float lora_q8_quantize_t(const float* t, int R, int8_t* q) {
   float amax = 0.0f;
   for (int j = 0; j < R; ++j) amax = std::max(amax, std::fabs(t[j]));

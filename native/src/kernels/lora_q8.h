@@ -50,20 +50,6 @@ void lora_q4_put_a_row(uint8_t* a, int64_t n_in, int R, int j, const float* row)
 void lora_q4_put_b_row(uint8_t* b, int R, int64_t o, const float* row, int r);
 float lora_q4_a_value(const uint8_t* a, int R, int j, int64_t i);
 float lora_q4_b_value(const uint8_t* b, int R, int64_t o, int j);
-
-// One integer layout as a table of the calls above and its KernelSet kernels, so that the pool
-// picks a layout once instead of testing the bit width at every call.
-struct LoraIntLayout {
-  void (*put_a_row)(uint8_t* a, int64_t n_in, int R, int j, const float* row);
-  void (*put_b_row)(uint8_t* b, int R, int64_t o, const float* row, int r);
-  float (*a_value)(const uint8_t* a, int R, int j, int64_t i);
-  float (*b_value)(const uint8_t* b, int R, int64_t o, int j);
-  int64_t (*a_bytes)(int64_t n_in, int R);
-  int64_t (*b_bytes)(int64_t n_out, int R);
-  decltype(KernelSet::lora_shrink_q8) KernelSet::*shrink;
-  decltype(KernelSet::lora_expand_q8) KernelSet::*expand;
-};
-extern const LoraIntLayout kLoraQ8Layout;
-extern const LoraIntLayout kLoraQ4Layout;
+// The pool types' traits rows (lora/lora_pool_types.h) gather these calls per layout.
 
 }  // namespace el::kernels

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "../error.h"
 #include "packed.h"
@@ -19,6 +20,28 @@ constexpr size_t kTokTileBytes = 256 * 1024;  // activation rows kept hot in L2 
 constexpr int64_t kMinRowTile = 12;           // whole register tiles of 2, 3, 4 or 6 rows
 constexpr int64_t kMaxRowTile = 48;
 
+// The side arrays of Q8_0 / Q8_1 rows (see matmul.h).
+template <class B>
+void prepare_blocks(PreparedActivations& a) {
+  constexpr bool kS = std::is_same_v<B, block_q8_1>;
+  const int64_t nb = a.n_in / QK8_0;
+  a.f32_stride = size_t(kS ? 2 * nb : nb);
+  if (a.f32.size() < a.f32_stride * size_t(a.n_tok)) a.f32.resize(a.f32_stride * size_t(a.n_tok));
+  if (a.qsum.size() < a.f32.size()) a.qsum.resize(a.f32.size());
+  for (int t = 0; t < a.n_tok; ++t) {
+    const B* b = static_cast<const B*>(a.row(t));
+    float* d = a.f32.data() + size_t(t) * a.f32_stride;
+    int32_t* q = a.qsum.data() + size_t(t) * a.f32_stride;
+    for (int64_t i = 0; i < nb; ++i) {
+      d[i] = fp16_to_fp32(b[i].d);
+      if constexpr (kS) d[nb + i] = fp16_to_fp32(b[i].s);
+      int32_t s = 0;
+      for (int j = 0; j < QK8_0; ++j) s += b[i].qs[j];
+      q[i] = s;
+    }
+  }
+}
+
 // The float side array of PreparedActivations (see matmul.h).
 void prepare_side(const KernelSet& ks, PreparedActivations& a) {
   if (a.type == TensorType::F16) {
@@ -26,21 +49,9 @@ void prepare_side(const KernelSet& ks, PreparedActivations& a) {
     if (a.f32.size() < a.f32_stride * size_t(a.n_tok)) a.f32.resize(a.f32_stride * size_t(a.n_tok));
     ks.of(TensorType::F16).to_float(a.buffer.data(), a.f32.data(), a.n_in * a.n_tok);
   } else if (a.type == TensorType::Q8_0) {
-    const int64_t nb = a.n_in / QK8_0;
-    a.f32_stride = size_t(nb);
-    if (a.f32.size() < a.f32_stride * size_t(a.n_tok)) a.f32.resize(a.f32_stride * size_t(a.n_tok));
-    if (a.qsum.size() < a.f32.size()) a.qsum.resize(a.f32.size());
-    for (int t = 0; t < a.n_tok; ++t) {
-      const block_q8_0* b = static_cast<const block_q8_0*>(a.row(t));
-      float* d = a.f32.data() + size_t(t) * a.f32_stride;
-      int32_t* q = a.qsum.data() + size_t(t) * a.f32_stride;
-      for (int64_t i = 0; i < nb; ++i) {
-        d[i] = fp16_to_fp32(b[i].d);
-        int32_t s = 0;
-        for (int j = 0; j < QK8_0; ++j) s += b[i].qs[j];
-        q[i] = s;
-      }
-    }
+    prepare_blocks<block_q8_0>(a);
+  } else if (a.type == TensorType::Q8_1) {
+    prepare_blocks<block_q8_1>(a);
   } else {
     a.f32_stride = 0;
   }
@@ -65,7 +76,7 @@ void matmul_packed(const KernelSet& ks, const WeightView& w, const PreparedActiv
   if (row_begin % kPackRows != 0 || row_end % kPackRows != 0)
     fail(ErrorKind::Internal, "packed matmul over rows [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
                                   "): the ends must be multiples of 8");
-  const detail::PackedMatmulFn fn = detail::packed(ks).by_type[static_cast<uint32_t>(w.type)];
+  const PackedMatmulFn fn = ks.of(w.type).packed;
   const int n = int(w.n_in);
   const size_t gb = w.row_bytes * kPackRows;  // bytes per row group
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
@@ -104,7 +115,7 @@ void matmul_rows(const KernelSet& ks, const WeightView& w, const PreparedActivat
                  int64_t row_begin, int64_t row_end, float* out, int64_t out_stride) {
   if (w.layout == WeightLayout::Packed8) return matmul_packed(ks, w, act, row_begin, row_end, out, out_stride);
   const VecDotFn dot = ks.of(w.type).vec_dot;
-  const detail::TileDotFn tile = detail::tiles(ks).by_type[static_cast<uint32_t>(w.type)];
+  const TileDotFn tile = ks.of(w.type).tile;
   const int n = int(w.n_in);
   const size_t rb = w.row_bytes;
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);

@@ -14,7 +14,7 @@ namespace el::kernels {
 // How a weight matrix's bytes are arranged.
 enum class WeightLayout : uint8_t {
   Rows,     // GGUF: n_out rows of row_bytes each
-  Packed8,  // groups of 8 interleaved rows (packed.h); Q4_0 / Q8_0 with n_out % 8 == 0
+  Packed8,  // groups of 8 interleaved rows (packed.h); Q4_0 / Q8_0 / Q5_0 / IQ4_NL / Q4_1 / Q5_1, n_out % 8 == 0
 };
 
 struct WeightView {
@@ -34,7 +34,9 @@ bool packs(const KernelSet& ks, TensorType t);
 // side array the tile kernels read instead of decoding the same values once per weight row:
 //   F16 rows:  the activations (already rounded to F16) as floats, n_in per token;
 //   Q8_0 rows: the block scales as floats, n_in / 32 per token,
-//              and in qsum the sum of each block's 32 quants (packed kernels, packed.h).
+//              and in qsum the sum of each block's 32 quants (packed kernels, packed.h);
+//   Q8_1 rows: the same, with the blocks' s (d x quant sum, as floats) after the scales:
+//              2 x n_in / 32 floats per token.
 // Other types leave them empty. The buffers are reused across calls: they grow, never shrink.
 struct PreparedActivations {
   TensorType type = TensorType::F32;

@@ -4,8 +4,8 @@
 // one contiguous pass over the groups. Header-only with internal linkage: each translation
 // unit compiles its own copy with its own ISA flags.
 //
-// An ISA supplies Groups: `using Block = ...;` and
-//   template <int T> static void run(int nb, const Block* w, const PackedTokens<T>& x, float* out, int64_t os)
+// An ISA supplies Groups: `using Block = ...;` (and `using Act = block_q8_1;` for Q4_1 / Q5_1) and
+//   template <int T> static void run(int nb, const Block* w, const PackedTokens<T, Act>& x, float* out, int64_t os)
 // computing one row group (8 rows, nb blocks from w) x T tokens into out[t * os + r].
 // Optionally (wide registers):
 //   static constexpr int kGroups = G;       run computes G consecutive groups (8G rows; the
@@ -23,20 +23,36 @@
 namespace el::kernels {
 namespace {
 
-// The tokens of one tile: their Q8_0 blocks, block scales and block quant sums.
-template <int T>
+// The tokens of one tile: their activation blocks A (Q8_0, or Q8_1 for Q4_1 / Q5_1), block
+// scales, block quant sums and (Q8_1) the blocks' s = d x quant sum (matmul.h).
+template <int T, class A = block_q8_0>
 struct PackedTokens {
-  const block_q8_0* a[T];
+  const A* a[T];
   const float* d[T];
   const int32_t* s[T];
+  const float* sd[T];
   PackedTokens(const PreparedActivations& act, int t0) {
     for (int t = 0; t < T; ++t) {
-      a[t] = static_cast<const block_q8_0*>(act.row(t0 + t));
+      a[t] = static_cast<const A*>(act.row(t0 + t));
       d[t] = act.f32_row(t0 + t);
       s[t] = act.qsum_row(t0 + t);
+      sd[t] = d[t] + act.n_in / QK8_0;
     }
   }
 };
+
+// Groups::Act, the activation block (default Q8_0), and whether Groups' blocks carry mins
+// (Q4_1 / Q5_1: Groups adds m x sd per block).
+template <class G, class = void>
+struct ActOf {
+  using type = block_q8_0;
+};
+template <class G>
+struct ActOf<G, std::void_t<typename G::Act>> {
+  using type = typename G::Act;
+};
+template <class G>
+using act_of = typename ActOf<G>::type;
 
 constexpr int kPackTileTokens = 4;
 
@@ -58,7 +74,7 @@ struct MinWideTokens<G, std::void_t<decltype(G::kMinWideTokens)>> : std::integra
 template <class Groups, int T>
 void groups_x_tokens(int nb, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, float* out,
                      int64_t os) {
-  const PackedTokens<T> x(act, t0);
+  const PackedTokens<T, act_of<Groups>> x(act, t0);
   const auto* wb = reinterpret_cast<const typename Groups::Block*>(w);
   constexpr int G = GroupsPerRun<Groups>::value;
   int64_t g = 0;
@@ -78,7 +94,7 @@ void groups_x_rest(int nb, const uint8_t* w, int64_t ng, const PreparedActivatio
   }
 }
 
-// A detail::PackedMatmulFn (paths.h) over Groups.
+// A PackedMatmulFn (kernels.h) over Groups.
 template <class Groups>
 void packed_matmul(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
                    int64_t os) {

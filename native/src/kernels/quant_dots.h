@@ -1,5 +1,6 @@
-// Private to kernels/: the dot products of Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K and Q5_K written
-// once, over a small per-ISA set of 32-byte vector primitives. x86/avx2_quant_ops.h supplies them
+// Private to kernels/: the dot products of the quantized weight types written once, over a
+// small per-ISA set of 32-byte vector primitives: one row driver, and one row per type saying
+// how a block decodes and meets a token's activation block. x86/avx2_quant_ops.h supplies them
 // with AVX2, arm/neon_quant_ops.h with NEON (two 16-byte halves, sdot or a widening multiply).
 // Header-only with internal linkage: each ISA's translation unit compiles its own copy.
 //
@@ -35,88 +36,25 @@
 namespace el::kernels {
 namespace {
 
-// Q4_K and Q6_K keep their own vec_dots (x86/avx2.cpp, arm/neon_int8.h); from here they take
-// only the tiles for several tokens.
-// Each type's dot product runs over T tokens at once (T = 1: vec_dot; more: the rows x tokens
-// tiles of matmul_rows), decoding each weight block once for all T: row<T>(n, w, a, out, os)
-// writes out[t * os] = w . a[t] for t < T.
+// ---- one row per type ----
+// A type's row supplies: using Block; using Act (its activation block, traits.vec_dot_type);
+// kBlock (elements per block); kAccs (float accumulators per token: 2 lets consecutive blocks'
+// fused multiply-adds overlap); struct Decoded; static Decoded decode(const Block&) (once per
+// block, for all tokens); static void add(const Decoded&, const Act&, F& acc, float& extra),
+// the block's share: acc takes the vector part, extra a scalar part (offsets and mins).
 template <class O>
-struct QuantDots {
+struct QuantBytes {
   using V = typename O::V;
-  using F = typename O::F;
-
   static float fp(fp16_t h) { return O::f16(h); }
   static const uint8_t* bytes(const int8_t* q) { return reinterpret_cast<const uint8_t*>(q); }
-
-  template <int T, class A>
-  static void tokens(const void* const* a, const A* (&at)[T]) {
-    for (int t = 0; t < T; ++t) at[t] = static_cast<const A*>(a[t]);
-  }
-  template <int T>
-  static void store(const F (&acc)[T], const float (&extra)[T], float* out, int64_t os) {
-    for (int t = 0; t < T; ++t) out[t * os] = O::hsum(acc[t]) + extra[t];
-  }
-
-  // ---- 32-element blocks against Q8_0 / Q8_1 ----
-
-  // Q4_1 / Q5_1 . Q8_1: unsigned quants; the offset m meets the activations' s once per block.
-  // Blocks go in pairs with an accumulator each, so consecutive fused multiply-adds do not wait
-  // on each other.
-  template <int T, class B>
-  static void offset_row(int n, const void* vw, const void* const* a, float* out, int64_t os) {
-    const B* w = static_cast<const B*>(vw);
-    const block_q8_1* at[T];
-    tokens<T>(a, at);
-    F acc[2][T];
-    float summs[T];
-    for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = O::fzero(), summs[t] = 0;
-    auto block = [&](int i, F (&ac)[T]) {
-      const V u = quants(w[i]);
-      const float d = fp(w[i].d), m = fp(w[i].m);
-      for (int t = 0; t < T; ++t) {
-        summs[t] += m * fp(at[t][i].s);
-        ac[t] = O::fma(ac[t], O::dot(O::zero(), u, O::load(bytes(at[t][i].qs))), d * fp(at[t][i].d));
-      }
-    };
-    pairs<T>(n / QK8_1, block, acc);
-    store<T>(acc[0], summs, out, os);
-  }
-
-  // Q5_0 / IQ4_NL . Q8_0: signed quants.
-  template <int T, class B>
-  static void signed_row(int n, const void* vw, const void* const* a, float* out, int64_t os) {
-    const B* w = static_cast<const B*>(vw);
-    const block_q8_0* at[T];
-    tokens<T>(a, at);
-    F acc[2][T];
-    float none[T];
-    for (int t = 0; t < T; ++t) acc[0][t] = acc[1][t] = O::fzero(), none[t] = 0;
-    auto block = [&](int i, F (&ac)[T]) {
-      const V q = quants(w[i]);
-      const float d = fp(w[i].d);
-      for (int t = 0; t < T; ++t)
-        ac[t] = O::fma(ac[t], O::dot_ss(O::zero(), q, O::load(bytes(at[t][i].qs))), d * fp(at[t][i].d));
-    };
-    pairs<T>(n / QK8_0, block, acc);
-    store<T>(acc[0], none, out, os);
-  }
-
-  // Blocks 0..nb-1 in pairs, the second of each into acc[1], which is then added into acc[0].
-  template <int T, class Block>
-  static void pairs(int nb, Block& block, F (&acc)[2][T]) {
-    int i = 0;
-    for (; i + 2 <= nb; i += 2) {
-      block(i, acc[0]);
-      block(i + 1, acc[1]);
-    }
-    if (i < nb) block(i, acc[0]);
-    for (int t = 0; t < T; ++t) acc[0][t] = O::add(acc[0][t], acc[1][t]);
-  }
+  static V act(const int8_t* qs) { return O::load(bytes(qs)); }
 
   // The 5-bit quants of a Q5_0 / Q5_1 block, unsigned (0..31).
   static V q5(const uint8_t* qs, const uint8_t* qh) {
     return O::or_(O::nibbles(qs), O::and_(O::bits(qh), O::set1(0x10)));
   }
+  static V quants(const block_q8_0& b) { return O::load(bytes(b.qs)); }
+  static V quants(const block_q4_0& b) { return O::sub(O::nibbles(b.qs), O::set1(8)); }  // -8..7
   static V quants(const block_q4_1& b) { return O::nibbles(b.qs); }
   static V quants(const block_q5_1& b) { return q5(b.qs, b.qh); }
   static V quants(const block_q5_0& b) { return O::sub(q5(b.qs, b.qh), O::set1(16)); }  // -16..15
@@ -130,182 +68,234 @@ struct QuantDots {
     } table;
     return O::lookup(O::load(table.v), O::nibbles(b.qs));
   }
+};
 
-  // ---- K-quants against Q8_K ----
-
-  static const uint8_t* act(const block_q8_K& a, int e) { return bytes(a.qs + e); }
-
-  // Q2_K: per 128 elements, 32 bytes of qs hold four runs of 32 (2 bits each); a run covers two
-  // sub-blocks of 16 with their own 4-bit scales. Mins: sum over sub-blocks of min * bsum.
-  template <int T>
-  static void q2_K(int n, const void* vw, const void* const* a, float* out, int64_t os) {
-    const block_q2_K* w = static_cast<const block_q2_K*>(vw);
-    const block_q8_K* at[T];
-    tokens<T>(a, at);
-    F acc[T];
-    float acc_min[T];
-    for (int t = 0; t < T; ++t) acc[t] = O::fzero(), acc_min[t] = 0;
-    for (int i = 0; i < n / QK_K; ++i) {
-      int8_t sc[16], mn[16];
-      for (int g = 0; g < 16; ++g) sc[g] = int8_t(w[i].scales[g] & 0xF), mn[g] = int8_t(w[i].scales[g] >> 4);
-      const typename O::S scales = O::scales16(sc), mins = O::scales16(mn);
-      V u[8];
-      for (int h = 0; h < 2; ++h) {
-        const V q = O::load(w[i].qs + 32 * h);
-        for (int k = 0; k < 4; ++k) u[4 * h + k] = O::field(q, 2 * k, 3);
-      }
-      const float d = fp(w[i].d), dmin = fp(w[i].dmin);
-      for (int t = 0; t < T; ++t) {
-        acc_min[t] -= at[t][i].d * dmin * float(O::dot16(at[t][i].bsums, mins));
-        typename O::I isum = O::zero();
-        for (int r = 0; r < 8; ++r)  // run r: elements 32 r.., sub-blocks 2 r and 2 r + 1
-          isum = O::dot_run(isum, u[r], O::load(act(at[t][i], 32 * r)), scales, r);
-        acc[t] = O::fma(acc[t], isum, at[t][i].d * d);
-      }
-    }
-    store<T>(acc, acc_min, out, os);
-  }
-
-  // Q3_K: Q2_K's 2-bit runs plus a high bit (hmask: bit 4h + k of byte l for run k of half h);
-  // the quant is (2 bits | high bit << 2) - 4, so the dot takes the unsigned 0..7 and subtracts
-  // 4 * scale * bsum per sub-block.
-  template <int T>
-  static void q3_K(int n, const void* vw, const void* const* a, float* out, int64_t os) {
-    const block_q3_K* w = static_cast<const block_q3_K*>(vw);
-    const block_q8_K* at[T];
-    tokens<T>(a, at);
-    F acc[T];
-    float acc_off[T];
-    for (int t = 0; t < T; ++t) acc[t] = O::fzero(), acc_off[t] = 0;
-    for (int i = 0; i < n / QK_K; ++i) {
-      uint32_t words[4];
-      q3k_scale_words(w[i].scales, words);  // kept in registers: no byte stores to reload
-      const typename O::S scales = O::scales16_words(words, 32);
-      const V hm = O::load(w[i].hmask);
-      V u[8];
-      for (int h = 0; h < 2; ++h) {
-        const V q = O::load(w[i].qs + 32 * h);
-        for (int k = 0; k < 4; ++k) u[4 * h + k] = O::or_(O::field(q, 2 * k, 3), O::flag(hm, 4 * h + k, 4));
-      }
-      const float dw = fp(w[i].d);
-      for (int t = 0; t < T; ++t) {
-        typename O::I isum = O::zero();
-        for (int r = 0; r < 8; ++r) isum = O::dot_run(isum, u[r], O::load(act(at[t][i], 32 * r)), scales, r);
-        const float d = at[t][i].d * dw;
-        acc[t] = O::fma(acc[t], isum, d);
-        acc_off[t] -= d * float(4 * O::dot16(at[t][i].bsums, scales));  // the offset -4 of every quant
-      }
-    }
-    store<T>(acc, acc_off, out, os);
-  }
-
-  // Q4_K: 32 bytes of nibbles per 64 elements (low nibbles first); 6-bit scales and mins per 32.
-  template <int T>
-  static void q4_K(int n, const void* vw, const void* const* a, float* out, int64_t os) {
-    const block_q4_K* w = static_cast<const block_q4_K*>(vw);
-    const block_q8_K* at[T];
-    tokens<T>(a, at);
-    F acc[T];
-    float acc_min[T];
-    for (int t = 0; t < T; ++t) acc[t] = O::fzero(), acc_min[t] = 0;
-    for (int i = 0; i < n / QK_K; ++i) {
-      uint8_t sc[8], m[8];
-      q4k_scales_mins(w[i].scales, sc, m);
-      V u[8];
-      for (int j = 0; j < QK_K / 64; ++j) {
-        const V q = O::load(w[i].qs + 32 * j);
-        u[2 * j] = O::field(q, 0, 0xF);
-        u[2 * j + 1] = O::field(q, 4, 0xF);
-      }
-      min_and_scaled_dots<T>(u, sc, m, w[i].d, w[i].dmin, at, i, acc, acc_min);
-    }
-    store<T>(acc, acc_min, out, os);
-  }
-
-  // Q4_K / Q5_K, once the quants are bytes: acc += d * sum_r sc[r] * (u_r . a_r), acc_min -=
-  // dmin * sum_g m[g / 2] * bsum_g.
-  template <int T>
-  static void min_and_scaled_dots(const V (&u)[8], const uint8_t* sc, const uint8_t* m, fp16_t dh, fp16_t dminh,
-                                  const block_q8_K* const (&at)[T], int i, F (&acc)[T], float (&acc_min)[T]) {
-    const float d = fp(dh), dmin = fp(dminh);
-    for (int t = 0; t < T; ++t) {
-      int summ = 0;
-      for (int g = 0; g < QK_K / 16; ++g) summ += at[t][i].bsums[g] * m[g / 2];
-      acc_min[t] -= at[t][i].d * dmin * float(summ);
-      typename O::I isum = O::zero();
-      for (int r = 0; r < 8; ++r) isum = O::dot_scaled(isum, u[r], O::load(act(at[t][i], 32 * r)), sc[r]);
-      acc[t] = O::fma(acc[t], isum, at[t][i].d * d);
-    }
-  }
-
-  // Q6_K: per 128 elements, 64 bytes of low nibbles (two runs of 32 in low nibbles, two in high)
-  // and 32 bytes of 2-bit high parts; quant - 32 with an 8-bit scale per 16, so the dot takes the
-  // unsigned 0..63 and subtracts 32 * scale * bsum per sub-block.
-  template <int T>
-  static void q6_K(int n, const void* vw, const void* const* a, float* out, int64_t os) {
-    const block_q6_K* w = static_cast<const block_q6_K*>(vw);
-    const block_q8_K* at[T];
-    tokens<T>(a, at);
-    F acc[T];
-    float acc_off[T];
-    for (int t = 0; t < T; ++t) acc[t] = O::fzero(), acc_off[t] = 0;
-    for (int i = 0; i < n / QK_K; ++i) {
-      const typename O::S scales = O::scales16(w[i].scales);
-      V u[8];
-      for (int h = 0; h < 2; ++h) {
-        const V ql0 = O::load(w[i].ql + 64 * h), ql1 = O::load(w[i].ql + 64 * h + 32);
-        const V qh = O::load(w[i].qh + 32 * h);
-        u[4 * h] = O::or_(O::field(ql0, 0, 0xF), O::field_up(qh, 4, 0x30));
-        u[4 * h + 1] = O::or_(O::field(ql1, 0, 0xF), O::field_up(qh, 2, 0x30));
-        u[4 * h + 2] = O::or_(O::field(ql0, 4, 0xF), O::field(qh, 0, 0x30));
-        u[4 * h + 3] = O::or_(O::field(ql1, 4, 0xF), O::field(qh, 2, 0x30));
-      }
-      const float dw = fp(w[i].d);
-      for (int t = 0; t < T; ++t) {
-        typename O::I isum = O::zero();
-        for (int r = 0; r < 8; ++r) isum = O::dot_run(isum, u[r], O::load(act(at[t][i], 32 * r)), scales, r);
-        const float d = at[t][i].d * dw;
-        acc[t] = O::fma(acc[t], isum, d);
-        acc_off[t] -= d * float(32 * O::dot16(at[t][i].bsums, scales));
-      }
-    }
-    store<T>(acc, acc_off, out, os);
-  }
-
-  // Q5_K: Q4_K's nibbles (32 bytes per 64 elements, low nibbles first) plus a fifth bit (qh:
-  // bit 2j for the low run of chunk j, 2j + 1 for the high run); 6-bit scales and mins per 32.
-  template <int T>
-  static void q5_K(int n, const void* vw, const void* const* a, float* out, int64_t os) {
-    const block_q5_K* w = static_cast<const block_q5_K*>(vw);
-    const block_q8_K* at[T];
-    tokens<T>(a, at);
-    F acc[T];
-    float acc_min[T];
-    for (int t = 0; t < T; ++t) acc[t] = O::fzero(), acc_min[t] = 0;
-    for (int i = 0; i < n / QK_K; ++i) {
-      uint8_t sc[8], m[8];
-      q4k_scales_mins(w[i].scales, sc, m);
-      const V qh = O::load(w[i].qh);
-      V u[8];
-      for (int j = 0; j < QK_K / 64; ++j) {
-        const V q = O::load(w[i].qs + 32 * j);
-        u[2 * j] = O::or_(O::field(q, 0, 0xF), O::flag(qh, 2 * j, 0x10));
-        u[2 * j + 1] = O::or_(O::field(q, 4, 0xF), O::flag(qh, 2 * j + 1, 0x10));
-      }
-      min_and_scaled_dots<T>(u, sc, m, w[i].d, w[i].dmin, at, i, acc, acc_min);
-    }
-    store<T>(acc, acc_min, out, os);
+// Q4_1 / Q5_1 . Q8_1: unsigned quants; the offset m meets the activations' s once per block.
+template <class O, class B>
+struct OffsetRow : QuantBytes<O> {
+  using QB = QuantBytes<O>;
+  using Block = B;
+  using Act = block_q8_1;
+  static constexpr int kBlock = QK8_1, kAccs = 2;
+  struct Decoded {
+    typename O::V u;
+    float d, m;
+  };
+  static Decoded decode(const Block& b) { return {QB::quants(b), QB::fp(b.d), QB::fp(b.m)}; }
+  static void add(const Decoded& w, const Act& a, typename O::F& acc, float& extra) {
+    extra += w.m * QB::fp(a.s);
+    acc = O::fma(acc, O::dot(O::zero(), w.u, QB::act(a.qs)), w.d * QB::fp(a.d));
   }
 };
 
-// A VecDotFn (kernels.h) from a row function over one token.
-template <void (*Row)(int, const void*, const void* const*, float*, int64_t)>
-void vec_dot_of(int n, float* s, const void* w, const void* a) {
-  Row(n, w, &a, s, 0);
+// Q8_0 / Q4_0 / Q5_0 / IQ4_NL . Q8_0: signed quants.
+template <class O, class B>
+struct SignedRow : QuantBytes<O> {
+  using QB = QuantBytes<O>;
+  using Block = B;
+  using Act = block_q8_0;
+  static constexpr int kBlock = QK8_0, kAccs = 2;
+  struct Decoded {
+    typename O::V q;
+    float d;
+  };
+  static Decoded decode(const Block& b) { return {QB::quants(b), QB::fp(b.d)}; }
+  static void add(const Decoded& w, const Act& a, typename O::F& acc, float&) {
+    acc = O::fma(acc, O::dot_ss(O::zero(), w.q, QB::act(a.qs)), w.d * QB::fp(a.d));
+  }
+};
+
+// K-quants against Q8_K: eight runs of 32 quants per 256-element block, as unsigned bytes.
+template <class O, class B>
+struct KRow : QuantBytes<O> {
+  using QB = QuantBytes<O>;
+  using Block = B;
+  using Act = block_q8_K;
+  static constexpr int kBlock = QK_K, kAccs = 1;
+  static typename O::V run(const Act& a, int r) { return QB::act(a.qs + 32 * r); }
+};
+
+// Q2_K: per 128 elements, 32 bytes of qs hold four runs of 32 (2 bits each); a run covers two
+// sub-blocks of 16 with their own 4-bit scales. Mins: sum over sub-blocks of min * bsum.
+template <class O>
+struct Q2KRow : KRow<O, block_q2_K> {
+  using K = KRow<O, block_q2_K>;
+  struct Decoded {
+    typename O::S scales, mins;
+    typename O::V u[8];
+    float d, dmin;
+  };
+  static Decoded decode(const block_q2_K& b) {
+    int8_t sc[16], mn[16];
+    for (int g = 0; g < 16; ++g) sc[g] = int8_t(b.scales[g] & 0xF), mn[g] = int8_t(b.scales[g] >> 4);
+    Decoded w{O::scales16(sc), O::scales16(mn), {}, K::fp(b.d), K::fp(b.dmin)};
+    for (int h = 0; h < 2; ++h) {
+      const typename O::V q = O::load(b.qs + 32 * h);
+      for (int k = 0; k < 4; ++k) w.u[4 * h + k] = O::field(q, 2 * k, 3);
+    }
+    return w;
+  }
+  static void add(const Decoded& w, const block_q8_K& a, typename O::F& acc, float& extra) {
+    extra -= a.d * w.dmin * float(O::dot16(a.bsums, w.mins));
+    typename O::I isum = O::zero();
+    for (int r = 0; r < 8; ++r)  // run r: elements 32 r.., sub-blocks 2 r and 2 r + 1
+      isum = O::dot_run(isum, w.u[r], K::run(a, r), w.scales, r);
+    acc = O::fma(acc, isum, a.d * w.d);
+  }
+};
+
+// Q3_K and Q6_K: unsigned quants u = quant + Off, with a signed scale per 16; the dot takes u
+// and subtracts Off * scale * bsum per sub-block.
+template <class O, class B, int Off>
+struct OffsetKRow : KRow<O, B> {
+  using K = KRow<O, B>;
+  struct Decoded {
+    typename O::S scales;
+    typename O::V u[8];
+    float d;
+  };
+  static void add(const Decoded& w, const block_q8_K& a, typename O::F& acc, float& extra) {
+    typename O::I isum = O::zero();
+    for (int r = 0; r < 8; ++r) isum = O::dot_run(isum, w.u[r], K::run(a, r), w.scales, r);
+    const float d = a.d * w.d;
+    acc = O::fma(acc, isum, d);
+    extra -= d * float(Off * O::dot16(a.bsums, w.scales));
+  }
+};
+
+// Q3_K: Q2_K's 2-bit runs plus a high bit (hmask: bit 4h + k of byte l for run k of half h);
+// the quant is (2 bits | high bit << 2) - 4.
+template <class O>
+struct Q3KRow : OffsetKRow<O, block_q3_K, 4> {
+  using Base = OffsetKRow<O, block_q3_K, 4>;
+  using typename Base::Decoded;
+  static Decoded decode(const block_q3_K& b) {
+    uint32_t words[4];
+    q3k_scale_words(b.scales, words);  // kept in registers: no byte stores to reload
+    Decoded w{O::scales16_words(words, 32), {}, Base::fp(b.d)};
+    const typename O::V hm = O::load(b.hmask);
+    for (int h = 0; h < 2; ++h) {
+      const typename O::V q = O::load(b.qs + 32 * h);
+      for (int k = 0; k < 4; ++k) w.u[4 * h + k] = O::or_(O::field(q, 2 * k, 3), O::flag(hm, 4 * h + k, 4));
+    }
+    return w;
+  }
+};
+
+// Q6_K: per 128 elements, 64 bytes of low nibbles (two runs of 32 in low nibbles, two in high)
+// and 32 bytes of 2-bit high parts; quant - 32 with an 8-bit scale per 16.
+template <class O>
+struct Q6KRow : OffsetKRow<O, block_q6_K, 32> {
+  using Base = OffsetKRow<O, block_q6_K, 32>;
+  using typename Base::Decoded;
+  static Decoded decode(const block_q6_K& b) {
+    Decoded w{O::scales16(b.scales), {}, Base::fp(b.d)};
+    for (int h = 0; h < 2; ++h) {
+      const typename O::V ql0 = O::load(b.ql + 64 * h), ql1 = O::load(b.ql + 64 * h + 32);
+      const typename O::V qh = O::load(b.qh + 32 * h);
+      w.u[4 * h] = O::or_(O::field(ql0, 0, 0xF), O::field_up(qh, 4, 0x30));
+      w.u[4 * h + 1] = O::or_(O::field(ql1, 0, 0xF), O::field_up(qh, 2, 0x30));
+      w.u[4 * h + 2] = O::or_(O::field(ql0, 4, 0xF), O::field(qh, 0, 0x30));
+      w.u[4 * h + 3] = O::or_(O::field(ql1, 4, 0xF), O::field(qh, 2, 0x30));
+    }
+    return w;
+  }
+};
+
+// Q4_K / Q5_K: 6-bit scales and mins per 32; acc += d * sum_r sc[r] * (u_r . a_r), extra -=
+// dmin * sum_g m[g / 2] * bsum_g.
+template <class O, class B>
+struct MinKRow : KRow<O, B> {
+  using K = KRow<O, B>;
+  struct Decoded {
+    typename O::V u[8];
+    uint8_t sc[8], m[8];
+    float d, dmin;
+  };
+  static Decoded start(const B& b) {
+    Decoded w;
+    q4k_scales_mins(b.scales, w.sc, w.m);
+    w.d = K::fp(b.d);
+    w.dmin = K::fp(b.dmin);
+    return w;
+  }
+  static void add(const Decoded& w, const block_q8_K& a, typename O::F& acc, float& extra) {
+    int summ = 0;
+    for (int g = 0; g < QK_K / 16; ++g) summ += a.bsums[g] * w.m[g / 2];
+    extra -= a.d * w.dmin * float(summ);
+    typename O::I isum = O::zero();
+    for (int r = 0; r < 8; ++r) isum = O::dot_scaled(isum, w.u[r], K::run(a, r), w.sc[r]);
+    acc = O::fma(acc, isum, a.d * w.d);
+  }
+};
+
+// Q4_K: 32 bytes of nibbles per 64 elements (low nibbles first).
+template <class O>
+struct Q4KRow : MinKRow<O, block_q4_K> {
+  using Base = MinKRow<O, block_q4_K>;
+  static typename Base::Decoded decode(const block_q4_K& b) {
+    typename Base::Decoded w = Base::start(b);
+    for (int j = 0; j < QK_K / 64; ++j) {
+      const typename O::V q = O::load(b.qs + 32 * j);
+      w.u[2 * j] = O::field(q, 0, 0xF);
+      w.u[2 * j + 1] = O::field(q, 4, 0xF);
+    }
+    return w;
+  }
+};
+
+// Q5_K: Q4_K's nibbles plus a fifth bit (qh: bit 2j for the low run of chunk j, 2j + 1 for the
+// high run).
+template <class O>
+struct Q5KRow : MinKRow<O, block_q5_K> {
+  using Base = MinKRow<O, block_q5_K>;
+  static typename Base::Decoded decode(const block_q5_K& b) {
+    typename Base::Decoded w = Base::start(b);
+    const typename O::V qh = O::load(b.qh);
+    for (int j = 0; j < QK_K / 64; ++j) {
+      const typename O::V q = O::load(b.qs + 32 * j);
+      w.u[2 * j] = O::or_(O::field(q, 0, 0xF), O::flag(qh, 2 * j, 0x10));
+      w.u[2 * j + 1] = O::or_(O::field(q, 4, 0xF), O::flag(qh, 2 * j + 1, 0x10));
+    }
+    return w;
+  }
+};
+
+// ---- the driver ----
+// One weight row against T tokens at once (T = 1: vec_dot; more: the rows x tokens tiles of
+// matmul_rows), decoding each weight block once for all T: out[t * os] = w . a[t] for t < T.
+// With two accumulators, block i goes into accumulator i % 2 and they are added at the end.
+template <class Row, int T, class O>
+void quant_row(int n, const void* vw, const void* const* a, float* out, int64_t os) {
+  using A = typename Row::Act;
+  constexpr int NA = Row::kAccs;
+  const typename Row::Block* w = static_cast<const typename Row::Block*>(vw);
+  const A* at[T];
+  for (int t = 0; t < T; ++t) at[t] = static_cast<const A*>(a[t]);
+  typename O::F acc[NA][T];
+  float extra[T];
+  for (int t = 0; t < T; ++t) {
+    for (int k = 0; k < NA; ++k) acc[k][t] = O::fzero();
+    extra[t] = 0;
+  }
+  const int nb = n / Row::kBlock;
+  for (int i = 0; i < nb; ++i) {
+    const typename Row::Decoded d = Row::decode(w[i]);
+    for (int t = 0; t < T; ++t) Row::add(d, at[t][i], acc[i % NA][t], extra[t]);
+  }
+  for (int t = 0; t < T; ++t) {
+    if constexpr (NA == 2) acc[0][t] = O::add(acc[0][t], acc[1][t]);
+    out[t * os] = O::hsum(acc[0][t]) + extra[t];
+  }
+}
+
+template <class Row, class O>
+void quant_vec_dot(int n, float* s, const void* w, const void* a) {
+  quant_row<Row, 1, O>(n, w, &a, s, 0);
 }
 
 // A tile of matmul_rows (tiles.h): R rows x T tokens, one row at a time over all T tokens.
-template <template <int> class RowOf>
+template <class Row, class O>
 struct QuantTile {
   template <int R, int T>
   struct K {
@@ -313,56 +303,114 @@ struct QuantTile {
       const void* a[T];
       for (int t = 0; t < T; ++t) a[t] = g.act->row(g.t0 + tt + t);
       for (int r = 0; r < R; ++r)
-        RowOf<T>::run(g.n, g.w + size_t(r0 + r) * g.ws, a, g.out + int64_t(tt) * g.os + r0 + r, g.os);
+        quant_row<Row, T, O>(g.n, g.w + size_t(r0 + r) * g.ws, a, g.out + int64_t(tt) * g.os + r0 + r, g.os);
     }
   };
 };
 
-template <class O, class B, bool kOffset>
-struct RowsOf32 {
-  template <int T>
-  struct R {
-    static void run(int n, const void* w, const void* const* a, float* out, int64_t os) {
-      if constexpr (kOffset) QuantDots<O>::template offset_row<T, B>(n, w, a, out, os);
-      else QuantDots<O>::template signed_row<T, B>(n, w, a, out, os);
+// ---- Q8_0 / Q4_0 against Q8_0: a decoder says how one block's bytes multiply ----
+// Dec supplies: using Block; W weights(const Block&) (once per tile); Tok token(O::V y) (a token's
+// block, once per tile); O::I dot(const W&, const Tok&) (the block's exact integer dot). An ISA
+// with a faster way to multiply these bytes brings its own (x86/avx2.cpp, x86/vnni_tables.h);
+// the default is the signed quants and dot_ss.
+template <class O, class B>
+struct SignedDecode {
+  using Block = B;
+  using W = typename O::V;
+  using Tok = typename O::V;
+  static W weights(const Block& b) { return QuantBytes<O>::quants(b); }
+  static Tok token(typename O::V y) { return y; }
+  static typename O::I dot(const W& w, const Tok& y) { return O::dot_ss(O::zero(), w, y); }
+};
+
+// vec_dot of a row of Dec::Block with a Q8_0 row, scaled per block by both scales. Two
+// accumulators hide the FMA latency.
+template <class O, class Dec>
+void vec_dot_blocks(int n, float* s, const void* vw, const void* va) {
+  using B = typename Dec::Block;
+  const B* w = static_cast<const B*>(vw);
+  const block_q8_0* a = static_cast<const block_q8_0*>(va);
+  auto block = [&](int i) { return Dec::dot(Dec::weights(w[i]), Dec::token(QuantBytes<O>::act(a[i].qs))); };
+  const int nb = n / QK8_0;
+  typename O::F acc0 = O::fzero(), acc1 = O::fzero();
+  int i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const typename O::I p0 = block(i), p1 = block(i + 1);
+    acc0 = O::fma(acc0, p0, O::f16(w[i].d) * O::f16(a[i].d));
+    acc1 = O::fma(acc1, p1, O::f16(w[i + 1].d) * O::f16(a[i + 1].d));
+  }
+  for (; i < nb; ++i) acc0 = O::fma(acc0, block(i), O::f16(w[i].d) * O::f16(a[i].d));
+  *s = O::hsum(O::add(acc0, acc1));
+}
+
+// Register tile of R rows x T tokens of Dec::Block weights against Q8_0 activations. Per block
+// the integer dot of each row and token is exact; it is scaled by (row scale x token scale),
+// the token scales coming as floats from the activations' side array.
+template <class O, class Dec>
+struct MicroQ {
+  template <int R, int T>
+  struct K {
+    static void run(const TileArgs& g, int r0, int tt) {
+      using B = typename Dec::Block;
+      const int nb = g.n / QK8_0;
+      const TileOperands<B, block_q8_0, R, T> op(g, r0, tt);
+      const B* const* w = op.w;
+      const block_q8_0* const* a = op.a;
+      const float* const* da = op.f;
+      typename O::F acc[R][T];
+      for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = O::fzero();
+      for (int i = 0; i < nb; ++i) {
+        op.prefetch_next(size_t(i) * sizeof(B), sizeof(B));
+        typename Dec::W x[R];
+        float dw[R];
+        for (int r = 0; r < R; ++r) {
+          x[r] = Dec::weights(w[r][i]);
+          dw[r] = O::f16(w[r][i].d);
+        }
+        for (int t = 0; t < T; ++t) {
+          const typename Dec::Tok y = Dec::token(QuantBytes<O>::act(a[t][i].qs));
+          const float d = da[t][i];
+          for (int r = 0; r < R; ++r) acc[r][t] = O::fma(acc[r][t], Dec::dot(x[r], y), dw[r] * d);
+        }
+      }
+      for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) g.out[(tt + t) * g.os + r0 + r] = O::hsum(acc[r][t]);
     }
   };
 };
 
-#define EL_QUANT_ROWS(NAME, FN)                                                                        \
-  template <class O>                                                                                  \
-  struct NAME {                                                                                       \
-    template <int T>                                                                                  \
-    struct R {                                                                                        \
-      static void run(int n, const void* w, const void* const* a, float* out, int64_t os) {          \
-        QuantDots<O>::template FN<T>(n, w, a, out, os);                                              \
-      }                                                                                               \
-    };                                                                                                \
-  };
-EL_QUANT_ROWS(RowsQ2_K, q2_K)
-EL_QUANT_ROWS(RowsQ3_K, q3_K)
-EL_QUANT_ROWS(RowsQ4_K, q4_K)
-EL_QUANT_ROWS(RowsQ5_K, q5_K)
-EL_QUANT_ROWS(RowsQ6_K, q6_K)
-#undef EL_QUANT_ROWS
+// ---- installing ----
 
-// Installs the dot products and tiles above into a path's tables: tiles of 1 row x 4 tokens.
+// Q8_0 and Q4_0 with the decoders DecQ8 / DecQ4: vec_dot, and tiles of MR rows x 4 tokens.
+template <class O, class DecQ8, class DecQ4, int MR>
+void install_q8_q4_dots(KernelSet& ks) {
+  auto& q8 = ks.by_type[uint32_t(TensorType::Q8_0)];
+  auto& q4 = ks.by_type[uint32_t(TensorType::Q4_0)];
+  q8.vec_dot = vec_dot_blocks<O, DecQ8>;
+  q4.vec_dot = vec_dot_blocks<O, DecQ4>;
+  q8.tile = tile_entry<MicroQ<O, DecQ8>::template K, MR, 4>;
+  q4.tile = tile_entry<MicroQ<O, DecQ4>::template K, MR, 4>;
+}
+
+// The types above into a path's table: vec_dot, and tiles of 1 row x 4 tokens. Q4_K and Q6_K
+// keep their own vec_dots (x86/avx2.cpp, arm/neon_int8.h): from here they take only the tiles.
 template <class O>
-void install_quant_dots(KernelSet& ks, detail::TileKernels& tk) {
-  auto set = [&](TensorType type, auto rows, bool with_vec_dot = true) {
-    using Rows = decltype(rows);
-    if (with_vec_dot) ks.by_type[uint32_t(type)].vec_dot = vec_dot_of<Rows::template R<1>::run>;
-    tk.by_type[uint32_t(type)] = tile_entry<QuantTile<Rows::template R>::template K, 1, 4>;
+void install_quant_dots(KernelSet& ks) {
+  auto set = [&](TensorType type, auto row, bool with_vec_dot = true) {
+    using Row = decltype(row);
+    if (with_vec_dot) ks.by_type[uint32_t(type)].vec_dot = quant_vec_dot<Row, O>;
+    ks.by_type[uint32_t(type)].tile = tile_entry<QuantTile<Row, O>::template K, 1, 4>;
   };
-  set(TensorType::Q4_1, RowsOf32<O, block_q4_1, true>{});
-  set(TensorType::Q5_1, RowsOf32<O, block_q5_1, true>{});
-  set(TensorType::Q5_0, RowsOf32<O, block_q5_0, false>{});
-  set(TensorType::IQ4_NL, RowsOf32<O, block_iq4_nl, false>{});
-  set(TensorType::Q2_K, RowsQ2_K<O>{});
-  set(TensorType::Q3_K, RowsQ3_K<O>{});
-  set(TensorType::Q5_K, RowsQ5_K<O>{});
-  set(TensorType::Q4_K, RowsQ4_K<O>{}, false);
-  set(TensorType::Q6_K, RowsQ6_K<O>{}, false);
+  set(TensorType::Q4_1, OffsetRow<O, block_q4_1>{});
+  set(TensorType::Q5_1, OffsetRow<O, block_q5_1>{});
+  set(TensorType::Q5_0, SignedRow<O, block_q5_0>{});
+  set(TensorType::IQ4_NL, SignedRow<O, block_iq4_nl>{});
+  set(TensorType::Q2_K, Q2KRow<O>{});
+  set(TensorType::Q3_K, Q3KRow<O>{});
+  set(TensorType::Q5_K, Q5KRow<O>{});
+  set(TensorType::Q4_K, Q4KRow<O>{}, false);
+  set(TensorType::Q6_K, Q6KRow<O>{}, false);
 }
 
 }  // namespace

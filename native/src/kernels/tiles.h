@@ -7,12 +7,12 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "paths.h"
+#include "matmul.h"
 
 namespace el::kernels {
 namespace {
 
-// One call of a tile kernel (paths.h TileDotFn): rows of w, ws bytes apart, against tokens
+// One call of a tile kernel (kernels.h TileDotFn): rows of w, ws bytes apart, against tokens
 // t0.. of act, results at out[t * os + r].
 struct TileArgs {
   int n;

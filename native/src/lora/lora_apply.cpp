@@ -97,14 +97,12 @@ void lora_shrink(const kernels::KernelSet& ks, const LoraPool& pool, const LoraB
         if (xq) xqs[i] = xq + tok * nb;
         ts[i] = t + int64_t(k0 + i) * ld;
       }
-      if (const kernels::LoraIntLayout* L = int_layout(v.type)) {
-        (ks.*L->shrink)(n_in, v.padded, v.a, n, xqs, &plan.coeff[size_t(k0)], ts);
+      const LoraPoolTraits& traits = pool_traits(v.type);
+      traits.shrink(ks, n_in, v.padded, v.a, n, xs, xqs, &plan.coeff[size_t(k0)], ts);
+      if (traits.integer)
         for (int i = 0; i < n; ++i)
           *quantized_t_scale(t, plan.n_positions(), ld, k0 + i) =
               kernels::lora_q8_quantize_t(ts[i], v.padded, quantized_t(t, plan.n_positions(), ld, k0 + i));
-      } else {
-        ks.lora_shrink_f16(n_in, v.padded, v.a_f16(), n, xs, &plan.coeff[size_t(k0)], ts);
-      }
     }
   }
 }
@@ -130,13 +128,7 @@ struct ExpandCall {
 
   void run(const kernels::KernelSet& ks, LoraPoolType type, int64_t o0, int64_t o1) {
     if (n == 0) return;
-    if (const kernels::LoraIntLayout* L = int_layout(type)) {
-      (ks.*L->expand)(o0, o1, padded, b, n, tq, td, y);
-    } else {
-      const fp16_t* bf[kernels::kLoraMaxTokens];
-      for (int i = 0; i < n; ++i) bf[i] = reinterpret_cast<const fp16_t*>(b[i]);
-      ks.lora_expand_f16(o0, o1, padded, bf, n, t, y);
-    }
+    pool_traits(type).expand(ks, o0, o1, padded, b, n, t, tq, td, y);
     n = 0;
   }
 };

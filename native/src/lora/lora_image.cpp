@@ -151,9 +151,11 @@ SlotInfo LoraPool::import_image(int slot, const uint8_t* buf, size_t n) {
   if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) refuse("not an edgelora slot image (bad magic)");
   if (h.version != kImageVersion)
     refuse("image format version " + std::to_string(h.version) + ", this engine reads version " + std::to_string(kImageVersion));
-  if (h.pool_type != uint32_t(type_))
-    refuse(std::string("it was made for a ") + pool_type_name(LoraPoolType(h.pool_type > 2 ? 0 : h.pool_type)) +
-           " pool, this pool is " + pool_type_name(type_));
+  if (h.pool_type != uint32_t(type_)) {
+    const LoraPoolTraits* made_for = find_pool_type(h.pool_type);
+    refuse(std::string("it was made for a ") + (made_for ? made_for->name : "f16") + " pool, this pool is " +
+           pool_type_name(type_));
+  }
   if (h.n_layer != shapes_.n_layer || h.fingerprint != image_fingerprint())
     refuse("it was made for another model shape or pool layout (" + std::to_string(h.n_layer) + " layers, fingerprint " +
            std::to_string(h.fingerprint) + "; this pool: " + std::to_string(shapes_.n_layer) + " layers, fingerprint " +

@@ -8,7 +8,6 @@
 #include <new>
 
 #include "../error.h"
-#include "../kernels/lora_q8.h"
 #include "../round_up.h"
 #include "lora_source.h"
 
@@ -52,48 +51,26 @@ void check_range(const float* v, int64_t n, const TensorRef& t) {
                                        ", outside the F16 range of the slot pool");
 }
 
-int64_t padded_outputs(int64_t n_out) { return round_up<int64_t>(n_out, kernels::kLoraOutChunk); }
-
 }  // namespace
 
 int padded_rank(int rank) { return round_up(rank, kernels::kLoraRankStep); }
 
-const char* pool_type_name(LoraPoolType t) {
-  return t == LoraPoolType::Q8 ? "q8" : t == LoraPoolType::Q4 ? "q4" : "f16";
-}
+int64_t a_region_bytes(LoraPoolType type, int64_t n_in, int R) { return pool_traits(type).a_bytes(n_in, R); }
 
-const kernels::LoraIntLayout* int_layout(LoraPoolType t) {
-  return t == LoraPoolType::Q8 ? &kernels::kLoraQ8Layout : t == LoraPoolType::Q4 ? &kernels::kLoraQ4Layout : nullptr;
-}
+int64_t b_region_bytes(LoraPoolType type, int64_t n_out, int R) { return pool_traits(type).b_bytes(n_out, R); }
 
-int64_t a_region_bytes(LoraPoolType type, int64_t n_in, int R) {
-  if (const auto* L = int_layout(type)) return L->a_bytes(n_in, R);
-  return n_in * R * int64_t(sizeof(fp16_t));
-}
+float ModuleView::a_value(int j, int64_t i) const { return pool_traits(type).a_value(a, padded, j, i); }
 
-int64_t b_region_bytes(LoraPoolType type, int64_t n_out, int R) {
-  if (const auto* L = int_layout(type)) return L->b_bytes(n_out, R);
-  return padded_outputs(n_out) * R * int64_t(sizeof(fp16_t));
-}
-
-float ModuleView::a_value(int j, int64_t i) const {
-  if (const auto* L = int_layout(type)) return L->a_value(a, padded, j, i);
-  return fp16_to_fp32(a_f16()[i * padded + j]);
-}
-
-float ModuleView::b_value(int64_t o, int j) const {
-  if (const auto* L = int_layout(type)) return L->b_value(b, padded, o, j);
-  constexpr int c = kernels::kLoraOutChunk;
-  return fp16_to_fp32(b_f16()[(o / c) * padded * c + j * c + o % c]);
-}
+float ModuleView::b_value(int64_t o, int j) const { return pool_traits(type).b_value(b, padded, o, j); }
 
 LoraPool::LoraPool(const ModelShapes& shapes, int n_slots, int max_rank, LoraPoolType type)
     : shapes_(shapes), n_slots_(n_slots), max_rank_(max_rank), max_padded_(padded_rank(max_rank)), type_(type) {
   if (n_slots < 0 || max_rank < 1 || shapes.n_layer < 1)
     fail(ErrorKind::InvalidArgument, "LoRA pool needs n_slots >= 0, max_rank >= 1 and a model with layers");
-  if (is_integer_pool(type) && max_padded_ > kernels::kLoraQ8MaxRank)
-    fail(ErrorKind::InvalidArgument, std::string("the ") + pool_type_name(type) + " LoRA pool supports ranks up to " + std::to_string(kernels::kLoraQ8MaxRank) +
-                                         ", not " + std::to_string(max_rank));
+  const LoraPoolTraits& traits = pool_traits(type);
+  if (max_padded_ > traits.max_padded_rank)
+    fail(ErrorKind::InvalidArgument, std::string("the ") + traits.name + " LoRA pool supports ranks up to " +
+                                         std::to_string(traits.max_padded_rank) + ", not " + std::to_string(max_rank));
   // The groups of modules one projection dispatch reads (Context::layer_forward), in order.
   const std::vector<std::vector<Module>> groups = {
       {Module::Q, Module::K, Module::V}, {Module::O}, {Module::Gate, Module::Up}, {Module::Down}};
@@ -148,30 +125,18 @@ int64_t LoraPool::convert_pair(int slot, const LoraPair& pr, int r, std::vector<
   std::memset(a, 0, size_t(a_bytes(mi, R)));
   std::memset(b, 0, size_t(b_bytes(mi, R)));
   row.resize(size_t(std::max<int64_t>(n_in, r)));
-  const kernels::LoraIntLayout* L = int_layout(type_);
-  fp16_t* at = reinterpret_cast<fp16_t*>(a);
+  const LoraPoolTraits& traits = pool_traits(type_);
   const size_t a_row_bytes = row_size(pr.a.type, n_in);
   for (int j = 0; j < r; ++j) {
     row_to_float(pr.a.type, pr.a.data + size_t(j) * a_row_bytes, n_in, row.data());
     check_range(row.data(), n_in, pr.a);
-    if (L) {
-      L->put_a_row(a, n_in, R, j, row.data());
-    } else {
-      for (int64_t i = 0; i < n_in; ++i) at[i * R + j] = fp32_to_fp16(row[i]);
-    }
+    traits.put_a_row(a, n_in, R, j, row.data());
   }
-  constexpr int kChunk = kernels::kLoraOutChunk;
-  fp16_t* bf = reinterpret_cast<fp16_t*>(b);
   const size_t b_row_bytes = row_size(pr.b.type, r);
   for (int64_t o = 0; o < n_out; ++o) {
     row_to_float(pr.b.type, pr.b.data + size_t(o) * b_row_bytes, r, row.data());
     check_range(row.data(), r, pr.b);
-    if (L) {
-      L->put_b_row(b, R, o, row.data(), r);
-    } else {
-      fp16_t* chunk = bf + (o / kChunk) * R * kChunk + o % kChunk;
-      for (int j = 0; j < r; ++j) chunk[j * kChunk] = fp32_to_fp16(row[j]);
-    }
+    traits.put_b_row(b, R, o, row.data(), r);
   }
   return a_bytes(mi, R) + b_bytes(mi, R);
 }

@@ -47,22 +47,12 @@
 #include "../big_buffer.h"
 #include "../kernels/kernels.h"
 #include "../tensor_types.h"
+#include "lora_pool_types.h"
 #include "lora_shapes.h"
-
-namespace el::kernels {
-struct LoraIntLayout;
-}
 
 namespace el::lora {
 
 struct LoraPair;
-
-enum class LoraPoolType { F16 = 0, Q8 = 1, Q4 = 2 };
-const char* pool_type_name(LoraPoolType t);  // "f16" | "q8" | "q4"
-// The 8-bit and 4-bit pools: integer kernels over quantized activations and quantized t.
-inline bool is_integer_pool(LoraPoolType t) { return t != LoraPoolType::F16; }
-// Their layout (writers, readers, sizes, kernels; kernels/lora_q8.h); nullptr for F16.
-const kernels::LoraIntLayout* int_layout(LoraPoolType t);
 
 struct SlotInfo {
   bool loaded = false;

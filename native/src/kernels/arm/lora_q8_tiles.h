@@ -1,5 +1,5 @@
 // Private to kernels/arm: the 8-bit LoRA pool's register tiles (kernels.h: lora_shrink_q8 /
-// lora_expand_q8), written once over a 4-byte dot primitive. neon.cpp instantiates them with
+// lora_expand_q8, and the 4-bit pool's), written once over a 4-byte dot primitive. neon.cpp instantiates them with
 // LoraDot4Widening (armv8-a), neon_dotprod.cpp with sdot. Internal linkage, as neon_int8.h.
 //
 // A policy D supplies
@@ -64,12 +64,15 @@ inline int8x16_t lora_weights(const int8_t* q, int g, int64_t stride, int64_t of
   }
 }
 
-// T tokens x V groups of 8 ranks from rank 8 * v0. Per A block each weight vector (4 ranks x
-// 4 inputs) is loaded once and used for all T tokens; 2V x T integer accumulators per block.
-template <class D, int Bits = 8>  // Bits 4: the 4-bit pool
-struct LoraShrinkQ8 {
+// Bits 8: the 8-bit pool; 4: the 4-bit pool, whose B chunks the drivers address as LoraQ4Byte.
+template <class D, int Bits = 8>
+struct LoraQ8Tiles {
+  using BElem = std::conditional_t<Bits == 8, uint8_t, LoraQ4Byte>;
+
+  // T tokens x V groups of 8 ranks from rank 8 * v0. Per A block each weight vector (4 ranks x
+  // 4 inputs) is loaded once and used for all T tokens; 2V x T integer accumulators per block.
   template <int T, int V>
-  struct Tile {
+  struct Shrink {
     static void run(int n_in, int R, const uint8_t* a, int v0, const block_q8_0* const* x, const float* coeff,
                     float* const* t) {
       constexpr int QB = kLoraQ8Block;
@@ -107,15 +110,11 @@ struct LoraShrinkQ8 {
         for (int v = 0; v < 2 * V; ++v) vst1q_f32(t[k] + 8 * v0 + 4 * v, vmulq_n_f32(acc[k][v], coeff[k]));
     }
   };
-};
 
-// T tokens x C chunks of 8 outputs from output o. Per rank group each weight vector (4 outputs
-// x 4 ranks) is loaded once and used for all T tokens; 2C x T integer accumulators.
-template <class D, int Bits = 8>  // Bits 4: the 4-bit pool, whose B chunks the drivers address as LoraQ4Byte
-struct LoraExpandQ8 {
-  using BElem = std::conditional_t<Bits == 8, uint8_t, LoraQ4Byte>;
+  // T tokens x C chunks of 8 outputs from output o. Per rank group each weight vector (4 outputs
+  // x 4 ranks) is loaded once and used for all T tokens; 2C x T integer accumulators.
   template <int T, int C>
-  struct Tile {
+  struct Expand {
     static void run(int R, const BElem* chunk_elems, LoraQ8T t, float* const* y, int64_t o) {
       const uint8_t* b = reinterpret_cast<const uint8_t*>(chunk_elems);
       const int64_t chunk = lora_b_chunk_bytes<Bits>(R);

@@ -2,11 +2,7 @@
 // Compiled with -march=armv8.2-a+dotprod; dispatch.cpp installs it only when the CPU
 // reports ASIMDDP, on top of the baseline NEON table.
 #if defined(__aarch64__)
-#include "lora_q8_tiles.h"
 #include "neon_int8.h"
-#include "neon_quant_ops.h"
-#include "../paths.h"
-#include "../quant_dots.h"
 
 namespace el::kernels {
 namespace {
@@ -28,20 +24,7 @@ struct LoraDot4Sdot {
 
 namespace detail {
 
-void install_neon_dotprod(KernelSet& ks, TileKernels& tk) {
-  auto& t = ks.by_type;
-  t[uint32_t(TensorType::Q8_0)].vec_dot = vec_dot_q8_0_t<DotProd>;
-  t[uint32_t(TensorType::Q4_0)].vec_dot = vec_dot_q4_0_t<DotProd>;
-  t[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K_t<DotProd>;
-  t[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K_t<DotProd>;
-  install_quant_dots<NeonQuantOps<DotProd>>(ks, tk);
-  tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DotProd, DecodeQ8_0>::K, 4, 4>;
-  tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DotProd, DecodeQ4_0>::K, 4, 4>;
-  ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraShrinkQ8<LoraDot4Sdot>::Tile>;
-  ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraExpandQ8<LoraDot4Sdot>::Tile>;
-  ks.lora_shrink_q4 = lora_shrink_by_tiles<LoraShrinkQ8<LoraDot4Sdot, 4>::Tile>;
-  ks.lora_expand_q4 = lora_expand_q4_by_tiles<LoraExpandQ8<LoraDot4Sdot, 4>::Tile>;
-}
+void install_neon_dotprod(KernelSet& ks) { install_neon_int8<DotProd, LoraDot4Sdot>(ks); }
 
 }  // namespace detail
 }  // namespace el::kernels

@@ -1,7 +1,7 @@
-// Private to kernels/arm: the quantized dot products, written once over an int8 dot
-// primitive. neon.cpp instantiates them with a widening-multiply emulation (armv8-a),
-// neon_dotprod.cpp with vdotq_s32 (ASIMDDP). Everything here has internal linkage so the
-// two instantiations, compiled with different -march flags, can never be mixed up.
+// Private to kernels/arm: the int8 kernels of the NEON paths, over an int8 dot primitive:
+// neon.cpp instantiates them with a widening-multiply emulation (armv8-a), neon_dotprod.cpp
+// with vdotq_s32 (ASIMDDP). Everything here has internal linkage so the two instantiations,
+// compiled with different -march flags, can never be mixed up.
 #pragma once
 #if defined(__aarch64__)
 #include <arm_neon.h>
@@ -9,7 +9,11 @@
 #include <cstring>
 
 #include "../block_scales.h"
-#include "../tiles.h"
+#include "../lora_driver.h"
+#include "../paths.h"
+#include "../quant_dots.h"
+#include "lora_q8_tiles.h"
+#include "neon_quant_ops.h"
 
 namespace el::kernels {
 namespace {
@@ -29,53 +33,6 @@ struct DotWidening {
     return vaddq_s32(acc, vaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1)));
   }
 };
-
-template <class D>
-void vec_dot_q8_0_t(int n, float* s, const void* vw, const void* va) {
-  const block_q8_0* w = static_cast<const block_q8_0*>(vw);
-  const block_q8_0* a = static_cast<const block_q8_0*>(va);
-  float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
-  const int nb = n / QK8_0;
-  int i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const int32x4_t p0 = D::dot(D::dot(vdupq_n_s32(0), vld1q_s8(w[i].qs), vld1q_s8(a[i].qs)),
-                                vld1q_s8(w[i].qs + 16), vld1q_s8(a[i].qs + 16));
-    const int32x4_t p1 = D::dot(D::dot(vdupq_n_s32(0), vld1q_s8(w[i + 1].qs), vld1q_s8(a[i + 1].qs)),
-                                vld1q_s8(w[i + 1].qs + 16), vld1q_s8(a[i + 1].qs + 16));
-    acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(p0), h2f(w[i].d) * h2f(a[i].d));
-    acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(p1), h2f(w[i + 1].d) * h2f(a[i + 1].d));
-  }
-  for (; i < nb; ++i) {
-    const int32x4_t p = D::dot(D::dot(vdupq_n_s32(0), vld1q_s8(w[i].qs), vld1q_s8(a[i].qs)),
-                               vld1q_s8(w[i].qs + 16), vld1q_s8(a[i].qs + 16));
-    acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(p), h2f(w[i].d) * h2f(a[i].d));
-  }
-  *s = vaddvq_f32(vaddq_f32(acc0, acc1));
-}
-
-template <class D>
-void vec_dot_q4_0_t(int n, float* s, const void* vw, const void* va) {
-  const block_q4_0* w = static_cast<const block_q4_0*>(vw);
-  const block_q8_0* a = static_cast<const block_q8_0*>(va);
-  const uint8x16_t low4 = vdupq_n_u8(0x0F);
-  const int8x16_t eight = vdupq_n_s8(8);
-  float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
-  const int nb = n / QK4_0;
-  auto block = [&](int i) {
-    const uint8x16_t q = vld1q_u8(w[i].qs);
-    const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, low4)), eight);  // elements 0..15
-    const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);   // elements 16..31
-    return D::dot(D::dot(vdupq_n_s32(0), lo, vld1q_s8(a[i].qs)), hi, vld1q_s8(a[i].qs + 16));
-  };
-  int i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const int32x4_t p0 = block(i), p1 = block(i + 1);
-    acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(p0), h2f(w[i].d) * h2f(a[i].d));
-    acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(p1), h2f(w[i + 1].d) * h2f(a[i + 1].d));
-  }
-  for (; i < nb; ++i) acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(block(i)), h2f(w[i].d) * h2f(a[i].d));
-  *s = vaddvq_f32(vaddq_f32(acc0, acc1));
-}
 
 template <class D>
 void vec_dot_q4_K_t(int n, float* s, const void* vw, const void* va) {
@@ -148,62 +105,17 @@ void vec_dot_q6_K_t(int n, float* s, const void* vw, const void* va) {
   *s = sum;
 }
 
-// ---- rows x tokens tiles (Q8_0 activations) -----------------------------------
-
-// A weight block decoded to 32 signed bytes (elements 0..15, 16..31), with its scale.
-struct DecodeQ8_0 {
-  using Block = block_q8_0;
-  static int8x16x2_t quants(const Block& b) { return {{vld1q_s8(b.qs), vld1q_s8(b.qs + 16)}}; }
-};
-struct DecodeQ4_0 {
-  using Block = block_q4_0;
-  static int8x16x2_t quants(const Block& b) {
-    const uint8x16_t q = vld1q_u8(b.qs);
-    const int8x16_t eight = vdupq_n_s8(8);
-    return {{vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), eight),
-             vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight)}};
-  }
-};
-
-// R x T float accumulators in registers (NEON has 32). Per block the integer dot of each
-// row and token is exact; it is scaled by (row scale x token scale), the token scales
-// coming as floats from the activations' side array.
-template <class D, class Dec>
-struct MicroQ {
-  template <int R, int T>
-  struct K {
-    static void run(const TileArgs& g, int r0, int tt) {
-      using B = typename Dec::Block;
-      const int nb = g.n / QK8_0;
-      const TileOperands<B, block_q8_0, R, T> op(g, r0, tt);
-      const B* const* w = op.w;
-      const block_q8_0* const* a = op.a;
-      const float* const* da = op.f;
-      float32x4_t acc[R][T];
-      for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
-      for (int i = 0; i < nb; ++i) {
-        op.prefetch_next(size_t(i) * sizeof(B), sizeof(B));
-        int8x16x2_t x[R];
-        float dw[R];
-        for (int r = 0; r < R; ++r) {
-          x[r] = Dec::quants(w[r][i]);
-          dw[r] = h2f(w[r][i].d);
-        }
-        for (int t = 0; t < T; ++t) {
-          const int8x16_t y0 = vld1q_s8(a[t][i].qs), y1 = vld1q_s8(a[t][i].qs + 16);
-          const float d = da[t][i];
-          for (int r = 0; r < R; ++r) {
-            const int32x4_t p = D::dot(D::dot(vdupq_n_s32(0), x[r].val[0], y0), x[r].val[1], y1);
-            acc[r][t] = vmlaq_n_f32(acc[r][t], vcvtq_f32_s32(p), dw[r] * d);
-          }
-        }
-      }
-      for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) g.out[(tt + t) * g.os + r0 + r] = vaddvq_f32(acc[r][t]);
-    }
-  };
-};
+// The int8 kernels of a NEON path over its dot D (and LoraDot, the LoRA tiles' 4-byte dot):
+// Q8_0 / Q4_0 and the other quantized types (quant_dots.h), Q4_K / Q6_K's vec_dots, the LoRA pools.
+template <class D, class LoraDot>
+void install_neon_int8(KernelSet& ks) {
+  using O = NeonQuantOps<D>;
+  install_q8_q4_dots<O, SignedDecode<O, block_q8_0>, SignedDecode<O, block_q4_0>, 4>(ks);
+  install_quant_dots<O>(ks);  // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K; Q4_K / Q6_K tiles
+  ks.by_type[uint32_t(TensorType::Q4_K)].vec_dot = vec_dot_q4_K_t<D>;
+  ks.by_type[uint32_t(TensorType::Q6_K)].vec_dot = vec_dot_q6_K_t<D>;
+  install_lora_int<LoraQ8Tiles, LoraDot>(ks);
+}
 
 }  // namespace
 }  // namespace el::kernels

@@ -1,10 +1,10 @@
-// Private to kernels/x86: helpers and Q8_0-activation kernel skeletons shared by avx2.cpp
-// and avx2_vnni.cpp. Header-only with internal linkage, so each translation unit compiles
-// its own copy with its own ISA flags; a path differs only in how it multiplies bytes.
+// Private to kernels/x86: small AVX2 helpers shared by the x86 kernels (sums, fp16, loads, the
+// Q8_0 rounding). Header-only with internal linkage, so each translation unit compiles its own
+// copy with its own ISA flags.
 #pragma once
 #include <immintrin.h>
 
-#include "../tiles.h"
+#include "../../tensor_types.h"
 
 namespace el::kernels {
 namespace {
@@ -65,68 +65,6 @@ inline __m256i nibbles_32(const uint8_t* qs) {
   const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
   return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
 }
-
-// vec_dot of a row of blocks B (Q8_0 or Q4_0) with a Q8_0 row: Dot gives the block's integer
-// dot as 8 int32 partial sums, scaled per block by both scales. Two accumulators hide the
-// FMA latency.
-template <class B, __m256i (*Dot)(const B&, const block_q8_0&)>
-void vec_dot_blocks(int n, float* s, const void* vw, const void* va) {
-  const B* w = static_cast<const B*>(vw);
-  const block_q8_0* a = static_cast<const block_q8_0*>(va);
-  const int nb = n / QK8_0;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m256i p0 = Dot(w[i], a[i]);
-    const __m256i p1 = Dot(w[i + 1], a[i + 1]);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i + 1].d) * h2f(a[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
-  }
-  for (; i < nb; ++i)
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), _mm256_cvtepi32_ps(Dot(w[i], a[i])), acc0);
-  *s = hsum(_mm256_add_ps(acc0, acc1));
-}
-
-// Register tile of Q8_0 / Q4_0 weights against Q8_0 activations. Per block the integer dot
-// of each row and token is exact; it is scaled by (row scale x token scale), the token
-// scales coming as floats from the activations' side array. Dec says how bytes multiply:
-//   Dec::W weights(const Block&)       a weight block, decoded once per tile;
-//   Dec::Tok token(__m256i y)          a token's block y, prepared once per tile;
-//   __m256i dot(const W&, const Tok&)  the block's dot as 8 int32 partial sums.
-template <class Dec>
-struct MicroQ {
-  template <int R, int T>
-  struct K {
-    static void run(const TileArgs& g, int r0, int tt) {
-      using B = typename Dec::Block;
-      const int nb = g.n / QK8_0;
-      const TileOperands<B, block_q8_0, R, T> op(g, r0, tt);
-      const B* const* w = op.w;
-      const block_q8_0* const* a = op.a;
-      const float* const* da = op.f;
-      __m256 acc[R][T];
-      for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-      for (int i = 0; i < nb; ++i) {
-        op.prefetch_next(size_t(i) * sizeof(B), sizeof(B));
-        typename Dec::W x[R];
-        __m256 dw[R];
-        for (int r = 0; r < R; ++r) {
-          x[r] = Dec::weights(w[r][i]);
-          dw[r] = _mm256_set1_ps(h2f(w[r][i].d));
-        }
-        for (int t = 0; t < T; ++t) {
-          const typename Dec::Tok y = Dec::token(load256(a[t][i].qs));
-          const __m256 d = _mm256_broadcast_ss(da[t] + i);
-          for (int r = 0; r < R; ++r)
-            acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], d), _mm256_cvtepi32_ps(Dec::dot(x[r], y)), acc[r][t]);
-        }
-      }
-      for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) g.out[(tt + t) * g.os + r0 + r] = hsum(acc[r][t]);
-    }
-  };
-};
 
 }  // namespace
 }  // namespace el::kernels

@@ -1,10 +1,8 @@
-// AVX2 dot products of Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K and Q5_K (quant_dots.h over
-// Avx2QuantOps) and the Q8_1 activation quantizer. Compiled with -mavx2 -mfma -mf16c; part of
-// every x86 path's table.
+// The AVX2 Q8_1 activation quantizer (the activations of Q4_1 and Q5_1). Compiled with -mavx2
+// -mfma -mf16c; part of every x86 path's table.
 #if defined(__x86_64__)
 #include "../paths.h"
-#include "../quant_dots.h"
-#include "avx2_quant_ops.h"
+#include "avx2_common.h"
 
 namespace el::kernels {
 namespace {
@@ -26,10 +24,7 @@ void q8_1_from_float(const float* x, void* vy, int64_t n) {
 
 namespace detail {
 
-void install_avx2_quants(KernelSet& ks, TileKernels& tk) {
-  install_quant_dots<Avx2QuantOps>(ks, tk);
-  ks.by_type[uint32_t(TensorType::Q8_1)].from_float = q8_1_from_float;
-}
+void install_avx2_quants(KernelSet& ks) { ks.by_type[uint32_t(TensorType::Q8_1)].from_float = q8_1_from_float; }
 
 }  // namespace detail
 }  // namespace el::kernels

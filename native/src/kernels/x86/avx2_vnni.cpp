@@ -6,7 +6,7 @@
 
 namespace el::kernels::detail {
 
-void install_avx2_vnni(KernelSet& ks, TileKernels& tk) { install_vnni_tables(ks, tk); }
+void install_avx2_vnni(KernelSet& ks) { install_vnni_tables(ks); }
 
 }  // namespace el::kernels::detail
 #endif  // __x86_64__

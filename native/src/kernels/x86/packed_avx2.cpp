@@ -39,7 +39,7 @@ struct BlockQ4_0 {
 
 namespace detail {
 
-void install_packed_avx2(PackedKernels& pk) { pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<Groups<BlockQ4_0>>; }
+void install_packed_avx2(KernelSet& ks) { ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<Groups<BlockQ4_0>>; }
 
 }  // namespace detail
 }  // namespace el::kernels

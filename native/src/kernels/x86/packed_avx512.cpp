@@ -97,9 +97,14 @@ struct PairGroups {
 
 namespace detail {
 
-void install_packed_avx512(PackedKernels& pk) {
-  pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<PairGroups<PairQ4_0, BlockQ4_0>>;
-  pk.by_type[uint32_t(TensorType::Q8_0)] = packed_matmul<PairGroups<PairQ8_0, BlockQ8_0>>;
+void install_packed_avx512(KernelSet& ks) {
+  ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<PairGroups<PairQ4_0, BlockQ4_0>>;
+  ks.by_type[uint32_t(TensorType::Q8_0)].packed = packed_matmul<PairGroups<PairQ8_0, BlockQ8_0>>;
+  // One row group at a time (256-bit, EVEX-encoded), as packed_vnni.cpp.
+  ks.by_type[uint32_t(TensorType::Q5_0)].packed = packed_matmul<Groups<BlockQ5_0>>;
+  ks.by_type[uint32_t(TensorType::IQ4_NL)].packed = packed_matmul<Groups<BlockIQ4_NL>>;
+  ks.by_type[uint32_t(TensorType::Q4_1)].packed = packed_matmul<Groups<BlockQ4_1>>;
+  ks.by_type[uint32_t(TensorType::Q5_1)].packed = packed_matmul<Groups<BlockQ5_1>>;
 }
 
 }  // namespace detail

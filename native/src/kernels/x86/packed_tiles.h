@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "../matmul.h"
 #include "../packed.h"
@@ -36,16 +37,18 @@ inline __m256 row_scales(const fp16_t* d) {
 }
 
 // Dots, the multiply policy (one per ISA and weight type):
-//   using Block = block_q4_0x8 or block_q8_0x8;
-//   template <int T> static void dots(const Block& b, const PackedTokens<T>& x, int i, __m256i isum[T])
+//   using Block = block_q4_0x8, ...; (using Act = block_q8_1; for blocks with mins)
+//   template <int T> static void dots(const Block& b, const PackedTokens<T, Act>& x, int i, __m256i isum[T])
 //     sets isum[t] to the 8 rows' exact integer dots of block b with block i of token t.
 
-// The Groups of packed_driver.h for a Dots policy: one row group (8 rows) x T tokens.
+// The Groups of packed_driver.h for a Dots policy: one row group (8 rows) x T tokens. Blocks
+// with mins (Q4_1 / Q5_1, Q8_1 activations) add the 8 rows' m x the token block's sd.
 template <class Dots>
 struct Groups {
   using Block = typename Dots::Block;
+  using Act = act_of<Dots>;
   template <int T>
-  static void run(int nb, const Block* w, const PackedTokens<T>& x, float* out, int64_t os) {
+  static void run(int nb, const Block* w, const PackedTokens<T, Act>& x, float* out, int64_t os) {
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int i = 0; i < nb; ++i) {
@@ -55,6 +58,10 @@ struct Groups {
       for (int t = 0; t < T; ++t)
         acc[t] =
             _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(x.d[t] + i)), acc[t]);
+      if constexpr (std::is_same_v<Act, block_q8_1>) {
+        const __m256 m = row_scales(w[i].m);
+        for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(m, _mm256_broadcast_ss(x.sd[t] + i), acc[t]);
+      }
     }
     for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + t * os, acc[t]);
   }

@@ -1,4 +1,4 @@
-// AVX-VNNI kernels over Packed8 weights (packed.h), Q4_0 and Q8_0: one vpdpbusd per chunk
+// AVX-VNNI kernels over Packed8 weights (packed.h), Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_1 and Q5_1: one vpdpbusd per chunk
 // and token gives the 4-element dots of 8 rows (see packed_tiles.h). Compiled with -mavx2
 // -mfma -mf16c -mavxvnni and only called after dispatch.cpp has seen those features.
 #if defined(__x86_64__)
@@ -8,9 +8,13 @@
 namespace el::kernels {
 namespace detail {
 
-void install_packed_vnni(PackedKernels& pk) {
-  pk.by_type[uint32_t(TensorType::Q4_0)] = packed_matmul<Groups<BlockQ4_0>>;
-  pk.by_type[uint32_t(TensorType::Q8_0)] = packed_matmul<Groups<BlockQ8_0>>;
+void install_packed_vnni(KernelSet& ks) {
+  ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<Groups<BlockQ4_0>>;
+  ks.by_type[uint32_t(TensorType::Q8_0)].packed = packed_matmul<Groups<BlockQ8_0>>;
+  ks.by_type[uint32_t(TensorType::Q5_0)].packed = packed_matmul<Groups<BlockQ5_0>>;
+  ks.by_type[uint32_t(TensorType::IQ4_NL)].packed = packed_matmul<Groups<BlockIQ4_NL>>;
+  ks.by_type[uint32_t(TensorType::Q4_1)].packed = packed_matmul<Groups<BlockQ4_1>>;
+  ks.by_type[uint32_t(TensorType::Q5_1)].packed = packed_matmul<Groups<BlockQ5_1>>;
 }
 
 }  // namespace detail

@@ -13,19 +13,7 @@
 namespace el::kernels {
 namespace {
 
-// One row against one token (decode): x.y = |x| . sign(y, x).
-inline __m256i dot_q8_q8(const block_q8_0& w, const block_q8_0& a) {
-  const __m256i x = load256(w.qs), y = load256(a.qs);
-  return dpbusd(_mm256_setzero_si256(), _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
-
-// (q - 8).y = q.y - 8 * sum(y), the nibbles q unsigned.
-inline __m256i dot_q4_q8(const block_q4_0& w, const block_q8_0& a) {
-  const __m256i y = load256(a.qs), zero = _mm256_setzero_si256();
-  return _mm256_sub_epi32(dpbusd(zero, nibbles_32(w.qs), y), dpbusd(zero, _mm256_set1_epi8(8), y));
-}
-
-// Tiles (MicroQ in avx2_common.h): the weights are made unsigned once per block by an offset
+// Q8_0 / Q4_0 decoders (quant_dots.h: vec_dot_blocks, MicroQ): the weights are made unsigned once per block by an offset
 // c (x + c >= 0), and each token's products start from the per-lane correction -c * y, made
 // once per token block: (x + c).y - c.y = x.y, lane by lane, as exact as avx2.cpp's sums
 // (-y needs y >= -127, as Q8_0 activations are: their quantizer scales amax to 127).
@@ -60,17 +48,10 @@ struct LoraDotVnni {
 };
 
 // Installs the kernels above over an AVX2 table.
-inline void install_vnni_tables(KernelSet& ks, detail::TileKernels& tk) {
-  auto& t = ks.by_type;
-  t[uint32_t(TensorType::Q8_0)].vec_dot = vec_dot_blocks<block_q8_0, dot_q8_q8>;
-  t[uint32_t(TensorType::Q4_0)].vec_dot = vec_dot_blocks<block_q4_0, dot_q4_q8>;
-  tk.by_type[uint32_t(TensorType::Q8_0)] = tile_entry<MicroQ<DecodeQ8_0>::K, 2, 4>;
-  tk.by_type[uint32_t(TensorType::Q4_0)] = tile_entry<MicroQ<DecodeQ4_0>::K, 2, 4>;
-  ks.lora_shrink_q8 = lora_shrink_by_tiles<LoraQ8Tiles<LoraDotVnni>::Shrink>;
-  ks.lora_expand_q8 = lora_expand_q8_by_tiles<LoraQ8Tiles<LoraDotVnni>::Expand>;
-  ks.lora_shrink_q4 = lora_shrink_by_tiles<LoraQ8Tiles<LoraDotVnni, 4>::Shrink>;
-  ks.lora_expand_q4 = lora_expand_q4_by_tiles<LoraQ8Tiles<LoraDotVnni, 4>::Expand>;
-  install_quant_dots<VnniQuantOps>(ks, tk);  // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K; Q4_K / Q6_K tiles
+inline void install_vnni_tables(KernelSet& ks) {
+  install_q8_q4_dots<VnniQuantOps, DecodeQ8_0, DecodeQ4_0, 2>(ks);
+  install_quant_dots<VnniQuantOps>(ks);  // Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K; Q4_K / Q6_K tiles
+  install_lora_int<LoraQ8Tiles, LoraDotVnni>(ks);
 }
 
 }  // namespace
