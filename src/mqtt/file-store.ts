@@ -1,0 +1,208 @@
+// mqtt.js's outgoing store (the packets it sent and the broker has not acknowledged yet), kept in a
+// file so that after a SIGKILL the next run sends them again with the same packet ids: a QoS 2
+// PUBLISH the broker already holds is then not delivered twice (Mosquitto keeps a QoS 2 id until
+// PUBREL, test/mqtt/mosquitto-qos2.test.ts), and a PUBREL finishes what the last run started.
+//
+// Only QoS 2 PUBLISHes and PUBRELs go to the file (the final replies); QoS 1 packets stay in memory,
+// as in mqtt.js's own store. Each change is one appended JSON line written synchronously (a killed
+// process loses nothing already written; flushed to the device within FLUSH_MS); the file is
+// rewritten with what is still held when opened and when it has grown.
+import { closeSync, existsSync, fdatasync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { Readable } from "node:stream";
+import type { IStore, Packet } from "mqtt";
+import type { Logger } from "pino";
+
+const FLUSH_MS = 50;
+const COMPACT_AFTER_LINES = 4096;
+
+type Stored = Packet & { messageId?: number };
+type ById = Pick<Packet, "messageId">;
+type PacketCallback = (err?: Error, packet?: Packet) => void;
+type Line = { op: "put"; packet: unknown } | { op: "del"; id: number };
+
+export class FileStore implements IStore {
+  private readonly packets = new Map<number, Stored>(); // by packet id, in the order first put
+  private readonly onDisk = new Set<number>();
+  private fd: number | null = null;
+  private lines = 0;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private failed = false;
+
+  /** Reads what the last run left, rewrites the file with only that and opens it for appending. */
+  constructor(
+    private readonly file: string,
+    private readonly logger: Logger,
+  ) {
+    if (existsSync(file)) this.readExisting();
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      this.rewrite();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Packet ids held from the last run (register them so no new packet takes one). */
+  get ids(): number[] {
+    return [...this.packets.keys()];
+  }
+
+  /** A held QoS 2 PUBLISH with this topic and payload (a reply the last run already handed over). */
+  holds(topic: string, payload: string): boolean {
+    for (const p of this.packets.values()) if (p.cmd === "publish" && p.topic === topic && Buffer.from(p.payload).toString() === payload) return true;
+    return false;
+  }
+
+  put(packet: Packet, cb?: (err?: Error) => void): this {
+    const id = (packet as Stored).messageId;
+    if (id === undefined) throw new Error("outgoing store: a packet without an id");
+    this.packets.set(id, packet);
+    if (durable(packet)) {
+      this.onDisk.add(id);
+      this.append({ op: "put", packet: encode(packet) });
+    } else if (this.onDisk.delete(id)) this.append({ op: "del", id });
+    cb?.();
+    return this;
+  }
+
+  get(packet: ById, cb: PacketCallback): this {
+    const held = packet.messageId === undefined ? undefined : this.packets.get(packet.messageId);
+    if (held) cb(undefined, held);
+    else cb(new Error("missing packet"));
+    return this;
+  }
+
+  del(packet: ById, cb: PacketCallback): this {
+    const id = packet.messageId;
+    const held = id === undefined ? undefined : this.packets.get(id);
+    if (!held || id === undefined) {
+      cb(new Error("missing packet"));
+      return this;
+    }
+    this.packets.delete(id);
+    if (this.onDisk.delete(id)) this.append({ op: "del", id });
+    if (this.lines > COMPACT_AFTER_LINES) this.compact();
+    cb(undefined, held);
+    return this;
+  }
+
+  /** What is held, oldest first (mqtt.js sends it again on every connect). */
+  createStream(): ReturnType<IStore["createStream"]> {
+    // node:stream's Readable has everything mqtt.js uses of readable-stream's (read, events, destroy).
+    return Readable.from([...this.packets.values()], { objectMode: true }) as unknown as ReturnType<IStore["createStream"]>;
+  }
+
+  close(cb?: () => void): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.fd !== null) {
+      try {
+        fdatasync(this.fd, () => undefined);
+        closeSync(this.fd);
+      } catch {
+        // closing anyway
+      }
+    }
+    this.fd = null;
+    cb?.();
+  }
+
+  private readExisting(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.file, "utf8");
+    } catch (err) {
+      this.logger.error({ err, file: this.file }, "outgoing store unreadable: replies in flight at the last stop may be lost");
+      return;
+    }
+    let bad = 0;
+    for (const line of text.split("\n")) {
+      if (line.trim() === "") continue;
+      try {
+        const rec = JSON.parse(line) as Line;
+        if (rec.op === "put") {
+          const packet = decode(rec.packet) as Stored;
+          if (typeof packet.messageId !== "number" || !durable(packet)) throw new Error("not a stored packet");
+          this.packets.set(packet.messageId, packet);
+          this.onDisk.add(packet.messageId);
+        } else if (rec.op === "del" && typeof rec.id === "number") {
+          this.packets.delete(rec.id);
+          this.onDisk.delete(rec.id);
+        } else throw new Error("unknown record");
+      } catch {
+        bad++; // a line cut short by a crash, or garbage
+      }
+    }
+    if (bad > 0) this.logger.warn({ file: this.file, bad_lines: bad }, "outgoing store: unreadable lines skipped");
+    if (this.packets.size > 0) this.logger.info({ packets: this.packets.size }, "outgoing store: packets of the last run will be sent again");
+  }
+
+  private compact(): void {
+    try {
+      this.rewrite();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Writes what is held to a new file, then swaps it in (a crash leaves the old or the new one). */
+  private rewrite(): void {
+    const held = [...this.packets.values()].filter(durable);
+    writeFileSync(`${this.file}.tmp`, held.map((p) => `${JSON.stringify({ op: "put", packet: encode(p) })}\n`).join(""));
+    renameSync(`${this.file}.tmp`, this.file);
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = openSync(this.file, "a");
+    this.lines = held.length;
+  }
+
+  private append(line: Line): void {
+    if (this.failed || this.fd === null) return;
+    try {
+      writeSync(this.fd, `${JSON.stringify(line)}\n`);
+      this.lines++;
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = null;
+      if (this.fd !== null) fdatasync(this.fd, (err) => err && this.fail(err));
+    }, FLUSH_MS);
+  }
+
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.logger.error({ err, file: this.file }, "outgoing store cannot be written (disk full or read-only?): replies are kept in memory only");
+    try {
+      if (this.fd !== null) closeSync(this.fd);
+    } catch {
+      // already unusable
+    }
+    this.fd = null;
+  }
+}
+
+/** QoS 2 PUBLISHes and PUBRELs: what the broker may hold an id for. */
+function durable(p: Packet): boolean {
+  return (p.cmd === "publish" && p.qos === 2) || p.cmd === "pubrel";
+}
+
+// Packets carry Buffers (payload, correlation data): JSON with {"$b64": ...} for each.
+function encode(v: unknown): unknown {
+  if (Buffer.isBuffer(v)) return { $b64: v.toString("base64") };
+  if (Array.isArray(v)) return v.map(encode);
+  if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [k, encode(x)]));
+  return v;
+}
+
+function decode(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(decode);
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (typeof o.$b64 === "string" && Object.keys(o).length === 1) return Buffer.from(o.$b64, "base64");
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, decode(x)]));
+  }
+  return v;
+}
