@@ -252,29 +252,19 @@ export class Bus {
     if (onStored) pub.cbStorePut = (err?: Error) => err === undefined && onStored();
     const client = this.require();
     if (pub.qos !== 2) return client.publishAsync(topic, payload, pub).then(() => undefined);
-    return this.qos2Slot().then(() =>
-      client
+    // Handed to mqtt.js in this call when the window has room (onStored runs before send returns).
+    const go = () => {
+      this.qos2InFlight++;
+      return client
         .publishAsync(topic, payload, pub)
         .then(() => undefined)
         .finally(() => {
           this.qos2InFlight--;
           this.qos2Waiting.shift()?.();
-        }),
-    );
-  }
-
-  /** Resolves when one more QoS 2 publish fits the broker's receive maximum. */
-  private qos2Slot(): Promise<void> {
-    if (this.qos2InFlight < this.receiveMaximum && this.qos2Waiting.length === 0) {
-      this.qos2InFlight++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) =>
-      this.qos2Waiting.push(() => {
-        this.qos2InFlight++;
-        resolve();
-      }),
-    );
+        });
+    };
+    if (this.qos2InFlight < this.receiveMaximum && this.qos2Waiting.length === 0) return go();
+    return new Promise<void>((resolve, reject) => this.qos2Waiting.push(() => void go().then(resolve, reject)));
   }
 
   private require(): MqttClient {

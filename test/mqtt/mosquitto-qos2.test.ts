@@ -8,7 +8,12 @@ import mqttPacket, { type Packet } from "mqtt-packet";
 import { connectAsync } from "mqtt";
 import { MOSQUITTO_MISSING } from "../helpers/mosquitto.js";
 import { mosquittoReady, mosquittoWithUsers } from "../e2e/mosquitto-broker.js";
-import { sleep } from "../helpers/broker.js";
+import { quietLogger, sleep } from "../helpers/broker.js";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Bus } from "../../src/mqtt/client.js";
+import { FileStore } from "../../src/mqtt/file-store.js";
 
 if (!mosquittoReady) test("mosquitto QoS 2", (t) => (t.log(MOSQUITTO_MISSING), t.pass()));
 const maybe = mosquittoReady ? test.serial : test.serial.skip;
@@ -116,6 +121,81 @@ maybe("Mosquitto 2: a QoS 2 PUBLISH or PUBREL sent again with the same id after 
     await sleep(300);
     t.deepEqual([...seen].sort(), ["A-other", "B", "C", "D"]);
   } finally {
+    await tenant.endAsync(true);
+    await m.stop();
+  }
+});
+
+maybe("the Bus on a store file a killed run left: its QoS 2 PUBLISH and PUBREL are sent again and delivered once, new replies after them", async (t) => {
+  const m = await mosquittoWithUsers(["edgelora", "t0"]);
+  const tenant = await connectAsync(m.url, { username: "t0", password: "t0", protocolVersion: 5, reconnectPeriod: 0 });
+  const seen: string[] = [];
+  tenant.on("message", (_topic, payload) => seen.push(payload.toString()));
+  await tenant.subscribeAsync("edgelora/t0/response", { qos: 1 });
+  const clientId = `qos2-bus-${process.pid}`;
+  const file = join(mkdtempSync(join(tmpdir(), "edgelora-store-")), "outgoing.store");
+  let bus: Bus | null = null;
+  try {
+    // The last run: "R" handed to the broker (PUBREC came, PUBREL not sent), "T" released (PUBREL
+    // sent, PUBCOMP not read), then killed. Its store file holds the PUBLISH of "R" and the PUBREL of "T".
+    const { raw } = await Raw.open(m.port, clientId);
+    const last = new FileStore(file, quietLogger);
+    for (const [id, text] of [[1, "R"], [2, "T"]] as const) {
+      last.put(publish(id, text));
+      raw.send(publish(id, text));
+      await raw.next("pubrec");
+    }
+    last.put({ cmd: "pubrel", messageId: 2 });
+    raw.send({ cmd: "pubrel", messageId: 2 });
+    await raw.next("pubcomp");
+    raw.kill();
+    await sleep(200);
+    t.deepEqual(seen, ["T"]);
+
+    bus = new Bus({
+      url: m.url, protocolVersion: 5, clientId, username: "edgelora", password: "edgelora", qos: 1, keepaliveS: 30, reconnectMs: 200,
+      will: { topic: "edgelora/bridge/state", payload: "offline" }, clean: false, sessionExpiryS: 600, outgoingStoreFile: file, logger: quietLogger,
+    });
+    t.true(bus.exactlyOnce);
+    t.true(bus.storeHolds("edgelora/t0/response", "R"));
+    bus.start();
+    await bus.waitConnected(); // mqtt.js reports the connection once the stored packets are completed
+    let stored = false;
+    await bus.publish("edgelora/t0/response", "S", { qos: 2, onStored: () => (stored = true) });
+    t.true(stored);
+    await sleep(300);
+    t.deepEqual(seen, ["T", "R", "S"]);
+    t.false(bus.storeHolds("edgelora/t0/response", "R"), "completed packets leave the store");
+    await bus.stop();
+    bus = null;
+    t.deepEqual(new FileStore(file, quietLogger).ids, []);
+  } finally {
+    await bus?.stop();
+    await tenant.endAsync(true);
+    await m.stop();
+  }
+});
+
+maybe("more QoS 2 publishes at once than the broker's receive maximum (Mosquitto: 20) all arrive", async (t) => {
+  const m = await mosquittoWithUsers(["edgelora", "t0"]);
+  const tenant = await connectAsync(m.url, { username: "t0", password: "t0", protocolVersion: 5, reconnectPeriod: 0 });
+  let n = 0;
+  tenant.on("message", () => n++);
+  await tenant.subscribeAsync("edgelora/t0/response", { qos: 1 });
+  const bus = new Bus({
+    url: m.url, protocolVersion: 5, clientId: `qos2-window-${process.pid}`, username: "edgelora", password: "edgelora", qos: 1, keepaliveS: 30, reconnectMs: 200,
+    will: { topic: "edgelora/bridge/state", payload: "offline" }, clean: false, sessionExpiryS: 60, logger: quietLogger,
+    outgoingStoreFile: join(mkdtempSync(join(tmpdir(), "edgelora-store-")), "outgoing.store"),
+  });
+  try {
+    bus.start();
+    await bus.waitConnected();
+    const results = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => bus.publish("edgelora/t0/response", `m${i}`, { qos: 2 })));
+    t.deepEqual(results.filter((r) => r.status === "rejected"), []);
+    await sleep(300);
+    t.is(n, 100);
+  } finally {
+    await bus.stop();
     await tenant.endAsync(true);
     await m.stop();
   }
