@@ -145,6 +145,12 @@ export class Bus {
     }
     const client = connect(o.url, options);
     this.client = client;
+    // Before mqtt.js handles the CONNACK (and sends the store again).
+    client.on("packetreceive", (packet) => {
+      if (packet.cmd !== "connack" || packet.sessionPresent || !this.store) return;
+      const again = this.store.sessionLost();
+      if (again > 0) o.logger.warn({ replies: again }, "the broker did not keep the session: QoS 2 replies it may not have delivered are sent again");
+    });
     if (process.env.EDGELORA_TEST_STALL_INTAKE === "1") stallIntake(client, o.logger);
     client.on("connect", (connack) => {
       this.receiveMaximum = connack.properties?.receiveMaximum ?? 65535;

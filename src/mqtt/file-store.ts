@@ -7,6 +7,10 @@
 // as in mqtt.js's own store. Each change is one appended JSON line written synchronously (a killed
 // process loses nothing already written; flushed to the device within FLUSH_MS); the file is
 // rewritten with what is still held when opened and when it has grown.
+//
+// A PUBREL keeps the PUBLISH it replaced: a broker that lost our session (restarted without
+// persistence) would answer the PUBREL of a message it never delivered (Mosquitto delivers QoS 2 at
+// PUBREL) and drop it, so then the PUBLISH is sent again instead (sessionLost()).
 import { closeSync, existsSync, fdatasync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
@@ -24,6 +28,7 @@ type Line = { op: "put"; packet: unknown } | { op: "del"; id: number };
 export class FileStore implements IStore {
   private readonly packets = new Map<number, Stored>(); // by packet id, in the order first put
   private readonly onDisk = new Set<number>();
+  private readonly released = new Map<number, Stored>(); // the PUBLISH behind each held PUBREL
   private fd: number | null = null;
   private lines = 0;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -57,6 +62,9 @@ export class FileStore implements IStore {
   put(packet: Packet, cb?: (err?: Error) => void): this {
     const id = (packet as Stored).messageId;
     if (id === undefined) throw new Error("outgoing store: a packet without an id");
+    const before = this.packets.get(id);
+    if (packet.cmd === "pubrel" && before?.cmd === "publish") this.released.set(id, before);
+    else this.released.delete(id);
     this.packets.set(id, packet);
     if (durable(packet)) {
       this.onDisk.add(id);
@@ -81,10 +89,25 @@ export class FileStore implements IStore {
       return this;
     }
     this.packets.delete(id);
+    this.released.delete(id);
     if (this.onDisk.delete(id)) this.append({ op: "del", id });
     if (this.lines > COMPACT_AFTER_LINES) this.compact();
     cb(undefined, held);
     return this;
+  }
+
+  /** The broker did not keep our session: each held PUBREL goes as its PUBLISH again (the broker
+   *  may have lost that message; if it had delivered it, the tenant gets it twice). */
+  sessionLost(): number {
+    let n = 0;
+    for (const [id, publish] of this.released) {
+      if (this.packets.get(id)?.cmd !== "pubrel") continue;
+      this.packets.set(id, publish);
+      this.append({ op: "put", packet: encode(publish) });
+      n++;
+    }
+    this.released.clear();
+    return n;
   }
 
   /** What is held, oldest first (mqtt.js sends it again on every connect). */
@@ -124,10 +147,14 @@ export class FileStore implements IStore {
         if (rec.op === "put") {
           const packet = decode(rec.packet) as Stored;
           if (typeof packet.messageId !== "number" || !durable(packet)) throw new Error("not a stored packet");
+          const before = this.packets.get(packet.messageId);
+          if (packet.cmd === "pubrel" && before?.cmd === "publish") this.released.set(packet.messageId, before);
+          else this.released.delete(packet.messageId);
           this.packets.set(packet.messageId, packet);
           this.onDisk.add(packet.messageId);
         } else if (rec.op === "del" && typeof rec.id === "number") {
           this.packets.delete(rec.id);
+          this.released.delete(rec.id);
           this.onDisk.delete(rec.id);
         } else throw new Error("unknown record");
       } catch {
@@ -148,7 +175,11 @@ export class FileStore implements IStore {
 
   /** Writes what is held to a new file, then swaps it in (a crash leaves the old or the new one). */
   private rewrite(): void {
-    const held = [...this.packets.values()].filter(durable);
+    // A PUBREL after the PUBLISH it replaced, so both are read back.
+    const held = [...this.packets.values()].filter(durable).flatMap((p) => {
+      const publish = p.cmd === "pubrel" && p.messageId !== undefined ? this.released.get(p.messageId) : undefined;
+      return publish ? [publish, p] : [p];
+    });
     writeFileSync(`${this.file}.tmp`, held.map((p) => `${JSON.stringify({ op: "put", packet: encode(p) })}\n`).join(""));
     renameSync(`${this.file}.tmp`, this.file);
     if (this.fd !== null) closeSync(this.fd);
