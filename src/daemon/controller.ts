@@ -190,7 +190,7 @@ export class Controller {
     for (const p of pending) {
       if (fleet && !fleet.holds(p.key)) continue;
       if (!p.reply) this.requests?.inject(p.msg, true, true);
-      else if (bus.storeHolds(p.reply.topic, p.reply.payload)) continue;
+      else if (bus.handedOverBefore(p.reply.topic, p.reply.payload)) continue;
       else if (!bus.exactlyOnce) void bus.publish(p.reply.topic, p.reply.payload, { correlationData: p.reply.correlationData }).catch(() => undefined);
       else {
         // Kept open (accepted again) until the reply is in the outgoing store.

@@ -88,10 +88,10 @@ export class Bus {
     return this.store !== null;
   }
 
-  /** A QoS 2 reply with this topic and payload is held by the outgoing store (the last run handed it
-   *  over: it is sent again by mqtt.js, not to be published a second time). */
-  storeHolds(topic: string, payload: string): boolean {
-    return this.store?.holds(topic, payload) ?? false;
+  /** The last run handed mqtt.js a QoS 2 publish with this topic and payload (its outgoing store held
+   *  it at start): mqtt.js sends it again, or the broker already has it; not to be published again. */
+  handedOverBefore(topic: string, payload: string): boolean {
+    return this.store?.heldAtOpen(topic, payload) ?? false;
   }
 
   get connected(): boolean {

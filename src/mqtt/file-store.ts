@@ -29,6 +29,7 @@ export class FileStore implements IStore {
   private readonly packets = new Map<number, Stored>(); // by packet id, in the order first put
   private readonly onDisk = new Set<number>();
   private readonly released = new Map<number, Stored>(); // the PUBLISH behind each held PUBREL
+  private readonly fromLastRun = new Set<string>(); // topic + payload of the QoS 2 publishes the file held at open
   private fd: number | null = null;
   private lines = 0;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -40,6 +41,7 @@ export class FileStore implements IStore {
     private readonly logger: Logger,
   ) {
     if (existsSync(file)) this.readExisting();
+    for (const p of [...this.packets.values(), ...this.released.values()]) if (p.cmd === "publish") this.fromLastRun.add(replyKey(p.topic, p.payload));
     try {
       mkdirSync(dirname(file), { recursive: true });
       this.rewrite();
@@ -53,10 +55,10 @@ export class FileStore implements IStore {
     return [...this.packets.keys()];
   }
 
-  /** A held QoS 2 PUBLISH with this topic and payload (a reply the last run already handed over). */
-  holds(topic: string, payload: string): boolean {
-    for (const p of this.packets.values()) if (p.cmd === "publish" && p.topic === topic && Buffer.from(p.payload).toString() === payload) return true;
-    return false;
+  /** The last run handed mqtt.js this QoS 2 publish (the file held it at open): mqtt.js sends it
+   *  again, or the broker has it already. Stays true after it is completed in this run. */
+  heldAtOpen(topic: string, payload: string | Buffer): boolean {
+    return this.fromLastRun.has(replyKey(topic, payload));
   }
 
   put(packet: Packet, cb?: (err?: Error) => void): this {
@@ -213,6 +215,10 @@ export class FileStore implements IStore {
     }
     this.fd = null;
   }
+}
+
+function replyKey(topic: string, payload: string | Buffer): string {
+  return `${topic}\u0000${Buffer.from(payload).toString("base64")}`;
 }
 
 /** QoS 2 PUBLISHes and PUBRELs: what the broker may hold an id for. */

@@ -42,10 +42,13 @@ test("QoS 2 publishes and PUBRELs are restored after a restart, with their Buffe
   t.deepEqual(five.properties?.correlationData, Buffer.from([0, 255, 7]));
   t.is(five.qos, 2);
   t.deepEqual(nine, { cmd: "pubrel", messageId: 9 });
-  t.true(b.holds("edgelora/t0/response", "five"));
-  t.false(b.holds("edgelora/t0/response", "nine"), "a PUBREL: the broker already has that reply");
+  t.true(b.heldAtOpen("edgelora/t0/response", "five"));
+  t.true(b.heldAtOpen("edgelora/t0/response", "nine"), "a PUBREL: the broker already has that reply");
+  t.false(b.heldAtOpen("edgelora/t0/response", "eleven"), "completed in the last run");
   // Opening compacted the file to what is held: 5, and 9's PUBREL after the PUBLISH it replaced.
   t.deepEqual(readFileSync(f, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { packet: { cmd: string; messageId: number } }).packet).map((p) => `${p.cmd} ${p.messageId}`), ["publish 5", "publish 9", "pubrel 9"]);
+  b.del({ messageId: 5 }, () => undefined);
+  t.true(b.heldAtOpen("edgelora/t0/response", "five"), "still after it is completed in this run");
   b.close();
 });
 
