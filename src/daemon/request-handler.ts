@@ -225,12 +225,6 @@ export class RequestHandler implements Extension {
         if (remembered) this.dedupe.finish(key, { route, reply });
         else this.dedupe.forget(key);
       }
-      // Connected, the request is closed once its reply is in the kernel's socket buffer (the kernel
-      // still sends it if we are killed after that). A kill between the two writes would answer it
-      // again after a restart (with the same reply, kept by the journal), so the gap is kept to two
-      // adjacent system calls: the replies of one step are written to the socket together, then all
-      // of them closed in one journal write (closeAfterWritten). Waiting for the broker's ack instead
-      // would widen the gap. Offline, the reply waits in memory: closed at the ack.
       for (const o of this.ctx.intake) o.replying?.(key, route, reply, remembered);
       if (this.ctx.bus.exactlyOnce) {
         // QoS 2 with the outgoing store on disk: closed as soon as mqtt.js holds the reply (before the
@@ -239,6 +233,12 @@ export class RequestHandler implements Extension {
         void this.answer(tenant, route, reply, { qos: 2, onStored: closeIntake }).finally(finish);
         return;
       }
+      // Otherwise, connected, the request is closed once its reply is in the kernel's socket buffer
+      // (the kernel still sends it if we are killed after that). A kill between the two writes would
+      // answer it again after a restart (with the same reply, kept by the journal), so the gap is kept
+      // to two adjacent system calls: the replies of one step are written to the socket together, then
+      // all of them closed in one journal write (closeAfterWritten). Waiting for the broker's ack
+      // instead would widen the gap. Offline, the reply waits in memory: closed at the ack.
       const connected = this.ctx.bus.connected;
       void this.answer(tenant, route, reply).finally(() => {
         if (!connected) closeIntake();

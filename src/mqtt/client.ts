@@ -258,7 +258,8 @@ export class Bus {
     if (onStored) pub.cbStorePut = (err?: Error) => err === undefined && onStored();
     const client = this.require();
     if (pub.qos !== 2) return client.publishAsync(topic, payload, pub).then(() => undefined);
-    // Handed to mqtt.js in this call when the window has room (onStored runs before send returns).
+    // Handed to mqtt.js in this call when the window has room (and mqtt.js is not sending its store
+    // again after a reconnect): onStored then runs before send returns.
     const go = () => {
       this.qos2InFlight++;
       return client
