@@ -26,6 +26,9 @@ export interface StartOptions {
   timeoutMs?: number; // default 120 s
   keepLogs?: boolean; // default false: a long run would hold every line
   env?: NodeJS.ProcessEnv; // added to this process's environment
+  /** A command the daemon runs under (strace with fault injection): the two get a process group of
+   *  their own, signalled together (a tracer killed alone would let its tracee run on). */
+  wrap?: string[];
 }
 
 /** Starts `edgelora serve --config configFile` and resolves once it logs that it serves (so
@@ -33,7 +36,10 @@ export interface StartOptions {
 export async function startDaemonProcess(configFile: string, o: StartOptions = {}): Promise<DaemonChild> {
   const timeoutMs = o.timeoutMs ?? 120_000;
   const cli = join(packageRoot(), "dist", "src", "cli.js");
-  const proc = spawn(process.execPath, [cli, "serve", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.env } });
+  const command = [...(o.wrap ?? []), process.execPath, cli, "serve", "--config", configFile];
+  const group = o.wrap !== undefined && o.wrap.length > 0;
+  const proc = spawn(command[0], command.slice(1), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...o.env }, detached: group });
+  const signal = (s: NodeJS.Signals) => (group && proc.pid !== undefined ? process.kill(-proc.pid, s) : proc.kill(s));
   const exit = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
   const logs: Record<string, unknown>[] = [];
   let out = "";
@@ -59,11 +65,11 @@ export async function startDaemonProcess(configFile: string, o: StartOptions = {
     void exit.then((code) => reject(new Error(`edgelora serve exited with ${code}: ${out}`)));
     setTimeout(() => reject(new Error(`edgelora serve did not start within ${timeoutMs} ms: ${out}`)), timeoutMs).unref();
   }).catch((err: unknown) => {
-    proc.kill("SIGKILL");
+    if (proc.exitCode === null && proc.signalCode === null) signal("SIGKILL");
     throw err;
   });
-  const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+  const kill = async (s: NodeJS.Signals = "SIGKILL") => {
+    if (proc.exitCode === null && proc.signalCode === null) signal(s);
     await exit;
   };
   return { proc, port, logs, exit, kill, stop: () => kill("SIGTERM") };

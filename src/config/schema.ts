@@ -18,6 +18,7 @@ export interface Config {
     log_level: string;
     board_id: string | null; // this board's name in bridge/<board_id>/...; null: the hostname
     journal: boolean; // record accepted requests in <data_dir>/requests.journal until answered
+    exactly_once: boolean; // single board, external broker: final replies at QoS 2, in-flight packets kept in <data_dir>/outgoing.store
   };
   mqtt: {
     base_topic: string;
@@ -116,6 +117,7 @@ export const configSchema = {
       // Not an MQTT level that other bridge topics use (request, response).
       board_id: { type: ["string", "null"], pattern: "^[A-Za-z0-9_-]{1,64}$", not: { enum: ["request", "response"] } },
       journal: { type: "boolean" },
+      exactly_once: { type: "boolean" },
     }),
     mqtt: section({
       base_topic: { type: "string", pattern: "^[^#+/$][^#+]*[^#+/]$|^[^#+/$]$" },

@@ -185,11 +185,19 @@ export class Controller {
     // Requests a previous run accepted and did not answer: run again, or, when it had written the
     // reply, that reply published again. A copy the broker redelivered meanwhile is already running
     // (the handler's dedupe drops the other). In a fleet, only those no other board took over when
-    // this one went offline.
+    // this one went offline. A reply already in the outgoing store (killed between handing it to
+    // mqtt.js and closing it) is sent again by mqtt.js with its packet id: not published again.
     for (const p of pending) {
       if (fleet && !fleet.holds(p.key)) continue;
       if (!p.reply) this.requests?.inject(p.msg, true, true);
-      else void bus.publish(p.reply.topic, p.reply.payload, { correlationData: p.reply.correlationData }).catch(() => undefined);
+      else if (bus.handedOverBefore(p.reply.topic, p.reply.payload)) continue;
+      else if (!bus.exactlyOnce) void bus.publish(p.reply.topic, p.reply.payload, { correlationData: p.reply.correlationData }).catch(() => undefined);
+      else {
+        // Kept open (accepted again) until the reply is in the outgoing store.
+        this.journal?.record(p.key, p.msg);
+        const stored = () => this.journal?.done(p.key);
+        void bus.publish(p.reply.topic, p.reply.payload, { correlationData: p.reply.correlationData, qos: 2, onStored: stored }).catch(() => undefined);
+      }
     }
     this.journal?.replayDone();
     // Only now may tenants connect: their requests are served from the first one.
@@ -283,7 +291,11 @@ export class Controller {
       // A persistent session: requests published while the board restarts wait in the broker. In a
       // fleet, a peer adopts a dead board's session (src/fleet/adopt.ts) for what it held.
       const sessionExpiryS = m.shared_subscription ? config.fleet.session_expiry_s : 3600;
-      return { ...common, url: m.url, protocolVersion: 5, username: m.username, password: m.password, tls, clean: false, sessionExpiryS };
+      // One board: its packets in flight kept on disk, so final replies (QoS 2) reach the broker once
+      // across a kill. A fleet keeps QoS 1 (a peer adopts a dead board's session, not its store).
+      const d = config.daemon;
+      const outgoingStoreFile = d.exactly_once && d.journal && !m.shared_subscription ? join(d.data_dir, "outgoing.store") : undefined;
+      return { ...common, url: m.url, protocolVersion: 5, username: m.username, password: m.password, tls, clean: false, sessionExpiryS, outgoingStoreFile };
     }
     const observer = { ...config.observer, discoveryPrefix: config.homeassistant.discovery_prefix };
     const { users, daemon } = userDirectory({ tenants: config.tenants, admin: config.admin, observer });

@@ -1,11 +1,13 @@
 // At-least-once intake: a request the daemon accepts is appended to <data_dir>/requests.journal
 // before its QoS 1 acknowledgement leaves (the message handler runs before mqtt.js sends PUBACK),
 // its final reply is written to it just before it is published, and it is marked done once that
-// reply is out. After a crash or SIGKILL the requests still pending are run again at start, or,
-// when their reply had been written, answered with that reply again (killed between the reply's
-// socket write and the done mark, the tenant gets the same reply twice, never a second answer); the
-// broker redelivers what was never acknowledged, and the request handler's dedupe (tenant +
-// transaction) drops a copy of one already running.
+// reply is out (in the socket; with daemon.exactly_once, in mqtt.js's outgoing store on disk, which
+// then sends it again itself after a kill). After a crash or SIGKILL the requests still pending are
+// run again at start, or, when their reply had been written, answered with that reply again unless
+// the outgoing store already held it (without the store, killed between the reply's socket write and
+// the done mark, the tenant gets the same reply twice, never a second answer); the broker redelivers
+// what was never acknowledged, and the request handler's dedupe (tenant + transaction) drops a copy
+// of one already running.
 //
 // Each line is one JSON record. The write is synchronous (a killed process loses nothing already
 // written); the data is flushed to the device at most FLUSH_MS later (a power cut may lose that much).

@@ -225,14 +225,21 @@ export class RequestHandler implements Extension {
         if (remembered) this.dedupe.finish(key, { route, reply });
         else this.dedupe.forget(key);
       }
-      // Connected, the request is closed once its reply is in the kernel's socket buffer (the kernel
-      // still sends it if we are killed after that). A kill between the two writes would answer it
-      // again after a restart (with the same reply, kept by the journal), so the gap is kept to two
-      // adjacent system calls: the replies of one step are written to the socket together, then all
-      // of them closed in one journal write (closeAfterWritten). Waiting for the broker's ack instead
-      // would widen the gap. Offline, the reply waits in memory: closed at the ack.
-      const connected = this.ctx.bus.connected;
       for (const o of this.ctx.intake) o.replying?.(key, route, reply, remembered);
+      if (this.ctx.bus.exactlyOnce) {
+        // QoS 2 with the outgoing store on disk: closed as soon as mqtt.js holds the reply (before the
+        // socket write); from then on mqtt.js, not the journal, sends it again after a kill, with the
+        // same packet id, and the broker delivers it once.
+        void this.answer(tenant, route, reply, { qos: 2, onStored: closeIntake }).finally(finish);
+        return;
+      }
+      // Otherwise, connected, the request is closed once its reply is in the kernel's socket buffer
+      // (the kernel still sends it if we are killed after that). A kill between the two writes would
+      // answer it again after a restart (with the same reply, kept by the journal), so the gap is kept
+      // to two adjacent system calls: the replies of one step are written to the socket together, then
+      // all of them closed in one journal write (closeAfterWritten). Waiting for the broker's ack
+      // instead would widen the gap. Offline, the reply waits in memory: closed at the ack.
+      const connected = this.ctx.bus.connected;
       void this.answer(tenant, route, reply).finally(() => {
         if (!connected) closeIntake();
         finish();
@@ -264,14 +271,14 @@ export class RequestHandler implements Extension {
     });
   }
 
-  private answer(tenant: string, route: ReplyRoute, reply: TenantReply): Promise<void> {
+  private answer(tenant: string, route: ReplyRoute, reply: TenantReply, opts: { qos?: 0 | 1 | 2; onStored?: () => void } = {}): Promise<void> {
     this.ctx.events.emit("answered", { tenant, code: reply.status === "error" ? reply.error.code : null });
-    return this.publish(route, reply);
+    return this.publish(route, reply, opts.qos, opts.onStored);
   }
 
-  private publish(route: ReplyRoute, reply: TenantReply | StreamChunk, qos?: 0 | 1 | 2): Promise<void> {
+  private publish(route: ReplyRoute, reply: TenantReply | StreamChunk, qos?: 0 | 1 | 2, onStored?: () => void): Promise<void> {
     return this.ctx.bus
-      .publish(route.topic, json("response", reply), { correlationData: route.correlationData, qos })
+      .publish(route.topic, json("response", reply), { correlationData: route.correlationData, qos, onStored })
       .catch((err: unknown) => this.ctx.logger.warn({ err, topic: route.topic }, "reply not published"));
   }
 }

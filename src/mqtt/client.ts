@@ -3,10 +3,12 @@
 // messages) the retained state is published again; mqtt.js resubscribes by itself.
 // With a persistent session (clean: false) the broker delivers what it queued for us as soon as we
 // connect, before the features have subscribed: such messages are held until a handler is added.
+// With an outgoing store file, QoS 2 publishes survive a SIGKILL (see file-store.ts).
 import { readFileSync } from "node:fs";
-import { connect, type IClientOptions, type IClientPublishOptions, type ISubscriptionMap, type MqttClient } from "mqtt";
+import { connect, UniqueMessageIdProvider, type IClientOptions, type IClientPublishOptions, type ISubscriptionMap, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import { TypedEvents, type Signal } from "../runtime/events.js";
+import { FileStore } from "./file-store.js";
 import { matches } from "./match.js";
 
 export interface BusMessage {
@@ -24,6 +26,10 @@ export interface PublishOptions {
   qos?: 0 | 1 | 2;
   correlationData?: Buffer; // MQTT 5 only; dropped on 3.1.1
   expirySeconds?: number; // MQTT 5 message expiry (a retained message then disappears); dropped on 3.1.1
+  /** Called once the packet is in mqtt.js's outgoing store, before it is written to the socket (not
+   *  when it never got there: the connection closed first). With a store file and QoS 2, from then on
+   *  the broker gets it exactly once, even if this process is killed. */
+  onStored?: () => void;
 }
 
 export interface BusOptions {
@@ -41,6 +47,8 @@ export interface BusOptions {
    *  we are away). MQTT 5: it expires sessionExpiryS after a disconnect. Default true. */
   clean?: boolean;
   sessionExpiryS?: number;
+  /** mqtt.js's outgoing store in this file (QoS 2 packets survive a restart); with clean: false only. */
+  outgoingStoreFile?: string;
   logger: Logger;
 }
 
@@ -60,12 +68,30 @@ export class Bus {
   private readonly retained = new Map<string, string>();
   private held: BusMessage[] = [];
   private connects = 0;
+  private readonly store: FileStore | null;
+  // QoS 2 publishes the broker has not completed: no more than its receive maximum at once (Mosquitto
+  // answers more with "Quota exceeded" and drops them).
+  private qos2InFlight = 0;
+  private receiveMaximum = 65535; // the broker's, from CONNACK
+  private readonly qos2Waiting: (() => void)[] = [];
   /** At stop, a persistent session is ended (MQTT 5: DISCONNECT with session expiry 0) instead of
    *  kept for sessionExpiryS: the broker then stops queueing messages for it. */
   endSessionAtStop = false;
 
   constructor(readonly opts: BusOptions) {
     this.events = new TypedEvents<BusEvents>(opts.logger);
+    this.store = opts.outgoingStoreFile && opts.clean === false ? new FileStore(opts.outgoingStoreFile, opts.logger) : null;
+  }
+
+  /** QoS 2 publishes reach the broker exactly once, across a restart of this process. */
+  get exactlyOnce(): boolean {
+    return this.store !== null;
+  }
+
+  /** The last run handed mqtt.js a QoS 2 publish with this topic and payload (its outgoing store held
+   *  it at start): mqtt.js sends it again, or the broker already has it; not to be published again. */
+  handedOverBefore(topic: string, payload: string): boolean {
+    return this.store?.heldAtOpen(topic, payload) ?? false;
   }
 
   get connected(): boolean {
@@ -103,6 +129,14 @@ export class Bus {
       ...(o.protocolVersion === 5 && o.clean === false ? { properties: { sessionExpiryInterval: o.sessionExpiryS ?? 3600 } } : {}),
       will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: true },
     };
+    if (this.store) {
+      // New packets must not take an id the broker may still hold from the last run (it would take
+      // the new message for the old one): mqtt.js registers stored ids again on every connect.
+      const ids = new UniqueMessageIdProvider();
+      for (const id of this.store.ids) ids.register(id);
+      options.outgoingStore = this.store;
+      options.messageIdProvider = ids;
+    }
     if (o.tls) {
       if (o.tls.ca) options.ca = readFileSync(o.tls.ca);
       if (o.tls.cert) options.cert = readFileSync(o.tls.cert);
@@ -111,8 +145,15 @@ export class Bus {
     }
     const client = connect(o.url, options);
     this.client = client;
+    // Before mqtt.js handles the CONNACK (and sends the store again).
+    client.on("packetreceive", (packet) => {
+      if (packet.cmd !== "connack" || packet.sessionPresent || !this.store) return;
+      const again = this.store.sessionLost();
+      if (again > 0) o.logger.warn({ replies: again }, "the broker did not keep the session: QoS 2 replies it may not have delivered are sent again");
+    });
     if (process.env.EDGELORA_TEST_STALL_INTAKE === "1") stallIntake(client, o.logger);
-    client.on("connect", () => {
+    client.on("connect", (connack) => {
+      this.receiveMaximum = connack.properties?.receiveMaximum ?? 65535;
       // Replies are small writes: with Nagle's algorithm each waited for the broker's delayed ACK
       // (about 40 ms a message on loopback). TLS streams wrap a socket that has the same call.
       (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
@@ -213,9 +254,24 @@ export class Bus {
     const pub: IClientPublishOptions = { qos: opts.qos ?? this.opts.qos, retain: opts.retain ?? false };
     if (this.mqtt5 && opts.correlationData) pub.properties = { correlationData: opts.correlationData };
     if (this.mqtt5 && opts.expirySeconds !== undefined) pub.properties = { ...pub.properties, messageExpiryInterval: opts.expirySeconds };
-    return this.require()
-      .publishAsync(topic, payload, pub)
-      .then(() => undefined);
+    const onStored = opts.onStored;
+    if (onStored) pub.cbStorePut = (err?: Error) => err === undefined && onStored();
+    const client = this.require();
+    if (pub.qos !== 2) return client.publishAsync(topic, payload, pub).then(() => undefined);
+    // Handed to mqtt.js in this call when the window has room (and mqtt.js is not sending its store
+    // again after a reconnect): onStored then runs before send returns.
+    const go = () => {
+      this.qos2InFlight++;
+      return client
+        .publishAsync(topic, payload, pub)
+        .then(() => undefined)
+        .finally(() => {
+          this.qos2InFlight--;
+          this.qos2Waiting.shift()?.();
+        });
+    };
+    if (this.qos2InFlight < this.receiveMaximum && this.qos2Waiting.length === 0) return go();
+    return new Promise<void>((resolve, reject) => this.qos2Waiting.push(() => void go().then(resolve, reject)));
   }
 
   private require(): MqttClient {

@@ -5,9 +5,10 @@ import { startDaemonProcess, type DaemonChild } from "../../scripts/lib/daemon-c
 
 export type ChildDaemon = DaemonChild;
 
-/** Starts the daemon (`env` added to this process's) and resolves once it logs "edgelora serving"; its log lines are kept. */
-export function startChild(configFile: string, timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<ChildDaemon> {
-  return startDaemonProcess(configFile, { timeoutMs, keepLogs: true, env });
+/** Starts the daemon (`env` added to this process's; under the `wrap` command) and resolves once it
+ *  logs "edgelora serving"; its log lines are kept. */
+export function startChild(configFile: string, timeoutMs = 60_000, env?: NodeJS.ProcessEnv, wrap?: string[]): Promise<ChildDaemon> {
+  return startDaemonProcess(configFile, { timeoutMs, keepLogs: true, env, wrap });
 }
 
 /** Every final reply (by transaction) a client receives, counted: a test can check none came twice. */
