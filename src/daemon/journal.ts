@@ -10,16 +10,12 @@
 // of one already running.
 //
 // Each line is one JSON record. The write is synchronous (a killed process loses nothing already
-// written); the data is flushed to the device at most FLUSH_MS later (a power cut may lose that much).
+// written); the data is flushed to the device within 50 ms (a power cut may lose that much).
 // Write errors (a full or read-only disk) turn the journal off with one error log: requests are
 // then still served, at most once.
-import { closeSync, existsSync, fdatasync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
 import type { Logger } from "pino";
 import type { BusMessage } from "../mqtt/client.js";
-
-const FLUSH_MS = 50;
-const COMPACT_AFTER_LINES = 4096;
+import { COMPACT_AFTER_LINES, JsonLinesFile } from "../runtime/json-lines-file.js";
 
 interface RequestRecord {
   op: "req";
@@ -61,34 +57,30 @@ export interface PendingRequest {
 type JournalRecord = RequestRecord | DoneRecord | ReplyRecord;
 
 export class RequestJournal {
-  private fd: number | null = null;
+  private readonly log: JsonLinesFile<JournalRecord>;
   private readonly pending = new Map<string, RequestRecord>();
   private readonly replies = new Map<string, ReplyRecord>(); // of pending or replaying requests
   // Left pending by the last run and handed back by open(), until the handler accepts them again
   // (record) or replayDone() closes the rest (refused, duplicates, keys that changed).
   private readonly replaying = new Map<string, RequestRecord>();
-  private lines = 0;
-  private flushTimer: NodeJS.Timeout | null = null;
-  private failed = false;
 
   constructor(
     private readonly file: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.log = new JsonLinesFile(file, (err) =>
+      logger.error({ err, file }, "request journal cannot be written (disk full or read-only?): requests are served without it"),
+    );
+  }
 
   /** Reads what a previous run left pending, rewrites the file with only that, and opens it for
    *  appending. Hand the requests returned to the handler again, then call replayDone(). */
   open(): PendingRequest[] {
-    if (existsSync(this.file)) this.readExisting();
+    this.readExisting();
     for (const key of [...this.replies.keys()]) if (!this.pending.has(key)) this.replies.delete(key);
     for (const [key, r] of this.pending) this.replaying.set(key, r);
     this.pending.clear();
-    try {
-      mkdirSync(dirname(this.file), { recursive: true });
-      this.rewrite();
-    } catch (err) {
-      this.fail(err);
-    }
+    this.rewrite();
     return [...this.replaying.values()].map((r) => {
       const reply = this.replies.get(r.key);
       return { key: r.key, msg: toMessage(r), ...(reply ? { reply: toReply(reply) } : {}) };
@@ -100,7 +92,7 @@ export class RequestJournal {
     for (const key of [...this.replaying.keys()]) {
       this.replaying.delete(key);
       this.replies.delete(key);
-      this.append({ op: "done", key });
+      this.log.append({ op: "done", key });
     }
   }
 
@@ -123,7 +115,7 @@ export class RequestJournal {
       ...(msg.correlationData !== undefined ? { correlationData: msg.correlationData.toString("base64") } : {}),
     };
     this.pending.set(key, rec);
-    this.append(rec);
+    this.log.append(rec);
   }
 
   /** Call just before the request's final reply is published. */
@@ -131,7 +123,7 @@ export class RequestJournal {
     if (!this.pending.has(key)) return;
     const rec: ReplyRecord = { op: "reply", key, topic, payload, ...(correlationData !== undefined ? { correlationData: correlationData.toString("base64") } : {}) };
     this.replies.set(key, rec);
-    this.append(rec);
+    this.log.append(rec);
   }
 
   /** The request's final reply is published (or it was handed to another board). */
@@ -147,14 +139,8 @@ export class RequestJournal {
       if (this.pending.delete(key)) closed.push({ op: "done", key });
     }
     if (closed.length === 0) return;
-    this.append(...closed);
-    if (this.lines > COMPACT_AFTER_LINES) {
-      try {
-        this.rewrite();
-      } catch (err) {
-        this.fail(err);
-      }
-    }
+    this.log.append(...closed);
+    if (this.log.lines > COMPACT_AFTER_LINES) this.rewrite();
   }
 
   // As an IntakeObserver of the request handler.
@@ -179,32 +165,21 @@ export class RequestJournal {
   }
 
   close(): void {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
+    this.log.close();
   }
 
   private readExisting(): void {
-    let text: string;
+    let read: { records: unknown[]; bad: number };
     try {
-      text = readFileSync(this.file, "utf8");
+      read = this.log.readExisting();
     } catch (err) {
       this.logger.error({ err, file: this.file }, "request journal unreadable: pending requests of the last run are lost");
       return;
     }
-    let bad = 0;
-    for (const line of text.split("\n")) {
-      if (line.trim() === "") continue;
-      let rec: JournalRecord;
-      try {
-        rec = JSON.parse(line) as JournalRecord;
-        if (typeof rec.key !== "string") throw new Error("no key");
-      } catch {
-        bad++; // a line cut short by a crash, or garbage
-        continue;
-      }
-      if (rec.op === "req" && typeof rec.topic === "string" && typeof rec.payload === "string") this.pending.set(rec.key, rec);
+    let bad = read.bad; // lines cut short by a crash, or garbage
+    for (const rec of read.records as JournalRecord[]) {
+      if (typeof rec !== "object" || rec === null || typeof rec.key !== "string") bad++;
+      else if (rec.op === "req" && typeof rec.topic === "string" && typeof rec.payload === "string") this.pending.set(rec.key, rec);
       else if (rec.op === "done") (this.pending.delete(rec.key), this.replies.delete(rec.key));
       else if (rec.op === "reply" && typeof rec.topic === "string" && typeof rec.payload === "string") this.replies.set(rec.key, rec);
       else bad++;
@@ -213,43 +188,10 @@ export class RequestJournal {
     if (this.pending.size > 0) this.logger.info({ pending: this.pending.size }, "request journal: requests of the last run will be run again");
   }
 
-  /** Writes only the pending records to a new file, then swaps it in (a crash leaves the old or the new one). */
+  /** Rewrites the file with only the open requests and their replies. */
   private rewrite(): void {
     const open = [...this.replaying.values(), ...this.pending.values()];
-    const records = [...open, ...open.flatMap((r) => this.replies.get(r.key) ?? [])];
-    const text = records.map((r) => `${JSON.stringify(r)}\n`).join("");
-    writeFileSync(`${this.file}.tmp`, text);
-    renameSync(`${this.file}.tmp`, this.file);
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = openSync(this.file, "a");
-    this.lines = records.length;
-  }
-
-  private append(...recs: JournalRecord[]): void {
-    if (this.failed || this.fd === null) return;
-    try {
-      writeSync(this.fd, recs.map((r) => `${JSON.stringify(r)}\n`).join(""));
-      this.lines += recs.length;
-    } catch (err) {
-      this.fail(err);
-      return;
-    }
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = null;
-      if (this.fd !== null) fdatasync(this.fd, (err) => err && this.fail(err));
-    }, FLUSH_MS);
-  }
-
-  private fail(err: unknown): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.logger.error({ err, file: this.file }, "request journal cannot be written (disk full or read-only?): requests are served without it");
-    try {
-      if (this.fd !== null) closeSync(this.fd);
-    } catch {
-      // already unusable
-    }
-    this.fd = null;
+    this.log.rewrite([...open, ...open.flatMap((r) => this.replies.get(r.key) ?? [])]);
   }
 }
 

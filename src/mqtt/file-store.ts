@@ -5,20 +5,16 @@
 //
 // Only QoS 2 PUBLISHes and PUBRELs go to the file (the final replies); QoS 1 packets stay in memory,
 // as in mqtt.js's own store. Each change is one appended JSON line written synchronously (a killed
-// process loses nothing already written; flushed to the device within FLUSH_MS); the file is
+// process loses nothing already written; flushed to the device within 50 ms); the file is
 // rewritten with what is still held when opened and when it has grown.
 //
 // A PUBREL keeps the PUBLISH it replaced: a broker that lost our session (restarted without
 // persistence) would answer the PUBREL of a message it never delivered (Mosquitto delivers QoS 2 at
 // PUBREL) and drop it, so then the PUBLISH is sent again instead (sessionLost()).
-import { closeSync, existsSync, fdatasync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
 import { Readable } from "node:stream";
 import type { IStore, Packet } from "mqtt";
 import type { Logger } from "pino";
-
-const FLUSH_MS = 50;
-const COMPACT_AFTER_LINES = 4096;
+import { COMPACT_AFTER_LINES, JsonLinesFile } from "../runtime/json-lines-file.js";
 
 type Stored = Packet & { messageId?: number };
 type ById = Pick<Packet, "messageId">;
@@ -30,24 +26,19 @@ export class FileStore implements IStore {
   private readonly onDisk = new Set<number>();
   private readonly released = new Map<number, Stored>(); // the PUBLISH behind each held PUBREL
   private readonly fromLastRun = new Set<string>(); // topic + payload of the QoS 2 publishes the file held at open
-  private fd: number | null = null;
-  private lines = 0;
-  private flushTimer: NodeJS.Timeout | null = null;
-  private failed = false;
+  private readonly log: JsonLinesFile<Line>;
 
   /** Reads what the last run left, rewrites the file with only that and opens it for appending. */
   constructor(
     private readonly file: string,
     private readonly logger: Logger,
   ) {
-    if (existsSync(file)) this.readExisting();
+    this.log = new JsonLinesFile(file, (err) =>
+      logger.error({ err, file }, "outgoing store cannot be written (disk full or read-only?): replies are kept in memory only"),
+    );
+    this.readExisting();
     for (const p of [...this.packets.values(), ...this.released.values()]) if (p.cmd === "publish") this.fromLastRun.add(replyKey(p.topic, p.payload));
-    try {
-      mkdirSync(dirname(file), { recursive: true });
-      this.rewrite();
-    } catch (err) {
-      this.fail(err);
-    }
+    this.rewrite();
   }
 
   /** Packet ids held from the last run (register them so no new packet takes one). */
@@ -70,8 +61,8 @@ export class FileStore implements IStore {
     this.packets.set(id, packet);
     if (durable(packet)) {
       this.onDisk.add(id);
-      this.append({ op: "put", packet: encode(packet) });
-    } else if (this.onDisk.delete(id)) this.append({ op: "del", id });
+      this.log.append({ op: "put", packet: encode(packet) });
+    } else if (this.onDisk.delete(id)) this.log.append({ op: "del", id });
     cb?.();
     return this;
   }
@@ -92,8 +83,8 @@ export class FileStore implements IStore {
     }
     this.packets.delete(id);
     this.released.delete(id);
-    if (this.onDisk.delete(id)) this.append({ op: "del", id });
-    if (this.lines > COMPACT_AFTER_LINES) this.compact();
+    if (this.onDisk.delete(id)) this.log.append({ op: "del", id });
+    if (this.log.lines > COMPACT_AFTER_LINES) this.rewrite();
     cb(undefined, held);
     return this;
   }
@@ -105,7 +96,7 @@ export class FileStore implements IStore {
     for (const [id, publish] of this.released) {
       if (this.packets.get(id)?.cmd !== "pubrel") continue;
       this.packets.set(id, publish);
-      this.append({ op: "put", packet: encode(publish) });
+      this.log.append({ op: "put", packet: encode(publish) });
       n++;
     }
     this.released.clear();
@@ -119,33 +110,21 @@ export class FileStore implements IStore {
   }
 
   close(cb?: () => void): void {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
-    if (this.fd !== null) {
-      try {
-        fdatasync(this.fd, () => undefined);
-        closeSync(this.fd);
-      } catch {
-        // closing anyway
-      }
-    }
-    this.fd = null;
+    this.log.close();
     cb?.();
   }
 
   private readExisting(): void {
-    let text: string;
+    let read: { records: unknown[]; bad: number };
     try {
-      text = readFileSync(this.file, "utf8");
+      read = this.log.readExisting();
     } catch (err) {
       this.logger.error({ err, file: this.file }, "outgoing store unreadable: replies in flight at the last stop may be lost");
       return;
     }
-    let bad = 0;
-    for (const line of text.split("\n")) {
-      if (line.trim() === "") continue;
+    let bad = read.bad; // lines cut short by a crash, or garbage
+    for (const rec of read.records as Line[]) {
       try {
-        const rec = JSON.parse(line) as Line;
         if (rec.op === "put") {
           const packet = decode(rec.packet) as Stored;
           if (typeof packet.messageId !== "number" || !durable(packet)) throw new Error("not a stored packet");
@@ -160,60 +139,21 @@ export class FileStore implements IStore {
           this.onDisk.delete(rec.id);
         } else throw new Error("unknown record");
       } catch {
-        bad++; // a line cut short by a crash, or garbage
+        bad++;
       }
     }
     if (bad > 0) this.logger.warn({ file: this.file, bad_lines: bad }, "outgoing store: unreadable lines skipped");
     if (this.packets.size > 0) this.logger.info({ packets: this.packets.size }, "outgoing store: packets of the last run will be sent again");
   }
 
-  private compact(): void {
-    try {
-      this.rewrite();
-    } catch (err) {
-      this.fail(err);
-    }
-  }
-
-  /** Writes what is held to a new file, then swaps it in (a crash leaves the old or the new one). */
+  /** Rewrites the file with only what is held. */
   private rewrite(): void {
     // A PUBREL after the PUBLISH it replaced, so both are read back.
     const held = [...this.packets.values()].filter(durable).flatMap((p) => {
       const publish = p.cmd === "pubrel" && p.messageId !== undefined ? this.released.get(p.messageId) : undefined;
       return publish ? [publish, p] : [p];
     });
-    writeFileSync(`${this.file}.tmp`, held.map((p) => `${JSON.stringify({ op: "put", packet: encode(p) })}\n`).join(""));
-    renameSync(`${this.file}.tmp`, this.file);
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = openSync(this.file, "a");
-    this.lines = held.length;
-  }
-
-  private append(line: Line): void {
-    if (this.failed || this.fd === null) return;
-    try {
-      writeSync(this.fd, `${JSON.stringify(line)}\n`);
-      this.lines++;
-    } catch (err) {
-      this.fail(err);
-      return;
-    }
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = null;
-      if (this.fd !== null) fdatasync(this.fd, (err) => err && this.fail(err));
-    }, FLUSH_MS);
-  }
-
-  private fail(err: unknown): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.logger.error({ err, file: this.file }, "outgoing store cannot be written (disk full or read-only?): replies are kept in memory only");
-    try {
-      if (this.fd !== null) closeSync(this.fd);
-    } catch {
-      // already unusable
-    }
-    this.fd = null;
+    this.log.rewrite(held.map((p): Line => ({ op: "put", packet: encode(p) })));
   }
 }
 
