@@ -154,6 +154,16 @@ export class Controller {
     const led = new StatusLed(ctx, this.opts.led ?? new NoLed());
     await led.start();
     this.extensions.push(led);
+    // Open before connecting: a persistent session's queued requests arrive at once, before the
+    // request handler subscribes, and are journaled as they are held (mqtt.js acknowledges them).
+    const pending = this.journal?.open() ?? [];
+    const journal = this.journal;
+    if (journal) {
+      bus.observeHeld({
+        held: (msg) => msg.qos > 0 && t.tenantOfRequest(msg.topic) !== null && journal.hold(msg),
+        released: (msg) => journal.release(msg),
+      });
+    }
     bus.start();
     await bus.waitConnected();
 
@@ -176,7 +186,6 @@ export class Controller {
       new Systemd(ctx, this.opts.env, this.opts.notifier),
     ];
     scheduler?.start();
-    const pending = this.journal?.open() ?? [];
     for (const f of features) {
       await f.start();
       this.extensions.push(f);

@@ -63,6 +63,8 @@ export class RequestJournal {
   // Left pending by the last run and handed back by open(), until the handler accepts them again
   // (record) or replayDone() closes the rest (refused, duplicates, keys that changed).
   private readonly replaying = new Map<string, RequestRecord>();
+  private readonly early = new WeakMap<BusMessage, string>(); // held by the Bus, by hold()
+  private heldCount = 0;
 
   constructor(
     private readonly file: string,
@@ -96,6 +98,23 @@ export class RequestJournal {
     }
   }
 
+  /** A request the Bus holds because the request handler has not subscribed yet: recorded under a
+   *  key of its own before mqtt.js acknowledges it, and closed when the request handler records it
+   *  under its real key (in that same write), or by release() when a handler took it without
+   *  recording it. A kill before leaves it pending, so the next start runs it. */
+  hold(msg: BusMessage): void {
+    const key = `held/${++this.heldCount}`;
+    this.record(key, msg);
+    this.early.set(msg, key);
+  }
+
+  release(msg: BusMessage): void {
+    const key = this.early.get(msg);
+    if (key === undefined) return;
+    this.early.delete(msg);
+    this.done(key);
+  }
+
   /** Call from the message handler, before it returns (so before the broker gets the acknowledgement). */
   record(key: string, msg: BusMessage): void {
     if (this.pending.has(key)) return;
@@ -115,7 +134,11 @@ export class RequestJournal {
       ...(msg.correlationData !== undefined ? { correlationData: msg.correlationData.toString("base64") } : {}),
     };
     this.pending.set(key, rec);
-    this.log.append(rec);
+    // A request the Bus held is closed under its held key in the same write.
+    const heldKey = this.early.get(msg);
+    if (heldKey === undefined || !this.pending.delete(heldKey)) return this.log.append(rec);
+    this.early.delete(msg);
+    this.log.append(rec, { op: "done", key: heldKey });
   }
 
   /** Call just before the request's final reply is published. */

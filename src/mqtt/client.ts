@@ -61,12 +61,18 @@ export interface BusEvents {
   down: Signal; // the connection is lost
 }
 
+export interface HoldObserver {
+  held(msg: BusMessage): void;
+  released(msg: BusMessage): void;
+}
+
 export class Bus {
   readonly events: TypedEvents<BusEvents>;
   private client: MqttClient | null = null;
   private readonly handlers: { filter: string; handler: MessageHandler }[] = [];
   private readonly retained = new Map<string, string>();
   private held: BusMessage[] = [];
+  private holdObserver: HoldObserver | null = null;
   private connects = 0;
   private readonly store: FileStore | null;
   // QoS 2 publishes the broker has not completed: no more than its receive maximum at once (Mosquitto
@@ -177,7 +183,9 @@ export class Bus {
         correlationData: packet.properties?.correlationData,
         expirySeconds: packet.properties?.messageExpiryInterval,
       };
-      if (!this.dispatch(msg) && this.held.length < MAX_HELD) this.held.push(msg);
+      if (this.dispatch(msg) || this.held.length >= MAX_HELD) return;
+      this.held.push(msg);
+      this.holdObserver?.held(msg); // before mqtt.js acknowledges it, which it does when this returns
     });
   }
 
@@ -197,6 +205,13 @@ export class Bus {
     return matched;
   }
 
+  /** Told of each message held for a handler not added yet, and when a handler has taken it: the
+   *  request journal records requests the broker delivers before the request handler subscribes
+   *  (a persistent session's queue arrives right after connecting), since mqtt.js acknowledges them. */
+  observeHeld(o: HoldObserver | null): void {
+    this.holdObserver = o;
+  }
+
   /** Resolves once connected (immediately when already). */
   waitConnected(): Promise<void> {
     if (this.connected) return Promise.resolve();
@@ -212,7 +227,10 @@ export class Bus {
     this.handlers.push({ filter, handler });
     const held = this.held;
     this.held = [];
-    for (const msg of held) if (!this.dispatch(msg, handler)) this.held.push(msg);
+    for (const msg of held) {
+      if (!this.dispatch(msg, handler)) this.held.push(msg);
+      else this.holdObserver?.released(msg);
+    }
     // resubscribe: mqtt.js skips a filter it already holds, and then a second feature on the same
     // filter would never get its retained messages.
     const subscription = { [filter]: { qos: this.opts.qos }, resubscribe: true } as unknown as ISubscriptionMap;

@@ -1,9 +1,11 @@
 // Exactly-once final replies across a SIGKILL at chosen points (README "Faults"): the daemon runs
 // under strace, which kills it on entry to the Nth write to its request journal or outgoing store.
-// 50 requests wait in the broker (persistent session) before it starts, so the journal's first 50
-// writes are their intake records; the first request is short, so the first reply is alone in its
-// step. Each kill point is a state the random SIGKILL of restart.test.ts reaches only by luck:
-//   journal write 52: the first reply's close (journal: reply written, close not)
+// 50 requests wait in the broker (persistent session) before it starts, so they arrive before its
+// request handler subscribes and the journal's first 100 writes are their intake records (50 as the
+// Bus holds them, then 50 as the handler takes them, each closing its held record in the same write);
+// the first request is short, so the first reply is alone in its step. Each kill point is a state the
+// random SIGKILL of restart.test.ts reaches only by luck:
+//   journal write 102: the first reply's close (journal: reply written, close not)
 //   store write 2:    its PUBREL (the broker holds the reply, PUBREC received, not delivered yet)
 //   store write 3:    its removal (the broker completed it: PUBCOMP received)
 // Then the daemon starts again: every request is answered exactly once.
@@ -26,7 +28,7 @@ if (!ready) test("SIGKILL at chosen writes", (t) => (t.log(mosquittoReady ? "str
 const maybe = ready ? test.serial : test.serial.skip;
 
 const points = [
-  { file: "requests.journal", write: 52, state: "the first reply journaled, its close not" },
+  { file: "requests.journal", write: 102, state: "the first reply journaled, its close not" },
   { file: "outgoing.store", write: 2, state: "the first reply held by the broker, not released" },
   { file: "outgoing.store", write: 3, state: "the first reply completed by the broker, not removed from the store" },
 ];
@@ -73,7 +75,7 @@ for (const point of points) {
       const journal = readFileSync(join(config.daemon.data_dir, "requests.journal"), "utf8").trim().split("\n");
       const last = JSON.parse(journal[journal.length - 1]) as { op: string; key: string };
       t.log(`killed with ${answered} of 50 answered; journal: ${journal.length} lines, the last ${last.op} ${last.key}`);
-      if (point.file === "requests.journal") t.deepEqual([journal.length, last.op, last.key], [51, "reply", "t0/t0-0"], "killed between the reply's record and its close");
+      if (point.file === "requests.journal") t.deepEqual([journal.length, last.op, last.key], [151, "reply", "t0/t0-0"], "killed between the reply's record and its close");
 
       daemon = await startChild(file);
       await Promise.all(counters.map((c, i) => c.all(transactions.filter((tr) => tr.startsWith(`${tenants[i]}-`)), 120_000)));
