@@ -39,6 +39,7 @@ for t in ${targets//,/ }; do
   artifacts="$out/artifacts/$t/"
   mkdir -p "$corpus" "$artifacts"
   log="$out/$t.log"
+  started=$(date +%s)
   set +e
   # -rss_limit_mb: the engine may map and copy a model the input describes; 2 GB is the most a
   # small board would give it. -timeout: one input may not take more than 10 s.
@@ -46,10 +47,13 @@ for t in ${targets//,/ }; do
     -timeout=10 -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1
   rc=$?
   set -e
-  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
-  secs=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | grep -oE 'in [0-9]+' | grep -oE '[0-9]+' | tail -1)
-  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
-  ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
+  # A run that found a crash prints no "Done ... runs" line: every figure may be missing.
+  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1 || true)
+  secs=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | grep -oE 'in [0-9]+' | grep -oE '[0-9]+' | tail -1 || true)
+  [ -n "$secs" ] || secs=$(( $(date +%s) - started ))
+  [ -n "$execs" ] || execs=0
+  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || true)
+  ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || true)
   crashes=0
   for a in "$artifacts"*; do
     [ -f "$a" ] || continue

@@ -9,6 +9,7 @@
 // into GGUF order here (peft_rope_order.h), as convert_lora_to_gguf.py does.
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <utility>
@@ -25,6 +26,9 @@ namespace el::lora {
 namespace {
 
 using json::Value;
+
+// Far above any trained adapter's rank (the slot pool refuses ranks above its own maximum anyway).
+constexpr int kMaxPeftRank = 1 << 16;
 
 bool file_exists(const std::string& p) {
   struct stat st;
@@ -56,7 +60,9 @@ Config read_config(const Value& c, const std::string& path) {
     fail(ErrorKind::Unsupported, path + ": peft_type is not \"LORA\"");
   Config cfg;
   const double r = number("r");
-  if (r < 1 || r != double(int(r))) fail(ErrorKind::BadFile, path + ": 'r' must be a positive integer");
+  // Checked in double before the cast: a value outside int's range would make the cast undefined.
+  if (!(r >= 1 && r <= double(kMaxPeftRank)) || r != std::floor(r))
+    fail(ErrorKind::BadFile, path + ": 'r' must be a positive integer (at most " + std::to_string(kMaxPeftRank) + ")");
   cfg.r = int(r);
   cfg.alpha = number("lora_alpha");
   if (!(cfg.alpha > 0)) fail(ErrorKind::BadFile, path + ": 'lora_alpha' must be positive");
