@@ -15,11 +15,10 @@
 // Should the dead board come back meanwhile, it takes its session back (the broker disconnects the
 // peer) and the broker redelivers to it what the peer had not acknowledged.
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { connect, type IClientOptions } from "mqtt";
+import { connect } from "mqtt";
 import type { DaemonContext } from "../daemon/context.js";
 import { parseRequest } from "../daemon/request-schema.js";
-import type { BusMessage } from "../mqtt/client.js";
+import { tlsOptions, type BusMessage } from "../mqtt/client.js";
 
 /** Gives up on the marker after this long (the session is then ended anyway). */
 const MARKER_TIMEOUT_MS = 30_000;
@@ -44,15 +43,8 @@ export function fingerprint(msg: { topic: string; payload: Buffer }): string {
 export function adoptSession(ctx: DaemonContext, a: Adoption): Promise<{ taken: number; skipped: number; present: boolean }> {
   const { logger, topics } = ctx;
   const o = ctx.bus.opts;
-  const tls: IClientOptions = {};
-  if (o.tls) {
-    if (o.tls.ca) tls.ca = readFileSync(o.tls.ca);
-    if (o.tls.cert) tls.cert = readFileSync(o.tls.cert);
-    if (o.tls.key) tls.key = readFileSync(o.tls.key);
-    tls.rejectUnauthorized = o.tls.rejectUnauthorized;
-  }
   const client = connect(o.url, {
-    ...tls,
+    ...tlsOptions(o.tls),
     protocolVersion: 5,
     clientId: a.clientId,
     username: o.username ?? undefined,

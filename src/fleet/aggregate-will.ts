@@ -2,10 +2,10 @@
 // an MQTT connection has one will, and the daemon's own is its board's state. When a board dies
 // both wills fire; a board still serving sees the first and sets the aggregate online again (see
 // BridgeState), so the aggregate reads offline only once the last board is gone.
-import { readFileSync } from "node:fs";
-import { connect, type IClientOptions, type MqttClient } from "mqtt";
+import { connect, type MqttClient } from "mqtt";
 import { OFFLINE } from "../daemon/bridge-state.js";
 import type { DaemonContext, Extension } from "../daemon/context.js";
+import { tlsOptions } from "../mqtt/client.js";
 
 export class AggregateWill implements Extension {
   readonly name = "aggregate-will";
@@ -15,15 +15,8 @@ export class AggregateWill implements Extension {
 
   async start(): Promise<void> {
     const o = this.ctx.bus.opts;
-    const tls: IClientOptions = {};
-    if (o.tls) {
-      if (o.tls.ca) tls.ca = readFileSync(o.tls.ca);
-      if (o.tls.cert) tls.cert = readFileSync(o.tls.cert);
-      if (o.tls.key) tls.key = readFileSync(o.tls.key);
-      tls.rejectUnauthorized = o.tls.rejectUnauthorized;
-    }
     const client = connect(o.url, {
-      ...tls,
+      ...tlsOptions(o.tls),
       protocolVersion: o.protocolVersion,
       clientId: `${o.clientId}-will`,
       username: o.username ?? undefined,

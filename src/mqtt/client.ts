@@ -61,6 +61,17 @@ export interface BusEvents {
   down: Signal; // the connection is lost
 }
 
+/** mqtt.js's TLS options for `tls` (files read now), for the Bus and the fleet's own connections. */
+export function tlsOptions(tls: BusOptions["tls"]): IClientOptions {
+  if (!tls) return {};
+  return {
+    ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
+    ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
+    ...(tls.key ? { key: readFileSync(tls.key) } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized,
+  };
+}
+
 export interface HoldObserver {
   held(msg: BusMessage): void;
   released(msg: BusMessage): void;
@@ -143,12 +154,7 @@ export class Bus {
       options.outgoingStore = this.store;
       options.messageIdProvider = ids;
     }
-    if (o.tls) {
-      if (o.tls.ca) options.ca = readFileSync(o.tls.ca);
-      if (o.tls.cert) options.cert = readFileSync(o.tls.cert);
-      if (o.tls.key) options.key = readFileSync(o.tls.key);
-      options.rejectUnauthorized = o.tls.rejectUnauthorized;
-    }
+    Object.assign(options, tlsOptions(o.tls));
     const client = connect(o.url, options);
     this.client = client;
     // Before mqtt.js handles the CONNACK (and sends the store again).
