@@ -16,13 +16,6 @@ namespace {
 
 std::string g_dir;
 
-void write_file(const std::string& path, const void* data, size_t n) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) std::abort();
-  if (n && std::fwrite(data, 1, n, f) != n) std::abort();
-  std::fclose(f);
-}
-
 // One q_proj pair of rank 2 on a 4-wide model, F32.
 void write_safetensors(const std::string& path) {
   const std::string header =
@@ -33,7 +26,7 @@ void write_safetensors(const std::string& path) {
   for (int i = 0; i < 8; ++i) bytes[size_t(i)] = char((n >> (8 * i)) & 0xff);
   bytes += header;
   bytes += std::string(64, '\0');
-  write_file(path, bytes.data(), bytes.size());
+  fuzz::write_file(path, bytes.data(), bytes.size());
 }
 
 el::lora::ModelShapes shapes() {
@@ -61,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     el::lora::json::parse(reinterpret_cast<const char*>(data), size, "fuzz");
   } catch (const el::Error&) {
   }
-  write_file(g_dir + "/adapter_config.json", data, size);
+  fuzz::write_file(g_dir + "/adapter_config.json", data, size);
   try {
     el::lora::open_adapter(g_dir, shapes(), 8);
   } catch (const el::Error&) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -36,6 +37,14 @@ class MemFile {
   int fd_ = -1;
   std::string path_;
 };
+
+// Writes a fixed data file a target needs beside its input (an adapter folder's other half).
+inline void write_file(const std::string& path, const void* data, size_t n) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) std::abort();
+  if (n && std::fwrite(data, 1, n, f) != n) std::abort();
+  std::fclose(f);
+}
 
 // native/fuzz/vocab (the vocabulary GGUFs): EL_FUZZ_DATA, else next to the source tree.
 inline std::string data_dir() {

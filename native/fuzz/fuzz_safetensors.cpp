@@ -14,13 +14,6 @@ namespace {
 
 std::string g_dir;
 
-void write_file(const std::string& path, const void* data, size_t n) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) std::abort();
-  if (n && std::fwrite(data, 1, n, f) != n) std::abort();
-  std::fclose(f);
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -28,7 +21,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   if (!mkdtemp(tmpl)) std::abort();
   g_dir = tmpl;
   const std::string config = "{\"r\": 2, \"lora_alpha\": 4}";
-  write_file(g_dir + "/adapter_config.json", config.data(), config.size());
+  fuzz::write_file(g_dir + "/adapter_config.json", config.data(), config.size());
   return 0;
 }
 
@@ -42,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const el::Error&) {
     return 0;
   }
-  write_file(g_dir + "/adapter_model.safetensors", data, size);
+  fuzz::write_file(g_dir + "/adapter_model.safetensors", data, size);
   try {
     el::lora::open_adapter(g_dir, fuzz::seed_model_shapes(), 8);
   } catch (const el::Error&) {
