@@ -6,7 +6,7 @@ import test from "ava";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connectAsync } from "mqtt";
+import { connectAsync, type MqttClient } from "mqtt";
 import { RequestJournal } from "../../src/daemon/journal.js";
 import { Bus, type BusMessage } from "../../src/mqtt/client.js";
 import { quietLogger, sleep, until } from "../helpers/broker.js";
@@ -25,6 +25,17 @@ function daemonBus(url: string, clientId: string): Bus {
   });
 }
 
+/** Makes the daemon's persistent session (subscribed to the requests), then publishes `transactions`
+ *  of tenant t0 while it is down: they wait in the session. */
+async function queueInSession(url: string, clientId: string, tenant: MqttClient, transactions: string[]): Promise<void> {
+  const first = daemonBus(url, clientId);
+  first.start();
+  await first.waitConnected();
+  await first.subscribe(REQUESTS, () => undefined);
+  await first.stop();
+  for (const transaction of transactions) await tenant.publishAsync("edgelora/t0/request", JSON.stringify({ prompt: "hi", transaction }), { qos: 1 });
+}
+
 /** The Bus's connection dropped without a word, as when its process is killed (no reconnect). */
 function killConnection(bus: Bus): void {
   const client = (bus as unknown as { client: { stream: { destroy(): void }; options: { reconnectPeriod: number } } }).client;
@@ -38,14 +49,7 @@ maybe("requests held before the request handler subscribes are journaled before 
   const file = join(mkdtempSync(join(tmpdir(), "edgelora-held-")), "requests.journal");
   const tenant = await connectAsync(m.url, { username: "t0", password: "t0", protocolVersion: 5, reconnectPeriod: 0 });
   try {
-    // The daemon's session subscribes to the requests, then the daemon stops.
-    const first = daemonBus(m.url, clientId);
-    first.start();
-    await first.waitConnected();
-    await first.subscribe(REQUESTS, () => undefined);
-    await first.stop();
-    // Requests published while it is down wait in its session.
-    for (let i = 0; i < 5; i++) await tenant.publishAsync("edgelora/t0/request", JSON.stringify({ prompt: "hi", transaction: `q${i}` }), { qos: 1 });
+    await queueInSession(m.url, clientId, tenant, ["q0", "q1", "q2", "q3", "q4"]);
 
     // It starts again and is killed before its request handler subscribes.
     const journal = new RequestJournal(file, quietLogger);
@@ -86,12 +90,7 @@ maybe("a held request taken by the handler is closed under its held key once the
   const file = join(mkdtempSync(join(tmpdir(), "edgelora-held-")), "requests.journal");
   const tenant = await connectAsync(m.url, { username: "t0", password: "t0", protocolVersion: 5, reconnectPeriod: 0 });
   try {
-    const first = daemonBus(m.url, clientId);
-    first.start();
-    await first.waitConnected();
-    await first.subscribe(REQUESTS, () => undefined);
-    await first.stop();
-    for (let i = 0; i < 3; i++) await tenant.publishAsync("edgelora/t0/request", JSON.stringify({ prompt: "hi", transaction: `r${i}` }), { qos: 1 });
+    await queueInSession(m.url, clientId, tenant, ["r0", "r1", "r2"]);
 
     const journal = new RequestJournal(file, quietLogger);
     journal.open();
