@@ -1,6 +1,6 @@
 // `edgelora serve` in a child process (scripts/lib/daemon-child.ts), for tests that kill it (SIGKILL)
 // and start it again, its JSON log lines kept for the test to read; and a counter of final replies.
-import type { MqttClient } from "mqtt";
+import { connectAsync, type MqttClient } from "mqtt";
 import { startDaemonProcess, type DaemonChild } from "../../scripts/lib/daemon-child.js";
 
 export type ChildDaemon = DaemonChild;
@@ -47,4 +47,13 @@ export class FinalCounter {
       });
     }
   }
+}
+
+/** Tenant `tenant` connected over MQTT 5 (password = name, as the tests' brokers have it), subscribed
+ *  to its responses, with a counter of its final replies. */
+export async function countingTenant(url: string, tenant: string, reconnectPeriod = 0): Promise<{ client: MqttClient; counter: FinalCounter }> {
+  const client = await connectAsync(url, { username: tenant, password: tenant, protocolVersion: 5, reconnectPeriod });
+  const counter = new FinalCounter(client);
+  await client.subscribeAsync(`edgelora/${tenant}/response`, { qos: 1 });
+  return { client, counter };
 }

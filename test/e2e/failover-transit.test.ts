@@ -4,11 +4,11 @@
 // unacknowledged; it is killed (SIGKILL) with those in its session, and more requests are published
 // while it is dead. A peer adopts its session: every request gets exactly one final reply.
 import test from "ava";
-import { connectAsync, type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import type { Config } from "../../src/config/index.js";
 import { sleep, until } from "../helpers/broker.js";
 import { MOSQUITTO_MISSING } from "../helpers/mosquitto.js";
-import { FinalCounter, startChild, type ChildDaemon } from "./child-daemon.js";
+import { countingTenant, FinalCounter, startChild, type ChildDaemon } from "./child-daemon.js";
 import { boardConfig } from "./fleet-boards.js";
 import { TENANTS, writeConfigFile } from "./harness.js";
 import { mosquittoReady, mosquittoWithUsers } from "./mosquitto-broker.js";
@@ -30,11 +30,10 @@ maybe("a board killed with requests in transit to it: a peer adopts its session,
     const sent: { tenant: string; transaction: string; stream: boolean }[] = [];
     const clientOf = new Map<string, MqttClient>();
     for (const tenant of tenants) {
-      const c = await connectAsync(m.url, { username: tenant, password: tenant, protocolVersion: 5, reconnectPeriod: 0 });
-      clients.push(c);
-      clientOf.set(tenant, c);
-      counters.set(tenant, new FinalCounter(c));
-      await c.subscribeAsync(`edgelora/${tenant}/response`, { qos: 1 });
+      const { client, counter } = await countingTenant(m.url, tenant);
+      clients.push(client);
+      clientOf.set(tenant, client);
+      counters.set(tenant, counter);
     }
     const send = async (round: string, perTenant: number) => {
       for (const tenant of tenants)

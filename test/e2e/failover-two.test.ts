@@ -3,12 +3,12 @@
 // one's session: when it goes offline too, that session is given to a board still serving. Every
 // request gets exactly one final reply.
 import test from "ava";
-import { connectAsync, type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import type { Config } from "../../src/config/index.js";
 import { bucket } from "../../src/fleet/fleet.js";
 import { sleep, until } from "../helpers/broker.js";
 import { MOSQUITTO_MISSING } from "../helpers/mosquitto.js";
-import { FinalCounter, startChild, type ChildDaemon } from "./child-daemon.js";
+import { countingTenant, FinalCounter, startChild, type ChildDaemon } from "./child-daemon.js";
 import { boardConfig } from "./fleet-boards.js";
 import { TENANTS, writeConfigFile } from "./harness.js";
 import { mosquittoReady, mosquittoWithUsers } from "./mosquitto-broker.js";
@@ -35,11 +35,10 @@ maybe("two boards killed at once with requests in transit: both sessions adopted
     const clientOf = new Map<string, MqttClient>();
     const sent: { tenant: string; transaction: string }[] = [];
     for (const tenant of tenants) {
-      const c = await connectAsync(m.url, { username: tenant, password: tenant, protocolVersion: 5, reconnectPeriod: 0 });
-      clients.push(c);
-      clientOf.set(tenant, c);
-      counters.set(tenant, new FinalCounter(c));
-      await c.subscribeAsync(`edgelora/${tenant}/response`, { qos: 1 });
+      const { client, counter } = await countingTenant(m.url, tenant);
+      clients.push(client);
+      clientOf.set(tenant, client);
+      counters.set(tenant, counter);
     }
     const send = async (round: string, perTenant: number) => {
       for (const tenant of tenants)

@@ -13,9 +13,9 @@ import test from "ava";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { connectAsync, type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import { MOSQUITTO_MISSING, useMosquitto } from "../helpers/mosquitto.js";
-import { startChild, FinalCounter, type ChildDaemon } from "./child-daemon.js";
+import { countingTenant, startChild, FinalCounter, type ChildDaemon } from "./child-daemon.js";
 import { e2eAssets, e2eConfig, TENANTS, writeConfigFile } from "./harness.js";
 import { sleep } from "../helpers/broker.js";
 import { mosquittoReady, mosquittoWithUsers } from "./mosquitto-broker.js";
@@ -53,10 +53,9 @@ for (const point of points) {
       const counters: FinalCounter[] = [];
       const transactions: string[] = [];
       for (const [i, tenant] of tenants.entries()) {
-        const c = await connectAsync(m.url, { username: tenant, password: tenant, protocolVersion: 5, reconnectPeriod: 0 });
+        const { client: c, counter } = await countingTenant(m.url, tenant);
         clients.push(c);
-        counters.push(new FinalCounter(c));
-        await c.subscribeAsync(`edgelora/${tenant}/response`, { qos: 1 });
+        counters.push(counter);
         for (let k = 0; k < 10; k++) {
           const transaction = `${tenant}-${k}`;
           transactions.push(transaction);

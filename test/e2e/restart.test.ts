@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connectAsync, type MqttClient } from "mqtt";
 import { MOSQUITTO_MISSING, useMosquitto } from "../helpers/mosquitto.js";
-import { startChild, FinalCounter } from "./child-daemon.js";
+import { countingTenant, startChild, FinalCounter } from "./child-daemon.js";
 import { e2eAssets, e2eConfig, startRealDaemon, TENANTS, writeConfigFile } from "./harness.js";
 import { sleep, until } from "../helpers/broker.js";
 import { mosquittoReady, mosquittoWithUsers } from "./mosquitto-broker.js";
@@ -30,10 +30,9 @@ maybe("SIGKILL with 50 requests in flight, then a restart: none lost, none answe
     const counters: FinalCounter[] = [];
     const transactions: string[] = [];
     for (const tenant of tenants) {
-      const c = await connectAsync(m.url, { username: tenant, password: tenant, protocolVersion: 5, reconnectPeriod: 0 });
-      clients.push(c);
-      counters.push(new FinalCounter(c));
-      await c.subscribeAsync(`edgelora/${tenant}/response`, { qos: 1 });
+      const { client, counter } = await countingTenant(m.url, tenant);
+      clients.push(client);
+      counters.push(counter);
     }
     await Promise.all(
       tenants.map(async (tenant, i) => {
@@ -92,10 +91,9 @@ maybe("broker restart with 16 requests in flight: each answered once after the d
     for (const tenant of TENANTS.slice(0, 4)) {
       // Tenants reconnect (and resubscribe) faster than the daemon: they listen again when it sends
       // the replies it finished while the broker was away.
-      const c = await connectAsync(m.url, { username: tenant, password: tenant, protocolVersion: 5, reconnectPeriod: 100 });
+      const { client: c, counter } = await countingTenant(m.url, tenant, 100);
       clients.push(c);
-      counters.push(new FinalCounter(c));
-      await c.subscribeAsync(`edgelora/${tenant}/response`, { qos: 1 });
+      counters.push(counter);
       const mine = Array.from({ length: 4 }, (_, k) => `${tenant}-${k}`);
       transactions.push(mine);
       for (const [k, transaction] of mine.entries())
