@@ -180,25 +180,22 @@ SlotInfo LoraPool::load(int slot, const std::string& path) {
   return info(slot);
 }
 
-void LoraPool::begin_write(int slot) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Slot& s = slots_[slot];
-  if (s.state == kLoading) fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is being loaded");
-  if (s.refs > 0)
-    fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is in use by " +
-                                         std::to_string(s.refs.load()) + " sequence(s)");
-  s.state = kLoading;
-}
+void LoraPool::begin_write(int slot) { set_idle_slot_state(slot, kLoading); }
 
 void LoraPool::unload(int slot) {
   check_slot(slot);
+  set_idle_slot_state(slot, kFree);
+}
+
+// A slot may be rewritten or freed only when no load is under way and no sequence uses it.
+void LoraPool::set_idle_slot_state(int slot, State to) {
   std::lock_guard<std::mutex> lock(mu_);
   Slot& s = slots_[slot];
   if (s.state == kLoading) fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is being loaded");
   if (s.refs > 0)
     fail(ErrorKind::InvalidArgument, "LoRA slot " + std::to_string(slot) + " is in use by " +
                                          std::to_string(s.refs.load()) + " sequence(s)");
-  s.state = kFree;
+  s.state = to;
 }
 
 SlotInfo LoraPool::info(int slot) const {

@@ -162,6 +162,7 @@ class LoraPool {
   void check_slot(int slot) const;
   // Takes a free or idle slot for writing (state loading); refused while loading or referenced.
   void begin_write(int slot);
+  void set_idle_slot_state(int slot, State to);  // refused while loading or referenced
   // Module regions of a ready slot's adapter, in image order (layer by layer, modules in order).
   template <typename F>
   void for_each_region(int slot, int R, F&& f) const;
