@@ -11,6 +11,12 @@ export function startChild(configFile: string, timeoutMs = 60_000, env?: NodeJS.
   return startDaemonProcess(configFile, { timeoutMs, keepLogs: true, env, wrap });
 }
 
+/** Starts the daemon under `wrap` (strace killing it at a chosen write) and resolves once it is
+ *  spawned: the kill may come before it logs that it serves. */
+export function startChildToBeKilled(configFile: string, wrap: string[]): Promise<ChildDaemon> {
+  return startDaemonProcess(configFile, { keepLogs: true, wrap, returnAtSpawn: true });
+}
+
 /** Every final reply (by transaction) a client receives, counted: a test can check none came twice. */
 export class FinalCounter {
   readonly finals = new Map<string, Record<string, unknown>[]>();

@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MqttClient } from "mqtt";
 import { MOSQUITTO_MISSING, useMosquitto } from "../helpers/mosquitto.js";
-import { countingTenant, startChild, FinalCounter, type ChildDaemon } from "./child-daemon.js";
+import { countingTenant, startChild, startChildToBeKilled, FinalCounter, type ChildDaemon } from "./child-daemon.js";
 import { e2eAssets, e2eConfig, TENANTS, writeConfigFile } from "./harness.js";
 import { sleep } from "../helpers/broker.js";
 import { mosquittoReady, mosquittoWithUsers } from "./mosquitto-broker.js";
@@ -65,7 +65,7 @@ for (const point of points) {
       }
       const target = join(config.daemon.data_dir, point.file);
       const inject = ["-P", target, "-e", `inject=write:signal=KILL:when=${point.write}`];
-      daemon = await startChild(file, 60_000, {}, [...STRACE, ...inject]);
+      daemon = await startChildToBeKilled(file, [...STRACE, ...inject]);
       let timer: NodeJS.Timeout | undefined;
       const code = await Promise.race([daemon.exit, new Promise((resolve) => (timer = setTimeout(resolve, 60_000, "still running")))]);
       clearTimeout(timer);
