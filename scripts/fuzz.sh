@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `npm run fuzz -- [--minutes N | --seconds N] [--targets a,b] [--no-build]`: builds the libFuzzer
-# targets of native/fuzz with clang (ASan + UBSan, build/fuzz), writes fresh seeds, and runs each
-# target for the time given (default 1 minute) on one core, one after the other. Corpora grow in
+# `npm run fuzz -- [--minutes N | --seconds N | --runs N] [--targets a,b] [--no-build]`: builds the
+# libFuzzer targets of native/fuzz with clang (ASan + UBSan, build/fuzz), writes fresh seeds, and runs
+# each target for the time given (default 1 minute), or for N executions, on one core, one after the
+# other. Corpora grow in
 # build/fuzz/corpus/<target>; a crash input is copied to native/fuzz/regressions/<target>/ (which
 # ctest runs in the regular build) and fails the run. Prints executions, coverage and crashes per
 # target, and writes them to bench-results/fuzz-<date>.json.
@@ -10,13 +11,15 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds=60
 targets="fuzz_gguf,fuzz_safetensors,fuzz_adapter_config,fuzz_tokenizer"
 build=1
+runs=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) seconds=$(( $2 * 60 )); shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
     --targets) targets=$2; shift 2 ;;
     --no-build) build=0; shift ;;
-    *) echo "fuzz: unknown option $1 (--minutes N | --seconds N | --targets a,b | --no-build)" >&2; exit 2 ;;
+    *) echo "fuzz: unknown option $1 (--minutes N | --seconds N | --runs N | --targets a,b | --no-build)" >&2; exit 2 ;;
   esac
 done
 command -v clang++ >/dev/null || { echo "fuzz: clang++ is needed (Debian: apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
@@ -40,10 +43,13 @@ for t in ${targets//,/ }; do
   mkdir -p "$corpus" "$artifacts"
   log="$out/$t.log"
   started=$(date +%s)
+  # --runs: a number of executions instead of a time.
+  limit=(-max_total_time="$seconds")
+  [ "$runs" = 0 ] || limit=(-runs="$runs")
   set +e
   # -rss_limit_mb: the engine may map and copy a model the input describes; 2 GB is the most a
   # small board would give it. -timeout: one input may not take more than 10 s.
-  "$out/$t" "$corpus" "$seeds/$t" "$root/native/fuzz/regressions/$t" -max_total_time="$seconds" -rss_limit_mb=2048 \
+  "$out/$t" "$corpus" "$seeds/$t" "$root/native/fuzz/regressions/$t" "${limit[@]}" -rss_limit_mb=2048 \
     -timeout=10 -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1
   rc=$?
   set -e
@@ -68,8 +74,8 @@ for t in ${targets//,/ }; do
 done
 mkdir -p "$root/bench-results"
 json="$root/bench-results/fuzz-$(date -u +%Y-%m-%dT%H-%M-%SZ).json"
-( IFS=,; printf '{"date":"%s","cpu":"%s","seconds_per_target":%s,"sanitizers":"address,undefined","targets":[%s]}\n' \
-  "$(date -u +%FT%TZ)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$seconds" "${results[*]}" ) >"$json"
+( IFS=,; printf '{"date":"%s","cpu":"%s","seconds_per_target":%s,"runs_per_target":%s,"sanitizers":"address,undefined","targets":[%s]}\n' \
+  "$(date -u +%FT%TZ)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$seconds" "$runs" "${results[*]}" ) >"$json"
 echo "wrote $json" >&2
 if [ "$failed" = 1 ]; then
   echo "fuzz: crashes found; their inputs are in native/fuzz/regressions/<target>/ (logs: $out/<target>.log)" >&2
