@@ -17,7 +17,7 @@
 // (the process's CPU time: what CPU seconds per 1,000 tokens count), and as a share of one
 // core's 512-bit vpdpbusd peak.
 //
-// Usage: bench_peak [--paths NAME,NAME] (alternated per row) [--tokens 1,8,16,32,64,128] [--threads 1,2] [--json FILE]
+// Usage: bench_peak [--paths NAME,NAME] (alternated per row) [--layers N] [--tokens 1,8,16,32,64,128] [--threads 1,2] [--json FILE]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -205,7 +205,7 @@ struct Shape {
 // 64, ffn 4864.
 const Shape kLayer[] = {{"q", 896, 896},    {"k", 896, 128},    {"v", 896, 128},   {"o", 896, 896},
                         {"gate", 896, 4864}, {"up", 896, 4864}, {"down", 4864, 896}};
-constexpr int kLayers = 8;
+int kLayers = 8;  // --layers: 1 keeps one layer (8.4 MB) in the L3
 constexpr int kRowAlign = 16;  // rows per work item, as model_forward.cpp
 
 struct PackedWeight {
@@ -281,6 +281,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--tokens") == 0) tokens = int_list(argv[i + 1]);
     if (std::strcmp(argv[i], "--threads") == 0) threads = int_list(argv[i + 1]);
     if (std::strcmp(argv[i], "--json") == 0) json_path = argv[i + 1];
+    if (std::strcmp(argv[i], "--layers") == 0) kLayers = std::max(1, std::atoi(argv[i + 1]));
   }
   if (kss.empty() || std::find(kss.begin(), kss.end(), nullptr) != kss.end()) {
     std::fprintf(stderr, "unknown or unsupported path in --paths\n");
