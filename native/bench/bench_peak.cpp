@@ -285,8 +285,7 @@ int main(int argc, char** argv) {
                         {"vfmadd zmm (F32, 16 MAC)", "avx512-vnni", fma_zmm, 24 * 16},
                         {"vfmadd ymm (F32, 8 MAC)", "avx512-vnni", fma_ymm, 24 * 8}};
 #else
-  const Peak* peaks = nullptr;
-  std::fprintf(stderr, "bench_peak: the register peaks are x86 only\n");
+  std::fprintf(stderr, "bench_peak: the register peaks are x86 only (the GEMM rows follow, without a share of a peak)\n");
 #endif
   double int8_core_peak = 0;  // 512-bit vpdpbusd, one thread, per CPU second
   std::printf("register-resident peaks, GOP/s (2 operations per multiply-add): per wall second (all threads), and per "
