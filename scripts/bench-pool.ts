@@ -9,7 +9,7 @@
 // work between two steps, where helpers that spin burn CPU and helpers that sleep do not.
 // Against the physical limits: the bytes a step must read (weights, each adapter once) over
 // the memory bandwidth measured in the same run, and the batch's multiply-adds.
-// Usage: npm run bench:pool -- [--batches 8,16] [--waits legacy,spin100] [--gaps 0,2] [--steps 24] [--rounds 3] [--no-busy]
+// Usage: npm run bench:pool -- [--batches 8,16] [--waits legacy,spin20] [--gaps 0,2] [--steps 24] [--rounds 3] [--no-busy]
 // Prints tables; writes bench-results/pool-<date>.json.
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
@@ -53,7 +53,7 @@ const opts = new Command()
   }, "q4_0" as BenchType)
   .option("--threads <n>", "engine threads", int(1), 2)
   .option("--batches <list>", "sequences per step", ints(1), [8, 16])
-  .option("--waits <list>", "pool wait policies: legacy, spin<us>", (v: string) => v.split(",").map((s) => waitArg(s.trim())), ["legacy", "spin100"])
+  .option("--waits <list>", "pool wait policies: legacy, spin<us>", (v: string) => v.split(",").map((s) => waitArg(s.trim())), ["legacy", "spin20"])
   .option("--gaps <list>", "milliseconds between steps (the daemon's JS work; idle here)", ints(0), [0, 2])
   .option("--steps <n>", "timed decode steps per run", int(1), 24)
   .option("--rounds <n>", "runs of every configuration, alternated", int(1), 3)

@@ -28,9 +28,11 @@ namespace el {
 namespace {
 
 // Spin budget before sleeping: longer than the single-threaded gaps inside one forward pass
-// (norms, RoPE, attention of a small batch: measured by bench:pool), much shorter than the
-// pause between two decode steps while JavaScript handles results.
-constexpr int64_t kDefaultSpinNs = 50'000;
+// (norms, RoPE: a few microseconds at batch 4-32), much shorter than the pause between two
+// decode steps while JavaScript handles results. It was 50 us: bench:pool (3 rounds, batches
+// 4-32, other work on the machine) measured 20 us at 6-13% less CPU per token, the spinning
+// itself from 3.1-8.3 down to 1.2-3.4 CPU ms per step, and no slower steps.
+constexpr int64_t kDefaultSpinNs = 20'000;
 // EL_POOL_WAIT=legacy: the earlier waits, 20,000 pause instructions (about 2 ms on this
 // project's Zen 4 EPYC test machine), then yields for the caller and wait_until.
 constexpr int kLegacySpinIterations = 20000;

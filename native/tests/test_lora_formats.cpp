@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <functional>
 
 #include "check.h"
@@ -194,6 +195,19 @@ void test_refusals() {
     Adapter big = ad;
     big.pairs[3].b[5] = 1.0e6f;
     expect_error([&] { pool.load(0, gguf_path("range", gguf_of(big, "llama", TensorType::F32))); },
+                 ErrorKind::Unsupported, "outside the F16 range");
+    CHECK(!pool.info(0).loaded);
+  }
+  {
+    // Stored as F16, 1e6 is infinity: F16 values go into the F16 pool as they are, and the
+    // check on their exponent bits still refuses it (in B here, and in A).
+    Adapter big = ad;
+    big.pairs[3].b[5] = 1.0e6f;
+    expect_error([&] { pool.load(0, gguf_path("range16", gguf_of(big, "llama", TensorType::F16))); },
+                 ErrorKind::Unsupported, "holds inf, outside the F16 range");
+    Adapter nan_a = ad;
+    nan_a.pairs[1].a[7] = std::nanf("");
+    expect_error([&] { pool.load(0, gguf_path("nan16", gguf_of(nan_a, "llama", TensorType::F16))); },
                  ErrorKind::Unsupported, "outside the F16 range");
     CHECK(!pool.info(0).loaded);
   }

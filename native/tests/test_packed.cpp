@@ -149,8 +149,13 @@ void test_layout(TensorType t, int64_t n_in, int64_t n_out) {
             (long long)n_out);
 }
 
+// Token counts checked: 1..9 (every tile size of every path, and a rest after one tile), and
+// counts that need two or three tiles (balanced or not, packed_driver.h).
+const int kTokenCounts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 17, 19};
+constexpr int kMaxTokens = 19;
+
 // matmul_rows over the packed copy on path ks vs the scalar vec_dot over the original rows,
-// for 1..9 tokens and row ranges on group boundaries; rows outside the range stay untouched.
+// for kTokenCounts tokens and row ranges on group boundaries; rows outside the range stay untouched.
 void check_packed_matmul(const KernelSet& ks, TensorType t, const std::vector<uint8_t>& rows, int64_t n_in,
                          int64_t n_out, const std::vector<float>& x_all, const char* what) {
   const KernelSet& ref = scalar();
@@ -159,7 +164,7 @@ void check_packed_matmul(const KernelSet& ks, TensorType t, const std::vector<ui
   std::vector<std::pair<int64_t, int64_t>> ranges = {{0, n_out}, {n_out - 8, n_out}};
   if (n_out >= 16) ranges.push_back({8, 16});
   if (n_out >= 24) ranges.push_back({8, n_out - 8});
-  for (int n_tok = 1; n_tok <= 9; ++n_tok) {
+  for (int n_tok : kTokenCounts) {
     const int64_t x_stride = n_in + 3;
     const float* x = x_all.data() + (n_tok - 1);  // a different window of x per token count
     PreparedActivations act_ref, act;
@@ -194,14 +199,14 @@ void test_matmul(const KernelSet& ks) {
   for (TensorType t : kPacked) {
     for (int64_t n_in : {32, 64, 96, 896}) {
       for (int64_t n_out : {8, 16, 24, 40}) {
-        const auto x = randn(size_t((n_in + 3) * 9 + 9), uint32_t(n_in + n_out));
+        const auto x = randn(size_t((n_in + 3) * kMaxTokens + kMaxTokens), uint32_t(n_in + n_out));
         check_packed_matmul(ks, t, make_rows(t, n_in, n_out, uint32_t(n_in * 100 + n_out)), n_in, n_out, x, "random");
       }
     }
     // Extreme blocks against extreme activations (every quant +-127): the integer sums at
     // their largest, in both signs.
     const int64_t n_in = 896, n_out = 16;
-    std::vector<float> ones((n_in + 3) * 9 + 9, 1.f), alternating(ones.size());
+    std::vector<float> ones((n_in + 3) * kMaxTokens + kMaxTokens, 1.f), alternating(ones.size());
     for (size_t i = 0; i < alternating.size(); ++i) alternating[i] = i % 2 ? -1.f : 1.f;
     for (Fill f : {Fill::Min, Fill::Max}) {
       const auto rows = make_rows(t, n_in, n_out, 3, f);

@@ -14,6 +14,7 @@
 //   static constexpr int kMinWideTokens = M; and for all groups of a tile under M tokens;
 //   static constexpr int kTileTokens = T;   tokens per tile instead of kPackTileTokens.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -94,15 +95,23 @@ void groups_x_rest(int nb, const uint8_t* w, int64_t ng, const PreparedActivatio
   }
 }
 
-// A PackedMatmulFn (kernels.h) over Groups.
+// A PackedMatmulFn (kernels.h) over Groups: tiles of TileTokens tokens, then the rest. For
+// Groups with a wide kernel (MinWideTokens > 1) the tiles are as equal as they can be instead
+// (12 tokens in tiles of 8: 6 + 6, not 8 + 4), so that a rest under MinWideTokens does not fall
+// to the narrow kernel, which unpacks every weight again for those few tokens.
 template <class Groups>
 void packed_matmul(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
                    int64_t os) {
   const int nb = n / QK8_0;
   constexpr int T = TileTokens<Groups>::value;
-  int t = 0;
-  for (; t + T <= nt; t += T) groups_x_tokens<Groups, T>(nb, w, ng, act, t0 + t, out + t * os, os);
-  groups_x_rest<Groups>(nb, w, ng, act, t0 + t, nt - t, out + t * os, os);
+  constexpr bool kBalanced = MinWideTokens<Groups>::value > 1;
+  const int tiles = (nt + T - 1) / T;
+  for (int k = 0, t = 0; k < tiles; ++k) {
+    const int size = kBalanced ? (nt - t) / (tiles - k) : std::min(T, nt - t);
+    if (size == T) groups_x_tokens<Groups, T>(nb, w, ng, act, t0 + t, out + t * os, os);
+    else groups_x_rest<Groups>(nb, w, ng, act, t0 + t, size, out + t * os, os);
+    t += size;
+  }
 }
 
 }  // namespace

@@ -51,6 +51,19 @@ void check_range(const float* v, int64_t n, const TensorRef& t) {
                                        ", outside the F16 range of the slot pool");
 }
 
+// check_range for a row of F16 source values (2 bytes each, unaligned): a half is out of the
+// range only when it is infinite or NaN (exponent bits all ones).
+void check_range_f16(const uint8_t* row, int64_t n, const TensorRef& t) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * i, 2);
+    if ((h & 0x7c00) == 0x7c00) {
+      const float v = fp16_to_fp32(h);
+      check_range(&v, 1, t);
+    }
+  }
+}
+
 }  // namespace
 
 int padded_rank(int rank) { return round_up(rank, kernels::kLoraRankStep); }
@@ -127,14 +140,28 @@ int64_t LoraPool::convert_pair(int slot, const LoraPair& pr, int r, std::vector<
   row.resize(size_t(std::max<int64_t>(n_in, r)));
   const LoraPoolTraits& traits = pool_traits(type_);
   const size_t a_row_bytes = row_size(pr.a.type, n_in);
+  const bool a_as_is = pr.a.type == TensorType::F16 && traits.put_a_row_f16;
   for (int j = 0; j < r; ++j) {
-    row_to_float(pr.a.type, pr.a.data + size_t(j) * a_row_bytes, n_in, row.data());
+    const uint8_t* src = pr.a.data + size_t(j) * a_row_bytes;
+    if (a_as_is) {
+      check_range_f16(src, n_in, pr.a);
+      traits.put_a_row_f16(a, n_in, R, j, src);
+      continue;
+    }
+    row_to_float(pr.a.type, src, n_in, row.data());
     check_range(row.data(), n_in, pr.a);
     traits.put_a_row(a, n_in, R, j, row.data());
   }
   const size_t b_row_bytes = row_size(pr.b.type, r);
+  const bool b_as_is = pr.b.type == TensorType::F16 && traits.put_b_row_f16;
   for (int64_t o = 0; o < n_out; ++o) {
-    row_to_float(pr.b.type, pr.b.data + size_t(o) * b_row_bytes, r, row.data());
+    const uint8_t* src = pr.b.data + size_t(o) * b_row_bytes;
+    if (b_as_is) {
+      check_range_f16(src, r, pr.b);
+      traits.put_b_row_f16(b, R, o, src, r);
+      continue;
+    }
+    row_to_float(pr.b.type, src, r, row.data());
     check_range(row.data(), r, pr.b);
     traits.put_b_row(b, R, o, row.data(), r);
   }

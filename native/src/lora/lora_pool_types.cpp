@@ -3,6 +3,7 @@
 #include "lora_pool_types.h"
 
 #include <climits>
+#include <cstring>
 
 #include "../kernels/lora_q8.h"
 #include "../round_up.h"
@@ -23,6 +24,14 @@ void f16_put_a_row(uint8_t* a, int64_t n_in, int R, int j, const float* row) {
 void f16_put_b_row(uint8_t* b, int R, int64_t o, const float* row, int r) {
   fp16_t* chunk = f16(b) + (o / kC) * R * kC + o % kC;
   for (int j = 0; j < r; ++j) chunk[j * kC] = fp32_to_fp16(row[j]);
+}
+void f16_put_a_row_f16(uint8_t* a, int64_t n_in, int R, int j, const uint8_t* row) {
+  fp16_t* d = f16(a) + j;
+  for (int64_t i = 0; i < n_in; ++i) std::memcpy(d + i * R, row + 2 * i, 2);
+}
+void f16_put_b_row_f16(uint8_t* b, int R, int64_t o, const uint8_t* row, int r) {
+  fp16_t* chunk = f16(b) + (o / kC) * R * kC + o % kC;
+  for (int j = 0; j < r; ++j) std::memcpy(chunk + j * kC, row + 2 * j, 2);
 }
 float f16_a_value(const uint8_t* a, int R, int j, int64_t i) { return fp16_to_fp32(f16(a)[i * R + j]); }
 float f16_b_value(const uint8_t* b, int R, int64_t o, int j) {
@@ -54,13 +63,13 @@ void int_expand(const kernels::KernelSet& ks, int64_t o0, int64_t o1, int R, con
 using kernels::KernelSet;
 const LoraPoolTraits kTraits[kNumLoraPoolTypes] = {
     {LoraPoolType::F16, "f16", false, INT_MAX, f16_a_bytes, f16_b_bytes, f16_put_a_row, f16_put_b_row, f16_a_value,
-     f16_b_value, f16_shrink, f16_expand},
+     f16_b_value, f16_shrink, f16_expand, f16_put_a_row_f16, f16_put_b_row_f16},
     {LoraPoolType::Q8, "q8", true, kernels::kLoraQ8MaxRank, kernels::lora_q8_a_bytes, kernels::lora_q8_b_bytes,
      kernels::lora_q8_put_a_row, kernels::lora_q8_put_b_row, kernels::lora_q8_a_value, kernels::lora_q8_b_value,
-     int_shrink<&KernelSet::lora_shrink_q8>, int_expand<&KernelSet::lora_expand_q8>},
+     int_shrink<&KernelSet::lora_shrink_q8>, int_expand<&KernelSet::lora_expand_q8>, nullptr, nullptr},
     {LoraPoolType::Q4, "q4", true, kernels::kLoraQ8MaxRank, kernels::lora_q4_a_bytes, kernels::lora_q4_b_bytes,
      kernels::lora_q4_put_a_row, kernels::lora_q4_put_b_row, kernels::lora_q4_a_value, kernels::lora_q4_b_value,
-     int_shrink<&KernelSet::lora_shrink_q4>, int_expand<&KernelSet::lora_expand_q4>},
+     int_shrink<&KernelSet::lora_shrink_q4>, int_expand<&KernelSet::lora_expand_q4>, nullptr, nullptr},
 };
 
 }  // namespace

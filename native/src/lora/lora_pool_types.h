@@ -37,6 +37,11 @@ struct LoraPoolTraits {
                  const block_q8_0* const* xq, const float* coeff, float* const* t);
   void (*expand)(const kernels::KernelSet& ks, int64_t o0, int64_t o1, int R, const uint8_t* const* b, int n_tok,
                  const float* const* t, const int8_t* const* tq, const float* td, float* const* y);
+  // Optional (nullptr: through put_a_row / put_b_row): the same from F16 source values (2 bytes
+  // each, unaligned), stored as they are. For the F16 type, a conversion through float and back
+  // is the identity on every finite half, and it was most of an adapter load's CPU time.
+  void (*put_a_row_f16)(uint8_t* a, int64_t n_in, int R, int j, const uint8_t* row);
+  void (*put_b_row_f16)(uint8_t* b, int R, int64_t o, const uint8_t* row, int r);
 };
 
 const LoraPoolTraits& pool_traits(LoraPoolType t);
