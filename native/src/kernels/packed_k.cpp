@@ -1,0 +1,236 @@
+// Packed8 layouts of the K-quants (packed_k.h): repacking, its inverse, and the scalar
+// reference kernel, the readable spec of the SIMD ones.
+#include "packed_k.h"
+
+#include <cstring>
+
+#include "block_scales.h"
+#include "matmul.h"
+
+namespace el::kernels {
+
+bool packable_k_type(TensorType t) { return t == TensorType::Q4_K || t == TensorType::Q3_K; }
+
+namespace {
+
+// ---- Q4_K ----
+
+// GGUF Q4_K: element e's nibble is byte 32 (e / 64) + e % 32 of qs, low half for e % 64 < 32.
+inline int q4k_nibble(const block_q4_K& b, int e) {
+  const uint8_t v = b.qs[32 * (e / 64) + e % 32];
+  return (e % 64) < 32 ? v & 0xF : v >> 4;
+}
+inline void set_q4k_nibble(block_q4_K& b, int e, int u) {
+  b.qs[32 * (e / 64) + e % 32] |= uint8_t(u << ((e % 64) < 32 ? 0 : 4));
+}
+// The inverse of q4k_scales_mins (block_scales.h): 8 6-bit scales and mins into 12 bytes.
+void set_q4k_scales_mins(const uint8_t sc[8], const uint8_t m[8], uint8_t out[12]) {
+  for (int j = 0; j < 4; ++j) {
+    out[j] = uint8_t((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+    out[j + 4] = uint8_t((m[j] & 63) | ((m[j + 4] >> 4) << 6));
+    out[j + 8] = uint8_t((sc[j + 4] & 0xF) | ((m[j + 4] & 0xF) << 4));
+  }
+}
+// Packed: element 32j + 16h + 4c + e of row r is nibble h of q[j][32c + 4r + e].
+constexpr int q4kx8_byte(int r, int c, int e) { return 32 * c + 4 * r + e; }
+
+void pack_q4_K(const block_q4_K* const rows[kPackRows], int64_t i, block_q4_Kx8& out) {
+  std::memset(&out, 0, sizeof out);
+  for (int r = 0; r < kPackRows; ++r) {
+    const block_q4_K& b = rows[r][i];
+    out.d[r] = b.d;
+    out.dmin[r] = b.dmin;
+    uint8_t sc[8], m[8];
+    q4k_scales_mins(b.scales, sc, m);
+    for (int j = 0; j < 8; ++j) {
+      out.sc[j][r] = sc[j];
+      out.m[j][r] = m[j];
+      for (int h = 0; h < 2; ++h)
+        for (int c = 0; c < 4; ++c)
+          for (int e = 0; e < 4; ++e)
+            out.q[j][q4kx8_byte(r, c, e)] |= uint8_t(q4k_nibble(b, 32 * j + 16 * h + 4 * c + e) << (4 * h));
+    }
+  }
+}
+
+void unpack_q4_K(const block_q4_Kx8& in, int64_t i, block_q4_K* const rows[kPackRows]) {
+  for (int r = 0; r < kPackRows; ++r) {
+    block_q4_K& b = rows[r][i];
+    std::memset(&b, 0, sizeof b);
+    b.d = in.d[r];
+    b.dmin = in.dmin[r];
+    uint8_t sc[8], m[8];
+    for (int j = 0; j < 8; ++j) {
+      sc[j] = in.sc[j][r];
+      m[j] = in.m[j][r];
+      for (int h = 0; h < 2; ++h)
+        for (int c = 0; c < 4; ++c)
+          for (int e = 0; e < 4; ++e)
+            set_q4k_nibble(b, 32 * j + 16 * h + 4 * c + e, (in.q[j][q4kx8_byte(r, c, e)] >> (4 * h)) & 0xF);
+    }
+    set_q4k_scales_mins(sc, m, b.scales);
+  }
+}
+
+// ---- Q3_K ----
+
+// GGUF Q3_K: element e's 2-bit part and high bit (as scalar_kquants.cpp).
+inline int q3k_low(const block_q3_K& b, int e) { return (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3; }
+inline int q3k_high(const block_q3_K& b, int e) { return (b.hmask[e % 32] >> (e / 32)) & 1; }
+// The inverse of q3k_scale_words: 16 stored 6-bit scales into 12 bytes.
+void set_q3k_scales(const int8_t sc[16], uint8_t out[12]) {
+  std::memset(out, 0, 12);
+  for (int j = 0; j < 16; ++j) {
+    const int l = sc[j] + 32;
+    out[j % 8] |= uint8_t((l & 0xF) << (j < 8 ? 0 : 4));
+    out[8 + j % 4] |= uint8_t((l >> 4) << (2 * (j / 4)));
+  }
+}
+// Packed: element 16s + 4k + e of row r has its 2-bit part in bits 2k of q2[s][4r + e] and its
+// high bit in bit 4 (s % 2) + k of qh[s / 2][4r + e].
+constexpr int q3kx8_high_bit(int s, int k) { return 4 * (s % 2) + k; }
+
+void pack_q3_K(const block_q3_K* const rows[kPackRows], int64_t i, block_q3_Kx8& out) {
+  std::memset(&out, 0, sizeof out);
+  for (int r = 0; r < kPackRows; ++r) {
+    const block_q3_K& b = rows[r][i];
+    out.d[r] = b.d;
+    int8_t sc[16];
+    q3k_scales(b.scales, sc);
+    for (int s = 0; s < 16; ++s) {
+      out.sc[s][r] = sc[s];
+      for (int k = 0; k < 4; ++k)
+        for (int e = 0; e < 4; ++e) {
+          const int el = 16 * s + 4 * k + e;
+          out.q2[s][4 * r + e] |= uint8_t(q3k_low(b, el) << (2 * k));
+          out.qh[s / 2][4 * r + e] |= uint8_t(q3k_high(b, el) << q3kx8_high_bit(s, k));
+        }
+    }
+  }
+}
+
+void unpack_q3_K(const block_q3_Kx8& in, int64_t i, block_q3_K* const rows[kPackRows]) {
+  for (int r = 0; r < kPackRows; ++r) {
+    block_q3_K& b = rows[r][i];
+    std::memset(&b, 0, sizeof b);
+    b.d = in.d[r];
+    int8_t sc[16];
+    for (int s = 0; s < 16; ++s) {
+      sc[s] = in.sc[s][r];
+      for (int k = 0; k < 4; ++k)
+        for (int e = 0; e < 4; ++e) {
+          const int el = 16 * s + 4 * k + e;
+          b.qs[32 * (el / 128) + el % 32] |= uint8_t(((in.q2[s][4 * r + e] >> (2 * k)) & 3) << (2 * ((el % 128) / 32)));
+          b.hmask[el % 32] |= uint8_t(((in.qh[s / 2][4 * r + e] >> q3kx8_high_bit(s, k)) & 1) << (el / 32));
+        }
+    }
+    set_q3k_scales(sc, b.scales);
+  }
+}
+
+// ---- the walk over row groups, shared by both types ----
+
+template <class Row, class Packed, class Pack>
+void repack_as(const uint8_t* src, int64_t n_in, int64_t n_out, uint8_t* dst, Pack pack) {
+  const size_t rb = n_in / QK_K * sizeof(Row);
+  const int64_t nb = n_in / QK_K;
+  Packed* out = reinterpret_cast<Packed*>(dst);
+  for (int64_t g = 0; g < n_out / kPackRows; ++g) {
+    const Row* rows[kPackRows];
+    for (int k = 0; k < kPackRows; ++k) rows[k] = reinterpret_cast<const Row*>(src + size_t(g * kPackRows + k) * rb);
+    for (int64_t i = 0; i < nb; ++i) pack(rows, i, out[g * nb + i]);
+  }
+}
+
+template <class Row, class Packed, class Unpack>
+void unpack_as(const uint8_t* src, int64_t n_in, int64_t n_out, uint8_t* dst, Unpack unpack) {
+  const size_t rb = n_in / QK_K * sizeof(Row);
+  const int64_t nb = n_in / QK_K;
+  const Packed* in = reinterpret_cast<const Packed*>(src);
+  for (int64_t g = 0; g < n_out / kPackRows; ++g) {
+    Row* rows[kPackRows];
+    for (int k = 0; k < kPackRows; ++k) rows[k] = reinterpret_cast<Row*>(dst + size_t(g * kPackRows + k) * rb);
+    for (int64_t i = 0; i < nb; ++i) unpack(in[g * nb + i], i, rows);
+  }
+}
+
+// ---- reference kernels: the integer sums of packed_k.h, then the float steps the SIMD kernels take ----
+
+// Row r of a Q4_K x8 block against a token's block: isum and msum.
+void dots(const block_q4_Kx8& b, int r, const block_q8_K& a, int32_t& isum, int32_t& msum) {
+  isum = msum = 0;
+  for (int j = 0; j < QK_K / 32; ++j) {
+    int32_t s = 0;
+    for (int c = 0; c < 4; ++c)
+      for (int e = 0; e < 4; ++e) {
+        const uint8_t v = b.q[j][q4kx8_byte(r, c, e)];
+        s += (v & 0xF) * a.qs[32 * j + 4 * c + e] + (v >> 4) * a.qs[32 * j + 16 + 4 * c + e];
+      }
+    isum += b.sc[j][r] * s;
+    msum += b.m[j][r] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+  }
+}
+
+void dots(const block_q3_Kx8& b, int r, const block_q8_K& a, int32_t& isum, int32_t& msum) {
+  isum = msum = 0;
+  for (int s = 0; s < QK_K / 16; ++s) {
+    int32_t ss = -kPackOffsetQ3_K * a.bsums[s];
+    for (int k = 0; k < 4; ++k)
+      for (int e = 0; e < 4; ++e) {
+        const int u = ((b.q2[s][4 * r + e] >> (2 * k)) & 3) | (((b.qh[s / 2][4 * r + e] >> q3kx8_high_bit(s, k)) & 1) << 2);
+        ss += u * a.qs[16 * s + 4 * k + e];
+      }
+    isum += b.sc[s][r] * ss;
+  }
+}
+
+inline float dmin_of(const block_q4_Kx8& b, int r) { return fp16_to_fp32(b.dmin[r]); }
+inline float dmin_of(const block_q3_Kx8&, int) { return 0.f; }
+
+template <class Packed>
+void ref_kernel(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
+                int64_t out_stride) {
+  const int nb = n / QK_K;
+  for (int64_t g = 0; g < ng; ++g) {
+    const Packed* wb = reinterpret_cast<const Packed*>(w) + g * nb;
+    for (int t = 0; t < nt; ++t) {
+      const block_q8_K* a = static_cast<const block_q8_K*>(act.row(t0 + t));
+      float acc[kPackRows] = {};
+      for (int i = 0; i < nb; ++i)
+        for (int r = 0; r < kPackRows; ++r) {
+          int32_t isum, msum;
+          dots(wb[i], r, a[i], isum, msum);
+          acc[r] += float(isum) * (fp16_to_fp32(wb[i].d[r]) * a[i].d);
+          acc[r] -= float(msum) * (dmin_of(wb[i], r) * a[i].d);
+        }
+      for (int r = 0; r < kPackRows; ++r) out[t * out_stride + g * kPackRows + r] = acc[r];
+    }
+  }
+}
+
+}  // namespace
+
+namespace detail {
+
+void repack_k(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  auto* d = static_cast<uint8_t*>(dst);
+  if (type == TensorType::Q4_K) return repack_as<block_q4_K, block_q4_Kx8>(s, n_in, n_out, d, pack_q4_K);
+  repack_as<block_q3_K, block_q3_Kx8>(s, n_in, n_out, d, pack_q3_K);
+}
+
+void unpack_k(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  auto* d = static_cast<uint8_t*>(dst);
+  if (type == TensorType::Q4_K) return unpack_as<block_q4_K, block_q4_Kx8>(s, n_in, n_out, d, unpack_q4_K);
+  unpack_as<block_q3_K, block_q3_Kx8>(s, n_in, n_out, d, unpack_q3_K);
+}
+
+void packed_k_matmul_ref(TensorType type, int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0,
+                         int nt, float* out, int64_t out_stride) {
+  if (type == TensorType::Q4_K) return ref_kernel<block_q4_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
+  ref_kernel<block_q3_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
+}
+
+}  // namespace detail
+}  // namespace el::kernels
