@@ -19,13 +19,14 @@ using namespace el::kernels;
 
 namespace {
 
-const TensorType kTypes[] = {TensorType::Q4_K, TensorType::Q3_K};
+const TensorType kTypes[] = {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q3_K, TensorType::Q2_K};
 
 enum class Fill { Random, Min, Max };
 
 // n_out GGUF rows of n_in elements: fp16 scales in a sane range, every other byte (sub-block
 // scales and mins, quants, high bits) random or all 0 / all 1 bits, which covers each field's
-// whole range (Q3_K's scales -32..31, quants -4..3; Q4_K's 0..63 and 0..15).
+// whole range (Q3_K's scales -32..31, quants -4..3; Q4_K's 0..63 and 0..15, Q5_K's 0..31; Q2_K's
+// 0..15 and 0..3).
 std::vector<uint8_t> make_rows(TensorType t, int64_t n_in, int64_t n_out, uint32_t seed, Fill fill = Fill::Random) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> scale(0.0005f, 0.01f);
@@ -35,6 +36,14 @@ std::vector<uint8_t> make_rows(TensorType t, int64_t n_in, int64_t n_out, uint32
   for (size_t off = 0; off < out.size(); off += bs) {
     if (t == TensorType::Q4_K) {
       auto& b = *reinterpret_cast<block_q4_K*>(out.data() + off);
+      b.d = fp32_to_fp16(scale(rng));
+      b.dmin = fp32_to_fp16(scale(rng));
+    } else if (t == TensorType::Q5_K) {
+      auto& b = *reinterpret_cast<block_q5_K*>(out.data() + off);
+      b.d = fp32_to_fp16(scale(rng));
+      b.dmin = fp32_to_fp16(scale(rng));
+    } else if (t == TensorType::Q2_K) {
+      auto& b = *reinterpret_cast<block_q2_K*>(out.data() + off);
       b.d = fp32_to_fp16(scale(rng));
       b.dmin = fp32_to_fp16(scale(rng));
     } else {
@@ -63,6 +72,16 @@ float packed_value(const block_q4_Kx8& b, int r, int e) {
   const int j = e / 32, h = (e % 32) / 16, c = (e % 16) / 4, k = e % 4;
   const int u = (b.q[j][32 * c + 4 * r + k] >> (4 * h)) & 0xF;
   return fp16_to_fp32(b.d[r]) * float(b.sc[j][r]) * float(u) - fp16_to_fp32(b.dmin[r]) * float(b.m[j][r]);
+}
+float packed_value(const block_q5_Kx8& b, int r, int e) {
+  const int j = e / 32, h = (e % 32) / 16, c = (e % 16) / 4, k = e % 4;
+  const int u = ((b.q[j][32 * c + 4 * r + k] >> (4 * h)) & 0xF) | (((b.qh[j][4 * r + k] >> (4 * h + c)) & 1) << 4);
+  return fp16_to_fp32(b.d[r]) * float(b.sc[j][r]) * float(u) - fp16_to_fp32(b.dmin[r]) * float(b.m[j][r]);
+}
+float packed_value(const block_q2_Kx8& b, int r, int e) {
+  const int s = e / 16, k = (e % 16) / 4, i = e % 4;
+  const int u = (b.q2[s][4 * r + i] >> (2 * k)) & 3;
+  return fp16_to_fp32(b.d[r]) * float(b.sm[s][r] & 0xF) * float(u) - fp16_to_fp32(b.dmin[r]) * float(b.sm[s][r] >> 4);
 }
 float packed_value(const block_q3_Kx8& b, int r, int e) {
   const int s = e / 16, k = (e % 16) / 4, i = e % 4;
@@ -160,20 +179,23 @@ void test_matmul(const KernelSet& ks) {
   }
 }
 
-// Every SIMD path with packed kernels packs both (the model loader then repacks them).
+// Every SIMD path with packed kernels packs all four (the model loader then repacks them).
 void test_packs() {
   for (const KernelSet* ks : available()) {
     const bool simd = std::strcmp(ks->name, "avx512-vnni") == 0 || std::strcmp(ks->name, "avx2-vnni") == 0 ||
                       std::strcmp(ks->name, "avx2") == 0 || std::strcmp(ks->name, "neon-dotprod") == 0;
     for (TensorType t : kTypes) CHECK_MSG(packs(*ks, t) == simd, "%s packs %s", ks->name, type_traits(t).name);
-    CHECK(!packs(*ks, TensorType::Q2_K) && !packs(*ks, TensorType::Q6_K));
+    CHECK(!packs(*ks, TensorType::Q6_K) && !packs(*ks, TensorType::Q8_K));
   }
 }
 
-// The packed size: the GGUF rows plus 4 bytes per row and super-block (the unpacked scales).
+// The packed size: the GGUF rows plus 4 bytes per row and super-block (the unpacked 6-bit scales);
+// Q2_K's is the GGUF size.
 void test_sizes() {
   CHECK(packed_bytes(TensorType::Q4_K, 4864, 896) == size_t(4864 / 256) * 148 * 896);
   CHECK(packed_bytes(TensorType::Q3_K, 4864, 896) == size_t(4864 / 256) * 114 * 896);
+  CHECK(packed_bytes(TensorType::Q5_K, 4864, 896) == size_t(4864 / 256) * 180 * 896);
+  CHECK(packed_bytes(TensorType::Q2_K, 4864, 896) == row_size(TensorType::Q2_K, 4864) * 896);
   CHECK(packed_bytes(TensorType::Q4_0, 896, 64) == row_size(TensorType::Q4_0, 896) * 64);
 }
 
@@ -181,11 +203,13 @@ void test_sizes() {
 
 int main() {
   for (TensorType t : kTypes) CHECK(packable_type(t) && packable_k_type(t));
-  CHECK(!packable_type(TensorType::Q2_K) && !packable_type(TensorType::Q5_K) && !packable_type(TensorType::Q6_K));
+  CHECK(!packable_type(TensorType::Q6_K) && !packable_type(TensorType::Q8_K));
   test_sizes();
   for (Fill f : {Fill::Random, Fill::Min, Fill::Max}) {
     test_layout<block_q4_Kx8>(TensorType::Q4_K, 512, 16, f);
     test_layout<block_q3_Kx8>(TensorType::Q3_K, 512, 16, f);
+    test_layout<block_q5_Kx8>(TensorType::Q5_K, 512, 16, f);
+    test_layout<block_q2_Kx8>(TensorType::Q2_K, 512, 16, f);
   }
   test_packs();
   for (const KernelSet* ks : available()) {

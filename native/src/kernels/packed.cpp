@@ -19,8 +19,10 @@ bool packable_type(TensorType t) {
 
 size_t packed_bytes(TensorType t, int64_t n_in, int64_t n_out) {
   const size_t rows = row_size(t, n_in) * size_t(n_out);
-  if (t == TensorType::Q4_K) return rows + size_t(n_in / QK_K) * size_t(n_out) * (sizeof(block_q4_Kx8) / kPackRows - sizeof(block_q4_K));
-  if (t == TensorType::Q3_K) return rows + size_t(n_in / QK_K) * size_t(n_out) * (sizeof(block_q3_Kx8) / kPackRows - sizeof(block_q3_K));
+  const size_t blocks = size_t(n_in / QK_K) * size_t(n_out);  // super-blocks of the K-quants
+  if (t == TensorType::Q4_K) return rows + blocks * (sizeof(block_q4_Kx8) / kPackRows - sizeof(block_q4_K));
+  if (t == TensorType::Q5_K) return rows + blocks * (sizeof(block_q5_Kx8) / kPackRows - sizeof(block_q5_K));
+  if (t == TensorType::Q3_K) return rows + blocks * (sizeof(block_q3_Kx8) / kPackRows - sizeof(block_q3_K));
   return rows;
 }
 
@@ -240,7 +242,7 @@ void require_packable(TensorType type, int64_t n_out) {
   if (!packable_type(type) || n_out % kPackRows != 0)
     fail(ErrorKind::Internal, std::string("Packed8 layout: no packing for ") + type_traits(type).name + " x " +
                                   std::to_string(n_out) +
-                                  " rows (Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_1, Q5_1, Q4_K or Q3_K, rows a multiple of 8)");
+                                  " rows (Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_1, Q5_1, Q4_K, Q5_K, Q3_K or Q2_K, rows a multiple of 8)");
 }
 
 }  // namespace

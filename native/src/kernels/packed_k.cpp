@@ -3,24 +3,30 @@
 #include "packed_k.h"
 
 #include <cstring>
+#include <type_traits>
 
 #include "block_scales.h"
 #include "matmul.h"
 
 namespace el::kernels {
 
-bool packable_k_type(TensorType t) { return t == TensorType::Q4_K || t == TensorType::Q3_K; }
+bool packable_k_type(TensorType t) {
+  return t == TensorType::Q4_K || t == TensorType::Q5_K || t == TensorType::Q3_K || t == TensorType::Q2_K;
+}
 
 namespace {
 
-// ---- Q4_K ----
+// ---- Q4_K and Q5_K ----
 
-// GGUF Q4_K: element e's nibble is byte 32 (e / 64) + e % 32 of qs, low half for e % 64 < 32.
-inline int q4k_nibble(const block_q4_K& b, int e) {
+// GGUF Q4_K / Q5_K: element e's nibble is byte 32 (e / 64) + e % 32 of qs, low half for
+// e % 64 < 32; Q5_K's fifth bit is bit e / 32 of qh[e % 32].
+template <class Row>
+int q4k_nibble(const Row& b, int e) {
   const uint8_t v = b.qs[32 * (e / 64) + e % 32];
   return (e % 64) < 32 ? v & 0xF : v >> 4;
 }
-inline void set_q4k_nibble(block_q4_K& b, int e, int u) {
+template <class Row>
+void set_q4k_nibble(Row& b, int e, int u) {
   b.qs[32 * (e / 64) + e % 32] |= uint8_t(u << ((e % 64) < 32 ? 0 : 4));
 }
 // The inverse of q4k_scales_mins (block_scales.h): 8 6-bit scales and mins into 12 bytes.
@@ -31,13 +37,18 @@ void set_q4k_scales_mins(const uint8_t sc[8], const uint8_t m[8], uint8_t out[12
     out[j + 8] = uint8_t((sc[j + 4] & 0xF) | ((m[j + 4] & 0xF) << 4));
   }
 }
-// Packed: element 32j + 16h + 4c + e of row r is nibble h of q[j][32c + 4r + e].
+// Packed: element 32j + 16h + 4c + e of row r is nibble h of q[j][32c + 4r + e] (Q5_K: its
+// fifth bit is bit 4h + c of qh[j][4r + e]).
 constexpr int q4kx8_byte(int r, int c, int e) { return 32 * c + 4 * r + e; }
 
-void pack_q4_K(const block_q4_K* const rows[kPackRows], int64_t i, block_q4_Kx8& out) {
+template <class Packed>
+constexpr bool kFifth = std::is_same_v<Packed, block_q5_Kx8>;
+
+template <class Row, class Packed>
+void pack_q45_K(const Row* const rows[kPackRows], int64_t i, Packed& out) {
   std::memset(&out, 0, sizeof out);
   for (int r = 0; r < kPackRows; ++r) {
-    const block_q4_K& b = rows[r][i];
+    const Row& b = rows[r][i];
     out.d[r] = b.d;
     out.dmin[r] = b.dmin;
     uint8_t sc[8], m[8];
@@ -47,15 +58,19 @@ void pack_q4_K(const block_q4_K* const rows[kPackRows], int64_t i, block_q4_Kx8&
       out.m[j][r] = m[j];
       for (int h = 0; h < 2; ++h)
         for (int c = 0; c < 4; ++c)
-          for (int e = 0; e < 4; ++e)
-            out.q[j][q4kx8_byte(r, c, e)] |= uint8_t(q4k_nibble(b, 32 * j + 16 * h + 4 * c + e) << (4 * h));
+          for (int e = 0; e < 4; ++e) {
+            const int el = 32 * j + 16 * h + 4 * c + e;
+            out.q[j][q4kx8_byte(r, c, e)] |= uint8_t(q4k_nibble(b, el) << (4 * h));
+            if constexpr (kFifth<Packed>) out.qh[j][4 * r + e] |= uint8_t(((b.qh[el % 32] >> (el / 32)) & 1) << (4 * h + c));
+          }
     }
   }
 }
 
-void unpack_q4_K(const block_q4_Kx8& in, int64_t i, block_q4_K* const rows[kPackRows]) {
+template <class Row, class Packed>
+void unpack_q45_K(const Packed& in, int64_t i, Row* const rows[kPackRows]) {
   for (int r = 0; r < kPackRows; ++r) {
-    block_q4_K& b = rows[r][i];
+    Row& b = rows[r][i];
     std::memset(&b, 0, sizeof b);
     b.d = in.d[r];
     b.dmin = in.dmin[r];
@@ -65,8 +80,11 @@ void unpack_q4_K(const block_q4_Kx8& in, int64_t i, block_q4_K* const rows[kPack
       m[j] = in.m[j][r];
       for (int h = 0; h < 2; ++h)
         for (int c = 0; c < 4; ++c)
-          for (int e = 0; e < 4; ++e)
-            set_q4k_nibble(b, 32 * j + 16 * h + 4 * c + e, (in.q[j][q4kx8_byte(r, c, e)] >> (4 * h)) & 0xF);
+          for (int e = 0; e < 4; ++e) {
+            const int el = 32 * j + 16 * h + 4 * c + e;
+            set_q4k_nibble(b, el, (in.q[j][q4kx8_byte(r, c, e)] >> (4 * h)) & 0xF);
+            if constexpr (kFifth<Packed>) b.qh[el % 32] |= uint8_t(((in.qh[j][4 * r + e] >> (4 * h + c)) & 1) << (el / 32));
+          }
     }
     set_q4k_scales_mins(sc, m, b.scales);
   }
@@ -128,7 +146,43 @@ void unpack_q3_K(const block_q3_Kx8& in, int64_t i, block_q3_K* const rows[kPack
   }
 }
 
-// ---- the walk over row groups, shared by both types ----
+// ---- Q2_K ----
+
+// GGUF Q2_K: element e's 2 bits as Q3_K's; packed as Q3_K's q2.
+inline int q2k_low(const block_q2_K& b, int e) { return (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3; }
+
+void pack_q2_K(const block_q2_K* const rows[kPackRows], int64_t i, block_q2_Kx8& out) {
+  std::memset(&out, 0, sizeof out);
+  for (int r = 0; r < kPackRows; ++r) {
+    const block_q2_K& b = rows[r][i];
+    out.d[r] = b.d;
+    out.dmin[r] = b.dmin;
+    for (int s = 0; s < 16; ++s) {
+      out.sm[s][r] = b.scales[s];
+      for (int k = 0; k < 4; ++k)
+        for (int e = 0; e < 4; ++e) out.q2[s][4 * r + e] |= uint8_t(q2k_low(b, 16 * s + 4 * k + e) << (2 * k));
+    }
+  }
+}
+
+void unpack_q2_K(const block_q2_Kx8& in, int64_t i, block_q2_K* const rows[kPackRows]) {
+  for (int r = 0; r < kPackRows; ++r) {
+    block_q2_K& b = rows[r][i];
+    std::memset(&b, 0, sizeof b);
+    b.d = in.d[r];
+    b.dmin = in.dmin[r];
+    for (int s = 0; s < 16; ++s) {
+      b.scales[s] = in.sm[s][r];
+      for (int k = 0; k < 4; ++k)
+        for (int e = 0; e < 4; ++e) {
+          const int el = 16 * s + 4 * k + e;
+          b.qs[32 * (el / 128) + el % 32] |= uint8_t(((in.q2[s][4 * r + e] >> (2 * k)) & 3) << (2 * ((el % 128) / 32)));
+        }
+    }
+  }
+}
+
+// ---- the walk over row groups, shared by every type ----
 
 template <class Row, class Packed, class Pack>
 void repack_as(const uint8_t* src, int64_t n_in, int64_t n_out, uint8_t* dst, Pack pack) {
@@ -156,15 +210,21 @@ void unpack_as(const uint8_t* src, int64_t n_in, int64_t n_out, uint8_t* dst, Un
 
 // ---- reference kernels: the integer sums of packed_k.h, then the float steps the SIMD kernels take ----
 
-// Row r of a Q4_K x8 block against a token's block: isum and msum.
-void dots(const block_q4_Kx8& b, int r, const block_q8_K& a, int32_t& isum, int32_t& msum) {
+// Row r of a Q4_K / Q5_K x8 block against a token's block: isum and msum.
+template <class Packed, std::enable_if_t<std::is_same_v<Packed, block_q4_Kx8> || kFifth<Packed>, int> = 0>
+void dots(const Packed& b, int r, const block_q8_K& a, int32_t& isum, int32_t& msum) {
   isum = msum = 0;
   for (int j = 0; j < QK_K / 32; ++j) {
     int32_t s = 0;
     for (int c = 0; c < 4; ++c)
       for (int e = 0; e < 4; ++e) {
         const uint8_t v = b.q[j][q4kx8_byte(r, c, e)];
-        s += (v & 0xF) * a.qs[32 * j + 4 * c + e] + (v >> 4) * a.qs[32 * j + 16 + 4 * c + e];
+        int lo = v & 0xF, hi = v >> 4;
+        if constexpr (kFifth<Packed>) {
+          lo |= ((b.qh[j][4 * r + e] >> c) & 1) << 4;
+          hi |= ((b.qh[j][4 * r + e] >> (4 + c)) & 1) << 4;
+        }
+        s += lo * a.qs[32 * j + 4 * c + e] + hi * a.qs[32 * j + 16 + 4 * c + e];
       }
     isum += b.sc[j][r] * s;
     msum += b.m[j][r] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
@@ -184,7 +244,21 @@ void dots(const block_q3_Kx8& b, int r, const block_q8_K& a, int32_t& isum, int3
   }
 }
 
-inline float dmin_of(const block_q4_Kx8& b, int r) { return fp16_to_fp32(b.dmin[r]); }
+void dots(const block_q2_Kx8& b, int r, const block_q8_K& a, int32_t& isum, int32_t& msum) {
+  isum = msum = 0;
+  for (int s = 0; s < QK_K / 16; ++s) {
+    int32_t ss = 0;
+    for (int k = 0; k < 4; ++k)
+      for (int e = 0; e < 4; ++e) ss += ((b.q2[s][4 * r + e] >> (2 * k)) & 3) * a.qs[16 * s + 4 * k + e];
+    isum += (b.sm[s][r] & 0xF) * ss;
+    msum += (b.sm[s][r] >> 4) * a.bsums[s];
+  }
+}
+
+template <class Packed>
+float dmin_of(const Packed& b, int r) {
+  return fp16_to_fp32(b.dmin[r]);
+}
 inline float dmin_of(const block_q3_Kx8&, int) { return 0.f; }
 
 template <class Packed>
@@ -215,21 +289,37 @@ namespace detail {
 void repack_k(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst) {
   const auto* s = static_cast<const uint8_t*>(src);
   auto* d = static_cast<uint8_t*>(dst);
-  if (type == TensorType::Q4_K) return repack_as<block_q4_K, block_q4_Kx8>(s, n_in, n_out, d, pack_q4_K);
-  repack_as<block_q3_K, block_q3_Kx8>(s, n_in, n_out, d, pack_q3_K);
+  switch (type) {
+    case TensorType::Q4_K:
+      return repack_as<block_q4_K, block_q4_Kx8>(s, n_in, n_out, d, pack_q45_K<block_q4_K, block_q4_Kx8>);
+    case TensorType::Q5_K:
+      return repack_as<block_q5_K, block_q5_Kx8>(s, n_in, n_out, d, pack_q45_K<block_q5_K, block_q5_Kx8>);
+    case TensorType::Q3_K: return repack_as<block_q3_K, block_q3_Kx8>(s, n_in, n_out, d, pack_q3_K);
+    default: return repack_as<block_q2_K, block_q2_Kx8>(s, n_in, n_out, d, pack_q2_K);
+  }
 }
 
 void unpack_k(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst) {
   const auto* s = static_cast<const uint8_t*>(src);
   auto* d = static_cast<uint8_t*>(dst);
-  if (type == TensorType::Q4_K) return unpack_as<block_q4_K, block_q4_Kx8>(s, n_in, n_out, d, unpack_q4_K);
-  unpack_as<block_q3_K, block_q3_Kx8>(s, n_in, n_out, d, unpack_q3_K);
+  switch (type) {
+    case TensorType::Q4_K:
+      return unpack_as<block_q4_K, block_q4_Kx8>(s, n_in, n_out, d, unpack_q45_K<block_q4_K, block_q4_Kx8>);
+    case TensorType::Q5_K:
+      return unpack_as<block_q5_K, block_q5_Kx8>(s, n_in, n_out, d, unpack_q45_K<block_q5_K, block_q5_Kx8>);
+    case TensorType::Q3_K: return unpack_as<block_q3_K, block_q3_Kx8>(s, n_in, n_out, d, unpack_q3_K);
+    default: return unpack_as<block_q2_K, block_q2_Kx8>(s, n_in, n_out, d, unpack_q2_K);
+  }
 }
 
 void packed_k_matmul_ref(TensorType type, int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0,
                          int nt, float* out, int64_t out_stride) {
-  if (type == TensorType::Q4_K) return ref_kernel<block_q4_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
-  ref_kernel<block_q3_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
+  switch (type) {
+    case TensorType::Q4_K: return ref_kernel<block_q4_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
+    case TensorType::Q5_K: return ref_kernel<block_q5_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
+    case TensorType::Q3_K: return ref_kernel<block_q3_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
+    default: return ref_kernel<block_q2_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
+  }
 }
 
 }  // namespace detail

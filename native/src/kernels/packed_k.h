@@ -1,18 +1,20 @@
-// Packed8 for the K-quants (Q4_K, Q3_K): 256-element super-blocks of 8 rows interleaved in
+// Packed8 for the K-quants (Q4_K, Q5_K, Q3_K, Q2_K): 256-element super-blocks of 8 rows interleaved in
 // 4-byte groups as the 32-element types of packed.h, so the rows x tokens kernels are the same
 // u8 x s8 4-way dot products (vpdpbusd, sdot), 8 rows per instruction, instead of a per-row
 // decode of 2-, 3- and 4-bit fields and 6-bit scales for every block and token tile.
 //
-// The sub-block scales (and Q4_K's mins) are stored unpacked, one byte per row and sub-block,
-// [sub-block][row], so a kernel turns 8 rows' scales into 8 int32 lanes with one widening load.
-// That costs a few bytes per row and super-block over the GGUF block (packed_row_bytes):
+// The sub-block scales (and mins) are stored one byte per row and sub-block, [sub-block][row],
+// so a kernel turns 8 rows' scales into 8 int32 lanes with one widening load. For the 6-bit
+// scales that costs a few bytes per row and super-block over the GGUF block (packed_bytes):
 //   Q4_K: 148 bytes for 144 (+2.8%, 4.63 bits per weight)
+//   Q5_K: 180 bytes for 176 (+2.3%, 5.63 bits per weight)
 //   Q3_K: 114 bytes for 110 (+3.6%, 3.56 bits per weight)
+//   Q2_K:  84 bytes for  84 (its 4-bit scale and min already share a byte)
 // A kernel computes, per row, token and super-block, the exact integers
 //   isum = sum over sub-blocks s of scale_s x (sum of the sub-block's u x q8)
-//   msum = sum over sub-blocks s of min_s x bsum_s                         (Q4_K)
+//   msum = sum over sub-blocks s of min_s x bsum_s                  (Q4_K, Q5_K, Q2_K)
 // u the stored unsigned quant, q8 / bsum the token's Q8_K quants / their sums over the sub-block,
-// and adds float(isum) x (d x token d) then subtracts float(msum) x (dmin x token d) (Q4_K).
+// and adds float(isum) x (d x token d) then subtracts float(msum) x (dmin x token d).
 // Q3_K's quant is u - 4: its sub-block sums start at -4 x bsum_s.
 #pragma once
 #include <cstdint>
@@ -35,6 +37,19 @@ struct block_q4_Kx8 {
 };
 static_assert(sizeof(block_q4_Kx8) == kPackRows * (sizeof(block_q4_K) + 4), "block_q4_Kx8 layout");
 
+// Q5_K: Q4_K's layout plus the fifth bits, u = nibble + 16 x fifth bit (0..31): in qh[j], bit
+// 4h + c of byte 4r + e is the fifth bit of the element whose nibble is half h of chunk c's byte
+// 4r + e (Q5_0's placement in packed.h), so one shift and one mask put it at bit 4.
+struct block_q5_Kx8 {
+  fp16_t d[kPackRows];
+  fp16_t dmin[kPackRows];
+  uint8_t sc[QK_K / 32][kPackRows];
+  uint8_t m[QK_K / 32][kPackRows];
+  uint8_t qh[QK_K / 32][32];
+  uint8_t q[QK_K / 32][4 * 32];
+};
+static_assert(sizeof(block_q5_Kx8) == kPackRows * (sizeof(block_q5_K) + 4), "block_q5_Kx8 layout");
+
 // Q3_K: value = d x sc x (u - 4), u = 2-bit part | high bit << 2 (0..7), sc signed (-32..31) per
 // 16 elements. Sub-block s (elements 16s .. 16s + 15): q2[s] is one chunk of 32 bytes whose byte
 // 4r + e holds in bits 2k, 2k + 1 the 2-bit part of row r's element 16s + 4k + e; the high bits
@@ -48,9 +63,19 @@ struct block_q3_Kx8 {
 };
 static_assert(sizeof(block_q3_Kx8) == kPackRows * (sizeof(block_q3_K) + 4), "block_q3_Kx8 layout");
 
+// Q2_K: value = d x sc x u - dmin x m, u 2 bits (0..3), sc and m 4 bits per 16 elements, kept
+// as in the GGUF block (sc | m << 4), [sub-block s][row r]; q2[s] as Q3_K's.
+struct block_q2_Kx8 {
+  fp16_t d[kPackRows];
+  fp16_t dmin[kPackRows];
+  uint8_t sm[QK_K / 16][kPackRows];
+  uint8_t q2[QK_K / 16][32];
+};
+static_assert(sizeof(block_q2_Kx8) == kPackRows * sizeof(block_q2_K), "block_q2_Kx8 layout");
+
 constexpr int kPackOffsetQ3_K = 4;
 
-// True for the K-quants this layout defines (Q4_K, Q3_K).
+// True for the K-quants this layout defines (Q4_K, Q5_K, Q3_K, Q2_K).
 bool packable_k_type(TensorType t);
 
 namespace detail {

@@ -43,9 +43,11 @@ namespace detail {
 
 void install_packed_avx2(KernelSet& ks) {
   ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<Groups<BlockQ4_0>>;
-  // The K-quants' quants are at most 7 or 15: their int16 pairs never saturate either.
+  // The K-quants' quants are at most 31: their int16 pairs never saturate either.
   ks.by_type[uint32_t(TensorType::Q4_K)].packed = packed_matmul<KGroups<KDotsQ4_K<DotAvx2>>>;
   ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KGroups<KDotsQ3_K<DotAvx2>>>;
+  ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KGroups<KDotsQ5_K<DotAvx2>>>;
+  ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KGroups<KDotsQ2_K<DotAvx2>>>;
 }
 
 }  // namespace detail

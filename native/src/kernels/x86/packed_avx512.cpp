@@ -107,6 +107,8 @@ void install_packed_avx512(KernelSet& ks) {
   ks.by_type[uint32_t(TensorType::Q5_1)].packed = packed_matmul<Groups<BlockQ5_1>>;
   ks.by_type[uint32_t(TensorType::Q4_K)].packed = packed_matmul<KGroups<KDotsQ4_K<DotVnni>>>;
   ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KGroups<KDotsQ3_K<DotVnni>>>;
+  ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KGroups<KDotsQ5_K<DotVnni>>>;
+  ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KGroups<KDotsQ2_K<DotVnni>>>;
 }
 
 }  // namespace detail
