@@ -199,6 +199,33 @@ void test_sizes() {
   CHECK(packed_bytes(TensorType::Q4_0, 896, 64) == row_size(TensorType::Q4_0, 896) * 64);
 }
 
+// The AVX-512 kernels do the 256-bit kernels' arithmetic two row groups at a time, so they give
+// the AVX-VNNI path's bits: 8-token tiles and the rest, an odd group count (the last group goes
+// through the 256-bit kernel) and row ranges starting on an odd group.
+void test_avx512_same_bits() {
+  const KernelSet* wide = by_name("avx512-vnni");
+  const KernelSet* vnni = by_name("avx2-vnni");
+  if (!wide || !vnni) return;
+  for (TensorType t : kTypes) {
+    const int64_t n_in = 512, n_out = 40;
+    const auto p = packed_copy(t, make_rows(t, n_in, n_out, 11), n_in, n_out);
+    const WeightView w{t, p.data(), n_in, n_out, row_size(t, n_in), WeightLayout::Packed8};
+    const auto x = randn(size_t(n_in * 19), 12);
+    for (int n_tok : {1, 3, 5, 8, 9, 19}) {
+      PreparedActivations act;
+      prepare_activations(*vnni, t, x.data(), n_in, n_tok, n_in, act);
+      for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, n_out}, {8, n_out}, {8, 32}}) {
+        std::vector<float> a(size_t(n_out * n_tok)), b(a.size());
+        matmul_rows(*wide, w, act, r0, r1, a.data(), n_out);
+        matmul_rows(*vnni, w, act, r0, r1, b.data(), n_out);
+        CHECK_MSG(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0,
+                  "avx512-vnni %s n_tok=%d rows [%lld,%lld) differs from avx2-vnni", type_traits(t).name, n_tok,
+                  (long long)r0, (long long)r1);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -212,6 +239,7 @@ int main() {
     test_layout<block_q2_Kx8>(TensorType::Q2_K, 512, 16, f);
   }
   test_packs();
+  test_avx512_same_bits();
   for (const KernelSet* ks : available()) {
     std::fprintf(stderr, "path %s\n", ks->name);
     test_matmul(*ks);

@@ -44,10 +44,10 @@ namespace detail {
 void install_packed_avx2(KernelSet& ks) {
   ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<Groups<BlockQ4_0>>;
   // The K-quants' quants are at most 31: their int16 pairs never saturate either.
-  ks.by_type[uint32_t(TensorType::Q4_K)].packed = packed_matmul<KGroups<KDotsQ4_K<DotAvx2>>>;
-  ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KGroups<KDotsQ3_K<DotAvx2>>>;
-  ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KGroups<KDotsQ5_K<DotAvx2>>>;
-  ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KGroups<KDotsQ2_K<DotAvx2>>>;
+  ks.by_type[uint32_t(TensorType::Q4_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ4_K>>;
+  ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ3_K>>;
+  ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ5_K>>;
+  ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ2_K>>;
 }
 
 }  // namespace detail

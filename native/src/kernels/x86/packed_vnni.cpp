@@ -16,10 +16,10 @@ void install_packed_vnni(KernelSet& ks) {
   ks.by_type[uint32_t(TensorType::IQ4_NL)].packed = packed_matmul<Groups<BlockIQ4_NL>>;
   ks.by_type[uint32_t(TensorType::Q4_1)].packed = packed_matmul<Groups<BlockQ4_1>>;
   ks.by_type[uint32_t(TensorType::Q5_1)].packed = packed_matmul<Groups<BlockQ5_1>>;
-  ks.by_type[uint32_t(TensorType::Q4_K)].packed = packed_matmul<KGroups<KDotsQ4_K<DotVnni>>>;
-  ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KGroups<KDotsQ3_K<DotVnni>>>;
-  ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KGroups<KDotsQ5_K<DotVnni>>>;
-  ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KGroups<KDotsQ2_K<DotVnni>>>;
+  ks.by_type[uint32_t(TensorType::Q4_K)].packed = packed_matmul<KGroups<DotVnni, KDotsQ4_K>>;
+  ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KGroups<DotVnni, KDotsQ3_K>>;
+  ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KGroups<DotVnni, KDotsQ5_K>>;
+  ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KGroups<DotVnni, KDotsQ2_K>>;
 }
 
 }  // namespace detail
