@@ -19,14 +19,14 @@ using namespace el::kernels;
 
 namespace {
 
-const TensorType kTypes[] = {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q3_K, TensorType::Q2_K};
+const TensorType kTypes[] = {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q3_K, TensorType::Q2_K};
 
 enum class Fill { Random, Min, Max };
 
 // n_out GGUF rows of n_in elements: fp16 scales in a sane range, every other byte (sub-block
 // scales and mins, quants, high bits) random or all 0 / all 1 bits, which covers each field's
 // whole range (Q3_K's scales -32..31, quants -4..3; Q4_K's 0..63 and 0..15, Q5_K's 0..31; Q2_K's
-// 0..15 and 0..3).
+// 0..15 and 0..3; Q6_K's scales -128..127 and quants -32..31).
 std::vector<uint8_t> make_rows(TensorType t, int64_t n_in, int64_t n_out, uint32_t seed, Fill fill = Fill::Random) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> scale(0.0005f, 0.01f);
@@ -42,6 +42,8 @@ std::vector<uint8_t> make_rows(TensorType t, int64_t n_in, int64_t n_out, uint32
       auto& b = *reinterpret_cast<block_q5_K*>(out.data() + off);
       b.d = fp32_to_fp16(scale(rng));
       b.dmin = fp32_to_fp16(scale(rng));
+    } else if (t == TensorType::Q6_K) {
+      reinterpret_cast<block_q6_K*>(out.data() + off)->d = fp32_to_fp16(scale(rng));
     } else if (t == TensorType::Q2_K) {
       auto& b = *reinterpret_cast<block_q2_K*>(out.data() + off);
       b.d = fp32_to_fp16(scale(rng));
@@ -82,6 +84,11 @@ float packed_value(const block_q2_Kx8& b, int r, int e) {
   const int s = e / 16, k = (e % 16) / 4, i = e % 4;
   const int u = (b.q2[s][4 * r + i] >> (2 * k)) & 3;
   return fp16_to_fp32(b.d[r]) * float(b.sm[s][r] & 0xF) * float(u) - fp16_to_fp32(b.dmin[r]) * float(b.sm[s][r] >> 4);
+}
+float packed_value(const block_q6_Kx8& b, int r, int e) {
+  const int j = e / 32, h = (e % 32) / 16, c = (e % 16) / 4, k = e % 4;
+  const int u = ((b.q[j][32 * c + 4 * r + k] >> (4 * h)) & 0xF) | (((b.qh[j][32 * h + 4 * r + k] >> (2 * c)) & 3) << 4);
+  return fp16_to_fp32(b.d[r]) * float(b.sc[e / 16][r]) * float(u - kPackOffsetQ6_K);
 }
 float packed_value(const block_q3_Kx8& b, int r, int e) {
   const int s = e / 16, k = (e % 16) / 4, i = e % 4;
@@ -179,23 +186,24 @@ void test_matmul(const KernelSet& ks) {
   }
 }
 
-// Every SIMD path with packed kernels packs all four (the model loader then repacks them).
+// Every SIMD path with packed kernels packs all five (the model loader then repacks them).
 void test_packs() {
   for (const KernelSet* ks : available()) {
     const bool simd = std::strcmp(ks->name, "avx512-vnni") == 0 || std::strcmp(ks->name, "avx2-vnni") == 0 ||
                       std::strcmp(ks->name, "avx2") == 0 || std::strcmp(ks->name, "neon-dotprod") == 0;
     for (TensorType t : kTypes) CHECK_MSG(packs(*ks, t) == simd, "%s packs %s", ks->name, type_traits(t).name);
-    CHECK(!packs(*ks, TensorType::Q6_K) && !packs(*ks, TensorType::Q8_K));
+    CHECK(!packs(*ks, TensorType::Q8_K) && !packs(*ks, TensorType::F16));
   }
 }
 
 // The packed size: the GGUF rows plus 4 bytes per row and super-block (the unpacked 6-bit scales);
-// Q2_K's is the GGUF size.
+// Q2_K's and Q6_K's are the GGUF size.
 void test_sizes() {
   CHECK(packed_bytes(TensorType::Q4_K, 4864, 896) == size_t(4864 / 256) * 148 * 896);
   CHECK(packed_bytes(TensorType::Q3_K, 4864, 896) == size_t(4864 / 256) * 114 * 896);
   CHECK(packed_bytes(TensorType::Q5_K, 4864, 896) == size_t(4864 / 256) * 180 * 896);
   CHECK(packed_bytes(TensorType::Q2_K, 4864, 896) == row_size(TensorType::Q2_K, 4864) * 896);
+  CHECK(packed_bytes(TensorType::Q6_K, 4864, 896) == row_size(TensorType::Q6_K, 4864) * 896);
   CHECK(packed_bytes(TensorType::Q4_0, 896, 64) == row_size(TensorType::Q4_0, 896) * 64);
 }
 
@@ -230,13 +238,14 @@ void test_avx512_same_bits() {
 
 int main() {
   for (TensorType t : kTypes) CHECK(packable_type(t) && packable_k_type(t));
-  CHECK(!packable_type(TensorType::Q6_K) && !packable_type(TensorType::Q8_K));
+  CHECK(!packable_type(TensorType::Q8_K) && !packable_type(TensorType::F16));
   test_sizes();
   for (Fill f : {Fill::Random, Fill::Min, Fill::Max}) {
     test_layout<block_q4_Kx8>(TensorType::Q4_K, 512, 16, f);
     test_layout<block_q3_Kx8>(TensorType::Q3_K, 512, 16, f);
     test_layout<block_q5_Kx8>(TensorType::Q5_K, 512, 16, f);
     test_layout<block_q2_Kx8>(TensorType::Q2_K, 512, 16, f);
+    test_layout<block_q6_Kx8>(TensorType::Q6_K, 512, 16, f);
   }
   test_packs();
   test_avx512_same_bits();

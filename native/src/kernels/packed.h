@@ -1,5 +1,5 @@
 // Packed8: Q4_0 / Q8_0 / Q5_0 / IQ4_NL / Q4_1 / Q5_1 weight matrices repacked at load so that
-// eight rows are read together (and the K-quants Q4_K, Q5_K, Q3_K, Q2_K: packed_k.h).
+// eight rows are read together (and the K-quants Q4_K, Q5_K, Q6_K, Q3_K, Q2_K: packed_k.h).
 //
 // Why: with rows interleaved in 4-byte groups, one 32-byte chunk holds 4 consecutive elements
 // of 8 rows, so one u8 x s8 4-way dot instruction (vpdpbusd) against the token's 4 activation

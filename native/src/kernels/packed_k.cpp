@@ -11,7 +11,8 @@
 namespace el::kernels {
 
 bool packable_k_type(TensorType t) {
-  return t == TensorType::Q4_K || t == TensorType::Q5_K || t == TensorType::Q3_K || t == TensorType::Q2_K;
+  return t == TensorType::Q4_K || t == TensorType::Q5_K || t == TensorType::Q6_K || t == TensorType::Q3_K ||
+         t == TensorType::Q2_K;
 }
 
 namespace {
@@ -182,6 +183,56 @@ void unpack_q2_K(const block_q2_Kx8& in, int64_t i, block_q2_K* const rows[kPack
   }
 }
 
+// ---- Q6_K ----
+
+// GGUF Q6_K: per 128 elements, 64 bytes of ql and 32 of qh; element 128 n + 32 k + l (k 0..3,
+// l 0..31) has its low 4 bits in nibble k / 2 of ql[64 n + 32 (k % 2) + l] and its high 2 bits
+// in bits 2k of qh[32 n + l].
+inline int q6k_low_byte(int e) { return 64 * (e / 128) + 32 * ((e % 128) / 32 % 2) + e % 32; }
+inline int q6k_low_shift(int e) { return 4 * ((e % 128) / 64); }
+inline int q6k_high_byte(int e) { return 32 * (e / 128) + e % 32; }
+inline int q6k_high_shift(int e) { return 2 * ((e % 128) / 32); }
+// Packed: element 32j + 16h + 4c + e of row r has its low 4 bits in nibble h of q[j][32c + 4r + e]
+// and its high 2 bits in bits 2c of qh[j][32h + 4r + e].
+
+void pack_q6_K(const block_q6_K* const rows[kPackRows], int64_t i, block_q6_Kx8& out) {
+  std::memset(&out, 0, sizeof out);
+  for (int r = 0; r < kPackRows; ++r) {
+    const block_q6_K& b = rows[r][i];
+    out.d[r] = b.d;
+    for (int s = 0; s < 16; ++s) out.sc[s][r] = b.scales[s];
+    for (int j = 0; j < 8; ++j)
+      for (int h = 0; h < 2; ++h)
+        for (int c = 0; c < 4; ++c)
+          for (int e = 0; e < 4; ++e) {
+            const int el = 32 * j + 16 * h + 4 * c + e;
+            const int lo = (b.ql[q6k_low_byte(el)] >> q6k_low_shift(el)) & 0xF;
+            const int hi = (b.qh[q6k_high_byte(el)] >> q6k_high_shift(el)) & 3;
+            out.q[j][q4kx8_byte(r, c, e)] |= uint8_t(lo << (4 * h));
+            out.qh[j][32 * h + 4 * r + e] |= uint8_t(hi << (2 * c));
+          }
+  }
+}
+
+void unpack_q6_K(const block_q6_Kx8& in, int64_t i, block_q6_K* const rows[kPackRows]) {
+  for (int r = 0; r < kPackRows; ++r) {
+    block_q6_K& b = rows[r][i];
+    std::memset(&b, 0, sizeof b);
+    b.d = in.d[r];
+    for (int s = 0; s < 16; ++s) b.scales[s] = in.sc[s][r];
+    for (int j = 0; j < 8; ++j)
+      for (int h = 0; h < 2; ++h)
+        for (int c = 0; c < 4; ++c)
+          for (int e = 0; e < 4; ++e) {
+            const int el = 32 * j + 16 * h + 4 * c + e;
+            const int lo = (in.q[j][q4kx8_byte(r, c, e)] >> (4 * h)) & 0xF;
+            const int hi = (in.qh[j][32 * h + 4 * r + e] >> (2 * c)) & 3;
+            b.ql[q6k_low_byte(el)] |= uint8_t(lo << q6k_low_shift(el));
+            b.qh[q6k_high_byte(el)] |= uint8_t(hi << q6k_high_shift(el));
+          }
+  }
+}
+
 // ---- the walk over row groups, shared by every type ----
 
 template <class Row, class Packed, class Pack>
@@ -255,11 +306,26 @@ void dots(const block_q2_Kx8& b, int r, const block_q8_K& a, int32_t& isum, int3
   }
 }
 
+void dots(const block_q6_Kx8& b, int r, const block_q8_K& a, int32_t& isum, int32_t& msum) {
+  isum = msum = 0;
+  for (int j = 0; j < QK_K / 32; ++j)
+    for (int h = 0; h < 2; ++h) {
+      int32_t ss = -kPackOffsetQ6_K * a.bsums[2 * j + h];
+      for (int c = 0; c < 4; ++c)
+        for (int e = 0; e < 4; ++e) {
+          const int u = ((b.q[j][q4kx8_byte(r, c, e)] >> (4 * h)) & 0xF) | (((b.qh[j][32 * h + 4 * r + e] >> (2 * c)) & 3) << 4);
+          ss += u * a.qs[32 * j + 16 * h + 4 * c + e];
+        }
+      isum += b.sc[2 * j + h][r] * ss;
+    }
+}
+
 template <class Packed>
 float dmin_of(const Packed& b, int r) {
   return fp16_to_fp32(b.dmin[r]);
 }
 inline float dmin_of(const block_q3_Kx8&, int) { return 0.f; }
+inline float dmin_of(const block_q6_Kx8&, int) { return 0.f; }
 
 template <class Packed>
 void ref_kernel(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
@@ -294,6 +360,7 @@ void repack_k(TensorType type, const void* src, int64_t n_in, int64_t n_out, voi
       return repack_as<block_q4_K, block_q4_Kx8>(s, n_in, n_out, d, pack_q45_K<block_q4_K, block_q4_Kx8>);
     case TensorType::Q5_K:
       return repack_as<block_q5_K, block_q5_Kx8>(s, n_in, n_out, d, pack_q45_K<block_q5_K, block_q5_Kx8>);
+    case TensorType::Q6_K: return repack_as<block_q6_K, block_q6_Kx8>(s, n_in, n_out, d, pack_q6_K);
     case TensorType::Q3_K: return repack_as<block_q3_K, block_q3_Kx8>(s, n_in, n_out, d, pack_q3_K);
     default: return repack_as<block_q2_K, block_q2_Kx8>(s, n_in, n_out, d, pack_q2_K);
   }
@@ -307,6 +374,7 @@ void unpack_k(TensorType type, const void* src, int64_t n_in, int64_t n_out, voi
       return unpack_as<block_q4_K, block_q4_Kx8>(s, n_in, n_out, d, unpack_q45_K<block_q4_K, block_q4_Kx8>);
     case TensorType::Q5_K:
       return unpack_as<block_q5_K, block_q5_Kx8>(s, n_in, n_out, d, unpack_q45_K<block_q5_K, block_q5_Kx8>);
+    case TensorType::Q6_K: return unpack_as<block_q6_K, block_q6_Kx8>(s, n_in, n_out, d, unpack_q6_K);
     case TensorType::Q3_K: return unpack_as<block_q3_K, block_q3_Kx8>(s, n_in, n_out, d, unpack_q3_K);
     default: return unpack_as<block_q2_K, block_q2_Kx8>(s, n_in, n_out, d, unpack_q2_K);
   }
@@ -317,6 +385,7 @@ void packed_k_matmul_ref(TensorType type, int n, const uint8_t* w, int64_t ng, c
   switch (type) {
     case TensorType::Q4_K: return ref_kernel<block_q4_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
     case TensorType::Q5_K: return ref_kernel<block_q5_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
+    case TensorType::Q6_K: return ref_kernel<block_q6_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
     case TensorType::Q3_K: return ref_kernel<block_q3_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
     default: return ref_kernel<block_q2_Kx8>(n, w, ng, act, t0, nt, out, out_stride);
   }

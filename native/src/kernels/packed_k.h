@@ -1,4 +1,4 @@
-// Packed8 for the K-quants (Q4_K, Q5_K, Q3_K, Q2_K): 256-element super-blocks of 8 rows interleaved in
+// Packed8 for the K-quants (Q4_K, Q5_K, Q6_K, Q3_K, Q2_K): 256-element super-blocks of 8 rows interleaved in
 // 4-byte groups as the 32-element types of packed.h, so the rows x tokens kernels are the same
 // u8 x s8 4-way dot products (vpdpbusd, sdot), 8 rows per instruction, instead of a per-row
 // decode of 2-, 3- and 4-bit fields and 6-bit scales for every block and token tile.
@@ -10,12 +10,13 @@
 //   Q5_K: 180 bytes for 176 (+2.3%, 5.63 bits per weight)
 //   Q3_K: 114 bytes for 110 (+3.6%, 3.56 bits per weight)
 //   Q2_K:  84 bytes for  84 (its 4-bit scale and min already share a byte)
+//   Q6_K: 210 bytes for 210 (its 8-bit scales already are bytes)
 // A kernel computes, per row, token and super-block, the exact integers
 //   isum = sum over sub-blocks s of scale_s x (sum of the sub-block's u x q8)
 //   msum = sum over sub-blocks s of min_s x bsum_s                  (Q4_K, Q5_K, Q2_K)
 // u the stored unsigned quant, q8 / bsum the token's Q8_K quants / their sums over the sub-block,
 // and adds float(isum) x (d x token d) then subtracts float(msum) x (dmin x token d).
-// Q3_K's quant is u - 4: its sub-block sums start at -4 x bsum_s.
+// Q3_K's quant is u - 4, Q6_K's u - 32: their sub-block sums start at -4 (-32) x bsum_s.
 #pragma once
 #include <cstdint>
 
@@ -50,6 +51,18 @@ struct block_q5_Kx8 {
 };
 static_assert(sizeof(block_q5_Kx8) == kPackRows * (sizeof(block_q5_K) + 4), "block_q5_Kx8 layout");
 
+// Q6_K: value = d x sc x (u - 32), u = low 4 bits | high 2 bits << 4 (0..63), sc signed 8-bit per
+// 16 elements. The low 4 bits are Q4_K's nibbles (q[j]: sub-blocks 2j in the low nibbles, 2j + 1
+// in the high ones); the high 2 bits of the low nibbles' elements are in qh[j][0..31], of the
+// high nibbles' in qh[j][32..63]: bits 2c, 2c + 1 of byte 4r + e for chunk c's byte 4r + e.
+struct block_q6_Kx8 {
+  fp16_t d[kPackRows];
+  int8_t sc[QK_K / 16][kPackRows];
+  uint8_t q[QK_K / 32][4 * 32];
+  uint8_t qh[QK_K / 32][2 * 32];
+};
+static_assert(sizeof(block_q6_Kx8) == kPackRows * sizeof(block_q6_K), "block_q6_Kx8 layout");
+
 // Q3_K: value = d x sc x (u - 4), u = 2-bit part | high bit << 2 (0..7), sc signed (-32..31) per
 // 16 elements. Sub-block s (elements 16s .. 16s + 15): q2[s] is one chunk of 32 bytes whose byte
 // 4r + e holds in bits 2k, 2k + 1 the 2-bit part of row r's element 16s + 4k + e; the high bits
@@ -74,8 +87,9 @@ struct block_q2_Kx8 {
 static_assert(sizeof(block_q2_Kx8) == kPackRows * sizeof(block_q2_K), "block_q2_Kx8 layout");
 
 constexpr int kPackOffsetQ3_K = 4;
+constexpr int kPackOffsetQ6_K = 32;
 
-// True for the K-quants this layout defines (Q4_K, Q5_K, Q3_K, Q2_K).
+// True for the K-quants this layout defines (Q4_K, Q5_K, Q6_K, Q3_K, Q2_K).
 bool packable_k_type(TensorType t);
 
 namespace detail {

@@ -1,5 +1,5 @@
 // NEON dot-product kernels over Packed8 weights (packed.h), Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_1 and Q5_1
-// (and the K-quants Q4_K, Q5_K, Q3_K, Q2_K: packed_k_dotprod.h), for the
+// (and the K-quants Q4_K, Q5_K, Q6_K, Q3_K, Q2_K: packed_k_dotprod.h), for the
 // neon-dotprod path (Cortex-A76, Raspberry Pi 5). Compiled with -march=armv8.2-a+dotprod+fp16
 // and installed by dispatch.cpp only when the CPU reports ASIMDDP.
 //
@@ -195,6 +195,7 @@ void install_packed_neon_dotprod(KernelSet& ks) {
   ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KGroups<KWeightsQ3_K>>;
   ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KGroups<KWeightsQ5_K>>;
   ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KGroups<KWeightsQ2_K>>;
+  ks.by_type[uint32_t(TensorType::Q6_K)].packed = packed_matmul<KGroups<KWeightsQ6_K>>;
 }
 
 }  // namespace detail

@@ -1,7 +1,7 @@
 // Private to kernels/arm: the sdot kernels over the K-quants' Packed8 blocks (packed_k.h), one
 // row group (8 rows) x T tokens, for the walk of packed_driver.h; included by packed_dotprod.cpp.
 // As there, a chunk's two 16-byte halves are rows 0..3 and 4..7, and vdotq_laneq_s32 multiplies
-// each row's 4 bytes by one 4-byte lane of the token's quants. The quants (0..31 at most) are
+// each row's 4 bytes by one 4-byte lane of the token's quants. The quants (0..63 at most) are
 // valid signed bytes as they are. Each sub-block's lanes are then multiplied by the rows'
 // sub-block scales (vmlaq) into the super-block's sums: the integers of packed_k.h, exact; the
 // float steps come once per 256 elements, as on x86 (packed_k_tiles.h).
@@ -36,10 +36,10 @@ inline void rows_f16(const fp16_t* p, float32x4_t out[2]) {
   out[1] = vcvt_high_f32_f16(vreinterpretq_f16_u16(h));
 }
 
-// Bit B of every byte of h, at bit P.
-template <int B, int P>
+// Bits B .. B + W - 1 of every byte of h, at bits P .. P + W - 1.
+template <int B, int P, int W = 1>
 inline uint8x16_t bit_to(uint8x16_t h) {
-  const uint8x16_t m = vdupq_n_u8(uint8_t(1 << P));
+  const uint8x16_t m = vdupq_n_u8(uint8_t(((1 << W) - 1) << P));
   if constexpr (B < P) return vandq_u8(vshlq_n_u8(h, P - B), m);
   else if constexpr (B == P) return vandq_u8(h, m);
   else return vandq_u8(vshrq_n_u8(h, B - P), m);
@@ -189,6 +189,47 @@ struct KWeightsQ3_K {
   }
 };
 
+// Q6_K: sub-block 2j + H is half H's nibbles of four chunks joined by their high 2 bits (bits 2C
+// of qh[j][32H ..], moved to bits 4, 5), lane C of the token's 16 quants of the sub-block.
+struct KWeightsQ6_K {
+  using Block = block_q6_Kx8;
+  static constexpr bool kMins = false;
+  template <int T, int H, int C>
+  static void chunk(const Block& b, int j, const int8x16_t (&x)[T], int32x4_t (&s)[T][2]) {
+    for (int g = 0; g < 2; ++g) {
+      const uint8x16_t q = vld1q_u8(b.q[j] + 32 * C + 16 * g), hb = vld1q_u8(b.qh[j] + 32 * H + 16 * g);
+      const uint8x16_t low = H ? vshrq_n_u8(q, 4) : vandq_u8(q, vdupq_n_u8(0x0F));
+      const int8x16_t u = vreinterpretq_s8_u8(vorrq_u8(low, bit_to<2 * C, 4, 2>(hb)));
+      for (int t = 0; t < T; ++t) s[t][g] = vdotq_laneq_s32(s[t][g], u, x[t], C);
+    }
+  }
+  template <int T, int H>
+  static void half(const Block& b, int j, const KTokens<T>& tok, int i, int32x4_t (&isum)[T][2]) {
+    int8x16_t x[T];
+    int32x4_t s[T][2];
+    for (int t = 0; t < T; ++t) {
+      x[t] = vld1q_s8(tok.a[t][i].qs + 32 * j + 16 * H);
+      s[t][0] = s[t][1] = vdupq_n_s32(-kPackOffsetQ6_K * tok.a[t][i].bsums[2 * j + H]);
+    }
+    chunk<T, H, 0>(b, j, x, s);
+    chunk<T, H, 1>(b, j, x, s);
+    chunk<T, H, 2>(b, j, x, s);
+    chunk<T, H, 3>(b, j, x, s);
+    int32x4_t sc[2];
+    rows_s8(b.sc[2 * j + H], sc);
+    for (int t = 0; t < T; ++t)
+      for (int g = 0; g < 2; ++g) isum[t][g] = vmlaq_s32(isum[t][g], s[t][g], sc[g]);
+  }
+  template <int T>
+  static void dots(const Block& b, const KTokens<T>& tok, int i, int32x4_t (&isum)[T][2], int32x4_t (&)[T][2]) {
+    for (int t = 0; t < T; ++t) isum[t][0] = isum[t][1] = vdupq_n_s32(0);
+    for (int j = 0; j < QK_K / 32; ++j) {
+      half<T, 0>(b, j, tok, i, isum);
+      half<T, 1>(b, j, tok, i, isum);
+    }
+  }
+};
+
 // The Groups of packed_driver.h: per super-block, float(isum) x (row d x token d), minus
 // float(msum) x (row dmin x token d) for the types with mins.
 template <class W>
@@ -200,6 +241,10 @@ struct KGroups {
     float32x4_t acc[T][2];
     for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = vdupq_n_f32(0);
     for (int i = 0; i < nb; ++i) {
+      // The next block's lines, as on x86 (packed_k_tiles.h: there the hardware prefetcher
+      // followed a block's several streams late); not measured on a board yet.
+      const char* next = reinterpret_cast<const char*>(w + i + 1);
+      for (size_t q = 0; q < sizeof(Block); q += 64) __builtin_prefetch(next + q);
       int32x4_t isum[T][2], msum[T][2];
       W::template dots<T>(w[i], tok, i, isum, msum);
       float32x4_t dw[2];

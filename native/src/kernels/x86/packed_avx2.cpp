@@ -43,11 +43,12 @@ namespace detail {
 
 void install_packed_avx2(KernelSet& ks) {
   ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<Groups<BlockQ4_0>>;
-  // The K-quants' quants are at most 31: their int16 pairs never saturate either.
+  // The K-quants' quants are at most 63: their int16 pairs never saturate either.
   ks.by_type[uint32_t(TensorType::Q4_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ4_K>>;
   ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ3_K>>;
   ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ5_K>>;
   ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ2_K>>;
+  ks.by_type[uint32_t(TensorType::Q6_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ6_K>>;
 }
 
 }  // namespace detail

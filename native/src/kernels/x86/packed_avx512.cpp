@@ -162,6 +162,7 @@ void install_packed_avx512(KernelSet& ks) {
   ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KPairGroups<KDotsQ3_K>>;
   ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KPairGroups<KDotsQ5_K>>;
   ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KPairGroups<KDotsQ2_K>>;
+  ks.by_type[uint32_t(TensorType::Q6_K)].packed = packed_matmul<KPairGroups<KDotsQ6_K>>;
 }
 
 }  // namespace detail
