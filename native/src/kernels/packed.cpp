@@ -242,7 +242,7 @@ void require_packable(TensorType type, int64_t n_out) {
   if (!packable_type(type) || n_out % kPackRows != 0)
     fail(ErrorKind::Internal, std::string("Packed8 layout: no packing for ") + type_traits(type).name + " x " +
                                   std::to_string(n_out) +
-                                  " rows (Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q3_K or Q2_K, rows a multiple of 8)");
+                                  " rows (a type of packed.h or packed_k.h, rows a multiple of 8)");
 }
 
 }  // namespace

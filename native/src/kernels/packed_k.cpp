@@ -62,7 +62,8 @@ void pack_q45_K(const Row* const rows[kPackRows], int64_t i, Packed& out) {
           for (int e = 0; e < 4; ++e) {
             const int el = 32 * j + 16 * h + 4 * c + e;
             out.q[j][q4kx8_byte(r, c, e)] |= uint8_t(q4k_nibble(b, el) << (4 * h));
-            if constexpr (kFifth<Packed>) out.qh[j][4 * r + e] |= uint8_t(((b.qh[el % 32] >> (el / 32)) & 1) << (4 * h + c));
+            if constexpr (kFifth<Packed>)
+              out.qh[j][4 * r + e] |= uint8_t(((b.qh[el % 32] >> (el / 32)) & 1) << (4 * h + c));
           }
     }
   }
@@ -84,7 +85,8 @@ void unpack_q45_K(const Packed& in, int64_t i, Row* const rows[kPackRows]) {
           for (int e = 0; e < 4; ++e) {
             const int el = 32 * j + 16 * h + 4 * c + e;
             set_q4k_nibble(b, el, (in.q[j][q4kx8_byte(r, c, e)] >> (4 * h)) & 0xF);
-            if constexpr (kFifth<Packed>) b.qh[el % 32] |= uint8_t(((in.qh[j][4 * r + e] >> (4 * h + c)) & 1) << (el / 32));
+            if constexpr (kFifth<Packed>)
+              b.qh[el % 32] |= uint8_t(((in.qh[j][4 * r + e] >> (4 * h + c)) & 1) << (el / 32));
           }
     }
     set_q4k_scales_mins(sc, m, b.scales);
@@ -288,7 +290,8 @@ void dots(const block_q3_Kx8& b, int r, const block_q8_K& a, int32_t& isum, int3
     int32_t ss = -kPackOffsetQ3_K * a.bsums[s];
     for (int k = 0; k < 4; ++k)
       for (int e = 0; e < 4; ++e) {
-        const int u = ((b.q2[s][4 * r + e] >> (2 * k)) & 3) | (((b.qh[s / 2][4 * r + e] >> q3kx8_high_bit(s, k)) & 1) << 2);
+        const int low = (b.q2[s][4 * r + e] >> (2 * k)) & 3;
+        const int u = low | (((b.qh[s / 2][4 * r + e] >> q3kx8_high_bit(s, k)) & 1) << 2);
         ss += u * a.qs[16 * s + 4 * k + e];
       }
     isum += b.sc[s][r] * ss;
@@ -313,7 +316,8 @@ void dots(const block_q6_Kx8& b, int r, const block_q8_K& a, int32_t& isum, int3
       int32_t ss = -kPackOffsetQ6_K * a.bsums[2 * j + h];
       for (int c = 0; c < 4; ++c)
         for (int e = 0; e < 4; ++e) {
-          const int u = ((b.q[j][q4kx8_byte(r, c, e)] >> (4 * h)) & 0xF) | (((b.qh[j][32 * h + 4 * r + e] >> (2 * c)) & 3) << 4);
+          const int low = (b.q[j][q4kx8_byte(r, c, e)] >> (4 * h)) & 0xF;
+          const int u = low | (((b.qh[j][32 * h + 4 * r + e] >> (2 * c)) & 3) << 4);
           ss += u * a.qs[32 * j + 16 * h + 4 * c + e];
         }
       isum += b.sc[2 * j + h][r] * ss;
