@@ -308,9 +308,14 @@ void Model::place_weights(const kernels::KernelSet& ks, const LoadProgress& prog
   constexpr size_t kAlign = 64;  // a cache line: kernels stream whole lines from a matrix's start
   size_t total = 0;
   std::vector<size_t> offset;
+  auto packed = [&](const Linear& l) {
+    return packing && kernels::packs(ks, l.w.type) && l.w.n_out % kernels::kPackRows == 0;
+  };
   for (const Linear* l : all) {
     offset.push_back(total);
-    total += round_up(l->w.row_bytes * size_t(l->w.n_out), kAlign);
+    const size_t bytes = packed(*l) ? kernels::packed_bytes(l->w.type, l->w.n_in, l->w.n_out)
+                                    : l->w.row_bytes * size_t(l->w.n_out);
+    total += round_up(bytes, kAlign);
   }
   weights_ = try_alloc_big(total, HugePages::Ask);
   weights_bytes_ = total;
@@ -320,7 +325,7 @@ void Model::place_weights(const kernels::KernelSet& ks, const LoadProgress& prog
   for (size_t i = 0; i < all.size(); ++i) {
     Linear& l = *all[i];
     uint8_t* dst = weights_.get() + offset[i];
-    if (packing && kernels::packs(ks, l.w.type) && l.w.n_out % kernels::kPackRows == 0)
+    if (packed(l))
       pack_linear(l, dst);
     else
       copy_linear(l, dst);

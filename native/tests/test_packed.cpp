@@ -244,7 +244,7 @@ void test_packs() {
     CHECK(packs(*ks, TensorType::Q4_0) == (all || avx2));
     for (TensorType t : kPacked)
       if (t != TensorType::Q4_0) CHECK(packs(*ks, t) == all);
-    CHECK(!packs(*ks, TensorType::F16) && !packs(*ks, TensorType::Q4_K));
+    CHECK(!packs(*ks, TensorType::F16) && !packs(*ks, TensorType::BF16));
   }
 }
 
@@ -295,7 +295,7 @@ void test_repack_refusals() {
 
 int main() {
   for (TensorType t : kPacked) CHECK(packable_type(t));
-  CHECK(!packable_type(TensorType::F16) && !packable_type(TensorType::Q8_1) && !packable_type(TensorType::Q4_K));
+  CHECK(!packable_type(TensorType::F16) && !packable_type(TensorType::Q8_1) && !packable_type(TensorType::BF16));
   for (TensorType t : kPacked)
     for (int64_t n_in : {32, 96, 896}) test_layout(t, n_in, 24);
   test_packs();

@@ -78,7 +78,7 @@ void matmul_packed(const KernelSet& ks, const WeightView& w, const PreparedActiv
                                   "): the ends must be multiples of 8");
   const PackedMatmulFn fn = ks.of(w.type).packed;
   const int n = int(w.n_in);
-  const size_t gb = w.row_bytes * kPackRows;  // bytes per row group
+  const size_t gb = packed_bytes(w.type, w.n_in, kPackRows);  // bytes per row group
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
   // Groups [g0, g1) x tokens [t0, t1).
   auto compute = [&](int64_t g0, int64_t g1, int t0, int t1) {

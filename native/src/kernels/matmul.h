@@ -14,12 +14,12 @@ namespace el::kernels {
 // How a weight matrix's bytes are arranged.
 enum class WeightLayout : uint8_t {
   Rows,     // GGUF: n_out rows of row_bytes each
-  Packed8,  // groups of 8 interleaved rows (packed.h); Q4_0 / Q8_0 / Q5_0 / IQ4_NL / Q4_1 / Q5_1, n_out % 8 == 0
+  Packed8,  // groups of 8 interleaved rows (packed.h, packed_k.h); the packable types, n_out % 8 == 0
 };
 
 struct WeightView {
   TensorType type;
-  const void* data;   // n_out rows of n_in elements each, arranged as `layout` says
+  const void* data;   // n_out rows of n_in elements each, arranged as `layout` says (Packed8: packed_bytes)
   int64_t n_in;       // row length (ggml ne[0])
   int64_t n_out;      // number of rows (ggml ne[1])
   size_t row_bytes;   // row_size(type, n_in)

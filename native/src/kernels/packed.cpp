@@ -8,12 +8,22 @@
 
 #include "../error.h"
 #include "matmul.h"
+#include "packed_k.h"
 
 namespace el::kernels {
 
 bool packable_type(TensorType t) {
   return t == TensorType::Q4_0 || t == TensorType::Q8_0 || t == TensorType::Q5_0 || t == TensorType::IQ4_NL ||
-         t == TensorType::Q4_1 || t == TensorType::Q5_1;
+         t == TensorType::Q4_1 || t == TensorType::Q5_1 || packable_k_type(t);
+}
+
+size_t packed_bytes(TensorType t, int64_t n_in, int64_t n_out) {
+  const size_t rows = row_size(t, n_in) * size_t(n_out);
+  const size_t blocks = size_t(n_in / QK_K) * size_t(n_out);  // super-blocks of the K-quants
+  if (t == TensorType::Q4_K) return rows + blocks * (sizeof(block_q4_Kx8) / kPackRows - sizeof(block_q4_K));
+  if (t == TensorType::Q5_K) return rows + blocks * (sizeof(block_q5_Kx8) / kPackRows - sizeof(block_q5_K));
+  if (t == TensorType::Q3_K) return rows + blocks * (sizeof(block_q3_Kx8) / kPackRows - sizeof(block_q3_K));
+  return rows;
 }
 
 namespace {
@@ -232,13 +242,14 @@ void require_packable(TensorType type, int64_t n_out) {
   if (!packable_type(type) || n_out % kPackRows != 0)
     fail(ErrorKind::Internal, std::string("Packed8 layout: no packing for ") + type_traits(type).name + " x " +
                                   std::to_string(n_out) +
-                                  " rows (Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_1 or Q5_1, rows a multiple of 8)");
+                                  " rows (a type of packed.h or packed_k.h, rows a multiple of 8)");
 }
 
 }  // namespace
 
 void repack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst) {
   require_packable(type, n_out);
+  if (packable_k_type(type)) return detail::repack_k(type, src, n_in, n_out, dst);
   const auto* s = static_cast<const uint8_t*>(src);
   auto* d = static_cast<uint8_t*>(dst);
   switch (type) {
@@ -253,6 +264,7 @@ void repack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void*
 
 void unpack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst) {
   require_packable(type, n_out);
+  if (packable_k_type(type)) return detail::unpack_k(type, src, n_in, n_out, dst);
   const auto* s = static_cast<const uint8_t*>(src);
   auto* d = static_cast<uint8_t*>(dst);
   switch (type) {
@@ -267,6 +279,7 @@ void unpack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void*
 
 void packed_matmul_ref(TensorType type, int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0,
                        int nt, float* out, int64_t out_stride) {
+  if (packable_k_type(type)) return detail::packed_k_matmul_ref(type, n, w, ng, act, t0, nt, out, out_stride);
   switch (type) {
     case TensorType::Q4_0: return ref_kernel<block_q4_0x8, kPackOffsetQ4_0>(n, w, ng, act, t0, nt, out, out_stride);
     case TensorType::Q5_0: return ref_kernel<block_q5_0x8, kPackOffsetQ5_0>(n, w, ng, act, t0, nt, out, out_stride);

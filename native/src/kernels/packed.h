@@ -1,5 +1,5 @@
 // Packed8: Q4_0 / Q8_0 / Q5_0 / IQ4_NL / Q4_1 / Q5_1 weight matrices repacked at load so that
-// eight rows are read together.
+// eight rows are read together (and the K-quants Q4_K, Q5_K, Q6_K, Q3_K, Q2_K: packed_k.h).
 //
 // Why: with rows interleaved in 4-byte groups, one 32-byte chunk holds 4 consecutive elements
 // of 8 rows, so one u8 x s8 4-way dot instruction (vpdpbusd) against the token's 4 activation
@@ -92,11 +92,15 @@ constexpr int kPackOffsetQ8_0 = 128;
 constexpr int kPackOffsetQ5_0 = 16;
 constexpr int kPackOffsetIQ4_NL = 128;
 
-// True for the types this layout defines (Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_1, Q5_1).
+// True for the types this layout defines (Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_1, Q5_1; packed_k.h's K-quants).
 bool packable_type(TensorType t);
 
+// Bytes of a packed matrix of n_out rows (a multiple of 8) of n_in elements: the GGUF size,
+// except for the K-quants, whose packed blocks are larger (packed_k.h).
+size_t packed_bytes(TensorType t, int64_t n_in, int64_t n_out);
+
 // Repacks n_out rows (GGUF row-major blocks of `type`, n_in elements each) into dst, which
-// holds row_size(type, n_in) * n_out bytes. Any other type or row count is refused
+// holds packed_bytes(type, n_in, n_out) bytes. Any other type or row count is refused
 // (el::Error, Internal): callers pack only what packable_type and n_out % 8 allow.
 void repack(TensorType type, const void* src, int64_t n_in, int64_t n_out, void* dst);
 // The inverse, for tests: dst gets the original GGUF rows back, bit for bit.

@@ -4,7 +4,8 @@
 // one contiguous pass over the groups. Header-only with internal linkage: each translation
 // unit compiles its own copy with its own ISA flags.
 //
-// An ISA supplies Groups: `using Block = ...;` (and `using Act = block_q8_1;` for Q4_1 / Q5_1) and
+// An ISA supplies Groups: `using Block = ...;` (and `using Act = block_q8_1;` for Q4_1 / Q5_1,
+// `using Act = block_q8_K;` for the K-quants of packed_k.h, whose blocks span 256 elements) and
 //   template <int T> static void run(int nb, const Block* w, const PackedTokens<T, Act>& x, float* out, int64_t os)
 // computing one row group (8 rows, nb blocks from w) x T tokens into out[t * os + r].
 // Optionally (wide registers):
@@ -39,6 +40,15 @@ struct PackedTokens {
       s[t] = act.qsum_row(t0 + t);
       sd[t] = d[t] + act.n_in / QK8_0;
     }
+  }
+};
+
+// The K-quants' tokens (Q8_K): the blocks alone, which carry their scale and group sums.
+template <int T>
+struct PackedTokens<T, block_q8_K> {
+  const block_q8_K* a[T];
+  PackedTokens(const PreparedActivations& act, int t0) {
+    for (int t = 0; t < T; ++t) a[t] = static_cast<const block_q8_K*>(act.row(t0 + t));
   }
 };
 
@@ -102,7 +112,7 @@ void groups_x_rest(int nb, const uint8_t* w, int64_t ng, const PreparedActivatio
 template <class Groups>
 void packed_matmul(int n, const uint8_t* w, int64_t ng, const PreparedActivations& act, int t0, int nt, float* out,
                    int64_t os) {
-  const int nb = n / QK8_0;
+  const int nb = n / (std::is_same_v<act_of<Groups>, block_q8_K> ? QK_K : QK8_0);  // blocks per row
   constexpr int T = TileTokens<Groups>::value;
   constexpr bool kBalanced = MinWideTokens<Groups>::value > 1;
   const int tiles = (nt + T - 1) / T;

@@ -1,4 +1,5 @@
-// NEON dot-product kernels over Packed8 weights (packed.h), Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_1 and Q5_1, for the
+// NEON dot-product kernels over Packed8 weights (packed.h), Q4_0, Q8_0, Q5_0, IQ4_NL, Q4_1 and Q5_1
+// (and the K-quants Q4_K, Q5_K, Q6_K, Q3_K, Q2_K: packed_k_dotprod.h), for the
 // neon-dotprod path (Cortex-A76, Raspberry Pi 5). Compiled with -march=armv8.2-a+dotprod+fp16
 // and installed by dispatch.cpp only when the CPU reports ASIMDDP.
 //
@@ -21,6 +22,7 @@
 #include "../packed.h"
 #include "../packed_driver.h"
 #include "../paths.h"
+#include "packed_k_dotprod.h"
 
 namespace el::kernels {
 namespace {
@@ -189,6 +191,11 @@ void install_packed_neon_dotprod(KernelSet& ks) {
   ks.by_type[uint32_t(TensorType::IQ4_NL)].packed = packed_matmul<Groups<WeightsIQ4_NL>>;
   ks.by_type[uint32_t(TensorType::Q4_1)].packed = packed_matmul<Groups<WeightsQx_1<false>>>;
   ks.by_type[uint32_t(TensorType::Q5_1)].packed = packed_matmul<Groups<WeightsQx_1<true>>>;
+  ks.by_type[uint32_t(TensorType::Q4_K)].packed = packed_matmul<KGroups<KWeightsQ4_K>>;
+  ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KGroups<KWeightsQ3_K>>;
+  ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KGroups<KWeightsQ5_K>>;
+  ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KGroups<KWeightsQ2_K>>;
+  ks.by_type[uint32_t(TensorType::Q6_K)].packed = packed_matmul<KGroups<KWeightsQ6_K>>;
 }
 
 }  // namespace detail

@@ -3,10 +3,12 @@
 // one vpmaddwd per block adds the pairs into the 8 rows' int32 lanes (see packed_tiles.h).
 // A pair is at most 2 x 15 x 128 = 3840 in size, so the 8 pair sums of a block (4 chunks x
 // 2 nibble halves) stay below 32767: int16 never saturates, and the block's dot is exact.
-// Q8_0 + 128 would overflow those pairs (2 x 255 x 127), so this path packs Q4_0 only.
+// Q8_0 + 128 would overflow those pairs (2 x 255 x 127), so this path packs Q4_0 (and the K-quants
+// of packed_k_tiles.h, whose quants are small enough) only.
 // Compiled with -mavx2 -mfma -mf16c and only called after dispatch.cpp has seen those features.
 #if defined(__x86_64__)
 #include "../paths.h"
+#include "packed_k_tiles.h"
 #include "packed_tiles.h"
 
 namespace el::kernels {
@@ -39,7 +41,15 @@ struct BlockQ4_0 {
 
 namespace detail {
 
-void install_packed_avx2(KernelSet& ks) { ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<Groups<BlockQ4_0>>; }
+void install_packed_avx2(KernelSet& ks) {
+  ks.by_type[uint32_t(TensorType::Q4_0)].packed = packed_matmul<Groups<BlockQ4_0>>;
+  // The K-quants' quants are at most 63: their int16 pairs never saturate either.
+  ks.by_type[uint32_t(TensorType::Q4_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ4_K>>;
+  ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ3_K>>;
+  ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ5_K>>;
+  ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ2_K>>;
+  ks.by_type[uint32_t(TensorType::Q6_K)].packed = packed_matmul<KGroups<DotAvx2, KDotsQ6_K>>;
+}
 
 }  // namespace detail
 }  // namespace el::kernels

@@ -1,4 +1,5 @@
-// AVX-512 VNNI kernels over Packed8 weights (packed.h), Q4_0 and Q8_0, for CPUs with full-width
+// AVX-512 VNNI kernels over Packed8 weights (packed.h), Q4_0 and Q8_0 (and the K-quants of
+// packed_k.h, through packed_k_tiles.h's kernels on ZmmPair below), for CPUs with full-width
 // 512-bit units (Zen 5, Sapphire Rapids): one zmm holds the same chunk of two row groups, so one
 // vpdpbusd adds 4 products to each of 16 rows, twice the work of packed_vnni.cpp's per
 // instruction, and the 32 vector registers hold a tile of 8 tokens. The arithmetic is
@@ -8,9 +9,6 @@
 // registers are slower there (2 tokens: 116 against 82 us for 4864 Q4_0 rows of 896) and
 // faster from 5 on (8 tokens: 156 against 271 us). Compiled with AVX-512 F/BW/VL/DQ/VNNI, and
 // only called after dispatch.cpp has seen those features.
-// Measured with bench:peak (one core's vpdpbusd zmm peak: 1,057 GOP/s on Zen 5), this loop
-// reaches about 55% of it with weights in cache and 45-50% from memory at 8-32 tokens (it was
-// 30-45%: the weight prefetch, the broadcast operands and the vector offset start below).
 #if defined(__x86_64__)
 // gcc 12's 512-bit intrinsics start from _mm512_undefined_*, which it then reports as
 // "may be used uninitialized" wherever they are inlined.
@@ -111,6 +109,57 @@ struct PairGroups {
   }
 };
 
+// The registers of packed_k_tiles.h's K-quant kernels for two consecutive row groups (16 rows):
+// the same bytes of both groups' blocks in one zmm, the second group's `delta` bytes after the first's.
+struct ZmmPair {
+  using I = __m512i;
+  using F = __m512;
+  static constexpr int kGroups = 2;
+  ptrdiff_t delta;
+  explicit ZmmPair(ptrdiff_t d) : delta(d) {}
+  // 8 bytes at p and the same 8 of the second group.
+  __m128i pair8(const void* p) const {
+    const auto* b = static_cast<const uint8_t*>(p);
+    return _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b)),
+                              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + delta)));
+  }
+  I load(const uint8_t* p) const { return load_pair(p, p + delta); }
+  I rows_u8(const uint8_t* p) const { return _mm512_cvtepu8_epi32(pair8(p)); }
+  I rows_s8(const int8_t* p) const { return _mm512_cvtepi8_epi32(pair8(p)); }
+  F rows_f16(const fp16_t* p) const {
+    return row_scales_pair(p, reinterpret_cast<const fp16_t*>(reinterpret_cast<const uint8_t*>(p) + delta));
+  }
+  static I bcast4(const int8_t* qs, int j) { return bcast4_512(qs, j); }
+  static I dot(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
+  static I lane(__m256i v, int k) { return _mm512_permutexvar_epi32(_mm512_set1_epi32(k), _mm512_castsi256_si512(v)); }
+  static I zero() { return _mm512_setzero_si512(); }
+  static I set1(int32_t x) { return _mm512_set1_epi32(x); }
+  static I bytes(char x) { return _mm512_set1_epi8(x); }
+  static I and_(I a, I b) { return _mm512_and_si512(a, b); }
+  static I or_(I a, I b) { return _mm512_or_si512(a, b); }
+  static I add(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I mullo(I a, I b) { return _mm512_mullo_epi32(a, b); }
+  template <int N>
+  static I srli16(I a) { return _mm512_srli_epi16(a, N); }
+  template <int N>
+  static I slli16(I a) { return _mm512_slli_epi16(a, N); }
+  static I srli32(I a, int n) { return _mm512_srli_epi32(a, unsigned(n)); }
+  static F fzero() { return _mm512_setzero_ps(); }
+  static F fmadd(I isum, F scale, F acc) { return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc); }
+  static F fnmadd(I isum, F scale, F acc) { return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc); }
+  static F scaled(F rows, float x) { return _mm512_mul_ps(rows, _mm512_set1_ps(x)); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+};
+
+// Two row groups x up to 8 tokens; as PairGroups, the 256-bit kernel takes a group left over
+// and every tile of fewer than 5 tokens.
+template <template <class> class KDots>
+struct KPairGroups : KGroupsOf<ZmmPair, KDots> {
+  using Tail = KGroups<DotVnni, KDots>;
+  static constexpr int kTileTokens = 8;
+  static constexpr int kMinWideTokens = 5;
+};
+
 }  // namespace
 
 namespace detail {
@@ -123,6 +172,11 @@ void install_packed_avx512(KernelSet& ks) {
   ks.by_type[uint32_t(TensorType::IQ4_NL)].packed = packed_matmul<Groups<BlockIQ4_NL>>;
   ks.by_type[uint32_t(TensorType::Q4_1)].packed = packed_matmul<Groups<BlockQ4_1>>;
   ks.by_type[uint32_t(TensorType::Q5_1)].packed = packed_matmul<Groups<BlockQ5_1>>;
+  ks.by_type[uint32_t(TensorType::Q4_K)].packed = packed_matmul<KPairGroups<KDotsQ4_K>>;
+  ks.by_type[uint32_t(TensorType::Q3_K)].packed = packed_matmul<KPairGroups<KDotsQ3_K>>;
+  ks.by_type[uint32_t(TensorType::Q5_K)].packed = packed_matmul<KPairGroups<KDotsQ5_K>>;
+  ks.by_type[uint32_t(TensorType::Q2_K)].packed = packed_matmul<KPairGroups<KDotsQ2_K>>;
+  ks.by_type[uint32_t(TensorType::Q6_K)].packed = packed_matmul<KPairGroups<KDotsQ6_K>>;
 }
 
 }  // namespace detail

@@ -4,6 +4,7 @@
 #pragma once
 #include <type_traits>
 
+#include "packed_k_tiles.h"
 #include "packed_tiles.h"
 #include "vnni_dpbusd.h"
 
@@ -136,6 +137,11 @@ struct BlockIQ4_NL {
       }
     }
   }
+};
+
+// The 4-byte dot of the K-quant kernels (packed_k_tiles.h): one vpdpbusd.
+struct DotVnni {
+  static __m256i dot(__m256i acc, __m256i u, __m256i s) { return dpbusd(acc, u, s); }
 };
 
 }  // namespace
