@@ -13,6 +13,8 @@
 // gcc 12's 512-bit intrinsics start from _mm512_undefined_*, which it then reports as
 // "may be used uninitialized" wherever they are inlined.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <cstring>
+
 #include "../paths.h"
 #include "packed_vnni_dots.h"
 
@@ -22,6 +24,13 @@ namespace {
 // The same 32 bytes of two row groups' blocks (lower half: first group).
 inline __m512i load_pair(const uint8_t* lo, const uint8_t* hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(load256(lo)), load256(hi), 1);
+}
+
+// Activation bytes j .. j + 3 of a token's block, in every lane (the K-quant kernels' ZmmPair).
+inline __m512i bcast4_512(const int8_t* qs, int j) {
+  int32_t v;
+  std::memcpy(&v, qs + j, 4);
+  return _mm512_set1_epi32(v);
 }
 
 // The 16 row scales of two groups' blocks as floats.
