@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import { connectAsync, type MqttClient } from "mqtt";
+import { until } from "../helpers/broker.js";
 import { e2eAssets, e2eConfig, Inbox, writeConfigFile } from "./harness.js";
 
 const CLI = fileURLToPath(new URL("../../src/cli.js", import.meta.url));
@@ -65,6 +66,8 @@ async function sigtermDuringRequest(graceMs: number) {
     child.proc.kill("SIGTERM");
     const reply = await inbox.reply("long");
     const code = await Promise.race([child.exit, new Promise<string>((r) => setTimeout(() => r("still running"), graceMs + 20_000).unref())]);
+    // The offline state and the exit reach this process by different routes: the exit may come first.
+    await until(() => states.length >= 2, "a second state message (offline)");
     return { reply, code, states };
   } finally {
     await Promise.all(clients.map((c) => c.endAsync(true)));
