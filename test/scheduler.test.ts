@@ -311,6 +311,21 @@ test("slot exhaustion: a job whose adapter finds every slot pinned waits, others
   const acquires: string[] = [];
   const acquire = h.slots.acquire.bind(h.slots);
   h.slots.acquire = (name) => (acquires.push(name), acquire(name));
+  // Steps wait for A's load: the base-model job's 8 steps, each a turn of the event loop, could
+  // otherwise all run before the load's timer fires (seen once in a loaded run), and never alongside A.
+  let aLoaded!: () => void;
+  const loadedA = new Promise<void>((resolve) => (aLoaded = resolve));
+  const load = h.engine.loadAdapter.bind(h.engine);
+  h.engine.loadAdapter = async (slot, path) => {
+    const info = await load(slot, path);
+    if (path === "A") aLoaded();
+    return info;
+  };
+  const tick = h.engine.beforeStep!;
+  h.engine.beforeStep = async (tokens) => {
+    await tick(tokens);
+    await loadedA;
+  };
   const outs = [a, b, base].map((j) => h.submit(j).outcome);
   h.scheduler.start();
   // C arrives once B waits for the slot: it must not take the slot when A frees it.
