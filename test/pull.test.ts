@@ -109,8 +109,12 @@ test.serial("a dropped connection is resumed with Range from where it stopped, n
   const seen = server.requests.filter((q) => q.path === "/files/drop.gguf");
   t.is(seen.length, 2);
   t.deepEqual([seen[0].range, seen[0].bytesSent], [null, cut]);
-  t.deepEqual([seen[1].range, seen[1].status], [`bytes=${cut}-`, 206]);
-  t.is(seen[0].bytesSent + seen[1].bytesSent, model.length, "every byte sent once");
+  // From the bytes it had written: the cut, less what had not reached its reader when the connection
+  // dropped, which is lost with the connection (23-59 KB of it in loaded runs).
+  const from = Number(/^bytes=(\d+)-$/.exec(seen[1].range ?? "")?.[1]);
+  t.true(from > 0 && from <= cut, `resumed with ${seen[1].range} (cut at ${cut})`);
+  t.is(seen[1].status, 206);
+  t.is(seen[1].bytesSent, model.length - from, "the rest sent, once");
 });
 
 test.serial("a wrong --sha256: an error, the download deleted, nothing under the final name", async (t) => {

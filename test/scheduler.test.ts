@@ -16,7 +16,12 @@ interface Outcome {
   settled: Promise<void>;
 }
 
-function harness(options: { limits?: Partial<SchedulerLimits>; slots?: number; model?: (e: FakeEngine) => FakeModel; nCtx?: number } = {}) {
+/** A scheduler on a FakeEngine whose adapter loads take a 1 ms timer. `stepsAfterLoadOf`: no step
+ *  runs before that adapter's load is done. A step is a turn of the event loop, so without it how many
+ *  steps run during a load depends on the machine (and on the file's other tests running meanwhile). */
+function harness(
+  options: { limits?: Partial<SchedulerLimits>; slots?: number; model?: (e: FakeEngine) => FakeModel; nCtx?: number; stepsAfterLoadOf?: string } = {},
+) {
   const engine = new FakeEngine({ nCtx: options.nCtx, loadDelayMs: 1 });
   if (options.model) engine.model = options.model(engine);
   const slots = new FakeSlots(engine, options.slots ?? 4, SCALES);
@@ -24,6 +29,21 @@ function harness(options: { limits?: Partial<SchedulerLimits>; slots?: number; m
   engine.beforeStep = () => {
     clock += 10; // every step takes 10 ms of scheduler time
   };
+  const after = options.stepsAfterLoadOf;
+  if (after) {
+    let done!: () => void;
+    const loaded = new Promise<void>((resolve) => (done = resolve));
+    const load = engine.loadAdapter.bind(engine);
+    engine.loadAdapter = async (slot, path) => {
+      const info = await load(slot, path);
+      if (path === after) done();
+      return info;
+    };
+    engine.beforeStep = async () => {
+      clock += 10;
+      await loaded;
+    };
+  }
   const scheduler = new Scheduler({ engine, adapters: slots, limits: { ...LIMITS, ...options.limits }, clock: { ...realClock, now: () => clock } });
   const log: StepLogEntry[] = [];
   scheduler.onStep((e) => log.push(e));
@@ -302,7 +322,8 @@ test("streamed text is whole UTF-8 characters even when a character spans severa
 });
 
 test("slot exhaustion: a job whose adapter finds every slot pinned waits, others keep running, then it runs", async (t) => {
-  const h = harness({ slots: 1, limits: { maxSequences: 3 } });
+  // The base-model job's 8 steps could otherwise all run before A's load, never alongside A.
+  const h = harness({ slots: 1, limits: { maxSequences: 3 }, stepsAfterLoadOf: "A" });
   const a = job(h.engine, "first", { tenant: "t1", adapter: "A", maxTokens: 8 });
   const b = job(h.engine, "second", { tenant: "t2", adapter: "B", maxTokens: 8 });
   const base = job(h.engine, "third", { tenant: "t3", maxTokens: 8 });
@@ -354,7 +375,9 @@ test("an engine step failure fails only that step's jobs; the scheduler keeps se
 });
 
 test("stop(grace): queued jobs and new submits get SHUTTING_DOWN, short jobs finish, long ones are cancelled", async (t) => {
-  const h = harness({ limits: { maxSequences: 2, perTenantInFlight: 1 } });
+  // The short job's 3 steps could otherwise all run before A's load (the stop comes at A's first
+  // step): the queued job would then run instead of waiting.
+  const h = harness({ limits: { maxSequences: 2, perTenantInFlight: 1 }, stepsAfterLoadOf: "A" });
   h.engine.model = () => 10; // never EOS
   const short = h.submit(job(h.engine, "s", { tenant: "a", maxTokens: 3 }));
   const long = h.submit(job(h.engine, "l", { tenant: "b", adapter: "A", maxTokens: 1000 }));

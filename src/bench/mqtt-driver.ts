@@ -47,7 +47,7 @@ interface Reply {
 }
 
 const PROGRESS_MS = 250;
-const CANCEL_WAIT_MS = 3000;
+const CANCEL_ANSWER_TIMEOUT_MS = 30_000; // a daemon that no longer answers
 
 export async function driveMqtt(trace: Trace, target: MqttTarget, opts: DriveOptions): Promise<DriveResult> {
   if (target.tenants.length < trace.params.tenants) throw new Error(`the trace has ${trace.params.tenants} tenants, the target ${target.tenants.length}`);
@@ -69,6 +69,9 @@ export async function driveMqtt(trace: Trace, target: MqttTarget, opts: DriveOpt
     let sent = 0;
     let allDone: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => (allDone = resolve));
+    // Unfinished requests whose cancel is not answered yet (a final message for the transaction).
+    const awaitingCancel = new Set<string>();
+    let cancelsAnswered: () => void = () => undefined;
     const onReply = (payload: Buffer) => {
       const now = performance.now() - t0;
       let m: Reply;
@@ -79,7 +82,10 @@ export async function driveMqtt(trace: Trace, target: MqttTarget, opts: DriveOpt
       }
       const rec = m.transaction === undefined ? undefined : byTransaction.get(m.transaction);
       // The answer to our cancel of an unfinished request tells how many tokens it had generated.
-      if (rec?.error === "UNFINISHED" && m.type !== "chunk" && m.status === "ok") rec.completionTokens = m.usage?.completion_tokens ?? 0;
+      if (rec?.error === "UNFINISHED" && m.type !== "chunk") {
+        if (m.status === "ok") rec.completionTokens = m.usage?.completion_tokens ?? 0;
+        if (awaitingCancel.delete(m.transaction!) && awaitingCancel.size === 0) cancelsAnswered();
+      }
       if (!rec || rec.doneMs !== null || rec.error !== null) return;
       if (m.type === "chunk") {
         rec.firstTokenMs ??= now;
@@ -140,12 +146,21 @@ export async function driveMqtt(trace: Trace, target: MqttTarget, opts: DriveOpt
     // Whatever is still running is cancelled, so the next run starts on an idle daemon.
     const unfinished = records.filter((r) => r.doneMs === null && r.error === null);
     for (const r of unfinished) r.error = "UNFINISHED";
+    const cancelled = unfinished.filter((r) => !Number.isNaN(r.sentMs));
+    for (const r of cancelled) awaitingCancel.add(`${run}-${r.id}`);
+    const answered = new Promise<void>((resolve) => (cancelsAnswered = resolve));
     await Promise.all(
-      unfinished.filter((r) => !Number.isNaN(r.sentMs)).map((r) =>
+      cancelled.map((r) =>
         clients[r.tenant].publishAsync(`${target.baseTopic}/${target.tenants[r.tenant].name}/request`, JSON.stringify({ transaction: `${run}-${r.id}`, cancel: true }), { qos: 1 }).catch(() => undefined),
       ),
     );
-    if (unfinished.length > 0) await new Promise((resolve) => setTimeout(resolve, CANCEL_WAIT_MS));
+    // Each cancel is answered (the request's final message with its token count, or an error when it
+    // was no longer running): waited for, not a fixed time, which a loaded daemon can outlast.
+    if (awaitingCancel.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([answered, new Promise<void>((resolve) => (timer = setTimeout(resolve, CANCEL_ANSWER_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+    }
     return { records: records.map((r) => ({ ...r })), summary: summarize(records, { sloMs: opts.sloMs, durationS: trace.params.durationS, endMs, usage }) };
   } finally {
     await Promise.all(clients.map((c: MqttClient) => c.endAsync(true).catch(() => undefined)));

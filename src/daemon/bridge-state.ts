@@ -2,7 +2,9 @@
 // daemon serves; its connection's last will and a clean stop set offline. Fleet aggregate:
 // <base>/bridge/state, {"state":"online"} while any board serves. A board that sees a peer go
 // offline while it serves publishes the aggregate online again (the peer's aggregate will may have
-// just set it offline); the last board to stop cleanly sets it offline. The bus republishes both
+// just set it offline), and so does a board that sees the aggregate go offline while it serves (the
+// broker sends a dead peer's two wills in no set order: the aggregate's may come after this board
+// answered the other); the last board to stop cleanly sets it offline. The bus republishes both
 // after a reconnect.
 import type { BusMessage } from "../mqtt/client.js";
 import type { DaemonContext, Extension } from "./context.js";
@@ -25,6 +27,7 @@ export class BridgeState implements Extension {
     const { bus, topics, boardId, modelError } = this.ctx;
     const own = topics.board(boardId).state;
     await bus.subscribe(topics.allBoardStates, (msg) => this.onPeer(msg, own));
+    await bus.subscribe(topics.state, (msg) => this.onAggregate(msg));
     if (modelError) {
       await bus.setRetained(own, boardState(boardId, "offline", modelError));
       // The aggregate keeps what the other boards say; alone, this board reports the failure there.
@@ -51,17 +54,25 @@ export class BridgeState implements Extension {
   private onPeer(msg: BusMessage, own: string): void {
     if (msg.topic === own) return;
     const board = msg.topic.split("/").at(-2)!;
-    let state: unknown;
-    try {
-      state = (JSON.parse(msg.payload.toString("utf8")) as { state?: unknown }).state;
-    } catch {
-      state = undefined; // an empty retained message clears the topic
-    }
+    const state = stateOf(msg);
     const was = this.peers.get(board);
     if (state === "online") this.peers.set(board, "online");
     else this.peers.set(board, "offline");
     if (was === "online" && state !== "online" && this.serving) {
       void this.ctx.bus.setRetained(this.ctx.topics.state, ONLINE).catch(() => undefined);
     }
+  }
+
+  private onAggregate(msg: BusMessage): void {
+    if (this.serving && stateOf(msg) !== "online") void this.ctx.bus.setRetained(this.ctx.topics.state, ONLINE).catch(() => undefined);
+  }
+}
+
+/** The `state` of a state message; undefined for an empty retained message (the topic cleared). */
+function stateOf(msg: BusMessage): unknown {
+  try {
+    return (JSON.parse(msg.payload.toString("utf8")) as { state?: unknown }).state;
+  } catch {
+    return undefined;
   }
 }

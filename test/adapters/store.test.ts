@@ -11,6 +11,7 @@ import { TieredAdapterStore, type AdapterCatalog } from "../../src/adapters/stor
 import { WarmTier } from "../../src/adapters/store/warm.js";
 import type { AdapterSlotInfo } from "../../src/engine/types.js";
 import { RequestError } from "../../src/scheduler/types.js";
+import { until } from "../helpers/broker.js";
 
 const IMAGE = 1000;
 
@@ -117,7 +118,7 @@ test("LFU picks the slot to free by request count (LRU breaks ties), and a prefe
   t.is(s.tier("a11"), "warm");
   t.is(s.tier("a12"), "hot");
   s.prefetch("a13"); // takes a12's slot (requested once against a10's 3)
-  await new Promise((r) => setTimeout(r, 20));
+  await until(() => s.tier("a13") === "hot", "the prefetch of a13"); // loads in the background
   t.is(s.tier("a13"), "hot");
   t.is(s.tier("a12"), "warm");
   await s.acquire("a14"); // a13 has no request counted yet, but its request is queued: a10 goes
@@ -262,7 +263,8 @@ test("the directory backend (any directory): images round-trip, removes and writ
   for (const n of ["b", "c", "d"]) await warm.put(n, img(n));
   t.false(warm.has("a"), "LRU evicted a");
   t.true(warm.usedBytes <= warm.budgetBytes);
-  await new Promise((r) => setTimeout(r, 20));
+  // The files of removed images are unlinked in the background.
+  await until(() => !readdirSync(dir).includes("a.slot"), "a.slot removed");
   t.deepEqual(readdirSync(dir).sort(), ["b.slot", "c.slot", "d.slot", "keep.txt"]);
   await backend.clear();
   t.deepEqual(readdirSync(dir), ["keep.txt"]);

@@ -13,6 +13,7 @@ import { writeSyntheticAdapter } from "../../src/lora/synthetic.js";
 import { hashPassword } from "../../src/mqtt/password.js";
 import { storiesPath } from "../helpers/engine.js";
 import { localConfig } from "../helpers/local-config.js";
+import { until } from "../helpers/broker.js";
 import { FAST, Inbox, startRealDaemon } from "../e2e/harness.js";
 
 const DEVICE = "/dev/zram0";
@@ -57,9 +58,11 @@ test.serial("warm tier in a zram directory: slot images round-trip, answers equa
       };
       const first = new Map<string, string>();
       for (let i = 0; i < 12; i++) first.set(`z${i}`, (await ask(`z${i}`, `first-${i}`)).text!);
-      await new Promise((r) => setTimeout(r, 50)); // the last image writes land
-      // Exclusive tiers: the 2 adapters in slots have no image; every other one has.
-      const images = readdirSync(mnt).filter((f) => f.endsWith(".slot")).sort();
+      // Exclusive tiers: the 2 adapters in slots have no image; every other one has (the last images
+      // are written in the background: waited for, not a fixed time).
+      const slotFiles = () => readdirSync(mnt).filter((f) => f.endsWith(".slot")).sort();
+      await until(() => slotFiles().length >= 10, "the images of the 10 adapters not in a slot", 30_000);
+      const images = slotFiles();
       const away = [...first.keys()].filter((n) => daemon.controller.context.slots!.tier!(n) !== "hot");
       t.is(away.length, 10);
       t.deepEqual(images, away.map((n) => `${n}.slot`).sort(), "every adapter not in a slot has an image in the zram directory");

@@ -10,7 +10,7 @@ import { startDaemon } from "../helpers/daemon.js";
 const TENANTS = 3;
 const trace = generateTrace({ ...PAPER_TRACE, adapters: 3, tenants: TENANTS, rate: 40, durationS: 0.5, inputTokens: [4, 12], outputTokens: [2, 12], seed: 5 });
 
-async function daemon(stepDelayMs = 0) {
+async function daemon(stepDelayMs = 0, queue?: number) {
   const engine = new FakeEngine({ loadDelayMs: 1 });
   engine.model = () => 3; // the letter "a", never EOS
   if (stepDelayMs) engine.beforeStep = () => new Promise((resolve) => setTimeout(resolve, stepDelayMs));
@@ -20,6 +20,7 @@ async function daemon(stepDelayMs = 0) {
     edit: (c) => {
       c.adapters.entries = { ...c.adapters.entries, a0: c.adapters.entries.pirate, a1: c.adapters.entries.poet, a2: c.adapters.entries.chef };
       for (let i = 0; i < TENANTS; i++) c.tenants[`w${i}`] = { password_hash: hashes[i], adapters: ["*"], default_adapter: null };
+      if (queue !== undefined) Object.assign(c.scheduler, { max_queue: queue, per_tenant_queue: queue });
     },
   });
 }
@@ -77,9 +78,13 @@ test("refused requests count as errors and SLO misses", async (t) => {
 });
 
 test("requests still running when the drain time is up are unfinished, and cancelled on the daemon", async (t) => {
-  const d = await daemon(40); // 40 ms a step: the trace cannot finish within its half second
+  // Two seconds of the trace, not the half second above: on a loaded machine the first steps came
+  // after the half-second cut-off in some runs, and no unfinished request had a token to count. Queues
+  // long enough for all of it: every error is then an unfinished request.
+  const longer = generateTrace({ ...trace.params, durationS: 2 });
+  const d = await daemon(40, longer.requests.length); // 40 ms a step: the trace cannot finish within its time
   try {
-    const { summary, records } = await driveMqtt(trace, target(d.url), { sloMs: 1e9, drainS: 0 });
+    const { summary, records } = await driveMqtt(longer, target(d.url), { sloMs: 1e9, drainS: 0 });
     const unfinished = records.filter((r) => r.error === "UNFINISHED").length;
     t.true(unfinished > 0);
     // The daemon's answers to the cancels count what unfinished requests had generated.

@@ -59,7 +59,9 @@ maybe("requests held before the request handler subscribes are journaled before 
     second.observeHeld({ held: (msg) => (held.push(msg), journal.hold(msg)), released: (msg) => journal.release(msg) });
     second.start();
     await until(() => held.length === 5, "the queued requests held");
-    await sleep(200); // mqtt.js's acknowledgements reach the broker
+    // mqtt.js wrote each PUBACK as its message event returned; the broker answers this publish on the
+    // same connection after it has processed them (a fixed wait lost that race on a loaded machine).
+    await second.publish("edgelora/bridge/fence", "x", { qos: 1 });
     killConnection(second);
     journal.close();
 

@@ -72,6 +72,7 @@ maybe("a board killed mid-request: its requests are answered by the others, once
       return ledger.get(victim)!.size >= 3 && sent.every(accepted);
     }, "a board running requests, every request accepted somewhere", 60_000);
     const runningThere = [...ledger.get(victim)!];
+    const aggregateBeforeKill = aggregate.got.length;
     await boards.get(victim)!.kill("SIGKILL");
     t.log(`killed ${victim} running ${runningThere.length}: ${runningThere.join(", ")}`);
 
@@ -91,9 +92,12 @@ maybe("a board killed mid-request: its requests are answered by the others, once
     t.log(`the dead board's requests: ${taken.map((f) => `${f.transaction}=${outcome(f)}`).join(", ")}`);
     t.true(taken.length >= 3);
 
-    // Its own state went offline by its will; the aggregate is online (two boards serve).
+    // Its own state went offline by its will; the aggregate is online (two boards serve): its will set
+    // the aggregate offline, and a board still serving sets it online again (a round trip through
+    // another process: waited for, not a fixed time).
     await until(() => states.got.some((s) => s.topic === `edgelora/bridge/${victim}/state` && s.json?.state === "offline"), "the will");
-    await sleep(300);
+    await until(() => aggregate.got.slice(aggregateBeforeKill).some((s) => s.json?.state === "offline"), "the aggregate's will");
+    await until(() => aggregate.got.at(-1)!.json?.state === "online", "the aggregate online again", 30_000);
     t.deepEqual(aggregate.got.at(-1)!.json, { state: "online" });
     t.true(names.filter((b) => b !== victim).every((b) => states.got.filter((s) => s.topic === `edgelora/bridge/${b}/state`).at(-1)!.json.state === "online"));
   } finally {

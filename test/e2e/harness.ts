@@ -136,12 +136,12 @@ export class Inbox {
   }
 
   /** The final reply of `transaction`. */
-  reply(transaction: string, timeoutMs = 30_000): Promise<Reply> {
+  reply(transaction: string, timeoutMs = 60_000): Promise<Reply> {
     return this.wait(transaction, this.finals.get(transaction), timeoutMs);
   }
 
   /** Resolves at the first stream chunk of `transaction`. */
-  firstChunk(transaction: string, timeoutMs = 30_000): Promise<Reply> {
+  firstChunk(transaction: string, timeoutMs = 60_000): Promise<Reply> {
     const have = this.chunks.get(transaction);
     return this.wait(`chunk:${transaction}`, have && { transaction, status: "ok", chunks: have }, timeoutMs);
   }

@@ -18,7 +18,9 @@ if (!mosquittoReady) {
 async function external(m: Mosquitto) {
   return e2eConfig(await e2eAssets(), (c) => {
     useMosquitto(c, m, `edgelora-e2e-${process.pid}`);
-    c.mqtt.reconnect_ms = 1000;
+    // In the restart test the tenant (100 ms) must be subscribed again before the daemon is back and
+    // sends the reply it held (the restarted broker has no sessions): seconds of margin, not 0.9 s.
+    c.mqtt.reconnect_ms = 3000;
   });
 }
 

@@ -79,7 +79,9 @@ maybe("broker restart with 16 requests in flight: each answered once after the d
   const m = await mosquittoWithUsers(["edgelora", ...TENANTS]);
   const config = await e2eConfig(await e2eAssets(), (c) => {
     useMosquitto(c, m, `edgelora-brokerrestart-${process.pid}`);
-    c.mqtt.reconnect_ms = 1000;
+    // The tenants (100 ms) must be subscribed again before the daemon is back and sends its replies
+    // (the restarted broker has no sessions): 3 s leaves a loaded machine seconds, not 0.4 s.
+    c.mqtt.reconnect_ms = 3000;
     c.model.n_ctx = 2048;
     c.scheduler.max_tokens_limit = 2000;
   });

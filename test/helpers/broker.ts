@@ -47,7 +47,6 @@ export async function startTestBroker(base = "edgelora"): Promise<TestBroker> {
   };
 }
 
-/** Collects messages on `filter` into an array; `next()` waits for the n-th one. */
 /** Test clients of one broker (no reconnects), all ended together by endAll(). */
 export function trackedClients(url: string) {
   const clients: MqttClient[] = [];
@@ -63,6 +62,8 @@ export function trackedClients(url: string) {
   };
 }
 
+/** Collects messages on `filter` into an array; `next()` waits for the n-th one (30 s by default: with
+ *  as many test files at once as cores, a process can wait seconds for its turn). */
 export async function collect(client: MqttClient, filter: string) {
   const got: { topic: string; payload: string; json: any; properties?: any; retain: boolean }[] = [];
   const waiters: (() => void)[] = [];
@@ -82,7 +83,7 @@ export async function collect(client: MqttClient, filter: string) {
   return {
     got,
     granted,
-    async next(n = got.length + 1, timeoutMs = 5000) {
+    async next(n = got.length + 1, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       while (got.length < n) {
         const left = deadline - Date.now();
@@ -110,7 +111,7 @@ function topicMatches(filter: string, topic: string): boolean {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `cond` every 5 ms until it holds; fails after `timeoutMs` (a loaded machine is slow, never wrong). */
-export async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+export async function until(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

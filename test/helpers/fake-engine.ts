@@ -222,7 +222,7 @@ export function scriptedModel(engine: FakeEngine, replies: Record<string, string
 /** A LoRA slot pool over a FakeEngine for scheduler tests: pins per slot, the least recently used unpinned slot
  *  is evicted, the adapter's name is its path. */
 export class FakeSlots implements AdapterSlots {
-  readonly slots: { name: string | null; pins: number; used: number }[];
+  readonly slots: { name: string | null; pins: number; used: number; loading: Promise<unknown> | null }[];
   private clock = 0;
 
   constructor(
@@ -230,7 +230,7 @@ export class FakeSlots implements AdapterSlots {
     nSlots: number,
     private readonly scales: Record<string, number>, // registered adapter name -> scale
   ) {
-    this.slots = Array.from({ length: nSlots }, () => ({ name: null, pins: 0, used: 0 }));
+    this.slots = Array.from({ length: nSlots }, () => ({ name: null, pins: 0, used: 0, loading: null }));
   }
 
   async acquire(name: string): Promise<{ slot: number; scale: number } | null> {
@@ -240,11 +240,20 @@ export class FakeSlots implements AdapterSlots {
       const unpinned = this.slots.map((s, i) => ({ s, i })).filter(({ s }) => s.pins === 0);
       if (unpinned.length === 0) return null;
       slot = unpinned.reduce((a, b) => (b.s.used < a.s.used ? b : a)).i;
-      this.slots[slot].name = name;
-      this.slots[slot].pins++;
-      await this.engine.loadAdapter(slot, name);
+      const s = this.slots[slot];
+      s.name = name;
+      s.pins++;
+      const loading = this.engine.loadAdapter(slot, name);
+      s.loading = loading;
+      try {
+        await loading;
+      } finally {
+        if (s.loading === loading) s.loading = null;
+      }
     } else {
+      // A load still in flight is shared, as the product's store does: the slot is not usable before.
       this.slots[slot].pins++;
+      await this.slots[slot].loading;
     }
     this.slots[slot].used = ++this.clock;
     return { slot, scale: this.scales[name] };

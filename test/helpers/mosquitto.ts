@@ -6,7 +6,7 @@ import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../../src/config/index.js";
-import { freePort, listening } from "./ports.js";
+import { freePort } from "./ports.js";
 
 export const MOSQUITTO_MISSING = "mosquitto is not installed (apt-get install -y mosquitto mosquitto-clients): skipped";
 
@@ -36,37 +36,49 @@ export class Mosquitto {
   static async create(files: { acl: string; passwd: string }): Promise<Mosquitto> {
     if (!mosquittoBinary) throw new Error(MOSQUITTO_MISSING);
     const dir = mkdtempSync(join(tmpdir(), "edgelora-mosq-"));
-    const port = await freePort();
     const conf = join(dir, "mosquitto.conf");
-    writeFileSync(
-      conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        "allow_anonymous false",
-        `password_file ${files.passwd}`,
-        `acl_file ${files.acl}`,
-        "persistence false",
-        // Running as root, mosquitto would drop to a `mosquitto` user that cannot read the temp dir.
-        ...(process.getuid?.() === 0 ? ["user root"] : []),
-      ].join("\n") + "\n",
-    );
-    const m = new Mosquitto(port, conf);
-    await m.start();
-    return m;
+    // The port was free when picked; another test file's server may take it before mosquitto binds
+    // it (then it says so and exits): pick another.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      writeFileSync(
+        conf,
+        [
+          `listener ${port} 127.0.0.1`,
+          "allow_anonymous false",
+          `password_file ${files.passwd}`,
+          `acl_file ${files.acl}`,
+          "persistence false",
+          // Running as root, mosquitto would drop to a `mosquitto` user that cannot read the temp dir.
+          ...(process.getuid?.() === 0 ? ["user root"] : []),
+        ].join("\n") + "\n",
+      );
+      const m = new Mosquitto(port, conf);
+      try {
+        await m.start();
+        return m;
+      } catch (err) {
+        if (attempt === 5 || !/Address already in use/.test((err as Error).message)) throw err;
+      }
+    }
   }
 
+  /** Starts it (again) on its port; resolves once it says it runs, which it does only once it has
+   *  bound the port (something else answering on the port does not count). */
   async start(): Promise<void> {
     let output = "";
     const child = spawn(mosquittoBinary!, ["-c", this.conf], { stdio: ["ignore", "pipe", "pipe"] });
-    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
     this.child = child;
-    for (let i = 0; i < 100; i++) {
-      if (child.exitCode !== null) throw new Error(`mosquitto exited: ${output}`);
-      if (await listening(this.port)) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`mosquitto did not listen on ${this.port}: ${output}`);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`mosquitto did not start on ${this.port} within 30 s: ${output}`)), 30_000);
+      const onData = (d: Buffer) => {
+        output += d.toString();
+        if (/ running$/m.test(output)) (clearTimeout(timer), resolve());
+      };
+      child.stdout?.on("data", onData);
+      child.stderr?.on("data", onData);
+      child.once("exit", (code) => (clearTimeout(timer), reject(new Error(`mosquitto exited with ${code}: ${output}`))));
+    });
   }
 
   stop(): Promise<void> {
@@ -74,7 +86,10 @@ export class Mosquitto {
     this.child = null;
     return new Promise((resolve) => {
       if (!child || child.exitCode !== null) return resolve();
-      child.once("exit", () => resolve());
+      // Sent again until it exits: mosquitto 2.0 logs "running" just before it arms its main loop,
+      // and a SIGTERM that comes in between is lost (seen: a stop right after a start hung).
+      const again = setInterval(() => child.kill("SIGTERM"), 500);
+      child.once("exit", () => (clearInterval(again), resolve()));
       child.kill("SIGTERM");
     });
   }

@@ -3,7 +3,7 @@ import { Bus } from "../../src/mqtt/client.js";
 import { hashPassword, verifyPassword } from "../../src/mqtt/password.js";
 import { EmbeddedBroker } from "../../src/mqtt/broker.js";
 import { userDirectory } from "../../src/mqtt/users.js";
-import { collect, quietLogger } from "../helpers/broker.js";
+import { collect, quietLogger, until } from "../helpers/broker.js";
 import { connectAsync } from "mqtt";
 
 test("password hashes verify, reject wrong passwords and malformed hashes", async (t) => {
@@ -45,7 +45,7 @@ test("after a broker restart the bus reconnects, resubscribes and republishes re
   t.true(m.retain);
   const pinger = await connectAsync(`mqtt://127.0.0.1:${port}`, { username: daemon.username, password: daemon.password, reconnectPeriod: 0 });
   await pinger.publishAsync("edgelora/x/ping", "after restart", { qos: 1 });
-  await new Promise((r) => setTimeout(r, 100));
+  await until(() => got.length > 0, "the message on the resubscribed filter");
   t.deepEqual(got, ["after restart"], "resubscribed");
   await Promise.all([admin.endAsync(true), pinger.endAsync(true), bus.stop()]);
   await broker.close();

@@ -6,9 +6,9 @@ import test from "ava";
 import { connect as tcp, type Socket } from "node:net";
 import mqttPacket, { type Packet } from "mqtt-packet";
 import { connectAsync } from "mqtt";
-import { MOSQUITTO_MISSING } from "../helpers/mosquitto.js";
+import { MOSQUITTO_MISSING, type Mosquitto } from "../helpers/mosquitto.js";
 import { mosquittoReady, mosquittoWithUsers } from "../e2e/mosquitto-broker.js";
-import { quietLogger, sleep } from "../helpers/broker.js";
+import { quietLogger, until } from "../helpers/broker.js";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,7 +45,7 @@ class Raw {
     this.socket.write(mqttPacket.generate(p, { protocolVersion: 5 }));
   }
 
-  async next(cmd: Packet["cmd"], ms = 3000): Promise<Packet> {
+  async next(cmd: Packet["cmd"], ms = 30_000): Promise<Packet> {
     const end = Date.now() + ms;
     for (;;) {
       const i = this.got.findIndex((p) => p.cmd === cmd);
@@ -64,21 +64,48 @@ class Raw {
   }
 }
 
-const publish = (messageId: number, text: string, dup = false): Packet => ({ cmd: "publish", topic: "edgelora/t0/response", payload: Buffer.from(text), qos: 2, messageId, dup, retain: false });
+const REPLIES = "edgelora/t0/response";
+const FENCE = "fence ";
+
+/** Tenant t0 reading the replies (`seen`, in arrival order), and fence(): a marker published now from
+ *  another connection, waited for. Mosquitto delivers to a subscriber in the order it processed the
+ *  publishes, so whatever it delivers for packets it had processed before has arrived once the marker
+ *  has: no fixed sleep that a loaded machine can outlast. */
+async function tenantReading(m: Mosquitto) {
+  const tenant = await connectAsync(m.url, { username: "t0", password: "t0", protocolVersion: 5, reconnectPeriod: 0 });
+  const fencer = await connectAsync(m.url, { username: "edgelora", password: "edgelora", protocolVersion: 5, reconnectPeriod: 0 });
+  const seen: string[] = [];
+  const fences: string[] = [];
+  tenant.on("message", (_topic, payload) => {
+    const text = payload.toString();
+    (text.startsWith(FENCE) ? fences : seen).push(text);
+  });
+  await tenant.subscribeAsync(REPLIES, { qos: 1 });
+  let n = 0;
+  return {
+    seen,
+    async fence(): Promise<void> {
+      const marker = `${FENCE}${++n}`;
+      await fencer.publishAsync(REPLIES, marker, { qos: 1 });
+      await until(() => fences.includes(marker), `the marker ${marker}`, 30_000);
+    },
+    end: () => Promise.all([tenant.endAsync(true), fencer.endAsync(true)]),
+  };
+}
+
+const publish = (messageId: number, text: string, dup = false): Packet => ({ cmd: "publish", topic: REPLIES, payload: Buffer.from(text), qos: 2, messageId, dup, retain: false });
 
 maybe("Mosquitto 2: a QoS 2 PUBLISH or PUBREL sent again with the same id after a client restart is delivered once", async (t) => {
   const m = await mosquittoWithUsers(["edgelora", "t0"]);
-  const tenant = await connectAsync(m.url, { username: "t0", password: "t0", protocolVersion: 5, reconnectPeriod: 0 });
-  const seen: string[] = [];
-  tenant.on("message", (_topic, payload) => seen.push(payload.toString()));
-  await tenant.subscribeAsync("edgelora/t0/response", { qos: 1 });
+  const tenant = await tenantReading(m);
+  const seen = tenant.seen;
   const clientId = `qos2-${process.pid}`;
   try {
     // A: killed after PUBREC (before sending PUBREL): the PUBLISH is sent again after the restart.
     let { raw } = await Raw.open(m.port, clientId);
     raw.send(publish(7, "A"));
     await raw.next("pubrec");
-    await sleep(200);
+    await tenant.fence();
     t.deepEqual(seen, [], "held until PUBREL");
     raw.kill();
     const again = await Raw.open(m.port, clientId);
@@ -118,20 +145,18 @@ maybe("Mosquitto 2: a QoS 2 PUBLISH or PUBREL sent again with the same id after 
     raw.send({ cmd: "pubrel", messageId: 7 });
     await raw.next("pubcomp");
     raw.kill();
-    await sleep(300);
+    await tenant.fence();
     t.deepEqual([...seen].sort(), ["A-other", "B", "C", "D"]);
   } finally {
-    await tenant.endAsync(true);
+    await tenant.end();
     await m.stop();
   }
 });
 
 maybe("the Bus on a store file a killed run left: its QoS 2 PUBLISH and PUBREL are sent again and delivered once, new replies after them", async (t) => {
   const m = await mosquittoWithUsers(["edgelora", "t0"]);
-  const tenant = await connectAsync(m.url, { username: "t0", password: "t0", protocolVersion: 5, reconnectPeriod: 0 });
-  const seen: string[] = [];
-  tenant.on("message", (_topic, payload) => seen.push(payload.toString()));
-  await tenant.subscribeAsync("edgelora/t0/response", { qos: 1 });
+  const tenant = await tenantReading(m);
+  const seen = tenant.seen;
   const clientId = `qos2-bus-${process.pid}`;
   const file = join(mkdtempSync(join(tmpdir(), "edgelora-store-")), "outgoing.store");
   let bus: Bus | null = null;
@@ -149,7 +174,7 @@ maybe("the Bus on a store file a killed run left: its QoS 2 PUBLISH and PUBREL a
     raw.send({ cmd: "pubrel", messageId: 2 });
     await raw.next("pubcomp");
     raw.kill();
-    await sleep(200);
+    await tenant.fence();
     t.deepEqual(seen, ["T"]);
 
     bus = new Bus({
@@ -165,24 +190,21 @@ maybe("the Bus on a store file a killed run left: its QoS 2 PUBLISH and PUBREL a
     let stored = false;
     await bus.publish("edgelora/t0/response", "S", { qos: 2, onStored: () => (stored = true) });
     t.true(stored);
-    await sleep(300);
+    await tenant.fence();
     t.deepEqual(seen, ["T", "R", "S"]);
     await bus.stop();
     bus = null;
     t.deepEqual(new FileStore(file, quietLogger).ids, []);
   } finally {
     await bus?.stop();
-    await tenant.endAsync(true);
+    await tenant.end();
     await m.stop();
   }
 });
 
 maybe("more QoS 2 publishes at once than the broker's receive maximum (Mosquitto: 20) all arrive", async (t) => {
   const m = await mosquittoWithUsers(["edgelora", "t0"]);
-  const tenant = await connectAsync(m.url, { username: "t0", password: "t0", protocolVersion: 5, reconnectPeriod: 0 });
-  let n = 0;
-  tenant.on("message", () => n++);
-  await tenant.subscribeAsync("edgelora/t0/response", { qos: 1 });
+  const tenant = await tenantReading(m);
   const bus = new Bus({
     url: m.url, protocolVersion: 5, clientId: `qos2-window-${process.pid}`, username: "edgelora", password: "edgelora", qos: 1, keepaliveS: 30, reconnectMs: 200,
     will: { topic: "edgelora/bridge/state", payload: "offline" }, clean: false, sessionExpiryS: 60, logger: quietLogger,
@@ -193,11 +215,11 @@ maybe("more QoS 2 publishes at once than the broker's receive maximum (Mosquitto
     await bus.waitConnected();
     const results = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => bus.publish("edgelora/t0/response", `m${i}`, { qos: 2 })));
     t.deepEqual(results.filter((r) => r.status === "rejected"), []);
-    await sleep(300);
-    t.is(n, 100);
+    await tenant.fence();
+    t.is(tenant.seen.length, 100);
   } finally {
     await bus.stop();
-    await tenant.endAsync(true);
+    await tenant.end();
     await m.stop();
   }
 });

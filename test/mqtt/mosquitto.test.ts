@@ -49,6 +49,7 @@ maybe("config/mosquitto ACL: same rules as the embedded broker", async (t) => {
     await daemon.publishAsync("edgelora/alice/response", "for alice", { qos: 1 });
     await daemon.publishAsync("edgelora/bob/response", "for bob", { qos: 1 });
     await own.next(1);
+    await requests.next(1); // another connection's delivery: it may come after bob's
     await sleep(100);
     t.deepEqual(requests.got.map((r) => r.payload), ["real"]);
     t.deepEqual(spy.got, []);
@@ -127,6 +128,24 @@ maybe("a fleet board whose model failed to load takes no share of the requests: 
     } finally {
       await healthy.close();
       await broken.close();
+    }
+  });
+});
+
+maybe("a serving board sets the fleet aggregate online again when it reads offline there (a dead peer's aggregate will, come after its board will)", async (t) => {
+  await withMosquitto(async (m, connect) => {
+    const d = await startDaemon({ edit: (c) => useMosquitto(c, m) });
+    try {
+      const admin = await connect("admin");
+      const aggregate = await collect(admin, "edgelora/bridge/state");
+      t.deepEqual((await aggregate.next(1)).json, { state: "online" });
+      // What the broker publishes for a peer killed after this board had answered its board will.
+      const will = await connect("edgelora");
+      await will.publishAsync("edgelora/bridge/state", JSON.stringify({ state: "offline" }), { qos: 1, retain: true });
+      t.deepEqual((await aggregate.next(2)).json, { state: "offline" });
+      t.deepEqual((await aggregate.next(3)).json, { state: "online" });
+    } finally {
+      await d.close();
     }
   });
 });
