@@ -30,8 +30,10 @@ if [ "$build" = 1 ]; then
   CC=clang CXX=clang++ cmake -S "$root" -B "$out" -G Ninja -DEL_FUZZ=ON -DEL_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$out" -j 2 -- ${targets//,/ } >/dev/null
 fi
-seeds="$out/seeds"
+# One seeds folder per invocation, so that several targets may be fuzzed at once (one per core).
+seeds="$out/seeds.$$"
 rm -rf "$seeds"
+trap 'rm -rf "$seeds"' EXIT
 node "$root/dist/scripts/fuzz-seeds.js" --out "$seeds"
 
 results=()

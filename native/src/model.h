@@ -94,8 +94,9 @@ class Model {
   // Every projection is copied into one buffer of huge pages (place_weights): repacked
   // (kernels/packed.h) if `pack_for` has packed kernels for its type, unless EDGELORA_PACK=0,
   // else as its GGUF rows; contexts on other paths still run packed weights, more slowly.
-  // `progress` (optional) is called from the loading thread as the weights are copied into
-  // place, with the bytes done and the total (the bulk of a load: the file's pages are read then).
+  // The weights are placed by every core (EDGELORA_LOAD_THREADS sets how many); `progress`
+  // (optional) is called from the loading thread only, as they are copied into place, with the
+  // bytes done and the total (the bulk of a load: the file's pages are read then).
   using LoadProgress = std::function<void(uint64_t done, uint64_t total)>;
   static std::unique_ptr<Model> load(const std::string& path, const kernels::KernelSet& pack_for = kernels::best(),
                                      const LoadProgress& progress = {});

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.h"
@@ -464,6 +465,40 @@ void test_weights_placed(const std::string& path) {
   for (size_t i = 1; i < spans.size(); ++i) CHECK_MSG(spans[i - 1].second <= spans[i].first, "%s: two weights overlap", path.c_str());
 }
 
+// Weights placed by several threads (largest matrix first) are byte for byte those placed by one,
+// and progress is reported from the loading thread only, never going back, ending at the total.
+void test_load_threads(const std::string& path) {
+  struct Load {
+    std::unique_ptr<el::Model> model;
+    std::vector<std::pair<uint64_t, uint64_t>> reports;
+    bool other_thread = false;
+  };
+  auto load = [&](const char* threads) {
+    Load r;
+    setenv("EDGELORA_LOAD_THREADS", threads, 1);
+    const std::thread::id caller = std::this_thread::get_id();
+    r.model = el::Model::load(path, el::kernels::best(), [&](uint64_t done, uint64_t total) {
+      r.other_thread |= std::this_thread::get_id() != caller;
+      r.reports.emplace_back(done, total);
+    });
+    unsetenv("EDGELORA_LOAD_THREADS");
+    return r;
+  };
+  const Load one = load("1"), four = load("4");
+  CHECK_MSG(one.model->weights_bytes() == four.model->weights_bytes() &&
+                std::memcmp(one.model->weights(), four.model->weights(), one.model->weights_bytes()) == 0,
+            "%s: weights placed by 4 threads differ from those placed by 1", path.c_str());
+  for (const Load* r : {&one, &four}) {
+    CHECK_MSG(!r->other_thread, "%s: progress called from a helper thread", path.c_str());
+    const uint64_t total = r->model->weights_bytes();
+    CHECK_MSG(!r->reports.empty() && r->reports.back() == std::make_pair(total, total),
+              "%s: the last progress report is not (total, total)", path.c_str());
+    for (size_t i = 1; i < r->reports.size(); ++i)
+      CHECK_MSG(r->reports[i].first >= r->reports[i - 1].first && r->reports[i].second == total,
+                "%s: progress went back or changed its total", path.c_str());
+  }
+}
+
 int main() {
   test_load_errors();
   test_packed_model();
@@ -472,6 +507,7 @@ int main() {
     setenv("EDGELORA_PACK", "0", 1);
     test_weights_placed(q);
     unsetenv("EDGELORA_PACK");
+    test_load_threads(q);
   }
   const std::string path = el_test::source_path("../shared/models/stories260K.gguf");
   if (FILE* f = std::fopen(path.c_str(), "rb")) {
@@ -495,6 +531,7 @@ int main() {
 
   test_bad_weights(path);
   test_weights_placed(path);
+  test_load_threads(path);
   test_info(m);
   test_greedy(m);
   test_batched_equals_alone(m, prompts);
