@@ -202,6 +202,10 @@ void Model::read_hparams() {
   hp.n_ctx_train = req("context_length");
   hp.n_embd = req("embedding_length");
   hp.n_layer = req("block_count");
+  // Before anything is sized by it (a file claiming 10^9 layers must not allocate for them).
+  if (const std::string last = "blk." + std::to_string(hp.n_layer - 1) + ".attn_norm.weight"; !f.tensor(last))
+    fail(ErrorKind::BadFile, f.path() + ": tensor '" + last + "' is missing (" + a + "block_count is " +
+                                 std::to_string(hp.n_layer) + ")");
   hp.n_ff = req("feed_forward_length");
   hp.n_head = req("attention.head_count");
   hp.n_head_kv = hp.n_head;

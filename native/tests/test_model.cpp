@@ -375,6 +375,16 @@ void test_bad_weights(const std::string& path) {
     if (at) std::memcpy(&b[at - 9], "XX", 2);  // "blk.3.ffn_XX.weight"
   });
   CHECK_MSG(e.find("'blk.3.ffn_up.weight' is missing (expected shape [64, 172])") != std::string::npos, "%s", e.c_str());
+  // A block_count the tensors do not bear out is refused before anything is sized by it (found
+  // by fuzz_gguf: 2^30 layers once allocated 189 GB of layer records).
+  e = load_patched(path, [](std::vector<char>& b) {
+    const size_t at = after_name(b, "llama.block_count");  // u32 value type, then the value
+    CHECK(at != 0 && b[at] == 4);
+    const uint32_t layers = 1u << 30;
+    if (at) std::memcpy(&b[at + 4], &layers, 4);
+  });
+  CHECK_MSG(e.find("'blk.1073741823.attn_norm.weight' is missing (llama.block_count is 1073741824)") != std::string::npos,
+            "%s", e.c_str());
 }
 
 el_model* load_model(const std::string& path) {
