@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `npm run fuzz -- [--minutes N | --seconds N | --runs N] [--targets a,b] [--no-build]`: builds the
-# libFuzzer targets of native/fuzz with clang (ASan + UBSan, build/fuzz), writes fresh seeds, and runs
-# each target for the time given (default 1 minute), or for N executions, on one core, one after the
-# other. Corpora grow in
+# `npm run fuzz -- [--minutes N | --seconds N | --runs N] [--fork N] [--targets a,b] [--no-build]`:
+# builds the libFuzzer targets of native/fuzz with clang (ASan + UBSan, build/fuzz), writes fresh
+# seeds, and runs each target for the time given (default 1 minute), or for N executions, on one
+# core, one after the other; --fork N runs each target in N worker processes at once (libFuzzer's
+# fork mode: one corpus, executions summed; out-of-memory and timeouts still fail). Corpora grow in
 # build/fuzz/corpus/<target>; a crash input is copied to native/fuzz/regressions/<target>/ (which
 # ctest runs in the regular build) and fails the run. Prints executions, coverage and crashes per
 # target, and writes them to bench-results/fuzz-<date>.json.
@@ -12,14 +13,16 @@ seconds=60
 targets="fuzz_gguf,fuzz_safetensors,fuzz_adapter_config,fuzz_tokenizer"
 build=1
 runs=0
+fork=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) seconds=$(( $2 * 60 )); shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
+    --fork) fork=$2; shift 2 ;;
     --targets) targets=$2; shift 2 ;;
     --no-build) build=0; shift ;;
-    *) echo "fuzz: unknown option $1 (--minutes N | --seconds N | --runs N | --targets a,b | --no-build)" >&2; exit 2 ;;
+    *) echo "fuzz: unknown option $1 (--minutes N | --seconds N | --runs N | --fork N | --targets a,b | --no-build)" >&2; exit 2 ;;
   esac
 done
 command -v clang++ >/dev/null || { echo "fuzz: clang++ is needed (Debian: apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
@@ -48,6 +51,8 @@ for t in ${targets//,/ }; do
   # --runs: a number of executions instead of a time.
   limit=(-max_total_time="$seconds")
   [ "$runs" = 0 ] || limit=(-runs="$runs")
+  # Fork mode ignores out-of-memory and timeouts unless told not to.
+  [ "$fork" = 0 ] || limit+=(-fork="$fork" -ignore_ooms=0 -ignore_timeouts=0)
   set +e
   # -rss_limit_mb: the engine may map and copy a model the input describes; 2 GB is the most a
   # small board would give it. -timeout: one input may not take more than 10 s.
@@ -56,7 +61,13 @@ for t in ${targets//,/ }; do
   rc=$?
   set -e
   # A run that found a crash prints no "Done ... runs" line: every figure may be missing.
-  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1 || true)
+  # Fork mode: the parent's "#<executions>: cov: ..." lines sum its workers (a crashing worker's
+  # own stat lines count that worker only).
+  if [ "$fork" = 0 ]; then
+    execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1 || true)
+  else
+    execs=$(grep -oE '^#[0-9]+: cov:' "$log" | grep -oE '[0-9]+' | tail -1 || true)
+  fi
   secs=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | grep -oE 'in [0-9]+' | grep -oE '[0-9]+' | tail -1 || true)
   [ -n "$secs" ] || secs=$(( $(date +%s) - started ))
   [ -n "$execs" ] || execs=0
@@ -76,8 +87,8 @@ for t in ${targets//,/ }; do
 done
 mkdir -p "$root/bench-results"
 json="$root/bench-results/fuzz-$(date -u +%Y-%m-%dT%H-%M-%SZ).json"
-( IFS=,; printf '{"date":"%s","cpu":"%s","seconds_per_target":%s,"runs_per_target":%s,"sanitizers":"address,undefined","targets":[%s]}\n' \
-  "$(date -u +%FT%TZ)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$seconds" "$runs" "${results[*]}" ) >"$json"
+( IFS=,; printf '{"date":"%s","cpu":"%s","seconds_per_target":%s,"runs_per_target":%s,"fork_workers":%s,"sanitizers":"address,undefined","targets":[%s]}\n' \
+  "$(date -u +%FT%TZ)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$seconds" "$runs" "$fork" "${results[*]}" ) >"$json"
 echo "wrote $json" >&2
 if [ "$failed" = 1 ]; then
   echo "fuzz: crashes found; their inputs are in native/fuzz/regressions/<target>/ (logs: $out/<target>.log)" >&2
