@@ -2,7 +2,7 @@ import test from "ava";
 import { Scheduler } from "../src/scheduler/scheduler.js";
 import { realClock } from "../src/runtime/clock.js";
 import type { ErrorCode, Job, JobResult, SchedulerLimits, StepLogEntry } from "../src/scheduler/types.js";
-import { FakeEngine, FakeSlots, scriptedModel, type FakeModel } from "./helpers/fake-engine.js";
+import { EOS, FakeEngine, FakeSlots, scriptedModel, type FakeModel } from "./helpers/fake-engine.js";
 
 const LIMITS: SchedulerLimits = {
   maxBatchTokens: 32, maxSequences: 4, prefillChunk: 8, maxQueue: 64, perTenantInFlight: 4, perTenantQueue: 32,
@@ -358,7 +358,13 @@ test("slot exhaustion: a job whose adapter finds every slot pinned waits, others
 });
 
 test("an engine step failure fails only that step's jobs; the scheduler keeps serving", async (t) => {
-  const h = harness({ limits: { maxSequences: 1 } });
+  // The doomed job must still be running at step 1 (its second): a model that never ends a
+  // sequence, so that does not hang on the seed its job happens to get.
+  const neverEos = (e: FakeEngine): FakeModel => {
+    const model = e.model;
+    return (...args) => (model(...args) === EOS ? 10 : model(...args));
+  };
+  const h = harness({ limits: { maxSequences: 1 }, model: neverEos });
   const doomed = job(h.engine, "one", { tenant: "a", adapter: "A" });
   const later = job(h.engine, "two", { tenant: "b", adapter: "B", maxTokens: 10 });
   h.engine.failWhen = (_tokens, index) => index === 1;
@@ -367,7 +373,7 @@ test("an engine step failure fails only that step's jobs; the scheduler keeps se
   await Promise.all(outs.map((o) => o.settled));
   t.is(outs[0].error?.code, "INTERNAL");
   t.regex(outs[0].error!.message, /injected step failure/);
-  const expected = await alone(later);
+  const expected = await alone(later, neverEos);
   t.deepEqual([outs[1].result?.text, outs[1].result?.tokens], [expected.text, expected.tokens], "the next job is unaffected");
   t.is(h.slots.pinned, 0);
   t.is(h.engine.histories.size, 0);
