@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "check.h"
+#include "packed_checks.h"
 #include "error.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
@@ -14,6 +15,9 @@
 
 using namespace el;
 using namespace el::kernels;
+using el_test::check_packed_matmul;
+using el_test::packed_copy;
+using el_test::randn;
 
 namespace {
 
@@ -69,20 +73,6 @@ std::vector<uint8_t> make_rows(TensorType t, int64_t n_in, int64_t n_out, uint32
     }
   }
   return out;
-}
-
-std::vector<float> randn(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-std::vector<uint8_t> packed_copy(TensorType t, const std::vector<uint8_t>& rows, int64_t n_in, int64_t n_out) {
-  std::vector<uint8_t> p(rows.size());
-  repack(t, rows.data(), n_in, n_out, p.data());
-  return p;
 }
 
 // Bytes of row r of a Q5_0 / Q5_1 packed block not where packed.h says: scale, nibbles, and
@@ -151,56 +141,16 @@ void test_layout(TensorType t, int64_t n_in, int64_t n_out) {
 
 // Token counts checked: 1..9 (every tile size of every path, and a rest after one tile), and
 // counts that need two or three tiles (balanced or not, packed_driver.h).
-const int kTokenCounts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 17, 19};
+const std::vector<int> kTokenCounts = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 17, 19};
 constexpr int kMaxTokens = 19;
-
-// matmul_rows over the packed copy on path ks vs the scalar vec_dot over the original rows,
-// for kTokenCounts tokens and row ranges on group boundaries; rows outside the range stay untouched.
-void check_packed_matmul(const KernelSet& ks, TensorType t, const std::vector<uint8_t>& rows, int64_t n_in,
-                         int64_t n_out, const std::vector<float>& x_all, const char* what) {
-  const KernelSet& ref = scalar();
-  const auto p = packed_copy(t, rows, n_in, n_out);
-  const WeightView w{t, p.data(), n_in, n_out, row_size(t, n_in), WeightLayout::Packed8};
-  std::vector<std::pair<int64_t, int64_t>> ranges = {{0, n_out}, {n_out - 8, n_out}};
-  if (n_out >= 16) ranges.push_back({8, 16});
-  if (n_out >= 24) ranges.push_back({8, n_out - 8});
-  for (int n_tok : kTokenCounts) {
-    const int64_t x_stride = n_in + 3;
-    const float* x = x_all.data() + (n_tok - 1);  // a different window of x per token count
-    PreparedActivations act_ref, act;
-    prepare_activations(ref, t, x, x_stride, n_tok, n_in, act_ref);
-    prepare_activations(ks, t, x, x_stride, n_tok, n_in, act);
-    for (auto [r0, r1] : ranges) {
-      const int64_t out_stride = n_out + 1;
-      const float sentinel = -12345.f;
-      std::vector<float> out(size_t(out_stride * n_tok), sentinel);
-      matmul_rows(ks, w, act, r0, r1, out.data(), out_stride);
-      int bad = 0, touched = 0;
-      for (int tk = 0; tk < n_tok; ++tk) {
-        for (int64_t r = 0; r < out_stride; ++r) {
-          const float got = out[size_t(tk * out_stride + r)];
-          if (r < r0 || r >= r1) {
-            touched += got != sentinel;
-            continue;
-          }
-          float want = 0;
-          ref.of(t).vec_dot(int(n_in), &want, rows.data() + r * row_size(t, n_in), act_ref.row(tk));
-          bad += !(std::fabs(got - want) <= 1e-4f * (std::fabs(want) + 1.f));
-        }
-      }
-      CHECK_MSG(bad == 0 && touched == 0, "%s packed %s %s %lldx%lld n_tok=%d rows [%lld,%lld): %d wrong, %d outside",
-                ks.name, type_traits(t).name, what, (long long)n_in, (long long)n_out, n_tok, (long long)r0,
-                (long long)r1, bad, touched);
-    }
-  }
-}
 
 void test_matmul(const KernelSet& ks) {
   for (TensorType t : kPacked) {
     for (int64_t n_in : {32, 64, 96, 896}) {
       for (int64_t n_out : {8, 16, 24, 40}) {
         const auto x = randn(size_t((n_in + 3) * kMaxTokens + kMaxTokens), uint32_t(n_in + n_out));
-        check_packed_matmul(ks, t, make_rows(t, n_in, n_out, uint32_t(n_in * 100 + n_out)), n_in, n_out, x, "random");
+        check_packed_matmul(ks, t, make_rows(t, n_in, n_out, uint32_t(n_in * 100 + n_out)), n_in, n_out, x, "random",
+                            kTokenCounts);
       }
     }
     // Extreme blocks against extreme activations (every quant +-127): the integer sums at
@@ -210,8 +160,10 @@ void test_matmul(const KernelSet& ks) {
     for (size_t i = 0; i < alternating.size(); ++i) alternating[i] = i % 2 ? -1.f : 1.f;
     for (Fill f : {Fill::Min, Fill::Max}) {
       const auto rows = make_rows(t, n_in, n_out, 3, f);
-      check_packed_matmul(ks, t, rows, n_in, n_out, ones, f == Fill::Min ? "min x ones" : "max x ones");
-      check_packed_matmul(ks, t, rows, n_in, n_out, alternating, f == Fill::Min ? "min x +-1" : "max x +-1");
+      check_packed_matmul(ks, t, rows, n_in, n_out, ones, f == Fill::Min ? "min x ones" : "max x ones",
+                          kTokenCounts);
+      check_packed_matmul(ks, t, rows, n_in, n_out, alternating, f == Fill::Min ? "min x +-1" : "max x +-1",
+                          kTokenCounts);
     }
   }
 }
