@@ -15,7 +15,7 @@ import { NativeModel } from "../src/engine/model.js";
 import { packageRoot } from "../src/engine/native.js";
 import { measureBandwidth } from "./lib/bandwidth.js";
 import { ALL_BENCH_TYPES, benchModel, type BenchType } from "./lib/bench-model.js";
-import { evictFromPageCache, residentBytes } from "./lib/load-time.js";
+import { evictFromPageCache, measureLoad } from "./lib/load-time.js";
 import { writeBenchResults } from "./lib/results.js";
 import { fmt, renderTable } from "./lib/table.js";
 import { median } from "./lib/workload.js";
@@ -51,15 +51,11 @@ interface Run {
   residentBeforeColdBytes: number | null;
 }
 
-async function timedLoad(path: string, threads: number): Promise<{ ms: number; weightBytes: number; packed: string }> {
+/** `fn` with EDGELORA_LOAD_THREADS set to `threads` (the engine reads it at each load). */
+async function withLoadThreads<T>(threads: number, fn: () => Promise<T>): Promise<T> {
   process.env.EDGELORA_LOAD_THREADS = String(threads);
   try {
-    const t0 = performance.now();
-    const m = await NativeModel.load(path);
-    const ms = performance.now() - t0;
-    const info = { ms, weightBytes: m.info.weightBytes, packed: Object.entries(m.info.packedTypes).map(([t, n]) => `${t} x${n}`).join(", ") };
-    m.dispose();
-    return info;
+    return await fn();
   } finally {
     delete process.env.EDGELORA_LOAD_THREADS;
   }
@@ -83,8 +79,10 @@ async function main(): Promise<void> {
   const facts = new Map<BenchType, { weightBytes: number; packed: string; ddSeconds: number[] }>();
   for (const type of opts.types) {
     const path = paths.get(type)!;
-    const f = await timedLoad(path, 1); // warms the code paths; its time is not kept
-    facts.set(type, { weightBytes: f.weightBytes, packed: f.packed, ddSeconds: [] });
+    const m = await NativeModel.load(path); // also warms the code paths; its time is not kept
+    const packed = Object.entries(m.info.packedTypes).map(([t, n]) => `${t} x${n}`).join(", ");
+    facts.set(type, { weightBytes: m.info.weightBytes, packed, ddSeconds: [] });
+    m.dispose();
   }
   for (let round = 0; round < opts.rounds; round++) {
     for (const type of opts.types) {
@@ -93,10 +91,7 @@ async function main(): Promise<void> {
       // Alternated, and in reverse order every other round, so that a drift hits each alike.
       const order = round % 2 === 0 ? opts.threads : [...opts.threads].reverse();
       for (const threads of order) {
-        evictFromPageCache(path);
-        const residentBeforeColdBytes = residentBytes(path);
-        const coldMs = (await timedLoad(path, threads)).ms;
-        const warmMs = (await timedLoad(path, threads)).ms;
+        const { coldMs, warmMs, residentBeforeColdBytes } = await withLoadThreads(threads, () => measureLoad(path));
         runs.push({ type, threads, round, coldMs, warmMs, residentBeforeColdBytes });
       }
     }

@@ -341,9 +341,9 @@ void Model::place_weights(const kernels::KernelSet& ks, const LoadProgress& prog
     fail(ErrorKind::OutOfMemory, file_->path() + ": cannot allocate " + std::to_string(total >> 20) +
                                      " MiB for the weights");
   // Matrices are placed by several threads, largest first so that none is left to run alone at
-  // the end: repacking a K-quant costs ~5 ns per weight byte on one core (1.3 s for a Q4_K_M
-  // 0.5B model), and a cold file's pages are read by all of them at once. Progress is reported
-  // from the calling thread only (the callback need not be thread-safe).
+  // the end: the repacks cost CPU (the K-quants' most), and a cold file's pages are read by all
+  // of them at once. Progress is reported from the calling thread only (the callback need not be
+  // thread-safe).
   std::vector<size_t> order(all.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   auto slot_bytes = [&](size_t i) { return (i + 1 < all.size() ? offset[i + 1] : total) - offset[i]; };
